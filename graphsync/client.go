@@ -1,0 +1,580 @@
+package graphsync
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mathrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Service names the Graph workload a call goes to; each throttles on its own
+// terms (see throttling-limits in the Graph documentation).
+type Service int
+
+const (
+	ServiceOutlook   Service = iota // mail, calendar, contacts: per app per mailbox
+	ServicePeople                   // Insights: per app per mailbox
+	ServiceTeams                    // per app per tenant, requests per second
+	ServiceOneDrive                 // per app per tenant, resource units per minute
+	ServiceDirectory                // users, /me: per app per tenant
+)
+
+func (s Service) String() string {
+	switch s {
+	case ServiceOutlook:
+		return "outlook"
+	case ServicePeople:
+		return "people"
+	case ServiceTeams:
+		return "teams"
+	case ServiceOneDrive:
+		return "onedrive"
+	case ServiceDirectory:
+		return "directory"
+	}
+	return "service(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ClientConfig configures a Client. Zero values take the documented defaults.
+type ClientConfig struct {
+	// BaseURL is Graph's origin, e.g. https://graph.microsoft.com, without a
+	// version; relative paths resolve against BaseURL+"/v1.0".
+	BaseURL string
+	// HTTPClient defaults to a client with dial, TLS and response-header
+	// timeouts of 30s, 100s per request, and a large idle pool.
+	HTTPClient *http.Client
+	// MaxPageSize is sent as Prefer: odata.maxpagesize on Outlook
+	// collections, the only ones that honour it. 0 leaves Graph's default.
+	MaxPageSize int
+	// MailboxRate and MailboxBurst limit requests per mailbox. Outlook
+	// allows 10,000 requests per 10 minutes per app and mailbox.
+	MailboxRate  rate.Limit
+	MailboxBurst int
+	// MailboxConcurrency caps requests in flight per mailbox; Outlook
+	// rejects a fifth concurrent request with MailboxConcurrency errors.
+	MailboxConcurrency int
+	// TenantRate limits Teams requests per second per tenant; 20 is the
+	// documented limit for reading chat messages.
+	TenantRate rate.Limit
+	// DriveUnitsPerMinute limits OneDrive resource units per tenant; 1,200
+	// is the documented limit for the smallest tenants.
+	DriveUnitsPerMinute int
+	// MaxInlineWait is the longest Retry-After waited in place. Longer ones
+	// come back as an *Error with RetryAfter set, to snooze the job.
+	MaxInlineWait time.Duration
+	// MaxRetries bounds retries of throttled, unavailable and failed GETs.
+	MaxRetries int
+	Logger     *slog.Logger
+}
+
+const (
+	defaultMailboxRate        = rate.Limit(10000.0 / 600)
+	defaultMailboxBurst       = 50
+	defaultMailboxConcurrency = 4
+	defaultTenantRate         = rate.Limit(20)
+	defaultDriveUnits         = 1200
+	defaultMaxInlineWait      = 5 * time.Second
+	defaultMaxRetries         = 3
+	maxBodyBytes              = 64 << 20
+)
+
+func (c *ClientConfig) validate() error {
+	if c.BaseURL == "" {
+		return errors.New("graphsync: ClientConfig.BaseURL is required")
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("graphsync: ClientConfig.BaseURL %q is not an http(s) origin", c.BaseURL)
+	}
+	if strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/v1.0") || strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/beta") {
+		return fmt.Errorf("graphsync: ClientConfig.BaseURL %q must not include the API version", c.BaseURL)
+	}
+	switch {
+	case c.MaxPageSize < 0:
+		return errors.New("graphsync: ClientConfig.MaxPageSize must not be negative")
+	case c.MailboxRate < 0:
+		return errors.New("graphsync: ClientConfig.MailboxRate must not be negative")
+	case c.MailboxBurst < 0:
+		return errors.New("graphsync: ClientConfig.MailboxBurst must not be negative")
+	case c.MailboxConcurrency < 0:
+		return errors.New("graphsync: ClientConfig.MailboxConcurrency must not be negative")
+	case c.TenantRate < 0:
+		return errors.New("graphsync: ClientConfig.TenantRate must not be negative")
+	case c.DriveUnitsPerMinute < 0:
+		return errors.New("graphsync: ClientConfig.DriveUnitsPerMinute must not be negative")
+	case c.MaxInlineWait < 0:
+		return errors.New("graphsync: ClientConfig.MaxInlineWait must not be negative")
+	case c.MaxRetries < 0:
+		return errors.New("graphsync: ClientConfig.MaxRetries must not be negative")
+	}
+	return nil
+}
+
+func (c *ClientConfig) withDefaults() {
+	if c.MailboxRate == 0 {
+		c.MailboxRate = defaultMailboxRate
+	}
+	if c.MailboxBurst == 0 {
+		c.MailboxBurst = defaultMailboxBurst
+	}
+	if c.MailboxConcurrency == 0 {
+		c.MailboxConcurrency = defaultMailboxConcurrency
+	}
+	if c.TenantRate == 0 {
+		c.TenantRate = defaultTenantRate
+	}
+	if c.DriveUnitsPerMinute == 0 {
+		c.DriveUnitsPerMinute = defaultDriveUnits
+	}
+	if c.MaxInlineWait == 0 {
+		c.MaxInlineWait = defaultMaxInlineWait
+	}
+	if c.MaxRetries == 0 {
+		c.MaxRetries = defaultMaxRetries
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = newHTTPClient()
+	}
+}
+
+func newHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{
+		Timeout: 100 * time.Second,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			TLSHandshakeTimeout:   30 * time.Second,
+			ResponseHeaderTimeout: 30 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			MaxIdleConns:          512,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+		},
+	}
+}
+
+// Client sends GET requests to Graph under per-mailbox and per-tenant
+// throttling, retries what is safe to retry, and returns typed errors. It is
+// safe for concurrent use; share one per process so that every goroutine
+// sees the same Retry-After windows.
+type Client struct {
+	cfg     ClientConfig
+	origin  *url.URL // scheme and host that may receive our bearer tokens
+	version string   // BaseURL + "/v1.0"
+	gates   *gates
+	now     func() time.Time
+
+	backoffBase, backoffMax time.Duration
+}
+
+// NewClient returns a Client for cfg.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.withDefaults()
+	origin, _ := url.Parse(cfg.BaseURL)
+	c := &Client{
+		cfg:         cfg,
+		origin:      origin,
+		version:     strings.TrimRight(cfg.BaseURL, "/") + "/v1.0",
+		now:         time.Now,
+		backoffBase: 500 * time.Millisecond,
+		backoffMax:  30 * time.Second,
+	}
+	c.gates = newGates(func() time.Time { return c.now() }, c.newGate)
+	return c, nil
+}
+
+func (c *Client) newGate(k gateKey) *gate {
+	switch {
+	case k.mailbox != "":
+		return &gate{
+			lim: rate.NewLimiter(c.cfg.MailboxRate, c.cfg.MailboxBurst),
+			sem: make(chan struct{}, c.cfg.MailboxConcurrency),
+		}
+	case k.service == ServiceTeams:
+		return &gate{lim: rate.NewLimiter(c.cfg.TenantRate, max(1, int(c.cfg.TenantRate)))}
+	case k.service == ServiceOneDrive:
+		perSec := float64(c.cfg.DriveUnitsPerMinute) / 60
+		return &gate{lim: rate.NewLimiter(rate.Limit(perSec), max(2, int(perSec)))}
+	default:
+		// The directory's budget depends on tenant size and query shape; we
+		// only keep its Retry-After windows.
+		return &gate{}
+	}
+}
+
+// BlockedUntil returns the end of the mailbox's Retry-After window, or the
+// zero time when requests to it may leave.
+func (c *Client) BlockedUntil(mailbox string) time.Time {
+	return c.gates.blockedUntil(gateKey{mailbox: mailbox})
+}
+
+// Block keeps requests to mailbox from leaving this process until until,
+// e.g. a window another process recorded after a 429.
+func (c *Client) Block(mailbox string, until time.Time) {
+	if mailbox == "" {
+		return
+	}
+	c.gates.block(gateKey{mailbox: mailbox}, until)
+}
+
+// Call describes who a request is for and how it is throttled and labelled.
+type Call struct {
+	Token        string // bearer access token; never logged
+	Mailbox      string // mailbox or user id: Outlook and People throttling scope
+	Tenant       string // tenant id: Teams, OneDrive and directory throttling scope
+	Service      Service
+	Resource     string            // bounded metric label: mail, calendar, drive, chats, people, contacts, users, me
+	ImmutableIDs bool              // send Prefer: IdType="ImmutableId" (needed on every request, links included)
+	Headers      map[string]string // extra headers; Prefer values are merged into one header
+}
+
+// Get fetches a single object such as /me or /me/drive into out.
+func (c *Client) Get(ctx context.Context, call Call, link string, out any) error {
+	_, err := c.do(ctx, call, link, false, func(body []byte) error {
+		return json.Unmarshal(body, out)
+	})
+	return err
+}
+
+// do sends a GET with throttling and retries, and hands a 2xx body to
+// decode. A decode error is treated like a truncated body and retried.
+func (c *Client) do(ctx context.Context, call Call, link string, collection bool, decode func([]byte) error) (string, error) {
+	const method = http.MethodGet
+	u, err := c.resolve(link)
+	if err != nil {
+		return "", fmt.Errorf("graph: %s %s: %w", method, call.Resource, err)
+	}
+	path := u.Path
+	res := resourceLabel(call.Resource)
+
+	key, limited := gateKeyFor(call)
+	var g *gate
+	if limited {
+		g = c.gates.get(key)
+		defer c.gates.put(g)
+	}
+	onBlocked := func(d time.Duration) *Error {
+		retryAfterSeconds.WithLabelValues(res).Add(d.Seconds())
+		return &Error{
+			Status:     http.StatusTooManyRequests,
+			Message:    "a Retry-After window for this " + scopeNoun(key) + " is still open",
+			RetryAfter: d,
+			method:     method,
+			path:       path,
+		}
+	}
+
+	for attempt := 0; ; attempt++ {
+		req, err := c.newRequest(ctx, call, u, collection)
+		if err != nil {
+			return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
+		}
+		if err := c.gates.acquire(ctx, g, cost(call, req), c.cfg.MaxInlineWait, onBlocked); err != nil {
+			var ge *Error
+			if errors.As(err, &ge) {
+				return "", ge
+			}
+			return "", fmt.Errorf("graph: %s %s: wait for throttling: %w", method, path, err)
+		}
+		start := time.Now()
+		resp, body, err := c.roundTrip(req)
+		g.release()
+		elapsed := time.Since(start)
+		requestDuration.WithLabelValues(res).Observe(elapsed.Seconds())
+
+		var requestID string
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+			requestID = resp.Header.Get("request-id")
+		}
+		requestsTotal.WithLabelValues(res, method, statusClass(status, err)).Inc()
+		c.cfg.Logger.DebugContext(ctx, "graph request",
+			"resource", res, "method", method, "path", path, "status", status,
+			"request_id", requestID, "duration", elapsed, "attempt", attempt)
+
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", fmt.Errorf("graph: %s %s: %w", method, path, ctx.Err())
+			}
+			if attempt >= c.cfg.MaxRetries {
+				return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
+			}
+			retriesTotal.WithLabelValues(res, transportReason(err)).Inc()
+			if err := sleep(ctx, c.backoff(attempt)); err != nil {
+				return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
+			}
+			continue
+		}
+
+		switch s := resp.StatusCode; {
+		case s >= 200 && s < 300:
+			derr := decode(body)
+			if derr == nil {
+				return requestID, nil
+			}
+			var perr *pageError
+			if errors.As(derr, &perr) || attempt >= c.cfg.MaxRetries {
+				return "", fmt.Errorf("graph: %s %s: decode response (request-id %s): %w", method, path, requestID, derr)
+			}
+			retriesTotal.WithLabelValues(res, "malformed").Inc()
+			if err := sleep(ctx, c.backoff(attempt)); err != nil {
+				return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
+			}
+
+		case s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable || s == http.StatusGatewayTimeout:
+			e := newError(method, path, resp, body)
+			ra, given := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+			if !given {
+				ra = c.backoff(attempt)
+			}
+			e.RetryAfter = ra
+			if s != http.StatusGatewayTimeout {
+				throttledTotal.WithLabelValues(res, strconv.Itoa(s)).Inc()
+			}
+			// Throttled requests count against the limit, so nobody in this
+			// process may send to the scope until the window passes.
+			blocked := g != nil && (s == http.StatusTooManyRequests || given)
+			if blocked {
+				c.gates.block(key, c.now().Add(ra))
+			}
+			retryAfterSeconds.WithLabelValues(res).Add(ra.Seconds())
+			if attempt >= c.cfg.MaxRetries || ra > c.cfg.MaxInlineWait {
+				return "", e
+			}
+			retriesTotal.WithLabelValues(res, retryReason(s)).Inc()
+			if !blocked {
+				if err := sleep(ctx, ra); err != nil {
+					return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
+				}
+			}
+
+		default:
+			return "", newError(method, path, resp, body)
+		}
+	}
+}
+
+// resolve turns a link into a URL. Absolute links (nextLink, deltaLink,
+// Location) are followed verbatim but only on Graph's own origin, so a
+// stored or forged link cannot carry a bearer token elsewhere.
+func (c *Client) resolve(link string) (*url.URL, error) {
+	if link == "" {
+		return nil, errors.New("empty link")
+	}
+	var raw string
+	switch {
+	case strings.HasPrefix(link, "https://") || strings.HasPrefix(link, "http://"):
+		raw = link
+	case strings.HasPrefix(link, "/v1.0/") || strings.HasPrefix(link, "/beta/"):
+		raw = strings.TrimRight(c.cfg.BaseURL, "/") + link
+	case strings.HasPrefix(link, "/"):
+		raw = c.version + link
+	default:
+		raw = c.version + "/" + link
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse link: %w", err)
+	}
+	if !strings.EqualFold(u.Scheme, c.origin.Scheme) || !strings.EqualFold(u.Host, c.origin.Host) {
+		return nil, fmt.Errorf("link host %q is not the Graph origin %q", u.Host, c.origin.Host)
+	}
+	return u, nil
+}
+
+func (c *Client) newRequest(ctx context.Context, call Call, u *url.URL, collection bool) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	var prefer []string
+	if collection && c.cfg.MaxPageSize > 0 && call.Service == ServiceOutlook {
+		prefer = append(prefer, "odata.maxpagesize="+strconv.Itoa(c.cfg.MaxPageSize))
+	}
+	if call.ImmutableIDs {
+		prefer = append(prefer, `IdType="ImmutableId"`)
+	}
+	for k, v := range call.Headers {
+		switch {
+		case strings.EqualFold(k, "Prefer"):
+			prefer = append(prefer, v)
+		case strings.EqualFold(k, "Authorization"), strings.EqualFold(k, "client-request-id"):
+			// Ours to set.
+		default:
+			h.Set(k, v)
+		}
+	}
+	if len(prefer) > 0 {
+		h.Set("Prefer", strings.Join(prefer, ", "))
+	}
+	h.Set("Authorization", "Bearer "+call.Token)
+	h.Set("Accept", "application/json")
+	h.Set("client-request-id", newRequestID())
+	return req, nil
+}
+
+// roundTrip sends req and reads the whole body, so that a body cut short
+// surfaces here as an error to retry instead of as a half-decoded page.
+func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, error) {
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, nil, redactURLError(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	if err != nil {
+		return resp, nil, fmt.Errorf("read body: %w", err)
+	}
+	if len(body) > maxBodyBytes {
+		return resp, nil, fmt.Errorf("read body: larger than %d bytes", maxBodyBytes)
+	}
+	return resp, body, nil
+}
+
+// redactURLError drops the query from a *url.Error: links carry skip and
+// delta tokens, which do not belong in logs.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil {
+		return &url.Error{Op: ue.Op, URL: "(unparseable)", Err: ue.Err}
+	}
+	u.RawQuery = ""
+	u.User = nil
+	return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+}
+
+// backoff is exponential with full jitter, so that workers throttled
+// together do not come back together.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.backoffBase << min(attempt, 20)
+	if d <= 0 || d > c.backoffMax {
+		d = c.backoffMax
+	}
+	return time.Duration(mathrand.Int64N(int64(d) + 1))
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date. The Graph SDKs accept
+// fractional seconds too.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs < 0 || secs > 86400*7 {
+			return 0, false
+		}
+		return time.Duration(secs * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+func statusClass(status int, err error) string {
+	switch {
+	case err != nil || status == 0:
+		return "error"
+	case status == http.StatusTooManyRequests:
+		return "429"
+	case status < 300:
+		return "2xx"
+	case status < 500:
+		return "4xx"
+	default:
+		return "5xx"
+	}
+}
+
+func retryReason(status int) string {
+	switch status {
+	case http.StatusTooManyRequests:
+		return "throttled"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	default:
+		return "gateway_timeout"
+	}
+}
+
+func transportReason(err error) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated"
+	default:
+		return "network"
+	}
+}
+
+var resourceLabels = map[string]bool{
+	"mail": true, "calendar": true, "drive": true, "chats": true, "people": true,
+	"contacts": true, "users": true, "me": true, "mailfolders": true, "contactfolders": true,
+}
+
+// resourceLabel keeps the metric label set bounded whatever callers pass.
+func resourceLabel(r string) string {
+	if resourceLabels[r] {
+		return r
+	}
+	return "other"
+}
+
+func scopeNoun(k gateKey) string {
+	if k.mailbox != "" {
+		return "mailbox"
+	}
+	return k.service.String() + " tenant"
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), sub)
+}
