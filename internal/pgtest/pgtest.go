@@ -1,0 +1,219 @@
+// Package pgtest gives each test its own migrated PostgreSQL database, on the
+// server named by TEST_DATABASE_URL or DATABASE_URL, or on a throwaway cluster
+// started for the test binary when neither answers.
+//
+// A package using it calls Main from TestMain so that a throwaway cluster is
+// stopped when its tests end.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/graphsync/graphsync/internal/pglocal"
+	"github.com/graphsync/graphsync/store"
+)
+
+var (
+	once     sync.Once
+	cluster  *pglocal.Cluster
+	startErr error
+
+	templateOnce sync.Once
+	templateName string
+	templateErr  error
+)
+
+// Main runs the tests and stops a throwaway cluster afterwards.
+func Main(m *testing.M) {
+	code := m.Run()
+	if cluster != nil {
+		_ = cluster.Stop()
+	}
+	os.Exit(code)
+}
+
+func server(t testing.TB) string {
+	t.Helper()
+	once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cluster, startErr = pglocal.FromEnv(ctx, pglocal.Options{}, "TEST_DATABASE_URL", "DATABASE_URL")
+	})
+	if startErr != nil {
+		t.Fatalf("pgtest: no PostgreSQL: %v", startErr)
+	}
+	return cluster.URL
+}
+
+// ServerURL is the URL of the server's maintenance database.
+func ServerURL(t testing.TB) string { return server(t) }
+
+// template returns a database holding every migration, created once per
+// migration set and reused: copying it is much faster than migrating.
+func template(t testing.TB, base string) string {
+	templateOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		all, err := store.Migrations()
+		if err != nil {
+			templateErr = err
+			return
+		}
+		h := sha256.New()
+		for _, m := range all {
+			fmt.Fprintf(h, "%d %s %s\n", m.Version, m.Name, m.SQL)
+		}
+		templateName = "graphsync_tmpl_" + hex.EncodeToString(h.Sum(nil))[:12]
+
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			templateErr = err
+			return
+		}
+		defer conn.Close(context.Background())
+		// Serialise template creation across test binaries running at once.
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(7420117)"); err != nil {
+			templateErr = err
+			return
+		}
+		defer conn.Exec(context.Background(), "SELECT pg_advisory_unlock(7420117)")
+		var ready bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate)", templateName).Scan(&ready); err != nil {
+			templateErr = err
+			return
+		}
+		if ready {
+			return
+		}
+		building := templateName + "_build"
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+building+" WITH (FORCE)")
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+building+" TEMPLATE template0"); err != nil {
+			templateErr = err
+			return
+		}
+		pool, err := pgxpool.New(ctx, withDatabase(base, building))
+		if err != nil {
+			templateErr = err
+			return
+		}
+		_, err = store.Migrate(ctx, pool, nil)
+		pool.Close()
+		if err != nil {
+			templateErr = err
+			return
+		}
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+templateName)
+		if _, err := conn.Exec(ctx, "ALTER DATABASE "+building+" RENAME TO "+templateName); err != nil {
+			templateErr = err
+			return
+		}
+		_, templateErr = conn.Exec(ctx, "ALTER DATABASE "+templateName+" WITH is_template true")
+	})
+	if templateErr != nil {
+		t.Fatalf("pgtest: build template database: %v", templateErr)
+	}
+	return templateName
+}
+
+// NewDatabase creates an empty database (no migrations) and returns its URL;
+// it is dropped when the test ends.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	return create(t, "template0")
+}
+
+// NewMigrated creates a database with every migration applied and returns
+// its URL; it is dropped when the test ends.
+func NewMigrated(t testing.TB) string {
+	t.Helper()
+	base := server(t)
+	return create(t, template(t, base))
+}
+
+func create(t testing.TB, from string) string {
+	t.Helper()
+	base := server(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "graphsync_test_" + hex.EncodeToString(b)
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+from); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Logf("pgtest: drop %s: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("pgtest: drop %s: %v", name, err)
+		}
+	})
+	return withDatabase(base, name)
+}
+
+// Pool opens a pool on url closed when the test ends.
+func Pool(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatalf("pgtest: open pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// Keyring is a fresh random keyring.
+func Keyring(t testing.TB) *store.Keyring {
+	t.Helper()
+	k, err := store.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := store.ParseKeyring(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// Store opens a store on a new migrated database with a fresh keyring.
+func Store(t testing.TB) *store.Store {
+	t.Helper()
+	return store.New(Pool(t, NewMigrated(t)), Keyring(t))
+}
+
+// withDatabase points a connection string, URL or keyword/value, at db.
+func withDatabase(conn, db string) string {
+	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
+		u, err := url.Parse(conn)
+		if err == nil {
+			u.Path = "/" + db
+			return u.String()
+		}
+	}
+	return conn + " dbname=" + db
+}

@@ -1,0 +1,339 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Connection kinds.
+const (
+	KindDelegated   = "delegated"
+	KindApplication = "application"
+)
+
+// Connection statuses.
+const (
+	StatusActive      = "active"
+	StatusNeedsReauth = "needs_reauth"
+	StatusDisabled    = "disabled"
+)
+
+// Connection is one Microsoft account or tenant graphsync syncs. Its tokens
+// are not part of it: they are read, decrypted, only through Tokens.
+type Connection struct {
+	ID                   int64
+	Kind                 string
+	TenantID             string
+	UserID               string
+	UserPrincipalName    string
+	DisplayName          string
+	Scopes               []string
+	Resources            []string
+	Status               string
+	LastError            string
+	LastErrorCode        string
+	LastErrorAt          *time.Time
+	AccessTokenExpiresAt *time.Time
+	TokenRefreshedAt     *time.Time
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+}
+
+// Tokens are a connection's OAuth tokens in plaintext, in memory only.
+type Tokens struct {
+	AccessToken  string
+	RefreshToken string
+	Expiry       time.Time
+}
+
+// String never prints the tokens, so a Tokens logged by mistake leaks nothing.
+func (t Tokens) String() string {
+	return fmt.Sprintf("Tokens{access:%t refresh:%t expiry:%s}", t.AccessToken != "", t.RefreshToken != "", t.Expiry.Format(time.RFC3339))
+}
+
+// GoString is String, for %#v.
+func (t Tokens) GoString() string { return t.String() }
+
+const connectionColumns = `id, kind, tenant_id, user_id, user_principal_name, display_name, scopes, resources,
+	status, coalesce(last_error, ''), coalesce(last_error_code, ''), last_error_at, access_token_expires_at,
+	token_refreshed_at, created_at, updated_at`
+
+func scanConnection(row pgx.Row) (*Connection, error) {
+	c := &Connection{}
+	err := row.Scan(&c.ID, &c.Kind, &c.TenantID, &c.UserID, &c.UserPrincipalName, &c.DisplayName, &c.Scopes,
+		&c.Resources, &c.Status, &c.LastError, &c.LastErrorCode, &c.LastErrorAt, &c.AccessTokenExpiresAt,
+		&c.TokenRefreshedAt, &c.CreatedAt, &c.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return c, err
+}
+
+// SaveConnection inserts a connection, or updates the one with the same kind,
+// tenant and user (a user connecting again), storing its tokens encrypted and
+// making it active. It returns the stored connection.
+func (s *Store) SaveConnection(ctx context.Context, c *Connection, tok Tokens) (*Connection, error) {
+	if s.keys == nil {
+		return nil, errors.New("save connection: no encryption key configured")
+	}
+	if c.Kind != KindDelegated && c.Kind != KindApplication {
+		return nil, fmt.Errorf("save connection: kind %q is neither %s nor %s", c.Kind, KindDelegated, KindApplication)
+	}
+	if c.TenantID == "" {
+		return nil, errors.New("save connection: tenant id is empty")
+	}
+	if c.Kind == KindDelegated && c.UserID == "" {
+		return nil, errors.New("save connection: user id is empty for a delegated connection")
+	}
+	var out *Connection
+	err := s.Tx(ctx, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `
+			INSERT INTO connections (kind, tenant_id, user_id, user_principal_name, display_name, scopes, resources, status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'active')
+			ON CONFLICT (kind, tenant_id, user_id) DO UPDATE SET
+				user_principal_name = EXCLUDED.user_principal_name,
+				display_name = EXCLUDED.display_name,
+				scopes = EXCLUDED.scopes,
+				resources = EXCLUDED.resources,
+				status = 'active', last_error = NULL, last_error_code = NULL, last_error_at = NULL,
+				updated_at = now()
+			RETURNING id`,
+			c.Kind, c.TenantID, c.UserID, c.UserPrincipalName, c.DisplayName, nonNil(c.Scopes), nonNil(c.Resources)).Scan(&id)
+		if err != nil {
+			return err
+		}
+		if err := s.SaveTokensTx(ctx, tx, id, tok); err != nil {
+			return err
+		}
+		out, err = scanConnection(tx.QueryRow(ctx, "SELECT "+connectionColumns+" FROM connections WHERE id = $1", id))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("save connection: %w", err)
+	}
+	return out, nil
+}
+
+// Connection returns one connection.
+func (s *Store) Connection(ctx context.Context, id int64) (*Connection, error) {
+	c, err := scanConnection(s.pool.QueryRow(ctx, "SELECT "+connectionColumns+" FROM connections WHERE id = $1", id))
+	if err != nil {
+		return nil, fmt.Errorf("connection %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// Connections lists every connection in id order.
+func (s *Store) Connections(ctx context.Context) ([]*Connection, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+connectionColumns+" FROM connections ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("list connections: %w", err)
+	}
+	defer rows.Close()
+	var out []*Connection
+	for rows.Next() {
+		c, err := scanConnection(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list connections: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// SetStatus changes a connection's status, recording why (empty code and
+// reason clear the last error).
+func (s *Store) SetStatus(ctx context.Context, id int64, status, code, reason string) error {
+	return s.SetStatusTx(ctx, s.pool, id, status, code, reason)
+}
+
+// SetStatusTx is SetStatus within tx.
+func (s *Store) SetStatusTx(ctx context.Context, tx Querier, id int64, status, code, reason string) error {
+	switch status {
+	case StatusActive, StatusNeedsReauth, StatusDisabled:
+	default:
+		return fmt.Errorf("set status of connection %d: unknown status %q", id, status)
+	}
+	tag, err := tx.Exec(ctx, `UPDATE connections SET status = $2,
+		last_error = nullif($4, ''), last_error_code = nullif($3, ''),
+		last_error_at = CASE WHEN $4 = '' THEN NULL ELSE now() END, updated_at = now()
+		WHERE id = $1`, id, status, code, reason)
+	if err != nil {
+		return fmt.Errorf("set status of connection %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set status of connection %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// SetResources replaces the resources synced for a connection.
+func (s *Store) SetResources(ctx context.Context, id int64, resources []string) error {
+	tag, err := s.pool.Exec(ctx, "UPDATE connections SET resources = $2, updated_at = now() WHERE id = $1", id, nonNil(resources))
+	if err != nil {
+		return fmt.Errorf("set resources of connection %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set resources of connection %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteConnection removes a connection with every row synced through it, in
+// one transaction (the synced tables cascade from connections).
+func (s *Store) DeleteConnection(ctx context.Context, id int64) error {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM connections WHERE id = $1", id)
+	if err != nil {
+		return fmt.Errorf("delete connection %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delete connection %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+func tokenAAD(id int64, column string) string {
+	return "connections/" + strconv.FormatInt(id, 10) + "/" + column
+}
+
+// SaveTokensTx stores a connection's tokens, encrypted, within tx. An empty
+// refresh token keeps the stored one (client-credentials tokens have none,
+// and the identity platform may not rotate on every refresh).
+func (s *Store) SaveTokensTx(ctx context.Context, tx Querier, id int64, tok Tokens) error {
+	if s.keys == nil {
+		return errors.New("save tokens: no encryption key configured")
+	}
+	access := s.keys.seal(tok.AccessToken, tokenAAD(id, "access_token"))
+	refresh := s.keys.seal(tok.RefreshToken, tokenAAD(id, "refresh_token"))
+	var expiry *time.Time
+	if !tok.Expiry.IsZero() {
+		expiry = &tok.Expiry
+	}
+	if tok.RefreshToken == "" {
+		// Keep the old refresh token, re-sealed under the primary key if needed.
+		old, err := s.tokensTx(ctx, tx, id)
+		if err != nil {
+			return fmt.Errorf("save tokens of connection %d: %w", id, err)
+		}
+		refresh = s.keys.seal(old.RefreshToken, tokenAAD(id, "refresh_token"))
+	}
+	_, err := tx.Exec(ctx, `UPDATE connections SET token_key_id = $2, access_token_enc = $3, refresh_token_enc = $4,
+		access_token_expires_at = $5, token_refreshed_at = now(), updated_at = now() WHERE id = $1`,
+		id, s.keys.PrimaryID(), access, refresh, expiry)
+	if err != nil {
+		return fmt.Errorf("save tokens of connection %d: %w", id, err)
+	}
+	return nil
+}
+
+// Tokens decrypts a connection's tokens.
+func (s *Store) Tokens(ctx context.Context, id int64) (Tokens, error) {
+	t, err := s.tokensTx(ctx, s.pool, id)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("tokens of connection %d: %w", id, err)
+	}
+	return t, nil
+}
+
+// LockTokensTx locks a connection's row for the rest of tx and returns its
+// tokens, so only one process at a time refreshes a connection.
+func (s *Store) LockTokensTx(ctx context.Context, tx pgx.Tx, id int64) (*Connection, Tokens, error) {
+	c, err := scanConnection(tx.QueryRow(ctx, "SELECT "+connectionColumns+" FROM connections WHERE id = $1 FOR UPDATE", id))
+	if err != nil {
+		return nil, Tokens{}, fmt.Errorf("lock connection %d: %w", id, err)
+	}
+	t, err := s.tokensTx(ctx, tx, id)
+	if err != nil {
+		return nil, Tokens{}, fmt.Errorf("lock connection %d: %w", id, err)
+	}
+	return c, t, nil
+}
+
+func (s *Store) tokensTx(ctx context.Context, q Querier, id int64) (Tokens, error) {
+	if s.keys == nil {
+		return Tokens{}, errors.New("no encryption key configured")
+	}
+	var keyID *string
+	var access, refresh []byte
+	var expiry *time.Time
+	err := q.QueryRow(ctx, `SELECT token_key_id, access_token_enc, refresh_token_enc, access_token_expires_at
+		FROM connections WHERE id = $1`, id).Scan(&keyID, &access, &refresh, &expiry)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Tokens{}, ErrNotFound
+	}
+	if err != nil {
+		return Tokens{}, err
+	}
+	if keyID == nil {
+		return Tokens{}, nil
+	}
+	var t Tokens
+	if t.AccessToken, err = s.keys.open(*keyID, access, tokenAAD(id, "access_token")); err != nil {
+		return Tokens{}, fmt.Errorf("access token: %w", err)
+	}
+	if t.RefreshToken, err = s.keys.open(*keyID, refresh, tokenAAD(id, "refresh_token")); err != nil {
+		return Tokens{}, fmt.Errorf("refresh token: %w", err)
+	}
+	if expiry != nil {
+		t.Expiry = *expiry
+	}
+	return t, nil
+}
+
+// RotateKeys re-encrypts every connection's tokens under the primary key,
+// one row per transaction with the row locked, so workers refreshing tokens
+// at the same time are never disturbed. It returns how many rows changed.
+func (s *Store) RotateKeys(ctx context.Context) (int, error) {
+	if s.keys == nil {
+		return 0, errors.New("rotate keys: no encryption key configured")
+	}
+	rows, err := s.pool.Query(ctx, "SELECT id FROM connections WHERE token_key_id IS DISTINCT FROM $1 AND token_key_id IS NOT NULL ORDER BY id", s.keys.PrimaryID())
+	if err != nil {
+		return 0, fmt.Errorf("rotate keys: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, fmt.Errorf("rotate keys: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		err := s.Tx(ctx, func(tx pgx.Tx) error {
+			var keyID string
+			if err := tx.QueryRow(ctx, "SELECT coalesce(token_key_id, '') FROM connections WHERE id = $1 FOR UPDATE", id).Scan(&keyID); err != nil {
+				return err
+			}
+			if keyID == s.keys.PrimaryID() || keyID == "" {
+				return nil // a worker re-sealed it meanwhile
+			}
+			tok, err := s.tokensTx(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			access := s.keys.seal(tok.AccessToken, tokenAAD(id, "access_token"))
+			refresh := s.keys.seal(tok.RefreshToken, tokenAAD(id, "refresh_token"))
+			if _, err := tx.Exec(ctx, "UPDATE connections SET token_key_id = $2, access_token_enc = $3, refresh_token_enc = $4 WHERE id = $1",
+				id, s.keys.PrimaryID(), access, refresh); err != nil {
+				return err
+			}
+			n++
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return n, fmt.Errorf("rotate keys: connection %d: %w", id, err)
+		}
+	}
+	return n, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
