@@ -1,0 +1,205 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Stream names one checkpointed unit of sync: a resource of a connection, or
+// a container within it (a mail folder, a chat).
+type Stream struct {
+	ConnectionID int64
+	Resource     string
+	Name         string // container id; empty for the resource's top level
+}
+
+func (s Stream) String() string {
+	if s.Name == "" {
+		return fmt.Sprintf("connection %d %s", s.ConnectionID, s.Resource)
+	}
+	return fmt.Sprintf("connection %d %s %s", s.ConnectionID, s.Resource, s.Name)
+}
+
+// Stream statuses.
+const (
+	StreamOK           = "ok"
+	StreamError        = "error"
+	StreamMissingScope = "missing_scope"
+	StreamStopped      = "stopped"
+)
+
+// SyncState is a stream's checkpoint.
+type SyncState struct {
+	Stream
+	Status         string
+	DeltaLink      string
+	NextLink       string
+	RoundStartedAt *time.Time
+	FullRound      bool
+	Watermark      string
+	LastSuccessAt  *time.Time
+	LastAttemptAt  *time.Time
+	LastError      string
+	LastErrorAt    *time.Time
+	MissingScope   string
+	Pages          int64
+	Upserted       int64
+	Deleted        int64
+	Resyncs        int64
+}
+
+const stateColumns = `connection_id, resource, stream, status, coalesce(delta_link, ''), coalesce(next_link, ''),
+	round_started_at, full_round, coalesce(watermark, ''), last_success_at, last_attempt_at,
+	coalesce(last_error, ''), last_error_at, coalesce(missing_scope, ''), pages, upserted, deleted, resyncs`
+
+func scanState(row pgx.Row) (*SyncState, error) {
+	st := &SyncState{}
+	err := row.Scan(&st.ConnectionID, &st.Resource, &st.Name, &st.Status, &st.DeltaLink, &st.NextLink,
+		&st.RoundStartedAt, &st.FullRound, &st.Watermark, &st.LastSuccessAt, &st.LastAttemptAt,
+		&st.LastError, &st.LastErrorAt, &st.MissingScope, &st.Pages, &st.Upserted, &st.Deleted, &st.Resyncs)
+	return st, err
+}
+
+// SyncState returns a stream's checkpoint; a stream never synced has a zero
+// state with status ok.
+func (s *Store) SyncState(ctx context.Context, q Querier, st Stream) (*SyncState, error) {
+	out, err := scanState(q.QueryRow(ctx, "SELECT "+stateColumns+
+		" FROM sync_state WHERE connection_id = $1 AND resource = $2 AND stream = $3", st.ConnectionID, st.Resource, st.Name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &SyncState{Stream: st, Status: StreamOK}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read sync state of %s: %w", st, err)
+	}
+	return out, nil
+}
+
+// SyncStates lists a connection's streams (every connection's when id is 0).
+func (s *Store) SyncStates(ctx context.Context, connectionID int64) ([]*SyncState, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+stateColumns+
+		" FROM sync_state WHERE $1 = 0 OR connection_id = $1 ORDER BY connection_id, resource, stream", connectionID)
+	if err != nil {
+		return nil, fmt.Errorf("list sync state: %w", err)
+	}
+	defer rows.Close()
+	var out []*SyncState
+	for rows.Next() {
+		st, err := scanState(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list sync state: %w", err)
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// StartRoundTx records that a round begins; full says it enumerates the
+// whole stream, so rows it does not see are retired at its end.
+func (s *Store) StartRoundTx(ctx context.Context, q Querier, st Stream, full bool) (time.Time, error) {
+	var started time.Time
+	err := q.QueryRow(ctx, `INSERT INTO sync_state (connection_id, resource, stream, round_started_at, full_round, last_attempt_at)
+		VALUES ($1, $2, $3, now(), $4, now())
+		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET round_started_at = now(), full_round = $4, last_attempt_at = now()
+		RETURNING round_started_at`, st.ConnectionID, st.Resource, st.Name, full).Scan(&started)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("start round of %s: %w", st, err)
+	}
+	return started, nil
+}
+
+// Progress is what one page contributed.
+type Progress struct {
+	Pages, Upserted, Deleted int
+}
+
+// CheckpointTx stores the nextLink of a round in progress, in the same
+// transaction as the page's rows, so a crash resumes at the next page.
+func (s *Store) CheckpointTx(ctx context.Context, q Querier, st Stream, nextLink string, p Progress) error {
+	_, err := q.Exec(ctx, `INSERT INTO sync_state (connection_id, resource, stream, next_link, pages, upserted, deleted, last_attempt_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET next_link = $4,
+			pages = sync_state.pages + $5, upserted = sync_state.upserted + $6, deleted = sync_state.deleted + $7,
+			last_attempt_at = now()`,
+		st.ConnectionID, st.Resource, st.Name, nullIfEmpty(nextLink), p.Pages, p.Upserted, p.Deleted)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", st, err)
+	}
+	return nil
+}
+
+// FinishRoundTx stores the round's deltaLink (empty for resources without
+// delta), clears the checkpoint and any error, and records the success.
+func (s *Store) FinishRoundTx(ctx context.Context, q Querier, st Stream, deltaLink string, p Progress) error {
+	_, err := q.Exec(ctx, `INSERT INTO sync_state (connection_id, resource, stream, delta_link, pages, upserted, deleted, last_success_at, last_attempt_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())
+		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET delta_link = $4, next_link = NULL,
+			full_round = false, round_started_at = NULL, status = 'ok', last_error = NULL, last_error_at = NULL, missing_scope = NULL,
+			pages = sync_state.pages + $5, upserted = sync_state.upserted + $6, deleted = sync_state.deleted + $7,
+			last_success_at = now(), last_attempt_at = now()`,
+		st.ConnectionID, st.Resource, st.Name, nullIfEmpty(deltaLink), p.Pages, p.Upserted, p.Deleted)
+	if err != nil {
+		return fmt.Errorf("finish round of %s: %w", st, err)
+	}
+	return nil
+}
+
+// SetWatermarkTx stores a resource-specific position (resources without delta).
+func (s *Store) SetWatermarkTx(ctx context.Context, q Querier, st Stream, watermark string) error {
+	_, err := q.Exec(ctx, `INSERT INTO sync_state (connection_id, resource, stream, watermark) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET watermark = $4`,
+		st.ConnectionID, st.Resource, st.Name, watermark)
+	if err != nil {
+		return fmt.Errorf("set watermark of %s: %w", st, err)
+	}
+	return nil
+}
+
+// ResetStream drops a stream's delta and next links after Graph said its
+// token is no longer valid, so the next round is a full one.
+func (s *Store) ResetStream(ctx context.Context, st Stream, reason string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO sync_state (connection_id, resource, stream, resyncs, last_error, last_error_at)
+		VALUES ($1, $2, $3, 1, $4, now())
+		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET delta_link = NULL, next_link = NULL,
+			round_started_at = NULL, full_round = false, resyncs = sync_state.resyncs + 1, last_error = $4, last_error_at = now()`,
+		st.ConnectionID, st.Resource, st.Name, reason)
+	if err != nil {
+		return fmt.Errorf("reset %s: %w", st, err)
+	}
+	return nil
+}
+
+// RecordStreamError marks a stream failed (status error, or missing_scope
+// with the scope it needs) without touching its checkpoint.
+func (s *Store) RecordStreamError(ctx context.Context, st Stream, status, reason, missingScope string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO sync_state (connection_id, resource, stream, status, last_error, last_error_at, missing_scope, last_attempt_at)
+		VALUES ($1, $2, $3, $4, $5, now(), nullif($6, ''), now())
+		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET status = $4, last_error = $5, last_error_at = now(),
+			missing_scope = nullif($6, ''), last_attempt_at = now()`,
+		st.ConnectionID, st.Resource, st.Name, status, reason, missingScope)
+	if err != nil {
+		return fmt.Errorf("record error of %s: %w", st, err)
+	}
+	return nil
+}
+
+// DeleteStreamsTx removes checkpoints of a connection's resource whose
+// stream is not in keep (containers that no longer exist).
+func (s *Store) DeleteStreamsTx(ctx context.Context, q Querier, connectionID int64, resource string, keep []string) error {
+	_, err := q.Exec(ctx, `DELETE FROM sync_state WHERE connection_id = $1 AND resource = $2 AND stream <> '' AND NOT stream = ANY($3)`,
+		connectionID, resource, nonNil(keep))
+	if err != nil {
+		return fmt.Errorf("delete stale streams of connection %d %s: %w", connectionID, resource, err)
+	}
+	return nil
+}
+
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
