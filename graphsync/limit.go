@@ -53,7 +53,7 @@ const (
 )
 
 func newGates(now func() time.Time, newGate func(gateKey) *gate) *gates {
-	return &gates{m: make(map[string]*gate), idle: gateIdle, now: now, newGate: newGate, lastSweep: now()}
+	return &gates{m: make(map[string]*gate), idle: gateIdle, now: now, newGate: newGate}
 }
 
 // get returns the gate for key with a reference held; put releases it.

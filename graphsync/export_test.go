@@ -1,0 +1,13 @@
+package graphsync
+
+import "time"
+
+// Hooks for tests in package graphsync_test.
+
+func SetClock(c *Client, now func() time.Time) { c.now = now }
+
+func GateCount(c *Client) int { return c.gates.len() }
+
+func SetBackoff(c *Client, base, max time.Duration) { c.backoffBase, c.backoffMax = base, max }
+
+func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) { return parseRetryAfter(v, now) }

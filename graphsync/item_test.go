@@ -1,0 +1,135 @@
+package graphsync_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graphsync/graphsync/graphsync"
+)
+
+func TestRemoved(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw    string
+		reason string
+		ok     bool
+	}{
+		{`{"@odata.type":"#microsoft.graph.message","id":"AAMk1","@removed":{"reason":"deleted"}}`, "deleted", true},
+		{`{"id":"u1","@removed":{"reason":"changed"}}`, "changed", true},
+		{`{"id":"m1","subject":"about \"@removed\" entries"}`, "", false},
+		{`{"id":"d1","deleted":{"state":"deleted"}}`, "", false},
+		{`not json "@removed"`, "", false},
+	}
+	for _, tt := range tests {
+		reason, ok := graphsync.Removed(json.RawMessage(tt.raw))
+		if reason != tt.reason || ok != tt.ok {
+			t.Errorf("Removed(%s) = %q, %v; want %q, %v", tt.raw, reason, ok, tt.reason, tt.ok)
+		}
+	}
+}
+
+func TestDecodeErrorNamesRecordAndField(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		decode func(json.RawMessage) error
+		raw    string
+		id     string
+		field  string
+	}{
+		{"bad time", func(r json.RawMessage) error { _, err := graphsync.DecodeMessage(r); return err },
+			`{"id":"AAMkBad","subject":"x","receivedDateTime":"yesterday"}`, "AAMkBad", "receivedDateTime"},
+		{"wrong type", func(r json.RawMessage) error { _, err := graphsync.DecodeMessage(r); return err },
+			`{"id":"AAMkType","isRead":"yes"}`, "AAMkType", "isRead"},
+		{"nested wrong type", func(r json.RawMessage) error { _, err := graphsync.DecodeDriveItem(r); return err },
+			`{"id":"01ABC","folder":{"childCount":"many"}}`, "01ABC", "folder.childCount"},
+		{"not an object", func(r json.RawMessage) error { _, err := graphsync.DecodeEvent(r); return err },
+			`[1,2]`, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.decode(json.RawMessage(tt.raw))
+			var de *graphsync.DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %v is not a *DecodeError", err)
+			}
+			if de.ID != tt.id || de.Field != tt.field {
+				t.Fatalf("DecodeError id=%q field=%q, want id=%q field=%q (%v)", de.ID, de.Field, tt.id, tt.field, err)
+			}
+			if tt.id != "" && !strings.Contains(err.Error(), tt.id) {
+				t.Errorf("error %q does not name the record", err)
+			}
+		})
+	}
+}
+
+func TestDecodeMessage(t *testing.T) {
+	t.Parallel()
+	m, err := graphsync.DecodeMessage(json.RawMessage(sampleMessage(7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != "AAMkAGI2THVSAAA=7" || m.From == nil || m.From.EmailAddress.Address != "MeganB@contoso.com" ||
+		len(m.ToRecipients) != 2 || m.Flag == nil || m.Flag.FlagStatus != "flagged" || len(m.Categories) != 1 ||
+		!m.ReceivedDateTime.Equal(time.Date(2024, 5, 1, 10, 0, 7, 0, time.UTC)) || m.Body == nil || m.Body.ContentType != "html" {
+		t.Fatalf("decoded message is wrong: %+v", m)
+	}
+}
+
+// sampleMessage follows the message shape in Microsoft's message-delta
+// documentation.
+func sampleMessage(i int) string {
+	return fmt.Sprintf(`{"@odata.type":"#microsoft.graph.message","@odata.etag":"W/\"CQAAABYAAAARn2vdzPDERjqLwrUTtQh4AAAd%d\"",`+
+		`"id":"AAMkAGI2THVSAAA=%d","createdDateTime":"2024-05-01T10:00:%02dZ","lastModifiedDateTime":"2024-05-01T10:00:%02dZ",`+
+		`"changeKey":"CQAAABYAAAARn2vdzPDERjqLwrUTtQh4AAAd","categories":["Blue category"],"receivedDateTime":"2024-05-01T10:00:%02dZ",`+
+		`"sentDateTime":"2024-05-01T09:59:58Z","hasAttachments":false,"internetMessageId":"<MWHPR%d@contoso.com>",`+
+		`"subject":"Quarterly numbers %d","bodyPreview":"Hi team, please find the numbers attached for review before Friday.",`+
+		`"importance":"normal","parentFolderId":"AQMkADNkNAAAgEMAAAA","conversationId":"AAQkAGI2TG93AAA=","isDeliveryReceiptRequested":false,`+
+		`"isReadReceiptRequested":false,"isRead":true,"isDraft":false,"webLink":"https://outlook.office365.com/owa/?ItemID=AAMk%d",`+
+		`"inferenceClassification":"focused","body":{"contentType":"html","content":"<html><body><p>Hi team, please find the numbers attached for review before Friday.</p><p>Thanks, Megan</p></body></html>"},`+
+		`"sender":{"emailAddress":{"name":"Megan Bowen","address":"MeganB@contoso.com"}},"from":{"emailAddress":{"name":"Megan Bowen","address":"MeganB@contoso.com"}},`+
+		`"toRecipients":[{"emailAddress":{"name":"Alex Wilber","address":"AlexW@contoso.com"}},{"emailAddress":{"name":"Lee Gu","address":"LeeG@contoso.com"}}],`+
+		`"ccRecipients":[],"bccRecipients":[],"replyTo":[],"flag":{"flagStatus":"flagged"}}`, i, i, i%60, i%60, i%60, i, i, i)
+}
+
+func BenchmarkDecodeMessages(b *testing.B) {
+	var page strings.Builder
+	page.WriteString(`{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Collection(message)","value":[`)
+	const n = 1000
+	for i := range n {
+		if i > 0 {
+			page.WriteByte(',')
+		}
+		if i%50 == 49 {
+			fmt.Fprintf(&page, `{"@odata.type":"#microsoft.graph.message","id":"AAMkGone%d","@removed":{"reason":"deleted"}}`, i)
+			continue
+		}
+		page.WriteString(sampleMessage(i))
+	}
+	page.WriteString(`],"@odata.nextLink":"https://graph.microsoft.com/v1.0/me/mailfolders('AQMkADNkNAAAgEMAAAA')/messages/delta?$skiptoken=GwcBoTmPuoTQWfcsAbkYM"}`)
+	body := []byte(page.String())
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var p struct {
+			Value []json.RawMessage `json:"value"`
+		}
+		if err := json.Unmarshal(body, &p); err != nil {
+			b.Fatal(err)
+		}
+		for _, raw := range p.Value {
+			if _, ok := graphsync.Removed(raw); ok {
+				continue
+			}
+			if _, err := graphsync.DecodeMessage(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(n), "records/op")
+}

@@ -1,0 +1,55 @@
+package graphsync_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/graphsync/graphsync/graphsync"
+)
+
+func TestValidateScopes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		scopes []string
+		ok     bool
+	}{
+		{"delegated", graphsync.DelegatedScopes([]graphsync.Resource{graphsync.Mail, graphsync.Drive}), true},
+		{"application", graphsync.ApplicationScopes(), true},
+		{"default with oidc", []string{"https://graph.microsoft.com/.default", "offline_access", "openid"}, true},
+		{"full urls", []string{"https://graph.microsoft.com/Mail.Read", "Calendars.Read", "openid"}, true},
+		{"none", nil, false},
+		{"default mixed with named", []string{"https://graph.microsoft.com/.default", "Mail.Read"}, false},
+		{"named then default", []string{"openid", "https://graph.microsoft.com/User.Read", "https://graph.microsoft.com/.default"}, false},
+		{"two resources", []string{"Mail.Read", "https://management.azure.com/user_impersonation"}, false},
+		{"other api default plus graph", []string{"api://cd34/.default", "User.Read"}, false},
+		{"space inside", []string{"Mail.Read User.Read"}, false},
+		{"empty scope", []string{""}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := graphsync.ValidateScopes(tt.scopes)
+			if (err == nil) != tt.ok {
+				t.Fatalf("ValidateScopes(%q) = %v, want ok=%v", tt.scopes, err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestDelegatedScopes(t *testing.T) {
+	t.Parallel()
+	got := graphsync.DelegatedScopes([]graphsync.Resource{graphsync.Mail, graphsync.Calendar, graphsync.Mail, graphsync.Chats})
+	want := []string{"offline_access", "openid", "profile", "User.Read", "Mail.Read", "Calendars.Read", "Chat.Read"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("DelegatedScopes = %q, want %q", got, want)
+	}
+	for _, r := range []graphsync.Resource{graphsync.Mail, graphsync.Calendar, graphsync.Drive, graphsync.Chats, graphsync.People, graphsync.Contacts} {
+		if graphsync.RequiredScope(r) == "" {
+			t.Errorf("RequiredScope(%q) is empty", r)
+		}
+	}
+	if s := graphsync.RequiredScope("nonsense"); s != "" {
+		t.Errorf("RequiredScope(nonsense) = %q, want empty", s)
+	}
+}
