@@ -1,6 +1,9 @@
 package graphsync
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Hooks for tests in package graphsync_test.
 
@@ -11,3 +14,8 @@ func GateCount(c *Client) int { return c.gates.len() }
 func SetBackoff(c *Client, base, max time.Duration) { c.backoffBase, c.backoffMax = base, max }
 
 func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) { return parseRetryAfter(v, now) }
+
+func SplitPage(body []byte) (items []json.RawMessage, next, delta string, err error) {
+	pb, err := splitPage(body)
+	return pb.Value, pb.NextLink, pb.DeltaLink, err
+}

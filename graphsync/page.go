@@ -1,8 +1,11 @@
 package graphsync
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"strconv"
 )
 
 // Page is one page of a Graph collection or delta round. A round goes on
@@ -33,17 +36,151 @@ func (e *pageError) Error() string { return e.msg }
 func (c *Client) GetPage(ctx context.Context, call Call, link string) (*Page, error) {
 	var pb pageBody
 	reqID, err := c.do(ctx, call, link, true, func(body []byte) error {
-		pb = pageBody{}
-		if err := json.Unmarshal(body, &pb); err != nil {
-			return err
-		}
-		if pb.Value == nil {
-			return &pageError{"response has no value array"}
-		}
-		return nil
+		var err error
+		pb, err = splitPage(body)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &Page{Items: pb.Value, NextLink: pb.NextLink, DeltaLink: pb.DeltaLink, RequestID: reqID}, nil
+}
+
+// splitPage cuts a collection body into its items without copying them.
+// encoding/json would scan every item twice and copy it into a RawMessage;
+// on pages of hundreds of messages that is most of the decoding time.
+func splitPage(body []byte) (pageBody, error) {
+	var pb pageBody
+	if !json.Valid(body) {
+		// Only now pay for a precise syntax error.
+		var v json.RawMessage
+		if err := json.Unmarshal(body, &v); err != nil {
+			return pb, err
+		}
+		return pb, errors.New("invalid JSON")
+	}
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return pb, &pageError{"response is not a JSON object"}
+	}
+	i++
+	for {
+		i = skipSpace(body, i)
+		if i >= len(body) || body[i] == '}' {
+			break
+		}
+		if body[i] == ',' {
+			i++
+			continue
+		}
+		kEnd := skipValue(body, i)
+		key := body[i:kEnd]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var k string
+			if json.Unmarshal(key, &k) == nil {
+				key = []byte(strconv.Quote(k))
+			}
+		}
+		i = skipSpace(body, kEnd)
+		i = skipSpace(body, i+1) // the colon
+		vEnd := skipValue(body, i)
+		val := body[i:vEnd]
+		switch string(key) {
+		case `"value"`:
+			if val[0] == '[' {
+				pb.Value = splitArray(val)
+			}
+		case `"@odata.nextLink"`:
+			_ = json.Unmarshal(val, &pb.NextLink)
+		case `"@odata.deltaLink"`:
+			_ = json.Unmarshal(val, &pb.DeltaLink)
+		}
+		i = vEnd
+	}
+	if pb.Value == nil {
+		return pb, &pageError{"response has no value array"}
+	}
+	return pb, nil
+}
+
+// splitArray returns the elements of a valid JSON array.
+func splitArray(b []byte) []json.RawMessage {
+	items := make([]json.RawMessage, 0, 64)
+	i := 1
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] == ']' {
+			return items
+		}
+		if b[i] == ',' {
+			i++
+			continue
+		}
+		end := skipValue(b, i)
+		items = append(items, json.RawMessage(b[i:end:end]))
+		i = end
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the value starting at b[i], which must be
+// valid JSON.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	default:
+		for i < len(b) {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}
+
+func skipString(b []byte, i int) int {
+	i++
+	for i < len(b) {
+		j := bytes.IndexAny(b[i:], `"\\`)
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		if b[i] == '\\' {
+			i += 2
+			continue
+		}
+		return i + 1
+	}
+	return i
 }
