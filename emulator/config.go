@@ -1,0 +1,218 @@
+package emulator
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config describes the tenant the emulator serves and how it misbehaves.
+// The zero value is usable: every zero field takes the default documented on
+// it, so tests only name what they care about.
+type Config struct {
+	// Seed makes the tenant deterministic: the same seed gives the same
+	// users, folders, messages and the same sequence of mutations.
+	Seed int64
+	// TenantID is the directory (tenant) GUID; derived from Seed when empty.
+	TenantID string
+	// Users is the number of users (mailboxes); default 5.
+	Users int
+	// MessagesPerUser is spread over the well-known and nested folders;
+	// default 200.
+	MessagesPerUser int
+	// EventsPerUser default 40, DriveItemsPerUser default 60, ChatsPerUser
+	// default 4, ChatMessagesPerChat default 30, PeoplePerUser default 25,
+	// ContactsPerUser default 30.
+	EventsPerUser       int
+	DriveItemsPerUser   int
+	ChatsPerUser        int
+	ChatMessagesPerChat int
+	PeoplePerUser       int
+	ContactsPerUser     int
+	// Apps are the registered Entra applications. Default: one confidential
+	// client "graphsync-test-client" with secret "emulator-secret".
+	Apps []App
+	// AccessTokenLifetime defaults to one hour (expires_in 3599).
+	AccessTokenLifetime time.Duration
+	// RefreshTokenMaxInactive is how long a refresh token may go unused
+	// before AADSTS700082; default 90 days as Microsoft documents.
+	RefreshTokenMaxInactive time.Duration
+	// DeltaTokenLifetime: 0 means delta and skip tokens never expire by age.
+	DeltaTokenLifetime time.Duration
+	// Throttle holds per-service limits; the zero value is unlimited.
+	Throttle Throttle
+	// Latency is added to every Graph request.
+	Latency Latency
+	// PartialUpdates makes Outlook delta rounds return updated items as
+	// their id plus the changed properties only, which Microsoft allows
+	// ("at least the changed properties").
+	PartialUpdates bool
+	// Logger receives request and mutation logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// App is a registered Entra application.
+type App struct {
+	ClientID string
+	// Secret is the client secret; empty makes the app a public client that
+	// authenticates with PKCE only.
+	Secret       string
+	RedirectURIs []string
+	// SecretExpiresAt, when set and past, makes the secret expired
+	// (AADSTS7000222).
+	SecretExpiresAt time.Time
+	// Roles are the application permissions granted by admin consent and
+	// put in app-only tokens. Nil grants every read permission the emulator
+	// knows.
+	Roles []string
+}
+
+// Latency is a uniformly random delay in [Min, Max] added per Graph request.
+type Latency struct {
+	Min, Max time.Duration
+}
+
+// Throttle holds the per-service limits. A zero limit disables that check.
+type Throttle struct {
+	// Outlook limits apply per app per mailbox (mail, calendar, contacts,
+	// people).
+	Outlook OutlookLimits
+	// Teams limits apply per app per tenant.
+	Teams TeamsLimits
+	// Drive limits apply per app per tenant, in SharePoint resource units.
+	Drive DriveLimits
+	// ServiceUnavailable is the share (0..1) of throttled responses sent as
+	// 503 with Retry-After instead of 429, as SharePoint and Outlook do.
+	ServiceUnavailable float64
+}
+
+// OutlookLimits: Microsoft documents 10,000 requests per 10 minutes and 4
+// concurrent requests per app per mailbox.
+type OutlookLimits struct {
+	Requests   int
+	Window     time.Duration // default 10 minutes when Requests > 0
+	Concurrent int
+}
+
+// TeamsLimits: Microsoft documents 20 requests per second per app per tenant
+// for reading chat messages.
+type TeamsLimits struct {
+	RequestsPerSecond int
+}
+
+// DriveLimits: SharePoint documents resource units per minute per app per
+// tenant (1,200 for the smallest tenants).
+type DriveLimits struct {
+	ResourceUnits int
+	Window        time.Duration // default one minute when ResourceUnits > 0
+}
+
+// Faults injects transport and server failures into Graph responses.
+type Faults struct {
+	// Routes restricts faults to request paths containing one of these
+	// substrings; empty means every Graph (/v1.0/) request.
+	Routes []string
+	// Rates (0..1) of plain server errors.
+	Status500, Status502, Status503, Status504 float64
+	// RetryAfter is the share of those 5xx responses that carry a
+	// Retry-After header (1 second).
+	RetryAfter float64
+	// Reset is the rate of connections reset without a response.
+	Reset float64
+	// Slow is the rate of responses delayed by SlowBy before being served.
+	Slow   float64
+	SlowBy time.Duration
+	// Truncated is the rate of responses whose body is cut short (the
+	// connection closes before Content-Length bytes arrive).
+	Truncated float64
+	// MalformedJSON is the rate of 200 responses whose body is complete but
+	// not valid JSON.
+	MalformedJSON float64
+}
+
+// User is a mailbox owner in the emulated tenant.
+type User struct {
+	ID                string `json:"id"`
+	UserPrincipalName string `json:"userPrincipalName"`
+	DisplayName       string `json:"displayName"`
+}
+
+const (
+	defaultClientID = "graphsync-test-client"
+	defaultSecret   = "emulator-secret"
+	defaultRedirect = "http://127.0.0.1:8085/callback"
+)
+
+func (c *Config) setDefaults() {
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&c.Users, 5)
+	def(&c.MessagesPerUser, 200)
+	def(&c.EventsPerUser, 40)
+	def(&c.DriveItemsPerUser, 60)
+	def(&c.ChatsPerUser, 4)
+	def(&c.ChatMessagesPerChat, 30)
+	def(&c.PeoplePerUser, 25)
+	def(&c.ContactsPerUser, 30)
+	if c.TenantID == "" {
+		c.TenantID = guidFrom(c.Seed, "tenant")
+	}
+	if len(c.Apps) == 0 {
+		c.Apps = []App{{ClientID: defaultClientID, Secret: defaultSecret, RedirectURIs: []string{defaultRedirect}}}
+	}
+	if c.AccessTokenLifetime == 0 {
+		c.AccessTokenLifetime = time.Hour
+	}
+	if c.RefreshTokenMaxInactive == 0 {
+		c.RefreshTokenMaxInactive = 90 * 24 * time.Hour
+	}
+	if c.Throttle.Outlook.Requests > 0 && c.Throttle.Outlook.Window == 0 {
+		c.Throttle.Outlook.Window = 10 * time.Minute
+	}
+	if c.Throttle.Drive.ResourceUnits > 0 && c.Throttle.Drive.Window == 0 {
+		c.Throttle.Drive.Window = time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Users < 0:
+		return fmt.Errorf("config: Users must not be negative")
+	case c.MessagesPerUser < 0 || c.EventsPerUser < 0 || c.DriveItemsPerUser < 0 || c.ChatsPerUser < 0 ||
+		c.ChatMessagesPerChat < 0 || c.PeoplePerUser < 0 || c.ContactsPerUser < 0:
+		return fmt.Errorf("config: per-user volumes must not be negative")
+	case c.Latency.Max < c.Latency.Min:
+		return fmt.Errorf("config: Latency.Max %s is below Latency.Min %s", c.Latency.Max, c.Latency.Min)
+	case c.AccessTokenLifetime < time.Second:
+		return fmt.Errorf("config: AccessTokenLifetime %s is below one second", c.AccessTokenLifetime)
+	}
+	seen := map[string]bool{}
+	for i, a := range c.Apps {
+		if a.ClientID == "" {
+			return fmt.Errorf("config: Apps[%d].ClientID is empty", i)
+		}
+		if seen[a.ClientID] {
+			return fmt.Errorf("config: Apps[%d].ClientID %q is registered twice", i, a.ClientID)
+		}
+		seen[a.ClientID] = true
+	}
+	return nil
+}
+
+// guidFrom derives a stable GUID from the seed and a label.
+func guidFrom(seed int64, label string) string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(seed))
+	h := sha256.Sum256(append(b[:], label...))
+	h[6] = (h[6] & 0x0f) | 0x40
+	h[8] = (h[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}

@@ -1,0 +1,102 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// serveControl serves the /_emulator/ control plane, mirroring the Go
+// methods for tests running in other processes. It is unauthenticated:
+// the emulator listens on loopback only.
+func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
+	p := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/_emulator/"), "/"), "/")
+	reply := func(v any) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	bad := func(status int, err error) { http.Error(w, err.Error(), status) }
+	decode := func(v any) bool {
+		b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err == nil && len(b) > 0 {
+			err = json.Unmarshal(b, v)
+		}
+		if err != nil {
+			bad(http.StatusBadRequest, fmt.Errorf("decode body: %w", err))
+			return false
+		}
+		return true
+	}
+	post := r.Method == http.MethodPost || r.Method == http.MethodPut
+	switch {
+	case p[0] == "users" && r.Method == http.MethodGet:
+		reply(em.Users())
+	case p[0] == "tenant" && r.Method == http.MethodGet:
+		reply(map[string]any{"tenantId": em.cfg.TenantID, "apps": em.Apps()})
+	case p[0] == "truth" && len(p) == 3 && r.Method == http.MethodGet:
+		imm := strings.EqualFold(r.URL.Query().Get("idType"), "ImmutableId")
+		out, err := em.truth(p[1], p[2], imm)
+		if err != nil {
+			bad(http.StatusNotFound, err)
+			return
+		}
+		reply(out)
+	case p[0] == "mutate" && post:
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 0 {
+			bad(http.StatusBadRequest, fmt.Errorf("mutate: query parameter n must be a non-negative integer"))
+			return
+		}
+		reply(map[string]any{"applied": em.Mutate(n)})
+	case p[0] == "mutations" && len(p) == 2 && p[1] == "start" && post:
+		rate, err := strconv.ParseFloat(r.URL.Query().Get("rate"), 64)
+		if err != nil || rate <= 0 {
+			bad(http.StatusBadRequest, fmt.Errorf("mutations: query parameter rate must be a positive number"))
+			return
+		}
+		em.StartMutations(rate)
+		w.WriteHeader(http.StatusNoContent)
+	case p[0] == "mutations" && len(p) == 2 && p[1] == "stop" && post:
+		em.StopMutations()
+		w.WriteHeader(http.StatusNoContent)
+	case p[0] == "faults" && post:
+		var f Faults
+		if decode(&f) {
+			em.SetFaults(f)
+			w.WriteHeader(http.StatusNoContent)
+		}
+	case p[0] == "throttle" && post:
+		var t Throttle
+		if decode(&t) {
+			em.SetThrottle(t)
+			w.WriteHeader(http.StatusNoContent)
+		}
+	case p[0] == "expire-delta-tokens" && post:
+		em.ExpireDeltaTokens()
+		w.WriteHeader(http.StatusNoContent)
+	case p[0] == "revoke-grant" && len(p) == 2 && post:
+		em.RevokeGrant(p[1])
+		w.WriteHeader(http.StatusNoContent)
+	case p[0] == "remove-consent" && len(p) == 2 && post:
+		em.RemoveConsent(p[1])
+		w.WriteHeader(http.StatusNoContent)
+	case p[0] == "expire-client-secret" && len(p) == 2 && post:
+		if err := em.ExpireClientSecret(p[1]); err != nil {
+			bad(http.StatusNotFound, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	case p[0] == "counters" && r.Method == http.MethodGet:
+		reply(em.Counters())
+	case p[0] == "counters" && r.Method == http.MethodDelete:
+		em.ResetCounters()
+		w.WriteHeader(http.StatusNoContent)
+	case p[0] == "secrets" && r.Method == http.MethodGet:
+		reply(em.IssuedSecrets())
+	default:
+		bad(http.StatusNotFound, fmt.Errorf("no control route %s %s", r.Method, r.URL.Path))
+	}
+}

@@ -1,0 +1,248 @@
+package emulator
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Emulator serves Microsoft Graph v1.0, the identity platform v2.0 endpoints
+// and the /_emulator/ control plane on one origin. It is an http.Handler.
+type Emulator struct {
+	cfg Config
+	key [32]byte // signs tokens and cursors
+	// clock is replaceable in tests to age codes, tokens and secrets.
+	clock func() time.Time
+
+	mu       sync.RWMutex // guards the tenant data below
+	version  uint64
+	users    []*userRec
+	userByID map[string]*userRec
+	usersCol *collection
+	chats    map[string]*chat
+	mutRand  *rand.Rand
+
+	tokMu    sync.Mutex
+	tokenGen uint64
+
+	auth authState
+	thr  throttler
+	flt  faultInjector
+	cnt  counters
+
+	mutStop chan struct{}
+	mutDone chan struct{}
+	mutMu   sync.Mutex
+}
+
+// New builds the tenant described by cfg.
+func New(cfg Config) (*Emulator, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	em := &Emulator{cfg: cfg, clock: time.Now}
+	em.key = sha256.Sum256(fmt.Appendf(nil, "graphemu-key-%d-%s", cfg.Seed, cfg.TenantID))
+	em.mutRand = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d7574))
+	em.auth.init(em)
+	em.thr.init()
+	em.thr.cfg = cfg.Throttle
+	em.flt.init(cfg.Seed)
+	em.cnt.init()
+	em.generate()
+	return em, nil
+}
+
+func (em *Emulator) now() time.Time { return em.clock() }
+
+// nextVersion must be called with em.mu held for writing.
+func (em *Emulator) nextVersion() uint64 {
+	em.version++
+	return em.version
+}
+
+// ServeHTTP dispatches between Graph, the identity platform and the control
+// plane, all on one origin as the project's configuration expects.
+func (em *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/v1.0/") || p == "/v1.0" || strings.HasPrefix(p, "/beta/"):
+		em.serveGraph(w, r)
+	case strings.HasPrefix(p, "/_emulator/"):
+		em.serveControl(w, r)
+	default:
+		em.serveIdentity(w, r)
+	}
+}
+
+// Users lists the tenant's users in a stable order.
+func (em *Emulator) Users() []User {
+	em.mu.RLock()
+	defer em.mu.RUnlock()
+	out := make([]User, 0, len(em.users))
+	for _, u := range em.users {
+		out = append(out, User{ID: u.id, UserPrincipalName: u.upn, DisplayName: u.name})
+	}
+	return out
+}
+
+// TenantID is the tenant's directory GUID.
+func (em *Emulator) TenantID() string { return em.cfg.TenantID }
+
+// Apps lists the registered applications with their current secrets.
+func (em *Emulator) Apps() []App {
+	em.auth.mu.Lock()
+	defer em.auth.mu.Unlock()
+	out := make([]App, 0, len(em.auth.apps))
+	for _, a := range em.cfg.Apps {
+		out = append(out, *em.auth.apps[a.ClientID])
+	}
+	return out
+}
+
+// ExpireDeltaTokens makes every delta and skip token issued so far fail on
+// next use, as when Outlook evicts its sync state.
+func (em *Emulator) ExpireDeltaTokens() {
+	em.tokMu.Lock()
+	em.tokenGen++
+	em.tokMu.Unlock()
+}
+
+func (em *Emulator) currentGen() uint64 {
+	em.tokMu.Lock()
+	defer em.tokMu.Unlock()
+	return em.tokenGen
+}
+
+// Truth returns every live object of a resource for a user exactly as Graph
+// would serve it in full with default (non-immutable) ids. Resources:
+// mailFolders, messages, events, driveItems, chats, chatMessages, people,
+// contacts, contactFolders.
+func (em *Emulator) Truth(userID, resource string) ([]json.RawMessage, error) {
+	return em.truth(userID, resource, false)
+}
+
+func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage, error) {
+	em.mu.RLock()
+	defer em.mu.RUnlock()
+	u := em.lookupUser(userID)
+	if u == nil {
+		return nil, fmt.Errorf("truth: user %q not found", userID)
+	}
+	var cols []*collection
+	switch resource {
+	case "mailFolders":
+		cols = []*collection{u.mail.folders}
+	case "messages":
+		for _, f := range u.mail.folderList() {
+			cols = append(cols, f.msgs)
+		}
+	case "events":
+		cols = []*collection{u.events}
+	case "driveItems":
+		cols = []*collection{u.drive}
+	case "contactFolders":
+		cols = []*collection{u.contactFolders}
+	case "contacts":
+		for _, c := range u.contactFolderList() {
+			cols = append(cols, c)
+		}
+	case "people":
+		return u.peopleTruth(), nil
+	case "chats":
+		return em.chatsTruth(u), nil
+	case "chatMessages":
+		return em.chatMessagesTruth(u), nil
+	default:
+		return nil, fmt.Errorf("truth: unknown resource %q", resource)
+	}
+	out := []json.RawMessage{}
+	for _, c := range cols {
+		if c == nil {
+			continue
+		}
+		for _, e := range c.live() {
+			b, off, end := e.obj.encode(nil, nil)
+			out = append(out, appendWithID(nil, b, off, end, e.servedID(imm), e.id))
+		}
+	}
+	return out, nil
+}
+
+// Server is an Emulator listening on a loopback port.
+type Server struct {
+	*Emulator
+	ln  net.Listener
+	srv *http.Server
+}
+
+// Start builds an emulator and serves it on 127.0.0.1 at a free port.
+func Start(cfg Config) (*Server, error) {
+	em, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return Listen(em, "127.0.0.1:0")
+}
+
+// Listen serves em on addr, which the caller has checked.
+func Listen(em *Emulator, addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listen on %s: %w", addr, err)
+	}
+	s := &Server{Emulator: em, ln: ln, srv: &http.Server{Handler: em, ReadHeaderTimeout: 10 * time.Second}}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			em.cfg.Logger.Error("serve", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// URL is the origin, e.g. http://127.0.0.1:PORT, serving Graph under /v1.0
+// and the identity platform under /{tenant}/oauth2/v2.0.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Close stops mutations and the listener, ending open connections.
+func (s *Server) Close() error {
+	s.StopMutations()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return errors.Join(fmt.Errorf("emulator: shutdown: %w", err), s.srv.Close())
+	}
+	return nil
+}
+
+// hash64 derives deterministic values from the seed and labels.
+func (em *Emulator) hash64(parts ...string) uint64 {
+	h := sha256.New()
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(em.cfg.Seed))
+	h.Write(b[:])
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return binary.LittleEndian.Uint64(h.Sum(nil))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

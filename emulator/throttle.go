@@ -1,0 +1,270 @@
+package emulator
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// throttler applies the per-service limits Microsoft documents. Windows are
+// fixed (they reset whole), throttled requests count against them, and the
+// Retry-After given is the time left in the window, rounded up.
+type throttler struct {
+	mu         sync.Mutex
+	cfg        Throttle
+	windows    map[string]*window
+	inflight   map[string]int // app|mailbox
+	retryUntil map[string]time.Time
+	rng        *rand.Rand
+}
+
+type window struct {
+	start time.Time
+	used  int
+}
+
+func (t *throttler) init() {
+	t.windows = map[string]*window{}
+	t.inflight = map[string]int{}
+	t.retryUntil = map[string]time.Time{}
+	t.rng = rand.New(rand.NewPCG(7, 11))
+}
+
+// SetThrottle replaces the throttling limits; windows restart.
+func (em *Emulator) SetThrottle(th Throttle) {
+	cfg := Config{Throttle: th}
+	cfg.setDefaults()
+	em.thr.mu.Lock()
+	defer em.thr.mu.Unlock()
+	em.thr.cfg = cfg.Throttle
+	em.thr.windows = map[string]*window{}
+}
+
+func (t *throttler) charge(key string, now time.Time, span time.Duration, cost, limit int) (bool, time.Duration) {
+	w := t.windows[key]
+	if w == nil || now.Sub(w.start) >= span {
+		w = &window{start: now}
+		t.windows[key] = w
+	}
+	w.used += cost
+	if w.used <= limit {
+		return true, 0
+	}
+	return false, w.start.Add(span).Sub(now)
+}
+
+// admit records concurrency and applies limits. When it refuses, it has
+// written the 429 (or 503) response.
+func (t *throttler) admit(c *call) (release func(), ok bool) {
+	em := c.em
+	now := em.now()
+	mailbox := "tenant"
+	if c.user != nil {
+		mailbox = c.user.id
+	}
+	app := c.tok.appid
+	key := app + "|" + mailbox
+	t.mu.Lock()
+	if until, ok := t.retryUntil[key]; ok && now.Before(until) {
+		em.cnt.early(key)
+	}
+	t.inflight[key]++
+	em.cnt.enter(mailbox)
+	release = func() {
+		t.mu.Lock()
+		t.inflight[key]--
+		t.mu.Unlock()
+		em.cnt.leave(mailbox)
+	}
+	cfg := t.cfg
+	var wait time.Duration
+	code, msg := "", ""
+	switch c.svc {
+	case svcOutlook:
+		if cfg.Outlook.Concurrent > 0 && t.inflight[key] > cfg.Outlook.Concurrent {
+			code, msg, wait = "ApplicationThrottled", "Application is over its MailboxConcurrency limit.", time.Second
+		}
+		if cfg.Outlook.Requests > 0 {
+			if ok, w := t.charge("o|"+key, now, cfg.Outlook.Window, 1, cfg.Outlook.Requests); !ok && code == "" {
+				code, msg, wait = "TooManyRequests", "Please retry again later.", w
+			}
+		}
+	case svcTeams:
+		if cfg.Teams.RequestsPerSecond > 0 {
+			if ok, w := t.charge("t|"+app, now, time.Second, 1, cfg.Teams.RequestsPerSecond); !ok {
+				code, msg, wait = "TooManyRequests", "Please retry again later.", w
+			}
+		}
+	case svcDrive:
+		if cfg.Drive.ResourceUnits > 0 {
+			cost := 2 // multi-item query or delta without a token
+			if _, tok := tokenFromQuery(c); tok != "" {
+				cost = 1
+			}
+			ok, w := t.charge("d|"+app, now, cfg.Drive.Window, cost, cfg.Drive.ResourceUnits)
+			if !ok {
+				code, msg, wait = "activityLimitReached", "The request has been throttled", w
+				secs := strconv.Itoa(int(math.Ceil(w.Seconds())))
+				c.w.Header().Set("RateLimit-Limit", strconv.Itoa(cfg.Drive.ResourceUnits))
+				c.w.Header().Set("RateLimit-Remaining", "0")
+				c.w.Header().Set("RateLimit-Reset", secs)
+			}
+		}
+	}
+	if code == "" {
+		t.mu.Unlock()
+		return release, true
+	}
+	secs := max(1, int(math.Ceil(wait.Seconds())))
+	t.retryUntil[key] = now.Add(time.Duration(secs) * time.Second)
+	unavailable := cfg.ServiceUnavailable > 0 && t.rng.Float64() < cfg.ServiceUnavailable
+	t.mu.Unlock()
+	release()
+	c.w.Header().Set("Retry-After", strconv.Itoa(secs))
+	if unavailable {
+		em.cnt.throttle(true)
+		c.fail(http.StatusServiceUnavailable, "serviceNotAvailable", "The service is temporarily unavailable. Please retry after the time given in the Retry-After header.")
+		return nil, false
+	}
+	em.cnt.throttle(false)
+	if code == "TooManyRequests" {
+		writeTooManyRequests(c)
+		return nil, false
+	}
+	c.fail(http.StatusTooManyRequests, code, msg)
+	return nil, false
+}
+
+// writeTooManyRequests writes the body Microsoft's throttling page shows.
+func writeTooManyRequests(c *call) {
+	c.w.Header().Set("Content-Type", "application/json")
+	c.w.WriteHeader(http.StatusTooManyRequests)
+	_ = json.NewEncoder(c.w).Encode(map[string]any{"error": map[string]any{
+		"code": "TooManyRequests",
+		"innerError": map[string]string{"code": "429", "date": c.em.now().UTC().Format("2006-01-02T15:04:05"),
+			"message": "Please retry after", "request-id": c.reqID, "client-request-id": c.clientReqID, "status": "429"},
+		"message": "Please retry again later.",
+	}})
+}
+
+// Counters is a snapshot of what the emulator has served.
+type Counters struct {
+	// Requests counts Graph requests by route pattern and status.
+	Requests map[string]map[int]int64 `json:"requests"`
+	// Throttled is the number of 429 responses sent by throttling.
+	Throttled int64 `json:"throttled"`
+	// ThrottledUnavailable is the number of 503s sent instead of 429.
+	ThrottledUnavailable int64 `json:"throttledUnavailable"`
+	// PeakConcurrency is the highest number of simultaneous Graph requests
+	// seen per mailbox (user id; "tenant" for tenant-wide routes).
+	PeakConcurrency map[string]int `json:"peakConcurrency"`
+	// EarlyRetries counts requests that arrived before the Retry-After
+	// given to that app and mailbox had elapsed; EarlyRetriesByKey splits
+	// them by "appId|mailbox".
+	EarlyRetries      int64            `json:"earlyRetries"`
+	EarlyRetriesByKey map[string]int64 `json:"earlyRetriesByKey"`
+	// Faults counts injected faults by kind.
+	Faults map[string]int64 `json:"faults"`
+}
+
+type counters struct {
+	mu sync.Mutex
+	c  Counters
+	in map[string]int
+}
+
+func (k *counters) init() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.c = Counters{Requests: map[string]map[int]int64{}, PeakConcurrency: map[string]int{},
+		EarlyRetriesByKey: map[string]int64{}, Faults: map[string]int64{}}
+	k.in = map[string]int{}
+}
+
+func (k *counters) request(route string, status int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m := k.c.Requests[route]
+	if m == nil {
+		m = map[int]int64{}
+		k.c.Requests[route] = m
+	}
+	m[status]++
+}
+
+func (k *counters) enter(mailbox string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.in[mailbox]++
+	k.c.PeakConcurrency[mailbox] = max(k.c.PeakConcurrency[mailbox], k.in[mailbox])
+}
+
+func (k *counters) leave(mailbox string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.in[mailbox]--
+}
+
+func (k *counters) early(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.c.EarlyRetries++
+	k.c.EarlyRetriesByKey[key]++
+}
+
+func (k *counters) throttle(unavailable bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if unavailable {
+		k.c.ThrottledUnavailable++
+	} else {
+		k.c.Throttled++
+	}
+}
+
+func (k *counters) fault(kind string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.c.Faults[kind]++
+}
+
+// Counters returns a deep copy of the counters.
+func (em *Emulator) Counters() Counters {
+	k := &em.cnt
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := Counters{Requests: map[string]map[int]int64{}, Throttled: k.c.Throttled, ThrottledUnavailable: k.c.ThrottledUnavailable,
+		PeakConcurrency: map[string]int{}, EarlyRetries: k.c.EarlyRetries, EarlyRetriesByKey: map[string]int64{}, Faults: map[string]int64{}}
+	for r, m := range k.c.Requests {
+		out.Requests[r] = map[int]int64{}
+		for s, n := range m {
+			out.Requests[r][s] = n
+		}
+	}
+	for m, n := range k.c.PeakConcurrency {
+		out.PeakConcurrency[m] = n
+	}
+	for m, n := range k.c.EarlyRetriesByKey {
+		out.EarlyRetriesByKey[m] = n
+	}
+	for m, n := range k.c.Faults {
+		out.Faults[m] = n
+	}
+	return out
+}
+
+// ResetCounters zeroes the counters (concurrency in flight is kept).
+func (em *Emulator) ResetCounters() {
+	k := &em.cnt
+	k.mu.Lock()
+	in := k.in
+	k.mu.Unlock()
+	k.init()
+	k.mu.Lock()
+	k.in = in
+	k.mu.Unlock()
+}
