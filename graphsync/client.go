@@ -299,8 +299,24 @@ func (c *Client) do(ctx context.Context, call Call, link string, collection bool
 		}
 		start := time.Now()
 		resp, body, err := c.roundTrip(req)
-		g.release()
 		elapsed := time.Since(start)
+		// Open the Retry-After window before giving the slot back, so that
+		// no queued request to the same scope leaves in between.
+		var ra time.Duration
+		var given, blocked bool
+		if err == nil && isThrottleStatus(resp.StatusCode) {
+			ra, given = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+			if !given {
+				ra = c.backoff(attempt)
+			}
+			// Throttled requests count against the limit, so nobody in
+			// this process may send to the scope until the window passes.
+			blocked = g != nil && (resp.StatusCode == http.StatusTooManyRequests || given)
+			if blocked {
+				c.gates.block(key, c.now().Add(ra))
+			}
+		}
+		g.release()
 		requestDuration.WithLabelValues(res).Observe(elapsed.Seconds())
 
 		var requestID string
@@ -343,21 +359,11 @@ func (c *Client) do(ctx context.Context, call Call, link string, collection bool
 				return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
 			}
 
-		case s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable || s == http.StatusGatewayTimeout:
+		case isThrottleStatus(s):
 			e := newError(method, path, resp, body)
-			ra, given := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-			if !given {
-				ra = c.backoff(attempt)
-			}
 			e.RetryAfter = ra
 			if s != http.StatusGatewayTimeout {
 				throttledTotal.WithLabelValues(res, strconv.Itoa(s)).Inc()
-			}
-			// Throttled requests count against the limit, so nobody in this
-			// process may send to the scope until the window passes.
-			blocked := g != nil && (s == http.StatusTooManyRequests || given)
-			if blocked {
-				c.gates.block(key, c.now().Add(ra))
 			}
 			retryAfterSeconds.WithLabelValues(res).Add(ra.Seconds())
 			if attempt >= c.cfg.MaxRetries || ra > c.cfg.MaxInlineWait {
@@ -530,6 +536,10 @@ func statusClass(status int, err error) string {
 	default:
 		return "5xx"
 	}
+}
+
+func isThrottleStatus(s int) bool {
+	return s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable || s == http.StatusGatewayTimeout
 }
 
 func retryReason(status int) string {

@@ -1,0 +1,214 @@
+package graphsync_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graphsync"
+	"golang.org/x/oauth2"
+)
+
+func TestAuthCodePKCERoundTrip(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{})
+	tok := b.signIn(t, mailScopes())
+
+	if tok.AccessToken == "" || tok.RefreshToken == "" || tok.IDToken == "" || tok.Expiry.IsZero() {
+		t.Fatalf("token lacks parts: %v", tok)
+	}
+	if tok.Username != b.user.UserPrincipalName || tok.ObjectID != b.user.ID || tok.TenantID != b.srv.TenantID() {
+		t.Fatalf("identity = %q %q %q, want %q %q %q", tok.Username, tok.ObjectID, tok.TenantID,
+			b.user.UserPrincipalName, b.user.ID, b.srv.TenantID())
+	}
+	if !slices.ContainsFunc(tok.Scopes, func(s string) bool { return strings.EqualFold(s, "https://graph.microsoft.com/Mail.Read") }) {
+		t.Fatalf("scopes %q lack Mail.Read", tok.Scopes)
+	}
+
+	c := b.client(t, graphsync.ClientConfig{})
+	var me graphsync.User
+	if err := c.Get(ctx(t), graphsync.Call{Token: tok.AccessToken, Service: graphsync.ServiceDirectory, Resource: "me"}, "/me", &me); err != nil {
+		t.Fatal(err)
+	}
+	if me.ID != b.user.ID {
+		t.Fatalf("/me id = %q, want %q", me.ID, b.user.ID)
+	}
+
+	// The verifier binds the code to this client: another one is refused,
+	// and so is a second redemption.
+	code := b.authorize(t, mailScopes(), b.user.UserPrincipalName, oauth2.GenerateVerifier())
+	_, err := b.auth.Exchange(ctx(t), code.code, oauth2.GenerateVerifier(), mailScopes())
+	var te *graphsync.TokenError
+	if !errors.As(err, &te) || te.Code != "invalid_grant" || !te.NeedsReauth() {
+		t.Fatalf("exchange with a wrong verifier: %v, want invalid_grant", err)
+	}
+}
+
+func TestRefreshRotates(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{})
+	first := b.signIn(t, mailScopes())
+
+	second, err := b.auth.Refresh(ctx(t), first.RefreshToken, mailScopes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.RefreshToken == "" || second.RefreshToken == first.RefreshToken {
+		t.Fatalf("refresh token was not rotated: %v", second)
+	}
+	if second.AccessToken == first.AccessToken || second.Username != b.user.UserPrincipalName {
+		t.Fatalf("refreshed token is wrong: %v", second)
+	}
+	// A narrower scope is allowed; the rotated token works again.
+	third, err := b.auth.Refresh(ctx(t), second.RefreshToken, []string{"offline_access", "User.Read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.RefreshToken == "" {
+		t.Fatal("no refresh token after a scoped refresh")
+	}
+	if _, err := b.auth.Refresh(ctx(t), "", nil); err == nil {
+		t.Fatal("refresh with an empty token was sent")
+	}
+}
+
+func TestTokenErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		provoke       func(t *testing.T, b *bundle, tok *graphsync.Token) error
+		status        int
+		code          string
+		aadsts        int
+		reauth, opErr bool
+	}{
+		{"revoked grant", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+			b.srv.RevokeGrant(b.user.ID)
+			_, err := b.auth.Refresh(ctx(t), tok.RefreshToken, nil)
+			return err
+		}, 400, "invalid_grant", 50173, true, false},
+		{"consent removed", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+			b.srv.RemoveConsent(b.user.ID)
+			_, err := b.auth.Refresh(ctx(t), tok.RefreshToken, nil)
+			return err
+		}, 400, "invalid_grant", 65001, true, false},
+		{"unknown refresh token", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+			_, err := b.auth.Refresh(ctx(t), "1.AXEA-not-issued", nil)
+			return err
+		}, 400, "invalid_grant", 9002313, true, false},
+		{"expired secret", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+			if err := b.srv.ExpireClientSecret(testClientID); err != nil {
+				t.Fatal(err)
+			}
+			_, err := b.auth.Refresh(ctx(t), tok.RefreshToken, nil)
+			return err
+		}, 401, "invalid_client", 7000222, false, true},
+		{"wrong secret", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+			_, err := newAuth(t, b.srv, b.srv.TenantID(), "not-the-secret").Refresh(ctx(t), tok.RefreshToken, nil)
+			return err
+		}, 401, "invalid_client", 7000215, false, true},
+		{"client credentials on common", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+			_, err := newAuth(t, b.srv, "common", testSecret).ClientCredentials(ctx(t))
+			return err
+		}, 0, "unsupported_grant_type", 9001023, false, true},
+		{"client credentials on consumers", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+			_, err := newAuth(t, b.srv, "consumers", testSecret).ClientCredentials(ctx(t))
+			return err
+		}, 0, "unsupported_grant_type", 9001023, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
+			tok := b.signIn(t, mailScopes())
+			err := tt.provoke(t, b, tok)
+			var te *graphsync.TokenError
+			if !errors.As(err, &te) {
+				t.Fatalf("error %v is not a *TokenError", err)
+			}
+			if te.Status != tt.status || te.Code != tt.code || te.AADSTS() != tt.aadsts ||
+				te.NeedsReauth() != tt.reauth || te.ClientProblem() != tt.opErr {
+				t.Fatalf("got status %d code %q AADSTS%d reauth %v client %v; want %d %q AADSTS%d %v %v (%v)",
+					te.Status, te.Code, te.AADSTS(), te.NeedsReauth(), te.ClientProblem(),
+					tt.status, tt.code, tt.aadsts, tt.reauth, tt.opErr, err)
+			}
+			if tt.status != 0 && (te.TraceID == "" || te.CorrelationID == "") {
+				t.Errorf("trace and correlation ids were not parsed: %+v", te)
+			}
+			assertNoSecrets(t, b.srv, err.Error())
+		})
+	}
+}
+
+func TestScopesRefusedBeforeCalling(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
+	tok := b.signIn(t, mailScopes())
+	mixed := []string{"offline_access", "https://graph.microsoft.com/.default", "Mail.Read"}
+	if _, err := b.auth.Refresh(ctx(t), tok.RefreshToken, mixed); err == nil || !strings.Contains(err.Error(), ".default") {
+		t.Fatalf("refresh with .default mixed in: %v, want a client-side refusal", err)
+	}
+	if _, err := b.auth.Exchange(ctx(t), "some-code", "verifier", []string{"Mail.Read", "https://management.azure.com/user_impersonation"}); err == nil ||
+		!strings.Contains(err.Error(), "different resources") {
+		t.Fatalf("exchange with two resources: %v, want a client-side refusal", err)
+	}
+}
+
+func TestClientCredentials(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
+	tok, err := b.auth.ClientCredentials(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken == "" || tok.RefreshToken != "" || tok.TenantID != b.srv.TenantID() {
+		t.Fatalf("app token is wrong: %v", tok)
+	}
+	c := b.client(t, graphsync.ClientConfig{})
+	var u graphsync.User
+	err = c.Get(ctx(t), graphsync.Call{Token: tok.AccessToken, Service: graphsync.ServiceDirectory, Tenant: tok.TenantID, Resource: "users"},
+		"/users/"+b.user.ID, &u)
+	if err != nil || u.ID != b.user.ID {
+		t.Fatalf("app-only GET user: %v %+v", err, u)
+	}
+}
+
+func TestAuthURLs(t *testing.T) {
+	t.Parallel()
+	a, err := graphsync.NewAuth(graphsync.AuthConfig{Tenant: "common", ClientID: "app-id", RedirectURL: testRedirect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := a.AuthCodeURL("st", "verifier-verifier-verifier-verifier-verifier", mailScopes(), graphsync.AuthURLOptions{Prompt: "select_account", DomainHint: "organizations"})
+	for _, want := range []string{"https://login.microsoftonline.com/common/oauth2/v2.0/authorize?", "code_challenge_method=S256",
+		"response_mode=query", "prompt=select_account", "domain_hint=organizations", "offline_access", "state=st"} {
+		if !strings.Contains(u, want) {
+			t.Errorf("AuthCodeURL %s lacks %s", u, want)
+		}
+	}
+	if strings.Contains(u, "verifier-verifier") {
+		t.Errorf("AuthCodeURL leaks the PKCE verifier: %s", u)
+	}
+	ac := a.AdminConsentURL("st")
+	if !strings.HasPrefix(ac, "https://login.microsoftonline.com/organizations/v2.0/adminconsent?") || !strings.Contains(ac, "client_id=app-id") {
+		t.Errorf("AdminConsentURL = %s", ac)
+	}
+	for _, cfg := range []graphsync.AuthConfig{{ClientID: "x"}, {Tenant: "t"}, {Tenant: "a/b", ClientID: "x"}} {
+		if _, err := graphsync.NewAuth(cfg); err == nil {
+			t.Errorf("NewAuth(%+v) accepted a bad config", cfg)
+		}
+	}
+}
+
+// assertNoSecrets fails if s holds any token, code or secret the emulator
+// issued.
+func assertNoSecrets(t *testing.T, srv *emulator.Server, s string) {
+	t.Helper()
+	for _, secret := range srv.IssuedSecrets() {
+		if secret != "" && strings.Contains(s, secret) {
+			t.Fatalf("%q leaks an issued secret", s)
+		}
+	}
+}
