@@ -1,0 +1,320 @@
+package graphsync_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graphsync"
+)
+
+// pageAll follows nextLinks to the deltaLink and returns every entry.
+func pageAll(t *testing.T, c *graphsync.Client, call graphsync.Call, link string) ([]json.RawMessage, string) {
+	t.Helper()
+	var items []json.RawMessage
+	for pages := 0; ; pages++ {
+		if pages > 1000 {
+			t.Fatal("delta round did not end")
+		}
+		p, err := c.GetPage(ctx(t), call, link)
+		if err != nil {
+			t.Fatalf("page %d: %v", pages, err)
+		}
+		if p.RequestID == "" {
+			t.Errorf("page %d has no request-id", pages)
+		}
+		items = append(items, p.Items...)
+		if p.NextLink == "" {
+			if p.DeltaLink == "" {
+				t.Fatal("last page has neither nextLink nor deltaLink")
+			}
+			return items, p.DeltaLink
+		}
+		link = p.NextLink
+	}
+}
+
+func ids(t *testing.T, raws []json.RawMessage, keep func(graphsync.Message) bool) []string {
+	t.Helper()
+	var out []string
+	for _, r := range raws {
+		if _, gone := graphsync.Removed(r); gone {
+			continue
+		}
+		m, err := graphsync.DecodeMessage(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keep == nil || keep(m) {
+			out = append(out, m.ID)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func mailCall(tok *graphsync.Token, mailbox string) graphsync.Call {
+	return graphsync.Call{Token: tok.AccessToken, Mailbox: mailbox, Service: graphsync.ServiceOutlook, Resource: "mail"}
+}
+
+func folders(t *testing.T, c *graphsync.Client, call graphsync.Call) []graphsync.MailFolder {
+	t.Helper()
+	raws, _ := pageAll(t, c, call, "/me/mailFolders/delta")
+	var out []graphsync.MailFolder
+	for _, r := range raws {
+		f, err := graphsync.DecodeMailFolder(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, f)
+	}
+	if len(out) == 0 {
+		t.Fatal("no mail folders")
+	}
+	return out
+}
+
+func TestMailDeltaPaging(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{MessagesPerUser: 80})
+	tok := b.signIn(t, mailScopes())
+	c := b.client(t, graphsync.ClientConfig{MaxPageSize: 7})
+	call := mailCall(tok, b.user.ID)
+
+	truth, err := b.srv.Truth(b.user.ID, "messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	deltaLinks := map[string]string{}
+	for _, f := range folders(t, c, call) {
+		items, delta := pageAll(t, c, call, "/me/mailFolders/"+f.ID+"/messages/delta")
+		for _, raw := range items {
+			if len(raw) == 0 {
+				t.Fatal("empty item")
+			}
+		}
+		got = append(got, ids(t, items, nil)...)
+		deltaLinks[f.ID] = delta
+	}
+	slices.Sort(got)
+	want := ids(t, truth, nil)
+	if !slices.Equal(got, want) {
+		t.Fatalf("delta returned %d messages, truth has %d", len(got), len(want))
+	}
+
+	// Changes since the deltaLinks are only what was mutated.
+	b.srv.Mutate(10)
+	changed := 0
+	for _, link := range deltaLinks {
+		items, _ := pageAll(t, c, call, link)
+		changed += len(items)
+	}
+	if changed == 0 || changed > len(want) {
+		t.Fatalf("after 10 mutations the delta rounds returned %d entries", changed)
+	}
+
+	// Expired sync state surfaces as a reset, never as data.
+	b.srv.ExpireDeltaTokens()
+	for _, link := range deltaLinks {
+		_, err := c.GetPage(ctx(t), call, link)
+		if !graphsync.IsSyncReset(err) {
+			t.Fatalf("expired deltaLink: %v, want a sync reset", err)
+		}
+		assertNoSecrets(t, b.srv, err.Error())
+		break
+	}
+}
+
+func TestExpiredAccessTokenIsUnauthorized(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5, AccessTokenLifetime: 2 * time.Second})
+	tok := b.signIn(t, mailScopes())
+	c := b.client(t, graphsync.ClientConfig{})
+	call := mailCall(tok, b.user.ID)
+	if _, err := c.GetPage(ctx(t), call, "/me/mailFolders"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(tok.Expiry) + 1100*time.Millisecond)
+	_, err := c.GetPage(ctx(t), call, "/me/mailFolders")
+	var ge *graphsync.Error
+	if !graphsync.IsUnauthorized(err) || !errors.As(err, &ge) || ge.Status != http.StatusUnauthorized || ge.RequestID == "" {
+		t.Fatalf("expired token: %v, want 401 with a request-id", err)
+	}
+	if graphsync.IsSyncReset(err) || graphsync.IsForbidden(err) {
+		t.Fatal("401 matched other predicates")
+	}
+	assertNoSecrets(t, b.srv, err.Error())
+
+	// The caller refreshes and retries.
+	fresh, err := b.auth.Refresh(ctx(t), tok.RefreshToken, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetPage(ctx(t), mailCall(fresh, b.user.ID), "/me/mailFolders"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestErrorPredicates(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
+	c := b.client(t, graphsync.ClientConfig{})
+	mail := b.signIn(t, mailScopes())
+	noMail := b.signIn(t, graphsync.DelegatedScopes(nil))
+
+	tests := []struct {
+		name  string
+		tok   *graphsync.Token
+		link  string
+		check func(error) bool
+	}{
+		{"missing scope", noMail, "/me/mailFolders", graphsync.IsForbidden},
+		{"unknown folder", mail, "/me/mailFolders/AAMkNoSuchFolder/messages/delta", graphsync.IsNotFound},
+		{"bad token", &graphsync.Token{AccessToken: "not-a-token"}, "/me/mailFolders", graphsync.IsUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := c.GetPage(ctx(t), mailCall(tt.tok, b.user.ID), tt.link)
+			if !tt.check(err) {
+				t.Fatalf("got %v", err)
+			}
+			var ge *graphsync.Error
+			if !errors.As(err, &ge) || ge.Code == "" {
+				t.Fatalf("error %v carries no Graph code", err)
+			}
+			if _, ok := graphsync.IsThrottled(err); ok {
+				t.Fatalf("%v reported as throttling", err)
+			}
+		})
+	}
+}
+
+func TestRetryAfterHonoured(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
+	tok := b.signIn(t, mailScopes())
+	b.srv.SetThrottle(emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 4, Window: time.Second}})
+	b.srv.ResetCounters()
+	c := b.client(t, graphsync.ClientConfig{MailboxConcurrency: 1, MaxRetries: 5, MaxInlineWait: 3 * time.Second})
+	call := mailCall(tok, b.user.ID)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 12)
+	for range 12 {
+		wg.Go(func() {
+			_, err := c.GetPage(ctx(t), call, "/me/mailFolders")
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cnt := b.srv.Counters()
+	if cnt.Throttled == 0 {
+		t.Fatal("the emulator never throttled: the test proves nothing")
+	}
+	if cnt.EarlyRetries != 0 {
+		t.Fatalf("%d requests arrived inside a Retry-After window (%v)", cnt.EarlyRetries, cnt.EarlyRetriesByKey)
+	}
+}
+
+func TestLongRetryAfterIsHandedToCaller(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
+	tok := b.signIn(t, mailScopes())
+	b.srv.SetThrottle(emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 1, Window: time.Minute}})
+	b.srv.ResetCounters()
+	c := b.client(t, graphsync.ClientConfig{MaxInlineWait: time.Second})
+	call := mailCall(tok, b.user.ID)
+
+	if _, err := c.GetPage(ctx(t), call, "/me/mailFolders"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := c.GetPage(ctx(t), call, "/me/mailFolders")
+	ra, ok := graphsync.IsThrottled(err)
+	if !ok || ra <= time.Second || time.Since(start) > 900*time.Millisecond {
+		t.Fatalf("got %v after %v; want a throttling error over 1s, returned at once", err, time.Since(start))
+	}
+	until := c.BlockedUntil(b.user.ID)
+	if time.Until(until) < 30*time.Second {
+		t.Fatalf("BlockedUntil = %v, want the window recorded", until)
+	}
+	sent := totalRequests(b.srv)
+
+	// Inside the window nothing leaves this process.
+	_, err = c.GetPage(ctx(t), call, "/me/mailFolders")
+	if _, ok := graphsync.IsThrottled(err); !ok {
+		t.Fatalf("call inside the window: %v, want throttled", err)
+	}
+	// A window seeded from elsewhere (another process's 429) holds too.
+	other := b.client(t, graphsync.ClientConfig{})
+	other.Block(b.user.ID, until)
+	if _, err := other.GetPage(ctx(t), call, "/me/mailFolders"); err == nil {
+		t.Fatal("a blocked mailbox was called")
+	}
+	if n := totalRequests(b.srv); n != sent {
+		t.Fatalf("%d requests left during the window", n-sent)
+	}
+	if e := b.srv.Counters().EarlyRetries; e != 0 {
+		t.Fatalf("%d early retries", e)
+	}
+}
+
+func totalRequests(srv *emulator.Server) int64 {
+	var n int64
+	for _, byStatus := range srv.Counters().Requests {
+		for _, v := range byStatus {
+			n += v
+		}
+	}
+	return n
+}
+
+func TestRetriesInjectedFaults(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 80})
+	tok := b.signIn(t, mailScopes())
+	c := b.client(t, graphsync.ClientConfig{MaxPageSize: 5, MaxRetries: 10})
+	call := mailCall(tok, b.user.ID)
+	fs := folders(t, c, call)
+
+	b.srv.SetFaults(emulator.Faults{
+		Routes: []string{"/messages/delta"},
+		Reset:  0.1, Truncated: 0.1, MalformedJSON: 0.1, Status503: 0.05, Status504: 0.05, RetryAfter: 0.5,
+	})
+	var got []string
+	for _, f := range fs {
+		items, _ := pageAll(t, c, call, "/me/mailFolders/"+f.ID+"/messages/delta")
+		got = append(got, ids(t, items, nil)...)
+	}
+	b.srv.SetFaults(emulator.Faults{})
+	slices.Sort(got)
+	truth, err := b.srv.Truth(b.user.ID, "messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ids(t, truth, nil); !slices.Equal(got, want) {
+		t.Fatalf("with faults: %d messages, want %d", len(got), len(want))
+	}
+	faults := b.srv.Counters().Faults
+	var n int64
+	for _, v := range faults {
+		n += v
+	}
+	if n == 0 {
+		t.Fatalf("no faults were injected: %v", faults)
+	}
+	t.Logf("survived faults %v", faults)
+}
