@@ -318,3 +318,68 @@ func TestRetriesInjectedFaults(t *testing.T) {
 	}
 	t.Logf("survived faults %v", faults)
 }
+
+func TestPartialUpdates(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 40, PartialUpdates: true})
+	tok := b.signIn(t, mailScopes())
+	c := b.client(t, graphsync.ClientConfig{})
+	call := mailCall(tok, b.user.ID)
+	known := map[string]bool{}
+	links := map[string]string{}
+	for _, f := range folders(t, c, call) {
+		items, delta := pageAll(t, c, call, "/me/mailFolders/"+f.ID+"/messages/delta")
+		for _, raw := range items {
+			if graphsync.Partial(raw) {
+				t.Fatalf("initial round entry is partial: %s", raw)
+			}
+		}
+		for _, id := range ids(t, items, nil) {
+			known[id] = true
+		}
+		links[f.ID] = delta
+	}
+	b.srv.Mutate(40)
+	partial := 0
+	for _, link := range links {
+		items, _ := pageAll(t, c, call, link)
+		for _, raw := range items {
+			if !graphsync.Partial(raw) {
+				continue
+			}
+			partial++
+			m, err := graphsync.DecodeMessage(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !known[m.ID] {
+				t.Fatalf("partial entry for a message never seen in full: %s", raw)
+			}
+		}
+	}
+	if partial == 0 {
+		t.Fatal("40 mutations produced no partial update: the test proves nothing")
+	}
+}
+
+func TestMailboxConcurrencyCap(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5, Latency: emulator.Latency{Min: 20 * time.Millisecond, Max: 30 * time.Millisecond}})
+	tok := b.signIn(t, mailScopes())
+	b.srv.ResetCounters()
+	c := b.client(t, graphsync.ClientConfig{})
+	call := mailCall(tok, b.user.ID)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			if _, err := c.GetPage(ctx(t), call, "/me/mailFolders"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	peak := b.srv.Counters().PeakConcurrency[b.user.ID]
+	if peak < 2 || peak > 4 {
+		t.Fatalf("peak concurrency on the mailbox = %d, want 2..4", peak)
+	}
+}

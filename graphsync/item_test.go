@@ -132,3 +132,21 @@ func BenchmarkDecodeMessages(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "records/op")
 }
+
+func TestPartial(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw  string
+		want bool
+	}{
+		{sampleMessage(1), false},
+		{`{"id":"AAMk1","isRead":true}`, true},
+		{`{"id":"AAMk1","body":{"createdDateTime":"nested does not count"}}`, true},
+		{`{"id":"AAMk1","@removed":{"reason":"deleted"}}`, false},
+	}
+	for _, tt := range tests {
+		if got := graphsync.Partial(json.RawMessage(tt.raw)); got != tt.want {
+			t.Errorf("Partial(%s) = %v, want %v", tt.raw, got, tt.want)
+		}
+	}
+}
