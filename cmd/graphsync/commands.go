@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/graphsync/graphsync/internal/config"
+	"github.com/graphsync/graphsync/store"
+)
+
+// commands is every subcommand: its name, a one-line summary for `graphsync
+// help`, and how to build it. Adding a subcommand is one line here and one
+// file holding its type.
+var commands = []struct {
+	name, summary string
+	new           func(*Main) Command
+}{
+	{"config", "check the configuration (config check) or print its table (config vars)", func(m *Main) Command { return &ConfigCommand{m} }},
+	{"migrate", "apply database migrations (graphsync's and River's)", func(m *Main) Command { return &MigrateCommand{m} }},
+	{"keys", "generate an encryption key, or re-encrypt tokens under the first key", func(m *Main) Command { return &KeysCommand{m} }},
+	{"connections", "list, show, disable, enable, delete or import connections", func(m *Main) Command { return &ConnectionsCommand{m} }},
+	{"status", "show each connection's sync state, lag, throttling and errors", func(m *Main) Command { return &StatusCommand{m} }},
+	{"version", "print the version", func(m *Main) Command { return &VersionCommand{m} }},
+}
+
+// Command is one subcommand. Run receives the arguments after its name.
+type Command interface {
+	Run(ctx context.Context, args []string) error
+}
+
+// Main holds what every command reads from and writes to, so tests can run
+// commands in-process with their own environment and buffers.
+type Main struct {
+	Getenv func(string) string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	m := &Main{Getenv: os.Getenv, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr}
+	return m.Exit(m.Run(ctx, args))
+}
+
+// Run runs the subcommand args name.
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		m.usage(m.Stderr)
+		return usageErrorf("no command given")
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			// `graphsync help migrate` is `graphsync migrate -h`.
+			return m.Run(ctx, []string{args[1], "-h"})
+		}
+		m.usage(m.Stdout)
+		return nil
+	}
+	for _, c := range commands {
+		if c.name == name {
+			return c.new(m).Run(ctx, args[1:])
+		}
+	}
+	return usageErrorf("unknown command %q; run `graphsync help` for the list", name)
+}
+
+// Exit reports err on stderr and maps it to an exit code: 0 on success and
+// for -h, 2 for usage and configuration errors, 1 for everything else.
+func (m *Main) Exit(err error) int {
+	var u *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &u):
+		fmt.Fprintln(m.Stderr, "graphsync:", err)
+		return 2
+	default:
+		fmt.Fprintln(m.Stderr, "graphsync:", err)
+		return 1
+	}
+}
+
+func (m *Main) usage(w io.Writer) {
+	fmt.Fprintln(w, "graphsync keeps PostgreSQL in step with Microsoft 365 through Microsoft Graph.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: graphsync COMMAND [ARGS] [FLAGS]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	width := 4
+	for _, c := range commands {
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
+	}
+	fmt.Fprintf(w, "  %-*s  %s\n", width, "help", "list commands; `graphsync help COMMAND` shows its flags")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every setting is read from its environment variable and may be")
+	fmt.Fprintln(w, "overridden by a flag of the same name: see `graphsync config vars`.")
+}
+
+// usageError is a mistake in how graphsync was invoked or configured;
+// it exits with status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, a ...any) error {
+	return &usageError{fmt.Errorf(format, a...)}
+}
+
+// flagSet returns a flag set for a command whose -h prints usage ("migrate
+// [flags]") and help, then the flags.
+func (m *Main) flagSet(name, usage, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet("graphsync "+name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(m.Stderr, "Usage: graphsync %s\n\n%s\n\nFlags (each setting's flag overrides its environment variable):\n", usage, help)
+		printFlags(m.Stderr, fs)
+	}
+	return fs
+}
+
+// printFlags is flag.PrintDefaults without secrets: config.Load makes each
+// setting's environment value its flag's default, so a secret set in the
+// environment would otherwise be printed by -h.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	env := map[string]config.Var{}
+	for _, v := range config.Vars {
+		env[v.Flag] = v
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		v, isSetting := env[f.Name]
+		kind := ""
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+			kind = " value"
+		}
+		fmt.Fprintf(w, "  -%s%s\n    \t%s", f.Name, kind, f.Usage)
+		if isSetting {
+			fmt.Fprintf(w, " [$%s]", v.Env)
+		}
+		def := f.DefValue
+		switch {
+		case def == "" || def == "0" || def == "false":
+		case v.Secret, f.Name == "database-url" && hasPassword(def):
+			fmt.Fprint(w, " (set, hidden)")
+		default:
+			fmt.Fprintf(w, " (default %q)", def)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// hasPassword reports whether a PostgreSQL connection string holds a password.
+func hasPassword(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return true
+		}
+	}
+	return strings.Contains(dsn, "password")
+}
+
+// parse parses args with fs, for commands that read no configuration.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(interspersed(fs, args)); err != nil {
+		return flagError(err)
+	}
+	return nil
+}
+
+// load reads the configuration from the environment, lets the flags in args
+// override it, and checks the settings the command needs. The command's own
+// flags must be defined on fs before.
+func (m *Main) load(fs *flag.FlagSet, args []string, need config.Need) (*config.Config, error) {
+	cfg, err := config.Load(fs, interspersed(fs, args), m.Getenv)
+	if err != nil {
+		return nil, flagError(err)
+	}
+	if err := cfg.Validate(need); err != nil {
+		return nil, &usageError{fmt.Errorf("configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))}
+	}
+	return cfg, nil
+}
+
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &usageError{err}
+}
+
+// interspersed moves flags ahead of positional arguments, so that
+// `connections delete 7 --yes` parses like `connections delete --yes 7`.
+// A flag not defined on fs yet is taken to have a value, as every
+// configuration flag has.
+func interspersed(fs *flag.FlagSet, args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") || name == "h" || name == "help" {
+			continue
+		}
+		if f := fs.Lookup(name); f != nil {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				continue
+			}
+		}
+		if i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	return append(append(flags, "--"), pos...)
+}
+
+// wantArgs checks the number of positional arguments left after the flags.
+func wantArgs(fs *flag.FlagSet, n int, what string) error {
+	if fs.NArg() == n {
+		return nil
+	}
+	if n == 0 {
+		return usageErrorf("%s takes no arguments, got %q", fs.Name(), strings.Join(fs.Args(), " "))
+	}
+	return usageErrorf("%s needs %s", fs.Name(), what)
+}
+
+// openStore connects to the database; keys, when true, also parses the
+// encryption key for commands that read or write tokens.
+func openStore(ctx context.Context, cfg *config.Config, keys bool) (*store.Store, error) {
+	var kr *store.Keyring
+	if keys {
+		var err error
+		if kr, err = cfg.Keyring(); err != nil {
+			return nil, &usageError{err}
+		}
+	}
+	return store.Open(ctx, cfg.DatabaseURL, kr)
+}
+
+// table writes aligned columns; call flush when done.
+func table(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+// row writes one tab-separated line, showing empty cells as "-".
+func row(w io.Writer, cells ...string) {
+	for i, c := range cells {
+		if c == "" {
+			cells[i] = "-"
+		}
+	}
+	fmt.Fprintln(w, strings.Join(cells, "\t"))
+}

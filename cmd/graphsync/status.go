@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/graphsync/graphsync/internal/config"
+	"github.com/graphsync/graphsync/store"
+)
+
+// StatusCommand shows how far each connection's resources are in step.
+type StatusCommand struct{ *Main }
+
+func (c *StatusCommand) Run(ctx context.Context, args []string) error {
+	fs := c.flagSet("status", "status [--connection ID] [flags]",
+		"Show, per connection and resource: the last successful sync and the lag since, page and row counts,\n"+
+			"the status (ok, error, missing_scope with the permission), any throttle window, quarantined records,\n"+
+			"and the last error. A resource with several streams (mail folders, chats) shows their sum, its worst\n"+
+			"status and its oldest success; `graphsync connections show ID` lists every stream.")
+	only := fs.Int64("connection", 0, "show only the connection with this ID")
+	cfg, err := c.load(fs, args, config.Need{Database: true})
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(fs, 0, ""); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var conns []*store.Connection
+	if *only != 0 {
+		cn, err := st.Connection(ctx, *only)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("connection %d does not exist", *only)
+		}
+		if err != nil {
+			return err
+		}
+		conns = []*store.Connection{cn}
+	} else if conns, err = st.Connections(ctx); err != nil {
+		return err
+	}
+	if len(conns) == 0 {
+		fmt.Fprintln(c.Stdout, "No connections yet: connect a user with `graphsync connect` or import some with `graphsync connections import`.")
+		return nil
+	}
+	states, err := st.SyncStates(ctx, *only)
+	if err != nil {
+		return err
+	}
+	quarantined, err := quarantineCounts(ctx, st, *only)
+	if err != nil {
+		return err
+	}
+	windows, err := throttleWindows(ctx, st)
+	if err != nil {
+		return err
+	}
+
+	byConn := map[int64][]*store.SyncState{}
+	for _, s := range states {
+		byConn[s.ConnectionID] = append(byConn[s.ConnectionID], s)
+	}
+	now := time.Now()
+	w := table(c.Stdout)
+	row(w, "ID", "UPN", "CONNECTION", "RESOURCE", "STATUS", "LAST SUCCESS", "LAG", "STREAMS", "PAGES", "UPSERTED", "DELETED", "RESYNCS", "THROTTLED UNTIL", "QUARANTINED", "LAST ERROR")
+	for _, cn := range conns {
+		throttled := throttledUntil(cn, windows, now)
+		for _, r := range summarize(cn, byConn[cn.ID]) {
+			lastErr := r.lastError
+			if lastErr == "" && cn.Status != store.StatusActive {
+				lastErr = errorText(cn.LastErrorCode, cn.LastError, nil)
+			}
+			row(w, strconv.FormatInt(cn.ID, 10), describe(cn), cn.Status, r.resource, r.status,
+				formatTime(r.lastSuccess), r.lag(now), strconv.Itoa(r.streams), itoa(r.pages), itoa(r.upserted),
+				itoa(r.deleted), itoa(r.resyncs), formatTime(throttled),
+				strconv.Itoa(quarantined[quarantineKey{cn.ID, r.resource}]), oneLine(lastErr, 100))
+		}
+	}
+	return w.Flush()
+}
+
+// resourceStatus sums the streams of one resource of a connection.
+type resourceStatus struct {
+	resource                          string
+	status                            string
+	streams                           int
+	lastSuccess                       *time.Time
+	rank                              int
+	pages, upserted, deleted, resyncs int64
+	lastError                         string
+	lastErrorAt                       *time.Time
+}
+
+func (r *resourceStatus) lag(now time.Time) string {
+	if r.lastSuccess == nil {
+		return "never"
+	}
+	return lag(now, r.lastSuccess)
+}
+
+// statusRank orders stream statuses from best to worst.
+var statusRank = map[string]int{store.StreamOK: 0, store.StreamStopped: 1, store.StreamError: 2, store.StreamMissingScope: 3}
+
+// summarize returns one line per resource the connection syncs or has state
+// for, in name order.
+func summarize(cn *store.Connection, states []*store.SyncState) []*resourceStatus {
+	byName := map[string]*resourceStatus{}
+	get := func(name string) *resourceStatus {
+		r := byName[name]
+		if r == nil {
+			r = &resourceStatus{resource: name, status: "not synced yet"}
+			byName[name] = r
+		}
+		return r
+	}
+	for _, name := range cn.Resources {
+		get(name)
+	}
+	for _, s := range states {
+		r := get(s.Resource)
+		if r.streams == 0 || statusRank[s.Status] > r.rank {
+			r.rank = statusRank[s.Status]
+			r.status = streamStatus(s.Status, s.MissingScope)
+		}
+		r.streams++
+		r.pages += s.Pages
+		r.upserted += s.Upserted
+		r.deleted += s.Deleted
+		r.resyncs += s.Resyncs
+		if s.LastSuccessAt != nil && (r.lastSuccess == nil || s.LastSuccessAt.Before(*r.lastSuccess)) {
+			r.lastSuccess = s.LastSuccessAt
+		}
+		if s.Status != store.StreamOK && s.LastError != "" &&
+			(r.lastErrorAt == nil || (s.LastErrorAt != nil && s.LastErrorAt.After(*r.lastErrorAt))) {
+			r.lastError, r.lastErrorAt = s.LastError, s.LastErrorAt
+			if s.Status == store.StreamMissingScope && s.MissingScope != "" {
+				r.lastError = fmt.Sprintf("needs the %s permission: %s", s.MissingScope, s.LastError)
+			}
+		}
+	}
+	out := make([]*resourceStatus, 0, len(byName))
+	for _, r := range byName {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].resource < out[j].resource })
+	return out
+}
+
+type quarantineKey struct {
+	connection int64
+	resource   string
+}
+
+// quarantineCounts counts quarantined records per connection and resource
+// (every connection's when id is 0).
+// TODO(store): move into store as (*Store).QuarantineCounts.
+func quarantineCounts(ctx context.Context, st *store.Store, id int64) (map[quarantineKey]int, error) {
+	rows, err := st.Pool().Query(ctx, `SELECT connection_id, resource, count(*) FROM quarantine
+		WHERE connection_id IS NOT NULL AND ($1 = 0 OR connection_id = $1)
+		GROUP BY connection_id, resource`, id)
+	if err != nil {
+		return nil, fmt.Errorf("count quarantined records: %w", err)
+	}
+	defer rows.Close()
+	out := map[quarantineKey]int{}
+	for rows.Next() {
+		var k quarantineKey
+		var n int
+		if err := rows.Scan(&k.connection, &k.resource, &n); err != nil {
+			return nil, fmt.Errorf("count quarantined records: %w", err)
+		}
+		out[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count quarantined records: %w", err)
+	}
+	return out, nil
+}
+
+type throttleWindow struct {
+	scope string
+	until time.Time
+}
+
+// throttleWindows lists the throttle windows still open.
+// TODO(store): move into store as (*Store).ThrottleWindows.
+func throttleWindows(ctx context.Context, st *store.Store) ([]throttleWindow, error) {
+	rows, err := st.Pool().Query(ctx, "SELECT scope, until FROM throttle_windows WHERE until > now() ORDER BY scope")
+	if err != nil {
+		return nil, fmt.Errorf("read throttle windows: %w", err)
+	}
+	defer rows.Close()
+	var out []throttleWindow
+	for rows.Next() {
+		var t throttleWindow
+		if err := rows.Scan(&t.scope, &t.until); err != nil {
+			return nil, fmt.Errorf("read throttle windows: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read throttle windows: %w", err)
+	}
+	return out, nil
+}
+
+// throttledUntil is the end of the latest open window that holds back cn:
+// its mailbox's (mailbox:<tenant>/<user id or UPN>) or its tenant's
+// (tenant:<tenant>/<service>).
+func throttledUntil(cn *store.Connection, windows []throttleWindow, now time.Time) *time.Time {
+	var latest *time.Time
+	for i, w := range windows {
+		kind, rest, _ := strings.Cut(w.scope, ":")
+		tenant, who, _ := strings.Cut(rest, "/")
+		if !w.until.After(now) || !strings.EqualFold(tenant, cn.TenantID) {
+			continue
+		}
+		match := kind == "tenant" ||
+			(kind == "mailbox" && who != "" && (strings.EqualFold(who, cn.UserID) || strings.EqualFold(who, cn.UserPrincipalName)))
+		if match && (latest == nil || w.until.After(*latest)) {
+			latest = &windows[i].until
+		}
+	}
+	return latest
+}
