@@ -383,3 +383,38 @@ func TestMailboxConcurrencyCap(t *testing.T) {
 		t.Fatalf("peak concurrency on the mailbox = %d, want 2..4", peak)
 	}
 }
+
+func TestPreferHeadersCombine(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 30})
+	tok := b.signIn(t, mailScopes())
+	c := b.client(t, graphsync.ClientConfig{MaxPageSize: 3})
+	plain := mailCall(tok, b.user.ID)
+	immutable := plain
+	immutable.ImmutableIDs = true
+	immutable.Headers = map[string]string{"prefer": `outlook.timezone="UTC"`, "Authorization": "Bearer ignored"}
+
+	var plainIDs, immIDs []string
+	for _, f := range folders(t, c, plain) {
+		link := "/me/mailFolders/" + f.ID + "/messages/delta"
+		p, err := c.GetPage(ctx(t), immutable, link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Items) > 3 {
+			t.Fatalf("page of %d items with odata.maxpagesize=3 alongside other Prefer values", len(p.Items))
+		}
+		items, _ := pageAll(t, c, immutable, link)
+		immIDs = append(immIDs, ids(t, items, nil)...)
+		items, _ = pageAll(t, c, plain, link)
+		plainIDs = append(plainIDs, ids(t, items, nil)...)
+	}
+	if len(immIDs) == 0 || len(immIDs) != len(plainIDs) {
+		t.Fatalf("%d immutable ids, %d default ids", len(immIDs), len(plainIDs))
+	}
+	for _, id := range immIDs {
+		if slices.Contains(plainIDs, id) {
+			t.Fatalf("id %s came back unchanged with IdType=ImmutableId: the Prefer values were not all sent", id)
+		}
+	}
+}
