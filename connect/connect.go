@@ -1,0 +1,272 @@
+// Package connect runs the OAuth 2.0 authorization-code flow with PKCE that
+// connects a Microsoft account to graphsync: it prints the authorize URL,
+// serves the redirect, redeems the code and stores the connection with its
+// tokens encrypted. It works headless: whoever opens the URL — a person's
+// browser, a script or a test — completes it.
+package connect
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/store"
+)
+
+// Config of a connect flow.
+type Config struct {
+	Store     *store.Store
+	Auth      graphsync.AuthConfig
+	Graph     *graphsync.Client // reads /me when the token response names no user
+	Resources []string          // resources to sync; they decide the scopes
+	Prompt    string            // "", consent, login, select_account
+	LoginHint string
+	// StateTTL bounds how long an authorize URL stays valid (default 10m).
+	StateTTL time.Duration
+	Logger   *slog.Logger
+}
+
+// Flow is one or more pending authorizations and the callback that
+// completes them. States are single-use and expire.
+type Flow struct {
+	cfg    Config
+	auth   *graphsync.Auth
+	scopes []string
+	path   string
+
+	mu      sync.Mutex
+	pending map[string]pendingAuth
+	results chan result
+}
+
+type pendingAuth struct {
+	verifier string
+	expires  time.Time
+}
+
+type result struct {
+	conn *store.Connection
+	err  error
+}
+
+// New validates cfg and computes the scopes.
+func New(cfg Config) (*Flow, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("connect: Store is nil")
+	}
+	if len(cfg.Resources) == 0 {
+		return nil, errors.New("connect: no resources to sync")
+	}
+	rs := make([]graphsync.Resource, len(cfg.Resources))
+	for i, r := range cfg.Resources {
+		rs[i] = graphsync.Resource(r)
+	}
+	scopes := graphsync.DelegatedScopes(rs)
+	if err := graphsync.ValidateScopes(scopes); err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	switch cfg.Prompt {
+	case "", "consent", "login", "select_account":
+	default:
+		return nil, fmt.Errorf("connect: --prompt %q is not consent, login or select_account", cfg.Prompt)
+	}
+	auth, err := graphsync.NewAuth(cfg.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	u, err := url.Parse(cfg.Auth.RedirectURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("connect: redirect URL %q is not absolute", cfg.Auth.RedirectURL)
+	}
+	if cfg.StateTTL <= 0 {
+		cfg.StateTTL = 10 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	path := u.Path
+	if path == "" {
+		path = "/"
+	}
+	return &Flow{cfg: cfg, auth: auth, scopes: scopes, path: path,
+		pending: map[string]pendingAuth{}, results: make(chan result, 16)}, nil
+}
+
+// Scopes are the scopes the flow requests.
+func (f *Flow) Scopes() []string { return f.scopes }
+
+// Begin starts an authorization and returns the URL to open.
+func (f *Flow) Begin() string {
+	state := randomString()
+	verifier := oauth2.GenerateVerifier()
+	f.mu.Lock()
+	f.pending[state] = pendingAuth{verifier: verifier, expires: time.Now().Add(f.cfg.StateTTL)}
+	f.mu.Unlock()
+	return f.auth.AuthCodeURL(state, verifier, f.scopes, graphsync.AuthURLOptions{Prompt: f.cfg.Prompt, LoginHint: f.cfg.LoginHint})
+}
+
+// ServeHTTP handles the redirect: it checks the state (known, unexpired,
+// unused), redeems the code with the PKCE verifier and stores the connection.
+func (f *Flow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path != f.path {
+		http.NotFound(w, req)
+		return
+	}
+	q := req.URL.Query()
+	state := q.Get("state")
+	f.mu.Lock()
+	p, ok := f.pending[state]
+	delete(f.pending, state) // single use, whatever happens next
+	f.mu.Unlock()
+	switch {
+	case state == "" || !ok:
+		f.fail(w, http.StatusBadRequest, errors.New("the sign-in answer carries an unknown or already used state; start again"), false)
+		return
+	case time.Now().After(p.expires):
+		f.fail(w, http.StatusBadRequest, errors.New("the sign-in took too long and its state expired; start again"), true)
+		return
+	case q.Get("error") != "":
+		f.fail(w, http.StatusBadRequest, fmt.Errorf("the identity platform refused the sign-in: %s: %s", q.Get("error"), q.Get("error_description")), true)
+		return
+	case q.Get("code") == "":
+		f.fail(w, http.StatusBadRequest, errors.New("the sign-in answer carries no code"), true)
+		return
+	}
+	conn, err := f.complete(req.Context(), q.Get("code"), p.verifier)
+	if err != nil {
+		f.fail(w, http.StatusBadGateway, err, true)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprintf(w, "<!doctype html><title>graphsync</title><p>Connected %s. You can close this window.</p>", html.EscapeString(conn.UserPrincipalName))
+	f.results <- result{conn: conn}
+}
+
+func (f *Flow) fail(w http.ResponseWriter, status int, err error, deliver bool) {
+	f.cfg.Logger.Warn("connect callback refused", "error", err)
+	http.Error(w, err.Error(), status)
+	if deliver {
+		select {
+		case f.results <- result{err: err}:
+		default:
+		}
+	}
+}
+
+func (f *Flow) complete(ctx context.Context, code, verifier string) (*store.Connection, error) {
+	tok, err := f.auth.Exchange(ctx, code, verifier, f.scopes)
+	if err != nil {
+		return nil, fmt.Errorf("redeem authorization code: %w", err)
+	}
+	c := &store.Connection{Kind: store.KindDelegated, TenantID: tok.TenantID, UserID: tok.ObjectID,
+		UserPrincipalName: tok.Username, DisplayName: tok.DisplayName, Scopes: tok.Scopes, Resources: f.cfg.Resources}
+	if c.UserID == "" && f.cfg.Graph != nil {
+		var me struct {
+			ID                string `json:"id"`
+			UserPrincipalName string `json:"userPrincipalName"`
+			DisplayName       string `json:"displayName"`
+		}
+		if err := f.cfg.Graph.Get(ctx, graphsync.Call{Token: tok.AccessToken, Service: graphsync.ServiceDirectory, Resource: "me"}, "/me", &me); err != nil {
+			return nil, fmt.Errorf("read the signed-in user: %w", err)
+		}
+		c.UserID, c.UserPrincipalName, c.DisplayName = me.ID, me.UserPrincipalName, me.DisplayName
+	}
+	if c.TenantID == "" {
+		c.TenantID = f.cfg.Auth.Tenant
+	}
+	if c.UserID == "" {
+		return nil, errors.New("the token response names no user (no id_token) and /me could not be read")
+	}
+	conn, err := f.cfg.Store.SaveConnection(ctx, c, store.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry})
+	if err != nil {
+		return nil, err
+	}
+	f.cfg.Logger.Info("connection stored", "connection_id", conn.ID, "user", conn.UserPrincipalName)
+	return conn, nil
+}
+
+// Wait returns the next completed (or failed) authorization.
+func (f *Flow) Wait(ctx context.Context) (*store.Connection, error) {
+	select {
+	case r := <-f.results:
+		return r.conn, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the sign-in: %w", ctx.Err())
+	}
+}
+
+// Listen serves the callback on the redirect URL's host and port until ctx
+// ends. The redirect host must be a loopback address unless allowRemote.
+func (f *Flow) Listen(ctx context.Context, allowRemote bool) (net.Addr, error) {
+	u, _ := url.Parse(f.cfg.Auth.RedirectURL)
+	host := u.Hostname()
+	if !allowRemote && !isLoopback(host) {
+		return nil, fmt.Errorf("connect: redirect URL host %s is not a loopback address; serve the callback behind your own HTTPS endpoint", host)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, fmt.Errorf("connect: listen for the redirect on %s: %w", u.Host, err)
+	}
+	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return ln.Addr(), nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Follow completes an authorization headless, as a browser would: it opens
+// authURL and follows redirects until one reaches the callback. It suits
+// identity providers that need no human, such as graphsync's emulator.
+func Follow(ctx context.Context, authURL string) error {
+	client := &http.Client{Timeout: 30 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("follow the sign-in: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b := make([]byte, 512)
+		n, _ := resp.Body.Read(b)
+		return fmt.Errorf("follow the sign-in: callback answered %s: %s", resp.Status, strings.TrimSpace(string(b[:n])))
+	}
+	return nil
+}
+
+func randomString() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

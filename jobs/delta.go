@@ -1,0 +1,179 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/store"
+)
+
+// deltaStream is one Graph delta collection checkpointed as one stream.
+type deltaStream struct {
+	stream  store.Stream
+	initial string // path of the first request of a full round
+	service graphsync.Service
+	// apply writes one page's items; seenAt is set during full rounds.
+	apply func(ctx context.Context, tx pgx.Tx, items []json.RawMessage, seenAt *time.Time) (store.Progress, error)
+	// retire, when set, soft-deletes rows a full round begun at since did
+	// not see; it runs with the round's last page.
+	retire func(ctx context.Context, tx pgx.Tx, since time.Time) (int64, error)
+}
+
+// runDelta brings a stream up to date: it resumes a round from its
+// checkpoint, or starts one from the deltaLink (incremental) or from scratch
+// (full), and follows nextLinks to the deltaLink. Each page's rows and the
+// next checkpoint commit together, so a crash at any point resumes at the
+// first uncommitted page. When Graph says the token is no longer valid, the
+// stream restarts as a full round.
+func (r *run) runDelta(ctx context.Context, d deltaStream) error {
+	for resets := 0; ; resets++ {
+		st, err := r.svc.store.SyncState(ctx, r.svc.store.Pool(), d.stream)
+		if err != nil {
+			return err
+		}
+		link, full := st.NextLink, st.FullRound
+		var since time.Time
+		if st.RoundStartedAt != nil {
+			since = *st.RoundStartedAt
+		}
+		if link == "" {
+			full = st.DeltaLink == ""
+			link = st.DeltaLink
+			if full {
+				link = d.initial
+			}
+			if since, err = r.svc.store.StartRoundTx(ctx, r.svc.store.Pool(), d.stream, full); err != nil {
+				return err
+			}
+		}
+		err = r.pages(ctx, d, link, full, since)
+		if graphsync.IsSyncReset(err) && resets < 2 {
+			deltaResyncs.WithLabelValues(r.resource).Inc()
+			r.log.WarnContext(ctx, "delta token no longer valid; resyncing the stream", "stream", d.stream.Name, "error", err)
+			if err := r.svc.store.ResetStream(ctx, d.stream, err.Error()); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", d.stream, err)
+		}
+		return nil
+	}
+}
+
+func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, since time.Time) error {
+	for {
+		if time.Now().After(r.deadline) {
+			return errContinue
+		}
+		page, err := r.getPage(ctx, d.service, link)
+		if err != nil {
+			return err
+		}
+		if page.NextLink == "" && page.DeltaLink == "" {
+			return fmt.Errorf("page from %s has neither @odata.nextLink nor @odata.deltaLink", linkPath(link))
+		}
+		err = r.svc.store.Tx(ctx, func(tx pgx.Tx) error {
+			var seen *time.Time
+			if full {
+				seen = &since
+			}
+			p, err := d.apply(ctx, tx, page.Items, seen)
+			if err != nil {
+				return err
+			}
+			p.Pages = 1
+			if page.NextLink != "" {
+				return r.svc.store.CheckpointTx(ctx, tx, d.stream, page.NextLink, p)
+			}
+			if full && d.retire != nil {
+				n, err := d.retire(ctx, tx, since)
+				if err != nil {
+					return err
+				}
+				p.Deleted += int(n)
+			}
+			return r.svc.store.FinishRoundTx(ctx, tx, d.stream, page.DeltaLink, p)
+		})
+		if err != nil {
+			return err
+		}
+		pagesFetched.WithLabelValues(r.resource).Inc()
+		if page.NextLink == "" {
+			return nil
+		}
+		link = page.NextLink
+	}
+}
+
+// linkPath drops the query (which holds sync tokens) for error messages.
+func linkPath(link string) string {
+	for i := 0; i < len(link); i++ {
+		if link[i] == '?' {
+			return link[:i]
+		}
+	}
+	return link
+}
+
+// entry is one delta item after replays within a page are folded: the last
+// occurrence of an id wins.
+type entry struct {
+	id      string
+	raw     json.RawMessage
+	removed bool
+}
+
+// foldPage reads ids and @removed markers; items without an id are
+// returned apart for quarantine.
+func foldPage(items []json.RawMessage) (entries []entry, noID []json.RawMessage) {
+	index := make(map[string]int, len(items))
+	for _, raw := range items {
+		var head struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(raw, &head); err != nil || head.ID == "" {
+			noID = append(noID, raw)
+			continue
+		}
+		_, removed := graphsync.Removed(raw)
+		e := entry{id: head.ID, raw: raw, removed: removed}
+		if i, ok := index[head.ID]; ok {
+			entries[i] = e
+			continue
+		}
+		index[head.ID] = len(entries)
+		entries = append(entries, e)
+	}
+	return entries, noID
+}
+
+// quarantine stores records that cannot be written, with the reason.
+func (r *run) quarantine(ctx context.Context, tx pgx.Tx, st store.Stream, id string, reason error, raw []byte) error {
+	recordsWritten.WithLabelValues(r.resource, "quarantined").Inc()
+	r.log.WarnContext(ctx, "record quarantined", "stream", st.Name, "item_id", store.CleanText(id), "reason", reason.Error())
+	return r.svc.store.QuarantineTx(ctx, tx, st, id, reason.Error(), raw)
+}
+
+// mergeJSON lays a partial delta item over the stored object: Graph's delta
+// may send an updated item as its id plus only the changed properties.
+func mergeJSON(stored, partial []byte) ([]byte, error) {
+	var base map[string]json.RawMessage
+	if err := json.Unmarshal(stored, &base); err != nil {
+		return nil, fmt.Errorf("stored object: %w", err)
+	}
+	var upd map[string]json.RawMessage
+	if err := json.Unmarshal(partial, &upd); err != nil {
+		return nil, err
+	}
+	for k, v := range upd {
+		base[k] = v
+	}
+	return json.Marshal(base)
+}

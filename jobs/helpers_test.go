@@ -1,0 +1,297 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/graphsync/graphsync/connect"
+	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/pgtest"
+	"github.com/graphsync/graphsync/jobs"
+	"github.com/graphsync/graphsync/store"
+)
+
+const (
+	testClientID = "graphsync-e2e"
+	testSecret   = "e2e-secret-value"
+)
+
+type bundle struct {
+	em     *emulator.Server
+	store  *store.Store
+	graph  *graphsync.Client
+	svc    *jobs.Service
+	client *river.Client[pgx.Tx]
+	conns  []*store.Connection
+	auth   graphsync.AuthConfig
+}
+
+type options struct {
+	emu        emulator.Config
+	jobs       func(*jobs.Config)
+	graph      func(*graphsync.ClientConfig)
+	noWorkers  bool
+	connectAll bool
+}
+
+func freeRedirect(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return fmt.Sprintf("http://127.0.0.1:%d/callback", port)
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("GRAPHSYNC_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// setup starts an emulator, a migrated database, the Graph client and a
+// River client working graphsync's queues, and connects every emulated user
+// through the real OAuth flow.
+func setup(t *testing.T, o options) *bundle {
+	t.Helper()
+	redirect := freeRedirect(t)
+	o.emu.Apps = []emulator.App{{ClientID: testClientID, Secret: testSecret, RedirectURIs: []string{redirect}}}
+	if o.emu.Seed == 0 {
+		o.emu.Seed = 42
+	}
+	em, err := emulator.Start(o.emu)
+	if err != nil {
+		t.Fatalf("start emulator: %v", err)
+	}
+	t.Cleanup(func() { em.Close() })
+
+	st := pgtest.Store(t)
+	gcfg := graphsync.ClientConfig{BaseURL: em.URL(), MaxPageSize: 50, Logger: testLogger()}
+	if o.graph != nil {
+		o.graph(&gcfg)
+	}
+	gc, err := graphsync.NewClient(gcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := graphsync.AuthConfig{LoginURL: em.URL(), Tenant: "common", ClientID: testClientID, ClientSecret: testSecret, RedirectURL: redirect}
+	jcfg := jobs.Config{Store: st, Graph: gc, Auth: auth, Logger: testLogger(), DisableScheduler: true,
+		PollInterval: 100 * time.Millisecond, SyncWorkers: 8}
+	if o.jobs != nil {
+		o.jobs(&jcfg)
+	}
+	svc, err := jobs.NewService(jcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := svc.NewClient(!o.noWorkers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bundle{em: em, store: st, graph: gc, svc: svc, client: client, auth: auth}
+	if !o.noWorkers {
+		b.start(t)
+	}
+	b.connectAll(t, redirect)
+	return b
+}
+
+func (b *bundle) start(t *testing.T) {
+	t.Helper()
+	if err := b.client.Start(context.Background()); err != nil {
+		t.Fatalf("start river: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = b.client.Stop(ctx)
+	})
+}
+
+func (b *bundle) connectAll(t *testing.T, redirect string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, u := range b.em.Users() {
+		flow, err := connect.New(connect.Config{Store: b.store, Auth: b.auth, Graph: b.graph, Resources: []string{"mail"}, LoginHint: u.UserPrincipalName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lctx, lcancel := context.WithCancel(ctx)
+		if _, err := flow.Listen(lctx, false); err != nil {
+			lcancel()
+			t.Fatal(err)
+		}
+		if err := connect.Follow(ctx, flow.Begin()); err != nil {
+			lcancel()
+			t.Fatalf("connect %s: %v", u.UserPrincipalName, err)
+		}
+		conn, err := flow.Wait(ctx)
+		lcancel()
+		if err != nil {
+			t.Fatalf("connect %s: %v", u.UserPrincipalName, err)
+		}
+		if conn.UserID != u.ID {
+			t.Fatalf("connected user id %s, want %s", conn.UserID, u.ID)
+		}
+		b.conns = append(b.conns, conn)
+		// Wait for the listener to close before the next flow binds the port.
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// syncNow enqueues every connection's syncs and waits until no sync job is
+// left pending, running or snoozed.
+func (b *bundle) syncNow(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := b.svc.EnqueueSync(ctx, b.client, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.waitIdle(t, timeout)
+}
+
+func (b *bundle) waitIdle(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var active int
+		var lastErr *string
+		err := b.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM river_job
+			WHERE kind = 'graphsync_sync' AND state IN ('available', 'running', 'retryable', 'scheduled', 'pending')`).Scan(&active)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if active == 0 {
+			var discarded int
+			_ = b.store.Pool().QueryRow(context.Background(), `SELECT count(*), max(errors::text) FROM river_job WHERE kind = 'graphsync_sync' AND state = 'discarded'`).Scan(&discarded, &lastErr)
+			if discarded > 0 {
+				t.Fatalf("%d sync jobs discarded: %v", discarded, *lastErr)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			_ = b.store.Pool().QueryRow(context.Background(), `SELECT max(errors::text) FROM river_job WHERE kind = 'graphsync_sync'`).Scan(&lastErr)
+			e := ""
+			if lastErr != nil {
+				e = *lastErr
+			}
+			t.Fatalf("syncs still active after %s (%d jobs); errors: %s", timeout, active, e)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// assertMailMatchesTruth compares every connection's live folders and
+// messages with the emulator's ground truth: the same ids, folders, subjects
+// and read state, and nothing extra.
+func (b *bundle) assertMailMatchesTruth(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	for _, c := range b.conns {
+		for _, kind := range []struct{ resource, table, folderCol string }{
+			{"mailFolders", "mail_folders", "coalesce(parent_folder_id, '')"},
+			{"messages", "mail_messages", "coalesce(folder_id, '')"},
+		} {
+			truth := b.truth(t, c.UserID, kind.resource)
+			want := map[string]string{}
+			for _, raw := range truth {
+				var o struct {
+					ID             string `json:"id"`
+					ParentFolderID string `json:"parentFolderId"`
+					Subject        string `json:"subject"`
+					DisplayName    string `json:"displayName"`
+					IsRead         bool   `json:"isRead"`
+				}
+				if err := json.Unmarshal(raw, &o); err != nil {
+					t.Fatal(err)
+				}
+				want[o.ID] = fmt.Sprintf("%s|%s|%t", o.ParentFolderID, store.CleanText(o.Subject+o.DisplayName), o.IsRead)
+			}
+			rows, err := b.store.Pool().Query(ctx, fmt.Sprintf(`SELECT id, %s, coalesce(raw->>'subject', '') || coalesce(raw->>'displayName', ''),
+				coalesce((raw->>'isRead')::boolean, false) FROM %s WHERE connection_id = $1 AND deleted_at IS NULL`, kind.folderCol, kind.table), c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for rows.Next() {
+				var id, folder, subject string
+				var isRead bool
+				if err := rows.Scan(&id, &folder, &subject, &isRead); err != nil {
+					t.Fatal(err)
+				}
+				got[id] = fmt.Sprintf("%s|%s|%t", folder, subject, isRead)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			var diffs []string
+			for id, w := range want {
+				if g, ok := got[id]; !ok {
+					diffs = append(diffs, "missing "+id)
+				} else if g != w {
+					diffs = append(diffs, fmt.Sprintf("%s: got %q want %q", id, g, w))
+				}
+			}
+			for id := range got {
+				if _, ok := want[id]; !ok {
+					diffs = append(diffs, "extra "+id)
+				}
+			}
+			sort.Strings(diffs)
+			if len(diffs) > 0 {
+				if len(diffs) > 10 {
+					diffs = append(diffs[:10], fmt.Sprintf("... %d more", len(diffs)-10))
+				}
+				t.Fatalf("connection %d %s differs from ground truth (%d truth, %d rows):\n%v", c.ID, kind.table, len(want), len(got), diffs)
+			}
+			if len(want) == 0 {
+				t.Fatalf("ground truth of %s is empty; the comparison proves nothing", kind.resource)
+			}
+		}
+	}
+}
+
+func (b *bundle) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := b.store.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// truth reads the emulator's ground truth with immutable ids, as graphsync
+// requests them.
+func (b *bundle) truth(t *testing.T, userID, resource string) []json.RawMessage {
+	t.Helper()
+	resp, err := http.Get(b.em.URL() + "/_emulator/truth/" + url.PathEscape(userID) + "/" + resource + "?idType=ImmutableId")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("truth %s: %s", resource, resp.Status)
+	}
+	var out []json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

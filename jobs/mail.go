@@ -1,0 +1,246 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/store"
+)
+
+// mailParallelFolders is how many folders of one mailbox sync at once; the
+// Graph client caps requests in flight per mailbox on top of it.
+const mailParallelFolders = 4
+
+// syncMail syncs the folder hierarchy through mailFolders/delta, then every
+// live folder's messages through its own messages/delta.
+func syncMail(ctx context.Context, r *run) error {
+	folders := store.Stream{ConnectionID: r.conn.ID, Resource: "mail", Name: "folders"}
+	err := r.runDelta(ctx, deltaStream{
+		stream:  folders,
+		initial: r.userPath() + "/mailFolders/delta",
+		service: graphsync.ServiceOutlook,
+		apply: func(ctx context.Context, tx pgx.Tx, items []json.RawMessage, seen *time.Time) (store.Progress, error) {
+			return r.applyFolders(ctx, tx, folders, items, seen)
+		},
+		retire: func(ctx context.Context, tx pgx.Tx, since time.Time) (int64, error) {
+			return r.svc.store.RetireUnseenMailFoldersTx(ctx, tx, r.conn.ID, r.userID, since)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ids, err := r.svc.store.LiveMailFolders(ctx, r.conn.ID, r.userID)
+	if err != nil {
+		return err
+	}
+	// Checkpoints of folders that no longer exist are dropped.
+	if err := r.svc.store.DeleteStreamsTx(ctx, r.svc.store.Pool(), r.conn.ID, "mail", append(ids, "folders")); err != nil {
+		return err
+	}
+
+	sem := make(chan struct{}, mailParallelFolders)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for _, id := range ids {
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(folderID string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := r.syncFolder(ctx, folderID); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}(id)
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func (r *run) syncFolder(ctx context.Context, folderID string) error {
+	st := store.Stream{ConnectionID: r.conn.ID, Resource: "mail", Name: folderID}
+	return r.runDelta(ctx, deltaStream{
+		stream:  st,
+		initial: r.userPath() + "/mailFolders/" + url.PathEscape(folderID) + "/messages/delta",
+		service: graphsync.ServiceOutlook,
+		apply: func(ctx context.Context, tx pgx.Tx, items []json.RawMessage, seen *time.Time) (store.Progress, error) {
+			return r.applyMessages(ctx, tx, st, folderID, items, seen)
+		},
+		retire: func(ctx context.Context, tx pgx.Tx, since time.Time) (int64, error) {
+			return r.svc.store.RetireUnseenMailMessagesTx(ctx, tx, r.conn.ID, folderID, since)
+		},
+	})
+}
+
+func (r *run) applyFolders(ctx context.Context, tx pgx.Tx, st store.Stream, items []json.RawMessage, seen *time.Time) (store.Progress, error) {
+	entries, noID := foldPage(items)
+	var p store.Progress
+	for _, raw := range noID {
+		if err := r.quarantine(ctx, tx, st, "", fmt.Errorf("mail folder without an id"), raw); err != nil {
+			return p, err
+		}
+	}
+	var rows []store.MailFolder
+	var removed []string
+	for _, e := range entries {
+		if e.removed {
+			removed = append(removed, e.id)
+			continue
+		}
+		f, err := graphsync.DecodeMailFolder(e.raw)
+		if err != nil {
+			if err := r.quarantine(ctx, tx, st, e.id, err, e.raw); err != nil {
+				return p, err
+			}
+			continue
+		}
+		rows = append(rows, store.MailFolder{ID: f.ID, UserID: r.userID, DisplayName: f.DisplayName,
+			ParentFolderID: f.ParentFolderID, ChildFolderCount: i32(f.ChildFolderCount), UnreadItemCount: i32(f.UnreadItemCount),
+			TotalItemCount: i32(f.TotalItemCount), IsHidden: &f.IsHidden, Raw: e.raw})
+	}
+	n, err := r.svc.store.DeleteMailFoldersTx(ctx, tx, r.conn.ID, removed)
+	if err != nil {
+		return p, err
+	}
+	p.Deleted = int(n)
+	u, err := r.svc.store.UpsertMailFoldersTx(ctx, tx, r.conn.ID, rows, seen)
+	if err != nil {
+		return p, err
+	}
+	p.Upserted = int(u)
+	recordsWritten.WithLabelValues(r.resource, "upserted").Add(float64(u))
+	recordsWritten.WithLabelValues(r.resource, "deleted").Add(float64(n))
+	return p, nil
+}
+
+// messageComplete tells a full message from a partial update: every full
+// message carries receivedDateTime, and a key cannot occur unescaped inside a
+// JSON string value.
+var messageComplete = []byte(`"receivedDateTime"`)
+
+func (r *run) applyMessages(ctx context.Context, tx pgx.Tx, st store.Stream, folderID string, items []json.RawMessage, seen *time.Time) (store.Progress, error) {
+	entries, noID := foldPage(items)
+	var p store.Progress
+	for _, raw := range noID {
+		if err := r.quarantine(ctx, tx, st, "", fmt.Errorf("message without an id"), raw); err != nil {
+			return p, err
+		}
+	}
+	var partial []string
+	for _, e := range entries {
+		if !e.removed && !bytes.Contains(e.raw, messageComplete) {
+			partial = append(partial, e.id)
+		}
+	}
+	var stored map[string][]byte
+	if len(partial) > 0 {
+		var err error
+		if stored, err = r.svc.store.MailMessageRaws(ctx, tx, r.conn.ID, partial); err != nil {
+			return p, err
+		}
+	}
+	rows := make([]store.MailMessage, 0, len(entries))
+	var removed []string
+	for _, e := range entries {
+		if e.removed {
+			removed = append(removed, e.id)
+			continue
+		}
+		raw := []byte(e.raw)
+		if old, ok := stored[e.id]; ok {
+			merged, err := mergeJSON(old, raw)
+			if err != nil {
+				if err := r.quarantine(ctx, tx, st, e.id, fmt.Errorf("merge partial update: %w", err), raw); err != nil {
+					return p, err
+				}
+				continue
+			}
+			raw = merged
+		}
+		m, err := graphsync.DecodeMessage(raw)
+		if err != nil {
+			if err := r.quarantine(ctx, tx, st, e.id, err, raw); err != nil {
+				return p, err
+			}
+			continue
+		}
+		if m.ParentFolderID == "" {
+			m.ParentFolderID = folderID
+		}
+		rows = append(rows, normalizeMessage(r.userID, &m, raw))
+	}
+	n, err := r.svc.store.DeleteMailMessagesTx(ctx, tx, r.conn.ID, folderID, removed)
+	if err != nil {
+		return p, err
+	}
+	u, err := r.svc.store.UpsertMailMessagesTx(ctx, tx, r.conn.ID, rows, seen)
+	if err != nil {
+		return p, err
+	}
+	p.Deleted, p.Upserted = int(n), int(u)
+	recordsWritten.WithLabelValues(r.resource, "upserted").Add(float64(u))
+	recordsWritten.WithLabelValues(r.resource, "deleted").Add(float64(n))
+	return p, nil
+}
+
+func normalizeMessage(userID string, m *graphsync.Message, raw []byte) store.MailMessage {
+	row := store.MailMessage{
+		ID: m.ID, UserID: userID, FolderID: m.ParentFolderID, Subject: m.Subject,
+		ToAddresses: addresses(m.ToRecipients), CcAddresses: addresses(m.CcRecipients), BccAddresses: addresses(m.BccRecipients),
+		ReceivedAt: m.ReceivedDateTime, SentAt: m.SentDateTime, CreatedAt: m.CreatedDateTime, LastModifiedAt: m.LastModifiedDateTime,
+		IsRead: &m.IsRead, IsDraft: &m.IsDraft, Importance: m.Importance, HasAttachments: &m.HasAttachments,
+		ConversationID: m.ConversationID, InternetMessageID: m.InternetMessageID, BodyPreview: m.BodyPreview,
+		Categories: m.Categories, InferenceClassification: m.InferenceClassification, WebLink: m.WebLink, Raw: raw,
+	}
+	if m.From != nil {
+		row.FromAddress = strings.ToLower(m.From.EmailAddress.Address)
+		row.FromName = m.From.EmailAddress.Name
+	}
+	if m.Sender != nil {
+		row.SenderAddress = strings.ToLower(m.Sender.EmailAddress.Address)
+	}
+	if m.Body != nil {
+		row.BodyContentType = strings.ToLower(m.Body.ContentType)
+	}
+	if m.Flag != nil {
+		row.FlagStatus = m.Flag.FlagStatus
+	}
+	return row
+}
+
+func addresses(rs []graphsync.Recipient) []string {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		if a := strings.ToLower(strings.TrimSpace(r.EmailAddress.Address)); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func i32(v int) *int32 {
+	x := int32(v)
+	return &x
+}
