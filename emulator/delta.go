@@ -10,14 +10,14 @@ import (
 
 // deltaSpec describes one delta-capable endpoint over a collection.
 type deltaSpec struct {
-	key      string // token binding: which collection
-	col      func() *collection
-	path     string // link path after /v1.0, e.g. /users/{id}/mailFolders/delta
-	context  string
-	defSize  int
-	maxSize  int
-	fnLinks  bool // OneDrive function-style links: delta(token='...')
-	partial  bool
+	key     string // token binding: which collection
+	col     func() *collection
+	path    string // link path after /v1.0, e.g. /users/{id}/mailFolders/delta
+	context string
+	defSize int
+	maxSize int
+	fnLinks bool // OneDrive function-style links: delta(token='...')
+	partial bool
 	// initial validates the first request's query, returning the options to
 	// carry in tokens; ok=false when it wrote an error.
 	initial func(c *call, q url.Values) (map[string]string, bool)
@@ -55,7 +55,7 @@ func (c *call) serveDelta(s deltaSpec) {
 		v := em.version
 		em.mu.RUnlock()
 		t = cursorToken{Key: s.key, From: v, Gen: em.currentGen(), Issued: em.now().Unix(), Delta: true}
-		c.writePage(s, t, nil, 0, true)
+		c.writePage(s, t, pagePrefix(nil, s.context), 0, true)
 		return
 	case val != "":
 		t, err = em.openToken(val, s.key)
@@ -95,7 +95,7 @@ func (c *call) serveDelta(s deltaSpec) {
 	if s.filter != nil {
 		q.keep = s.filter(t.Query)
 	}
-	buf := make([]byte, 0, 64*1024)
+	buf := pagePrefix(make([]byte, 0, size*8192+1024), s.context)
 	em.mu.RLock()
 	if t.Snap == 0 {
 		t.Snap = em.version
@@ -135,19 +135,20 @@ func (c *call) writePage(s deltaSpec, t cursorToken, items []byte, n int, done b
 	default:
 		link = c.base() + s.path + "?$skiptoken=" + tok
 	}
-	out := make([]byte, 0, len(items)+len(link)+256)
-	out = append(out, `{"@odata.context":`...)
-	out = append(out, raw(s.context)...)
+	// items already sits after the page prefix; finish the body in place.
 	if done {
-		out = append(out, `,"@odata.deltaLink":`...)
+		items = append(items, `],"@odata.deltaLink":`...)
 	} else {
-		out = append(out, `,"@odata.nextLink":`...)
+		items = append(items, `],"@odata.nextLink":`...)
 	}
-	out = append(out, raw(link)...)
-	out = append(out, `,"value":[`...)
-	out = append(out, items...)
-	out = append(out, "]}"...)
-	c.writeJSON(out)
+	items = append(items, raw(link)...)
+	c.writeJSON(append(items, '}'))
+}
+
+func pagePrefix(dst []byte, context string) []byte {
+	dst = append(dst, `{"@odata.context":`...)
+	dst = append(dst, raw(context)...)
+	return append(dst, `,"value":[`...)
 }
 
 // tokenError answers a bad or expired token in the service's documented way.

@@ -116,9 +116,6 @@ func (em *Emulator) serveGraph(w http.ResponseWriter, r *http.Request) {
 	if em.flt.apply(c, rec) {
 		return
 	}
-	if err := em.sleepLatency(r); err != nil {
-		return
-	}
 	em.dispatch(c)
 }
 
@@ -167,6 +164,10 @@ func (em *Emulator) dispatch(c *call) {
 		return
 	}
 	defer release()
+	// Latency models server work, so it is spent holding a concurrency slot.
+	if err := em.sleepLatency(r); err != nil {
+		return
+	}
 	rt.handle(c)
 }
 
@@ -341,7 +342,9 @@ func (c *call) writeJSON(b []byte) {
 
 func (c *call) base() string { return "http://" + c.r.Host + "/v1.0" }
 
-func (c *call) context(suffix string) string { return "https://graph.microsoft.com/v1.0/$metadata#" + suffix }
+func (c *call) context(suffix string) string {
+	return "https://graph.microsoft.com/v1.0/$metadata#" + suffix
+}
 
 // query reads a query option, accepting it with or without the $ prefix and
 // in any case, as Graph does.
