@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -215,4 +216,41 @@ func guidFrom(seed int64, label string) string {
 	h[6] = (h[6] & 0x0f) | 0x40
 	h[8] = (h[8] & 0x3f) | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// ThrottleProfile names a set of limits: "none" (unlimited), "outlook"
+// (Microsoft's documented limits: 10,000 requests per 10 minutes and 4
+// concurrent per app per mailbox, 20 chat requests per second, 1,200 drive
+// resource units per minute) or "strict" (small limits that make clients
+// meet throttling within seconds).
+func ThrottleProfile(name string) (Throttle, error) {
+	switch name {
+	case "", "none":
+		return Throttle{}, nil
+	case "outlook":
+		return Throttle{Outlook: OutlookLimits{Requests: 10000, Window: 10 * time.Minute, Concurrent: 4},
+			Teams: TeamsLimits{RequestsPerSecond: 20}, Drive: DriveLimits{ResourceUnits: 1200, Window: time.Minute}}, nil
+	case "strict":
+		return Throttle{Outlook: OutlookLimits{Requests: 60, Window: 10 * time.Second, Concurrent: 2},
+			Teams: TeamsLimits{RequestsPerSecond: 5}, Drive: DriveLimits{ResourceUnits: 60, Window: 10 * time.Second},
+			ServiceUnavailable: 0.1}, nil
+	}
+	return Throttle{}, fmt.Errorf("unknown throttling profile %q (want none, outlook or strict)", name)
+}
+
+// ParseLatency parses "MIN-MAX" (e.g. "100ms-300ms") or a single duration.
+func ParseLatency(s string) (Latency, error) {
+	if s == "" {
+		return Latency{}, nil
+	}
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		hi = lo
+	}
+	min, err1 := time.ParseDuration(lo)
+	max, err2 := time.ParseDuration(hi)
+	if err1 != nil || err2 != nil || max < min {
+		return Latency{}, fmt.Errorf("parse latency %q: want MIN-MAX durations such as 100ms-300ms", s)
+	}
+	return Latency{Min: min, Max: max}, nil
 }

@@ -90,10 +90,18 @@ func (em *Emulator) generate() {
 	em.genChats(anchor)
 }
 
+// asciiFold makes a mail alias from a name: accents dropped, other
+// non-ASCII letters removed.
 func asciiFold(s string) string {
-	repl := strings.NewReplacer("é", "e", "ë", "e", "Ø", "O", "ø", "o", "Ł", "L", "ł", "l", "É", "E", "ö", "o",
-		"ä", "a", "ü", "u", "ç", "c")
-	return strings.ToLower(repl.Replace(s))
+	repl := strings.NewReplacer("é", "e", "è", "e", "ë", "e", "É", "E", "í", "i", "ó", "o", "ö", "o", "Ø", "O", "ø", "o",
+		"á", "a", "ä", "a", "å", "a", "ü", "u", "ú", "u", "ç", "c", "ñ", "n", "Ł", "L", "ł", "l")
+	var sb strings.Builder
+	for _, r := range strings.ToLower(repl.Replace(s)) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '-' {
+			sb.WriteRune(r)
+		}
+	}
+	return sb.String()
 }
 
 func (em *Emulator) lookupUser(idOrUPN string) *userRec {

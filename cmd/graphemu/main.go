@@ -1,0 +1,111 @@
+// Command graphemu serves the Microsoft Graph and identity platform
+// emulator on loopback for demos, manual testing and benchmarks.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/graphsync/graphsync/emulator"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "graphemu:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses flags, serves until ctx ends, and prints where to point
+// graphsync.
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("graphemu", flag.ContinueOnError)
+	var (
+		addr        = fs.String("addr", "127.0.0.1:8089", "listen address (loopback unless -allow-remote)")
+		allowRemote = fs.Bool("allow-remote", false, "allow a non-loopback listen address")
+		seed        = fs.Int64("seed", 1, "seed for deterministic data")
+		users       = fs.Int("users", 5, "number of users")
+		messages    = fs.Int("messages", 200, "messages per user")
+		events      = fs.Int("events", 0, "events per user (0 = default)")
+		driveItems  = fs.Int("drive-items", 0, "drive items per user (0 = default)")
+		chats       = fs.Int("chats", 0, "chats per user (0 = default)")
+		chatMsgs    = fs.Int("chat-messages", 0, "messages per chat (0 = default)")
+		people      = fs.Int("people", 0, "people per user (0 = default)")
+		contacts    = fs.Int("contacts", 0, "contacts per user (0 = default)")
+		profile     = fs.String("profile", "none", "throttling profile: none, outlook (Microsoft's documented limits) or strict")
+		latency     = fs.String("latency", "", "latency added per Graph request, MIN-MAX (e.g. 100ms-300ms) or one duration")
+		atLifetime  = fs.Duration("access-token-lifetime", time.Hour, "access token lifetime")
+		deltaLife   = fs.Duration("delta-token-lifetime", 0, "delta token lifetime (0 = never expire by age)")
+		partial     = fs.Bool("partial-updates", false, "Outlook delta returns updated items as changed properties only")
+		mutations   = fs.Float64("mutations", 0, "random changes applied per second (0 = none)")
+		verbose     = fs.Bool("v", false, "log every request and mutation")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return fmt.Errorf("parse -addr: %w", err)
+	}
+	if ip := net.ParseIP(host); !*allowRemote && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+		return fmt.Errorf("-addr %s is not a loopback address; pass -allow-remote to listen there", *addr)
+	}
+	th, err := emulator.ThrottleProfile(*profile)
+	if err != nil {
+		return err
+	}
+	lat, err := emulator.ParseLatency(*latency)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	em, err := emulator.New(emulator.Config{
+		Seed: *seed, Users: *users, MessagesPerUser: *messages, EventsPerUser: *events, DriveItemsPerUser: *driveItems,
+		ChatsPerUser: *chats, ChatMessagesPerChat: *chatMsgs, PeoplePerUser: *people, ContactsPerUser: *contacts,
+		AccessTokenLifetime: *atLifetime, DeltaTokenLifetime: *deltaLife, Throttle: th, Latency: lat,
+		PartialUpdates: *partial, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := emulator.Listen(em, *addr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if *mutations > 0 {
+		em.StartMutations(*mutations)
+	}
+	base := srv.URL()
+	fmt.Fprintf(out, "graphemu listening on %s (tenant %s)\n", base, em.TenantID())
+	fmt.Fprintf(out, "  GRAPHSYNC_GRAPH_URL=%s\n  GRAPHSYNC_LOGIN_URL=%s\n", base, base)
+	fmt.Fprintf(out, "  Graph:     %s/v1.0/\n  authorize: %s/%s/oauth2/v2.0/authorize\n  token:     %s/%s/oauth2/v2.0/token\n  control:   %s/_emulator/\n",
+		base, base, em.TenantID(), base, em.TenantID(), base)
+	for _, a := range em.Apps() {
+		fmt.Fprintf(out, "  app: client_id=%s client_secret=%s redirect_uris=%v\n", a.ClientID, a.Secret, a.RedirectURIs)
+	}
+	for _, u := range em.Users() {
+		fmt.Fprintf(out, "  user: %s %s (%s)\n", u.ID, u.UserPrincipalName, u.DisplayName)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(out, "graphemu stopping")
+	return srv.Close()
+}
