@@ -162,9 +162,15 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 	})
 }
 
-// hasPassword reports whether a PostgreSQL connection string holds a password.
+// hasPassword reports whether a PostgreSQL connection string may hold a
+// password: a URL with one, a malformed URL with user information, or a
+// keyword/value string naming one.
 func hasPassword(dsn string) bool {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return strings.Contains(dsn, "@") || strings.Contains(dsn, "password")
+	}
+	if u.User != nil {
 		if _, ok := u.User.Password(); ok {
 			return true
 		}

@@ -56,6 +56,10 @@ func (c *ConfigCommand) check(ctx context.Context, args []string) error {
 	w := table(c.Stdout)
 	row(w, "SETTING", "VALUE")
 	for _, kv := range cfg.Redacted() {
+		if kv[0] == "DATABASE_URL" && kv[1] == cfg.DatabaseURL && hasPassword(kv[1]) {
+			// A URL too malformed to parse cannot have its password masked.
+			kv[1] = "(set, not a valid URL: hidden)"
+		}
 		row(w, kv[0], kv[1])
 	}
 	w.Flush()

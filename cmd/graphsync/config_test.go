@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/base64"
+	"maps"
+	"testing"
+
+	"github.com/graphsync/graphsync/internal/pgtest"
+)
+
+func TestConfigCheck(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const clientSecret = "s3cr3t-client-value"
+	good := maps.Clone(b.env)
+	good["GRAPHSYNC_CLIENT_ID"] = "11111111-2222-3333-4444-555555555555"
+	good["GRAPHSYNC_CLIENT_SECRET"] = clientSecret
+	good["GRAPHSYNC_UI_TOKEN"] = "ui-token-value"
+
+	with := func(changes map[string]string) map[string]string {
+		env := maps.Clone(good)
+		for k, v := range changes {
+			if v == "" {
+				delete(env, k)
+			} else {
+				env[k] = v
+			}
+		}
+		return env
+	}
+	shortKey := base64.StdEncoding.EncodeToString([]byte("only-sixteen-byt"))
+
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		code    int
+		want    []string
+		secrets []string
+	}{
+		{"valid", good, nil, 0, []string{"OK", "(set, hidden)", "GRAPHSYNC_TENANT"}, []string{clientSecret, b.key, "ui-token-value"}},
+		{"missing key", with(map[string]string{"GRAPHSYNC_ENCRYPTION_KEY": ""}), nil, 2,
+			[]string{"1 problem(s)", "GRAPHSYNC_ENCRYPTION_KEY is empty"}, []string{clientSecret}},
+		{"malformed key", with(map[string]string{"GRAPHSYNC_ENCRYPTION_KEY": "not*base64*key-material"}), nil, 2,
+			[]string{"GRAPHSYNC_ENCRYPTION_KEY: key 1 is not base64"}, []string{"not*base64*key-material", clientSecret}},
+		{"short key", with(map[string]string{"GRAPHSYNC_ENCRYPTION_KEY": shortKey}), nil, 2,
+			[]string{"GRAPHSYNC_ENCRYPTION_KEY: key 1 is 16 bytes"}, []string{shortKey}},
+		{"bad database URL", with(map[string]string{"DATABASE_URL": "postgres://admin:hunter2-pw@localhost:notaport/db"}), nil, 1,
+			[]string{"DATABASE_URL:"}, []string{"hunter2-pw", clientSecret}},
+		{"bad graph URL", with(map[string]string{"GRAPHSYNC_GRAPH_URL": "ftp://graph.example"}), nil, 2,
+			[]string{`GRAPHSYNC_GRAPH_URL "ftp://graph.example" is not an http(s) URL`}, []string{clientSecret}},
+		{"flag overrides env", good, []string{"--tenant", "not a tenant"}, 2,
+			[]string{`GRAPHSYNC_TENANT "not a tenant"`}, []string{clientSecret}},
+		{"missing secret and id", with(map[string]string{"GRAPHSYNC_CLIENT_SECRET": "", "GRAPHSYNC_CLIENT_ID": ""}), nil, 2,
+			[]string{"2 problem(s)", "GRAPHSYNC_CLIENT_ID is not set", "GRAPHSYNC_CLIENT_SECRET (or GRAPHSYNC_CLIENT_SECRET_FILE) is not set"}, nil},
+		{"unmigrated database", with(map[string]string{"DATABASE_URL": pgtest.NewDatabase(t)}), nil, 1,
+			[]string{"migration(s) pending", "001_foundation", "graphsync migrate"}, []string{clientSecret}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := runWith(t, tt.env, append([]string{"config", "check"}, tt.args...)...)
+			wantCode(t, code, tt.code, out, errOut)
+			wantContains(t, "config check output", out, tt.want...)
+			wantNotContains(t, "config check output", out+errOut, tt.secrets...)
+		})
+	}
+}
+
+func TestConfigVarsTable(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runWith(t, nil, "config", "vars")
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "config vars", out, "| `DATABASE_URL` | `--database-url` |", "| `GRAPHSYNC_TENANT` | `--tenant` | `common` |")
+}

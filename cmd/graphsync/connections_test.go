@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/graphsync/graphsync/store"
+)
+
+func TestConnectionsImport(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	file := writeFile(t, "connections.jsonl", strings.Join([]string{
+		`{"tenant_id":"t1","user_id":"u1","user_principal_name":"ada@contoso.com","refresh_token":"rt-ada-0001","scopes":["Mail.Read","offline_access"],"resources":["mail","calendar"]}`,
+		`{"tenant_id":"t1","user_id":"u2","user_principal_name":"bob@contoso.com","scopes":["Mail.Read"],"resources":["mail"]}`,
+		``,
+		`{"tenant_id":"t1","user_id":"u3","user_principal_name":"cy@contoso.com","refresh_token":"rt-cy-0003","resources":["mail","faxes"]}`,
+		`{"tenant_id":"t1","user_id":"u4","refresh_token":"rt-4","resources":["mail"],"password":"x"}`,
+		`not json`,
+		`{"tenant_id":"t2","user_id":"u5","user_principal_name":"dee@fabrikam.com","refresh_token":"rt-dee-0005","scopes":["Chat.Read"],"resources":["chats"]}`,
+	}, "\n")+"\n")
+
+	code, out, errOut := b.run("connections", "import", file)
+	wantCode(t, code, 1, out, errOut)
+	wantContains(t, "import stdout", out, "imported 2 connection(s), skipped 4 bad line(s)")
+	wantContains(t, "import stderr", errOut,
+		"line 2: refresh_token is missing",
+		`line 4: resource "faxes" is not one of`,
+		`line 5: json: unknown field "password"`,
+		"line 6: ",
+		"4 line(s) not imported")
+	wantNotContains(t, "import stderr", errOut, "line 1:", "line 3:", "line 7:")
+	wantNotContains(t, "import output", out+errOut, "rt-ada-0001", "rt-dee-0005")
+
+	st := b.store()
+	conns, err := st.Connections(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conns) != 2 {
+		t.Fatalf("%d connections stored, want 2: %v", len(conns), conns)
+	}
+	want := map[string]string{"ada@contoso.com": "rt-ada-0001", "dee@fabrikam.com": "rt-dee-0005"}
+	for _, cn := range conns {
+		rt, ok := want[cn.UserPrincipalName]
+		if !ok {
+			t.Errorf("unexpected connection %s", cn.UserPrincipalName)
+			continue
+		}
+		if cn.Kind != store.KindDelegated || cn.Status != store.StatusActive {
+			t.Errorf("%s: kind %s status %s, want delegated active", cn.UserPrincipalName, cn.Kind, cn.Status)
+		}
+		tok, err := st.Tokens(t.Context(), cn.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.RefreshToken != rt || tok.AccessToken != "" || !tok.Expiry.IsZero() {
+			t.Errorf("%s: tokens not as imported (refresh matches: %v, access empty: %v, expiry zero: %v)",
+				cn.UserPrincipalName, tok.RefreshToken == rt, tok.AccessToken == "", tok.Expiry.IsZero())
+		}
+		var enc []byte
+		if err := st.Pool().QueryRow(t.Context(), "SELECT refresh_token_enc FROM connections WHERE id = $1", cn.ID).Scan(&enc); err != nil {
+			t.Fatal(err)
+		}
+		if len(enc) == 0 || bytes.Contains(enc, []byte(rt)) {
+			t.Errorf("%s: refresh token not stored encrypted", cn.UserPrincipalName)
+		}
+	}
+
+	// Importing the same good lines again updates rather than duplicates.
+	file = writeFile(t, "again.jsonl", `{"tenant_id":"t1","user_id":"u1","user_principal_name":"ada@contoso.com","refresh_token":"rt-ada-0002","resources":["mail"]}`+"\n")
+	code, out, errOut = b.run("connections", "import", file)
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "second import", out, "imported 1 connection(s), skipped 0 bad line(s)")
+	if conns, _ = st.Connections(t.Context()); len(conns) != 2 {
+		t.Errorf("%d connections after re-import, want 2", len(conns))
+	}
+}
+
+func TestConnectionsImportNeedsKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	delete(b.env, "GRAPHSYNC_ENCRYPTION_KEY")
+	file := writeFile(t, "c.jsonl", `{"tenant_id":"t","user_id":"u","refresh_token":"r","resources":["mail"]}`+"\n")
+	code, out, errOut := b.run("connections", "import", file)
+	wantCode(t, code, 2, out, errOut)
+	wantContains(t, "stderr", errOut, "GRAPHSYNC_ENCRYPTION_KEY is empty")
+}
+
+func TestConnectionsRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	st := b.store()
+	ctx := t.Context()
+	cn, err := st.SaveConnection(ctx, &store.Connection{
+		Kind: store.KindDelegated, TenantID: "tenant-a", UserID: "user-a", UserPrincipalName: "ada@contoso.com",
+		Scopes: []string{"Mail.Read"}, Resources: []string{"mail"},
+	}, store.Tokens{RefreshToken: "rt-secret-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := st.SaveConnection(ctx, &store.Connection{
+		Kind: store.KindDelegated, TenantID: "tenant-a", UserID: "user-b", UserPrincipalName: "bob@contoso.com",
+		Resources: []string{"calendar"},
+	}, store.Tokens{RefreshToken: "rt-secret-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mail := store.Stream{ConnectionID: cn.ID, Resource: "mail", Name: "inbox"}
+	if _, err := st.StartRoundTx(ctx, st.Pool(), mail, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishRoundTx(ctx, st.Pool(), mail, "https://graph/delta?token=1", store.Progress{Pages: 2, Upserted: 5}); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprint(cn.ID)
+
+	statusOf := func(upn string) string {
+		t.Helper()
+		code, out, errOut := b.run("connections", "list")
+		wantCode(t, code, 0, out, errOut)
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, upn) {
+				return strings.Fields(line)[4]
+			}
+		}
+		return "(not listed)"
+	}
+
+	code, out, errOut := b.run("connections", "list")
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "list", out, "ID", "UPN", "TOKEN EXPIRES", "ada@contoso.com", "bob@contoso.com", "tenant-a", "mail")
+	wantNotContains(t, "list", out, "rt-secret-a")
+	if got := statusOf("ada@contoso.com"); got != "active" {
+		t.Errorf("status %q, want active", got)
+	}
+
+	code, out, errOut = b.run("connections", "show", id)
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "show", out, "ada@contoso.com", "Status:", "active", "RESOURCE", "inbox", "ok")
+	wantNotContains(t, "show", out, "rt-secret-a", "token=1")
+
+	code, out, errOut = b.run("connections", "disable", id)
+	wantCode(t, code, 0, out, errOut)
+	if got := statusOf("ada@contoso.com"); got != "disabled" {
+		t.Errorf("after disable: status %q, want disabled", got)
+	}
+	if got := statusOf("bob@contoso.com"); got != "active" {
+		t.Errorf("disable touched another connection: status %q", got)
+	}
+
+	code, out, errOut = b.run("connections", "enable", id)
+	wantCode(t, code, 0, out, errOut)
+	if got := statusOf("ada@contoso.com"); got != "active" {
+		t.Errorf("after enable: status %q, want active", got)
+	}
+
+	code, out, errOut = b.run("connections", "delete", id)
+	wantCode(t, code, 2, out, errOut)
+	wantContains(t, "delete without --yes", errOut, "--yes")
+	if _, err := st.Connection(ctx, cn.ID); err != nil {
+		t.Fatalf("connection gone after delete without --yes: %v", err)
+	}
+
+	code, out, errOut = b.run("connections", "delete", id, "--yes")
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "delete", out, "deleted connection "+id)
+	if got := statusOf("ada@contoso.com"); got != "(not listed)" {
+		t.Errorf("deleted connection still listed with status %q", got)
+	}
+	var states int
+	if err := st.Pool().QueryRow(ctx, "SELECT count(*) FROM sync_state WHERE connection_id = $1", cn.ID).Scan(&states); err != nil {
+		t.Fatal(err)
+	}
+	if states != 0 {
+		t.Errorf("%d sync_state rows left after delete", states)
+	}
+	if _, err := st.Connection(context.WithoutCancel(ctx), other.ID); err != nil {
+		t.Errorf("delete removed another connection: %v", err)
+	}
+
+	code, out, errOut = b.run("connections", "show", id)
+	wantCode(t, code, 1, out, errOut)
+	wantContains(t, "show deleted", errOut, "connection "+id+" does not exist")
+
+	code, out, errOut = b.run("connections", "show", "abc")
+	wantCode(t, code, 2, out, errOut)
+	wantContains(t, "show abc", errOut, `connection ID "abc" is not a positive number`)
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graphsync/graphsync/store"
+)
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	st := b.store()
+	ctx := t.Context()
+
+	code, out, errOut := b.run("status")
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "status with no connections", out, "No connections yet")
+
+	cn, err := st.SaveConnection(ctx, &store.Connection{
+		Kind: store.KindDelegated, TenantID: "tenant-s", UserID: "user-s", UserPrincipalName: "sam@contoso.com",
+		Resources: []string{"mail", "calendar", "contacts"},
+	}, store.Tokens{RefreshToken: "rt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, folder := range []struct {
+		name string
+		p    store.Progress
+	}{{"inbox", store.Progress{Pages: 2, Upserted: 7, Deleted: 1}}, {"sent", store.Progress{Pages: 1, Upserted: 3}}} {
+		s := store.Stream{ConnectionID: cn.ID, Resource: "mail", Name: folder.name}
+		if _, err := st.StartRoundTx(ctx, st.Pool(), s, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.FinishRoundTx(ctx, st.Pool(), s, "delta", folder.p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cal := store.Stream{ConnectionID: cn.ID, Resource: "calendar"}
+	if err := st.RecordStreamError(ctx, cal, store.StreamMissingScope, "Graph answered 403 Forbidden", "Calendars.Read"); err != nil {
+		t.Fatal(err)
+	}
+	mailbox := store.Stream{ConnectionID: cn.ID, Resource: "mail", Name: "inbox"}
+	if err := st.QuarantineTx(ctx, st.Pool(), mailbox, "msg-1", "receivedDateTime is not a time", []byte(`{"id":"msg-1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if err := st.SetThrottle(ctx, "mailbox:tenant-s/user-s", until, "429"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetThrottle(ctx, "mailbox:tenant-s/someone-else", until.Add(time.Hour), "429"); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut = b.run("status", "--connection", fmt.Sprint(cn.ID))
+	wantCode(t, code, 0, out, errOut)
+	lines := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 3 {
+			lines[f[3]] = f
+		}
+	}
+	header := lines["RESOURCE"]
+	if header == nil {
+		t.Fatalf("no header in:\n%s", out)
+	}
+	col := func(resource, name string) string {
+		t.Helper()
+		for i, h := range header {
+			if h == name && lines[resource] != nil {
+				return lines[resource][i]
+			}
+		}
+		t.Fatalf("no %s column for %s in:\n%s", name, resource, out)
+		return ""
+	}
+	// LAST SUCCESS and THROTTLED UNTIL are two words wide ("2025-01-02 15:04:05Z"),
+	// so columns after them are found from the end.
+	mail := lines["mail"]
+	if mail == nil {
+		t.Fatalf("no mail line in:\n%s", out)
+	}
+	if col("mail", "STATUS") != "ok" {
+		t.Errorf("mail status %q, want ok", col("mail", "STATUS"))
+	}
+	wantContains(t, "status output", out, "sam@contoso.com", "missing_scope (Calendars.Read)",
+		"needs the Calendars.Read permission", until.Format("2006-01-02 15:04:05Z"), "not synced yet")
+	wantNotContains(t, "status output", out, until.Add(time.Hour).Format("2006-01-02 15:04:05Z"))
+	// mail: 2 streams, 3 pages, 10 upserted, 1 deleted, 0 resyncs, then throttled until (2 fields), 1 quarantined.
+	gotCounts := strings.Join(mail[8:13], " ")
+	if gotCounts != "2 3 10 1 0" {
+		t.Errorf("mail streams/pages/upserted/deleted/resyncs = %q, want \"2 3 10 1 0\"\n%s", gotCounts, out)
+	}
+	if q := mail[15]; q != "1" {
+		t.Errorf("mail quarantined = %q, want 1\n%s", q, out)
+	}
+	if lag := mail[7]; !strings.HasSuffix(lag, "s") {
+		t.Errorf("mail lag = %q, want a duration\n%s", lag, out)
+	}
+
+	code, out, errOut = b.run("status", "--connection", "999999")
+	wantCode(t, code, 1, out, errOut)
+	wantContains(t, "status of missing connection", errOut, "connection 999999 does not exist")
+}
