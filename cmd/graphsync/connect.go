@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/graphsync/graphsync/connect"
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/config"
+)
+
+// ConnectCommand connects a Microsoft account through the OAuth flow.
+type ConnectCommand struct{ *Main }
+
+func (c *ConnectCommand) Run(ctx context.Context, args []string) error {
+	fs := c.flagSet("connect", "connect [flags]",
+		"Connect a Microsoft account: print the sign-in URL, serve the redirect on GRAPHSYNC_REDIRECT_URL,\n"+
+			"redeem the code and store the connection with its tokens encrypted. Works headless.")
+	resources := fs.String("resources", "mail", "comma-separated resources to sync; they decide the scopes requested")
+	prompt := fs.String("prompt", "", "consent, login or select_account")
+	loginHint := fs.String("login-hint", "", "sign-in name to suggest")
+	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for the sign-in")
+	allowRemote := fs.Bool("allow-remote-callback", false, "serve the redirect on a non-loopback address")
+	cfg, err := c.load(fs, args, config.Need{Database: true, Keys: true, App: true})
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(fs, 0, ""); err != nil {
+		return err
+	}
+	rs, err := parseResources(*resources)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	secret, _ := cfg.Secret()
+	gc, err := graphsync.NewClient(graphsync.ClientConfig{BaseURL: cfg.GraphURL})
+	if err != nil {
+		return err
+	}
+	flow, err := connect.New(connect.Config{Store: st, Graph: gc, Resources: rs, Prompt: *prompt, LoginHint: *loginHint,
+		StateTTL: *timeout, Logger: newLogger(cfg, c.Stderr),
+		Auth: graphsync.AuthConfig{LoginURL: cfg.LoginURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: secret, RedirectURL: cfg.RedirectURL}})
+	if err != nil {
+		return &usageError{err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if _, err := flow.Listen(ctx, *allowRemote); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "Open this URL to sign in (scopes: %s):\n\n  %s\n\nWaiting for the redirect to %s ...\n",
+		strings.Join(flow.Scopes(), " "), flow.Begin(), cfg.RedirectURL)
+	conn, err := flow.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "Connected %s (connection %d, tenant %s, resources %s).\n",
+		conn.UserPrincipalName, conn.ID, conn.TenantID, strings.Join(conn.Resources, ","))
+	return nil
+}
+
+// parseResources checks a comma-separated list of resources.
+func parseResources(s string) ([]string, error) {
+	known := map[string]bool{}
+	for _, r := range jobsResources() {
+		known[r] = true
+	}
+	var out []string
+	for _, r := range strings.Split(s, ",") {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if !known[r] {
+			return nil, usageErrorf("unknown resource %q: graphsync syncs %s", r, strings.Join(jobsResources(), ", "))
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, usageErrorf("no resources given")
+	}
+	return out, nil
+}
