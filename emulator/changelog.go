@@ -110,6 +110,11 @@ type deltaQuery struct {
 	imm                bool
 	partial            bool
 	keep               func(*entry) bool
+	// removedIf reports live entries to serve as removed (calendar events
+	// outside the window); the initial round skips them.
+	removedIf func(*entry) bool
+	// transform rewrites an object before encoding (time zones).
+	transform func(object) object
 }
 
 // superseded reports whether e has a later record within the snapshot, in
@@ -149,10 +154,18 @@ func (c *collection) page(dst []byte, q deltaQuery) (out []byte, n int, cursor u
 		if q.keep != nil && !q.keep(e) {
 			continue
 		}
+		asRemoved := !e.deleted && q.removedIf != nil && q.removedIf(e)
+		if asRemoved && q.from == 0 {
+			continue
+		}
 		if n > 0 {
 			dst = append(dst, ',')
 		}
 		n++
+		if asRemoved {
+			dst = c.renderRemoved(dst, e, e.servedID(q.imm))
+			continue
+		}
 		dst = c.render(dst, e, q, keepSel)
 	}
 	return dst, n, uint64(i), true
@@ -168,14 +181,11 @@ func (e *entry) servedID(imm bool) string {
 func (c *collection) render(dst []byte, e *entry, q deltaQuery, keepSel func(string) bool) []byte {
 	id := e.servedID(q.imm)
 	if e.deleted {
-		if c.tomb != nil {
-			return c.tomb(dst, e, id)
-		}
-		dst = append(dst, `{"@odata.type":"`...)
-		dst = append(dst, c.odataType...)
-		dst = append(dst, `","id":`...)
-		dst = append(dst, raw(id)...)
-		return append(dst, `,"@removed":{"reason":"deleted"}}`...)
+		return c.renderRemoved(dst, e, id)
+	}
+	if q.transform != nil {
+		b, off, end := q.transform(e.obj.clone()).encode(nil, keepSel)
+		return appendWithID(dst, b, off, end, id, e.id)
 	}
 	if q.partial && q.from > 0 && e.created <= q.from {
 		changed := map[string]bool{}
@@ -195,6 +205,17 @@ func (c *collection) render(dst []byte, e *entry, q deltaQuery, keepSel func(str
 		return appendWithID(dst, b, off, end, id, e.id)
 	}
 	return appendWithID(dst, e.full, e.idOff, e.idEnd, id, e.id)
+}
+
+func (c *collection) renderRemoved(dst []byte, e *entry, id string) []byte {
+	if c.tomb != nil {
+		return c.tomb(dst, e, id)
+	}
+	dst = append(dst, `{"@odata.type":"`...)
+	dst = append(dst, c.odataType...)
+	dst = append(dst, `","id":`...)
+	dst = append(dst, raw(id)...)
+	return append(dst, `,"@removed":{"reason":"deleted"}}`...)
 }
 
 func appendWithID(dst, b []byte, off, end int, id, encodedID string) []byte {

@@ -23,6 +23,10 @@ type deltaSpec struct {
 	initial func(c *call, q url.Values) (map[string]string, bool)
 	// filter builds an item filter from the carried options.
 	filter func(opts map[string]string) func(*entry) bool
+	// removedIf builds the "serve as removed" test from the options.
+	removedIf func(opts map[string]string) func(*entry) bool
+	// transform rewrites objects for this request (time zones).
+	transform func(object) object
 	// selectable is false where $select is refused or ignored.
 	selectable bool
 	// latest names the "sync from now" parameter value's carrier:
@@ -95,6 +99,10 @@ func (c *call) serveDelta(s deltaSpec) {
 	if s.filter != nil {
 		q.keep = s.filter(t.Query)
 	}
+	if s.removedIf != nil {
+		q.removedIf = s.removedIf(t.Query)
+	}
+	q.transform = s.transform
 	buf := pagePrefix(make([]byte, 0, size*8192+1024), s.context)
 	em.mu.RLock()
 	if t.Snap == 0 {

@@ -102,3 +102,5 @@ func selectSet(s string) map[string]bool {
 	}
 	return m
 }
+
+var jsonUnmarshal = json.Unmarshal
