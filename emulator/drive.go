@@ -138,17 +138,21 @@ func driveTomb(dst []byte, e *entry, id string) []byte {
 }
 
 func (em *Emulator) mutateDrive(u *userRec, r *rand.Rand, ver uint64) string {
-	var folders, files []*entry
+	var folders, files, movable []*entry
 	for _, e := range u.drive.live() {
-		if e.aux.(*driveState).folder {
+		st := e.aux.(*driveState)
+		if st.folder {
 			folders = append(folders, e)
 		} else {
 			files = append(files, e)
 		}
+		if st.parent != nil {
+			movable = append(movable, e) // everything but the root
+		}
 	}
 	now := em.now()
 	switch op := r.IntN(100); {
-	case op < 25 || len(files) == 0:
+	case op < 25 || len(movable) == 0:
 		e := em.addDriveItem(u, ver, pick(r, folders), fmt.Sprintf("upload-%d.txt", r.IntN(100000)), false, now)
 		return "driveItem created " + e.id
 	case op < 45:
@@ -162,7 +166,7 @@ func (em *Emulator) mutateDrive(u *userRec, r *rand.Rand, ver uint64) string {
 		u.drive.update(ver, e, "size", "lastModifiedDateTime", "eTag", "cTag")
 		return "driveItem edited " + e.id
 	case op < 60:
-		e := pick(r, append(files, folders[1:]...))
+		e := pick(r, movable)
 		e.obj.set("name", "renamed-"+e.obj.str("name"))
 		e.aux.(*driveState).change++
 		setDriveTags(e)
@@ -171,7 +175,7 @@ func (em *Emulator) mutateDrive(u *userRec, r *rand.Rand, ver uint64) string {
 	case op < 75:
 		// Move an item or a folder; a moved folder's children are not
 		// re-reported, since delta carries no paths.
-		e := pick(r, append(files, folders[1:]...))
+		e := pick(r, movable)
 		dst := pick(r, folders)
 		if dst == e || isDriveAncestor(e, dst) || dst == e.aux.(*driveState).parent {
 			return "no-op"
@@ -186,7 +190,7 @@ func (em *Emulator) mutateDrive(u *userRec, r *rand.Rand, ver uint64) string {
 		em.driveChildChanged(u, ver, dst, 1)
 		return "driveItem moved " + e.id
 	default:
-		e := pick(r, append(files, folders[1:]...))
+		e := pick(r, movable)
 		em.deleteDriveItem(u, ver, e)
 		em.driveChildChanged(u, ver, e.aux.(*driveState).parent, -1)
 		return "driveItem deleted " + e.id
