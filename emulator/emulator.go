@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,7 +23,7 @@ type Emulator struct {
 	cfg Config
 	key [32]byte // signs tokens and cursors
 	// clock is replaceable in tests to age codes, tokens and secrets.
-	clock func() time.Time
+	clock atomic.Pointer[func() time.Time]
 
 	mu       sync.RWMutex // guards the tenant data below
 	version  uint64
@@ -51,7 +52,8 @@ func New(cfg Config) (*Emulator, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	em := &Emulator{cfg: cfg, clock: time.Now}
+	em := &Emulator{cfg: cfg}
+	em.setClock(time.Now)
 	em.key = sha256.Sum256(fmt.Appendf(nil, "graphemu-key-%d-%s", cfg.Seed, cfg.TenantID))
 	em.mutRand = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d7574))
 	em.auth.init(em)
@@ -63,7 +65,9 @@ func New(cfg Config) (*Emulator, error) {
 	return em, nil
 }
 
-func (em *Emulator) now() time.Time { return em.clock() }
+func (em *Emulator) now() time.Time { return (*em.clock.Load())() }
+
+func (em *Emulator) setClock(f func() time.Time) { em.clock.Store(&f) }
 
 // nextVersion must be called with em.mu held for writing.
 func (em *Emulator) nextVersion() uint64 {

@@ -104,7 +104,12 @@ func (em *Emulator) serveGraph(w http.ResponseWriter, r *http.Request) {
 	rec := &statusWriter{ResponseWriter: w, status: 200}
 	c.w = rec
 	c.route = "unmatched"
-	defer func() { em.cnt.request(c.route, rec.status) }()
+	start := time.Now()
+	defer func() {
+		em.cnt.request(c.route, rec.status)
+		em.cfg.Logger.DebugContext(r.Context(), "graph request", "method", r.Method, "route", c.route,
+			"status", rec.status, "request_id", c.reqID, "duration", time.Since(start))
+	}()
 	c.imm = preferImmutable(r)
 
 	if r.Method == http.MethodPost && (r.URL.Path == "/v1.0/$batch" || r.URL.Path == "/v1.0/%24batch") {

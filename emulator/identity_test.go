@@ -163,9 +163,13 @@ func TestTokenErrors(t *testing.T) {
 		Apps: []App{{ClientID: defaultClientID, Secret: defaultSecret, RedirectURIs: []string{defaultRedirect}},
 			{ClientID: "other-app", Secret: "other-secret", RedirectURIs: []string{defaultRedirect}}}})
 	em := b.srv.Emulator
-	var now time.Time
-	em.clock = func() time.Time { return now }
-	now = time.Now()
+	now := time.Now()
+	advance := func(d time.Duration) {
+		now = now.Add(d)
+		fixed := now
+		em.setClock(func() time.Time { return fixed })
+	}
+	advance(0)
 	post := func(tenant string, f url.Values) (int, string) {
 		return b.postForm(t, "/"+tenant+"/oauth2/v2.0/token", f)
 	}
@@ -305,12 +309,12 @@ func TestGraphAuthErrors(t *testing.T) {
 		t.Errorf("missing scope: %d %s", resp.StatusCode, body)
 	}
 	// Expired access token.
-	em.clock = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	em.setClock(func() time.Time { return time.Now().Add(2 * time.Hour) })
 	resp, body = b.get(t, at, "/v1.0/me")
 	if code, msg := graphErr(t, body); resp.StatusCode != 401 || code != "InvalidAuthenticationToken" || msg != "Access token has expired or is not yet valid." {
 		t.Errorf("expired: %d %s", resp.StatusCode, body)
 	}
-	em.clock = time.Now
+	em.setClock(time.Now)
 	// /me with an app token is a 400.
 	app := b.appToken(t)
 	resp, body = b.get(t, app, "/v1.0/me")

@@ -250,6 +250,10 @@ func (em *Emulator) mutateChats(u *userRec, r *rand.Rand, ver uint64) string {
 // listChats serves /users/{id}/chats: $top at most 50, $expand=members,
 // ordered by lastUpdatedDateTime descending.
 func (c *call) listChats() {
+	if !c.tok.app && c.user.id != c.tok.oid {
+		c.fail(http.StatusForbidden, "Forbidden", "Requested API is not supported for another user in delegated context.")
+		return
+	}
 	q := c.r.URL.Query()
 	expand, _ := query(q, "expand")
 	members := strings.EqualFold(expand, "members")
