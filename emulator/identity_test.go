@@ -194,7 +194,7 @@ func TestTokenErrors(t *testing.T) {
 
 	// Codes expire after about ten minutes.
 	c := code()
-	now = now.Add(11 * time.Minute)
+	advance(11 * time.Minute)
 	st, body = post("common", url.Values{"client_id": {defaultClientID}, "client_secret": {defaultSecret}, "grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {defaultRedirect}})
 	wantTokenErr(t, st, body, 400, "invalid_grant", 70008)
 
@@ -212,17 +212,17 @@ func TestTokenErrors(t *testing.T) {
 	wantTokenErr(t, st, body, 400, "invalid_grant", 9002313)
 	// Inactivity: 90 days unused gives 700082.
 	rt := redeem()
-	now = now.Add(91 * 24 * time.Hour)
+	advance(91 * 24 * time.Hour)
 	st, body = refresh(rt)
 	wantTokenErr(t, st, body, 400, "invalid_grant", 700082)
 	// Revocation gives 50173.
 	rt = redeem()
-	now = now.Add(time.Second)
+	advance(time.Second)
 	em.RevokeGrant(em.Users()[0].ID)
 	st, body = refresh(rt)
 	wantTokenErr(t, st, body, 400, "invalid_grant", 50173)
 	// Consent removal gives 65001 with suberror consent_required.
-	now = now.Add(time.Second)
+	advance(time.Second)
 	rt = redeem()
 	em.RemoveConsent(em.Users()[0].ID)
 	st, body = refresh(rt)
