@@ -79,7 +79,7 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 		if page.NextLink == "" && page.DeltaLink == "" {
 			return fmt.Errorf("page from %s has neither @odata.nextLink nor @odata.deltaLink", linkPath(link))
 		}
-		err = r.svc.store.Tx(ctx, func(tx pgx.Tx) error {
+		err = r.writePage(ctx, func(tx pgx.Tx) error {
 			var seen *time.Time
 			if full {
 				seen = &since
@@ -110,6 +110,26 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 		}
 		link = page.NextLink
 	}
+}
+
+// writePage runs one page's transaction under the mailbox's write lock
+// (parallel folders of one mailbox share rows when messages move), retrying
+// it a few times after a deadlock or serialization failure.
+func (r *run) writePage(ctx context.Context, fn func(pgx.Tx) error) error {
+	key := fmt.Sprintf("graphsync/%d/%s", r.conn.ID, r.userID)
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = r.svc.store.Tx(ctx, func(tx pgx.Tx) error {
+			if err := r.svc.store.LockTx(ctx, tx, key); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+		if !store.Retryable(err) {
+			return err
+		}
+	}
+	return err
 }
 
 // linkPath drops the query (which holds sync tokens) for error messages.

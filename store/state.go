@@ -189,7 +189,15 @@ func (s *Store) RecordStreamError(ctx context.Context, st Stream, status, reason
 // DeleteStreamsTx removes checkpoints of a connection's resource whose
 // stream is not in keep (containers that no longer exist).
 func (s *Store) DeleteStreamsTx(ctx context.Context, q Querier, connectionID int64, resource string, keep []string) error {
-	_, err := q.Exec(ctx, `DELETE FROM sync_state WHERE connection_id = $1 AND resource = $2 AND stream <> '' AND NOT stream = ANY($3)`,
+	// Their counters move to the resource's top-level row, so totals never
+	// go backwards when a folder disappears.
+	_, err := q.Exec(ctx, `WITH gone AS (
+			DELETE FROM sync_state WHERE connection_id = $1 AND resource = $2 AND stream <> '' AND NOT stream = ANY($3)
+			RETURNING pages, upserted, deleted)
+		INSERT INTO sync_state (connection_id, resource, stream, pages, upserted, deleted)
+		SELECT $1, $2, '', coalesce(sum(pages), 0), coalesce(sum(upserted), 0), coalesce(sum(deleted), 0) FROM gone
+		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET pages = sync_state.pages + EXCLUDED.pages,
+			upserted = sync_state.upserted + EXCLUDED.upserted, deleted = sync_state.deleted + EXCLUDED.deleted`,
 		connectionID, resource, nonNil(keep))
 	if err != nil {
 		return fmt.Errorf("delete stale streams of connection %d %s: %w", connectionID, resource, err)

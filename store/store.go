@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -79,4 +80,21 @@ func indexOf(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+// LockTx takes a transaction-scoped advisory lock on key, serialising
+// writers of the same group (one mailbox's folders) across every process so
+// that their row locks can never deadlock.
+func (s *Store) LockTx(ctx context.Context, tx pgx.Tx, key string) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key); err != nil {
+		return fmt.Errorf("lock %s: %w", key, err)
+	}
+	return nil
+}
+
+// Retryable reports whether err is a deadlock or serialization failure,
+// after which the whole transaction may simply run again.
+func Retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }

@@ -26,6 +26,10 @@ var commands = []struct {
 	{"migrate", "apply database migrations (graphsync's and River's)", func(m *Main) Command { return &MigrateCommand{m} }},
 	{"keys", "generate an encryption key, or re-encrypt tokens under the first key", func(m *Main) Command { return &KeysCommand{m} }},
 	{"connections", "list, show, disable, enable, delete or import connections", func(m *Main) Command { return &ConnectionsCommand{m} }},
+	{"worker", "work the queues: refresh tokens, schedule and run syncs", func(m *Main) Command { return &WorkerCommand{m} }},
+	{"connect", "connect a Microsoft account through the OAuth sign-in", func(m *Main) Command { return &ConnectCommand{m} }},
+	{"sync", "enqueue syncs now, optionally waiting with progress", func(m *Main) Command { return &SyncCommand{m} }},
+	{"demo", "run the whole pipeline against the bundled Graph emulator and verify it", func(m *Main) Command { return &DemoCommand{m} }},
 	{"status", "show each connection's sync state, lag, throttling and errors", func(m *Main) Command { return &StatusCommand{m} }},
 	{"version", "print the version", func(m *Main) Command { return &VersionCommand{m} }},
 }

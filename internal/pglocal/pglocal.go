@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -290,4 +291,15 @@ func Bin(name string) (string, error) {
 		return "", fmt.Errorf("PostgreSQL program %s not found: install Debian's postgresql-client", name)
 	}
 	return p, nil
+}
+
+// WithDatabase points a connection string, URL or keyword/value, at db.
+func WithDatabase(conn, db string) string {
+	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
+		if u, err := url.Parse(conn); err == nil {
+			u.Path = "/" + db
+			return u.String()
+		}
+	}
+	return conn + " dbname=" + db
 }

@@ -12,9 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -206,14 +204,4 @@ func Store(t testing.TB) *store.Store {
 	return store.New(Pool(t, NewMigrated(t)), Keyring(t))
 }
 
-// withDatabase points a connection string, URL or keyword/value, at db.
-func withDatabase(conn, db string) string {
-	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
-		u, err := url.Parse(conn)
-		if err == nil {
-			u.Path = "/" + db
-			return u.String()
-		}
-	}
-	return conn + " dbname=" + db
-}
+func withDatabase(conn, db string) string { return pglocal.WithDatabase(conn, db) }

@@ -1,0 +1,122 @@
+// Package verify compares graphsync's tables with the emulator's ground
+// truth, for the demo, the chaos run and the end-to-end tests.
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/graphsync/graphsync/store"
+)
+
+// Truth reads the emulator's ground truth of one user's resource over its
+// control plane, with immutable ids as graphsync requests them.
+func Truth(ctx context.Context, emulatorURL, userID, resource string) ([]json.RawMessage, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		emulatorURL+"/_emulator/truth/"+url.PathEscape(userID)+"/"+resource+"?idType=ImmutableId", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("read ground truth of %s: %w", resource, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("read ground truth of %s: %s", resource, resp.Status)
+	}
+	var out []json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("read ground truth of %s: %w", resource, err)
+	}
+	return out, nil
+}
+
+// Result is the outcome of one comparison.
+type Result struct {
+	Table        string
+	ConnectionID int64
+	Truth, Rows  int
+	Diffs        []string // at most 20, then a count
+}
+
+// Mail compares a connection's live mail folders and messages with the
+// truth: the same ids, parent folders, subjects (display names) and read
+// state, and nothing extra.
+func Mail(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string) ([]Result, error) {
+	var out []Result
+	for _, k := range []struct{ resource, table, folder string }{
+		{"mailFolders", "mail_folders", "coalesce(parent_folder_id, '')"},
+		{"messages", "mail_messages", "coalesce(folder_id, '')"},
+	} {
+		truth, err := Truth(ctx, emulatorURL, userID, k.resource)
+		if err != nil {
+			return nil, err
+		}
+		want := map[string]string{}
+		for _, raw := range truth {
+			var o struct {
+				ID             string `json:"id"`
+				ParentFolderID string `json:"parentFolderId"`
+				Subject        string `json:"subject"`
+				DisplayName    string `json:"displayName"`
+				IsRead         bool   `json:"isRead"`
+			}
+			if err := json.Unmarshal(raw, &o); err != nil {
+				return nil, fmt.Errorf("decode ground truth of %s: %w", k.resource, err)
+			}
+			want[o.ID] = fmt.Sprintf("%s|%s|%t", o.ParentFolderID, store.CleanText(o.Subject+o.DisplayName), o.IsRead)
+		}
+		rows, err := pool.Query(ctx, fmt.Sprintf(`SELECT id, %s, coalesce(raw->>'subject', '') || coalesce(raw->>'displayName', ''),
+			coalesce((raw->>'isRead')::boolean, false) FROM %s WHERE connection_id = $1 AND deleted_at IS NULL`, k.folder, k.table), connectionID)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", k.table, err)
+		}
+		got := map[string]string{}
+		for rows.Next() {
+			var id, folder, subject string
+			var isRead bool
+			if err := rows.Scan(&id, &folder, &subject, &isRead); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			got[id] = fmt.Sprintf("%s|%s|%t", folder, subject, isRead)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		out = append(out, compare(k.table, connectionID, want, got))
+	}
+	return out, nil
+}
+
+func compare(tableName string, connectionID int64, want, got map[string]string) Result {
+	r := Result{Table: tableName, ConnectionID: connectionID, Truth: len(want), Rows: len(got)}
+	var diffs []string
+	for id, w := range want {
+		if g, ok := got[id]; !ok {
+			diffs = append(diffs, "missing "+id)
+		} else if g != w {
+			diffs = append(diffs, fmt.Sprintf("%s: stored %q, truth %q", id, g, w))
+		}
+	}
+	for id := range got {
+		if _, ok := want[id]; !ok {
+			diffs = append(diffs, "extra "+id)
+		}
+	}
+	sort.Strings(diffs)
+	if len(diffs) > 20 {
+		diffs = append(diffs[:20], fmt.Sprintf("… and %d more", len(diffs)-20))
+	}
+	r.Diffs = diffs
+	return r
+}
