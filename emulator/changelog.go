@@ -109,7 +109,7 @@ type deltaQuery struct {
 	sel                map[string]bool
 	imm                bool
 	partial            bool
-	keep               func(*entry) bool
+	keep               func(e *entry, from uint64) bool
 	// removedIf reports live entries to serve as removed (calendar events
 	// outside the window); the initial round skips them.
 	removedIf func(*entry) bool
@@ -151,7 +151,7 @@ func (c *collection) page(dst []byte, q deltaQuery) (out []byte, n int, cursor u
 		if superseded(e, v, q.snap) || (q.from == 0 && e.deleted) {
 			continue
 		}
-		if q.keep != nil && !q.keep(e) {
+		if q.keep != nil && !q.keep(e, q.from) {
 			continue
 		}
 		asRemoved := !e.deleted && q.removedIf != nil && q.removedIf(e)

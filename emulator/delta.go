@@ -22,7 +22,7 @@ type deltaSpec struct {
 	// carry in tokens; ok=false when it wrote an error.
 	initial func(c *call, q url.Values) (map[string]string, bool)
 	// filter builds an item filter from the carried options.
-	filter func(opts map[string]string) func(*entry) bool
+	filter func(opts map[string]string) func(e *entry, from uint64) bool
 	// removedIf builds the "serve as removed" test from the options.
 	removedIf func(opts map[string]string) func(*entry) bool
 	// transform rewrites objects for this request (time zones).

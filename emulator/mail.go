@@ -496,7 +496,7 @@ func messagesDeltaOptions(c *call, q url.Values) (map[string]string, bool) {
 	return opts, true
 }
 
-func messagesDeltaFilter(opts map[string]string) func(*entry) bool {
+func messagesDeltaFilter(opts map[string]string) func(e *entry, from uint64) bool {
 	var since time.Time
 	strict := false
 	if f := strings.Fields(opts["$filter"]); len(f) == 3 {
@@ -507,14 +507,18 @@ func messagesDeltaFilter(opts map[string]string) func(*entry) bool {
 	if since.IsZero() && ct == "" {
 		return nil
 	}
-	return func(e *entry) bool {
+	return func(e *entry, from uint64) bool {
 		switch ct {
 		case "deleted":
 			if !e.deleted {
 				return false
 			}
-		case "created", "updated":
-			if e.deleted {
+		case "created":
+			if e.deleted || (from > 0 && e.created <= from) {
+				return false
+			}
+		case "updated":
+			if e.deleted || e.created > from {
 				return false
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // mailClient mirrors a mailbox the way a sync engine would: folders from
@@ -268,5 +269,64 @@ func TestMessagesDeltaTokenErrors(t *testing.T) {
 	other := strings.Replace(link, "/mailFolders/", "/mailFolders/sentitems/x/", 1)
 	if resp, _ := b.get(t, tok, other); resp.StatusCode == 200 {
 		t.Errorf("token accepted on another path")
+	}
+}
+
+// changeType and $filter on receivedDateTime are taken from the initial
+// request and carried by the tokens.
+// https://learn.microsoft.com/en-us/graph/api/message-delta#query-parameters
+func TestMessagesDeltaChangeTypeAndFilter(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Seed: 21, Users: 1, MessagesPerUser: 150})
+	tok := b.appToken(t)
+	u := b.srv.Users()[0].ID
+	base := "/v1.0/users/" + u + "/mailFolders/inbox/messages/delta"
+	cut := time.Now().UTC().AddDate(0, 0, -60).Format(time.RFC3339)
+	n := 0
+	b.syncRound(t, tok, base+"?$filter="+url.QueryEscape("receivedDateTime ge "+cut), func(it map[string]json.RawMessage) {
+		n++
+		if str(it, "receivedDateTime") < cut {
+			t.Errorf("message received %s before the filter %s", str(it, "receivedDateTime"), cut)
+		}
+	})
+	if n == 0 {
+		t.Errorf("filter returned nothing")
+	}
+	var created, deleted, updated int
+	cLink := b.syncRound(t, tok, base+"?changeType=created", func(map[string]json.RawMessage) { created++ })
+	dLink := b.syncRound(t, tok, base+"?changeType=deleted", func(map[string]json.RawMessage) { deleted++ })
+	uLink := b.syncRound(t, tok, base+"?changeType=updated", func(map[string]json.RawMessage) { updated++ })
+	if created == 0 || deleted != 0 || updated != 0 {
+		t.Errorf("initial rounds: created %d deleted %d updated %d", created, deleted, updated)
+	}
+	known := map[string]bool{}
+	for _, r := range must(b.srv.Truth(u, "messages")) {
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(r, &m)
+		known[str(m, "id")] = true
+	}
+	b.srv.Mutate(200)
+	b.syncRound(t, tok, dLink, func(it map[string]json.RawMessage) {
+		if _, ok := it["@removed"]; !ok {
+			t.Errorf("changeType=deleted returned a live item")
+		}
+		deleted++
+	})
+	b.syncRound(t, tok, cLink, func(it map[string]json.RawMessage) {
+		if _, ok := it["@removed"]; ok || known[str(it, "id")] {
+			t.Errorf("changeType=created returned a removal or an old message")
+		}
+	})
+	b.syncRound(t, tok, uLink, func(it map[string]json.RawMessage) {
+		if _, ok := it["@removed"]; ok || !known[str(it, "id")] {
+			t.Errorf("changeType=updated returned a removal or a new message")
+		}
+		updated++
+	})
+	if updated == 0 {
+		t.Errorf("no updates after 200 mutations")
+	}
+	if deleted == 0 {
+		t.Errorf("no deletions after 200 mutations")
 	}
 }
