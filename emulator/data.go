@@ -88,6 +88,7 @@ func (em *Emulator) generate() {
 		em.genOther(u, anchor)
 	}
 	em.genChats(anchor)
+	em.genChannels(anchor)
 }
 
 // asciiFold makes a mail alias from a name: accents dropped, other

@@ -31,6 +31,7 @@ type Emulator struct {
 	userByID map[string]*userRec
 	usersCol *collection
 	chats    map[string]*chat
+	channels []*channelState
 	mutRand  *rand.Rand
 
 	tokMu    sync.Mutex
@@ -167,6 +168,8 @@ func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage,
 		return em.chatsTruth(u), nil
 	case "chatMessages":
 		return em.chatMessagesTruth(u), nil
+	case "channelMessages":
+		return em.channelMessagesTruth(), nil
 	default:
 		return nil, fmt.Errorf("truth: unknown resource %q", resource)
 	}

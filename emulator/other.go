@@ -18,6 +18,7 @@ func otherRoutes() []route {
 		{"chats/{c}/messages", svcTeams, chatScopes, chatRoles, (*call).chatMessages},
 		{"users/{u}/joinedTeams", svcTeams, teamScopes, []string{"Team.ReadBasic.All"}, (*call).joinedTeams},
 		{"teams/{t}/channels", svcTeams, channelScopes, []string{"Channel.ReadBasic.All"}, (*call).channels},
+		{"teams/{t}/channels/{c}/messages/delta", svcTeams, chanMsgScopes, chanMsgScopes, (*call).channelMessagesDelta},
 		{"users/{u}/people", svcOutlook, peopleScopes, peopleRoles, (*call).people},
 		{"users/{u}/contactFolders/delta", svcOutlook, contactScopes, contactScopes, (*call).contactFoldersDelta},
 		{"users/{u}/contactFolders/{f}/contacts/delta", svcOutlook, contactScopes, contactScopes, (*call).contactsDelta},
@@ -40,8 +41,10 @@ func (em *Emulator) mutateOther(u *userRec, r *rand.Rand, ver uint64, k int) str
 		return em.mutateEvents(u, r, ver)
 	case k < 75:
 		return em.mutateDrive(u, r, ver)
-	case k < 87:
+	case k < 82:
 		return em.mutateChats(u, r, ver)
+	case k < 87:
+		return em.mutateChannels(r, ver)
 	case k < 95:
 		return em.mutateContacts(u, r, ver)
 	default:

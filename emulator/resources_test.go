@@ -444,3 +444,47 @@ func TestBatch(t *testing.T) {
 		t.Errorf("ok %d throttled %d, want 3 and 1", ok, throttled)
 	}
 }
+
+// Channel messages delta: top-level messages of the last 8 months, $top at
+// most 50, $filter only lastModifiedDateTime gt; converges on the truth.
+// https://learn.microsoft.com/en-us/graph/api/chatmessage-delta
+func TestChannelMessagesDelta(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Seed: 22, Users: 2, MessagesPerUser: 1, ChatMessagesPerChat: 60})
+	tok := b.appToken(t)
+	u := b.srv.Users()[0].ID
+	resp, body := b.get(t, tok, "/v1.0/users/"+u+"/joinedTeams")
+	var teams page
+	_ = json.Unmarshal(body, &teams)
+	if resp.StatusCode != 200 || len(teams.Value) != 1 {
+		t.Fatalf("joinedTeams: %d %s", resp.StatusCode, body)
+	}
+	team := str(teams.Value[0], "id")
+	_, body = b.get(t, tok, "/v1.0/teams/"+team+"/channels")
+	var chans page
+	_ = json.Unmarshal(body, &chans)
+	if len(chans.Value) != 2 {
+		t.Fatalf("channels: %s", body)
+	}
+	base := func(ch string) string {
+		return "/v1.0/teams/" + team + "/channels/" + url.PathEscape(ch) + "/messages/delta"
+	}
+	if resp, _ := b.get(t, tok, base(str(chans.Value[0], "id"))+"?$top=51"); resp.StatusCode != 400 {
+		t.Errorf("$top=51 accepted: %d", resp.StatusCode)
+	}
+	if resp, _ := b.get(t, tok, base(str(chans.Value[0], "id"))+"?$filter="+url.QueryEscape("lastModifiedDateTime lt 2020-01-01T00:00:00Z")); resp.StatusCode != 400 {
+		t.Errorf("lt filter accepted: %d", resp.StatusCode)
+	}
+	state := map[string]map[string]json.RawMessage{}
+	links := map[string]string{}
+	for _, ch := range chans.Value {
+		links[str(ch, "id")] = base(str(ch, "id")) + "?$top=7"
+	}
+	for round := 0; round < 3; round++ {
+		for id, l := range links {
+			links[id] = b.syncRound(t, tok, l, func(it map[string]json.RawMessage) { state[str(it, "id")] = it })
+		}
+		equalTruth(t, "channelMessages", state, must(b.srv.Truth(u, "channelMessages")))
+		b.srv.Mutate(150)
+	}
+}

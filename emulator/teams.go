@@ -376,9 +376,10 @@ func (c *call) channels() {
 		return
 	}
 	var items [][]byte
-	for i, name := range []string{"General", "Announcements"} {
+	for _, ch := range c.em.channels {
+		name := ch.name
 		o := object{}
-		o.set("id", fmt.Sprintf("19:%x@thread.tacv2", c.em.hash64("channel", strconv.Itoa(i))))
+		o.set("id", ch.id)
 		o.set("createdDateTime", "2024-01-15T09:00:00Z")
 		o.set("displayName", name)
 		o.set("description", nil)
