@@ -47,6 +47,10 @@ func syncMail(ctx context.Context, r *run) error {
 		return err
 	}
 
+	if ids, err = r.pendingStreams(ctx, ids); err != nil {
+		return err
+	}
+
 	sem := make(chan struct{}, mailParallelFolders)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -74,6 +78,35 @@ func syncMail(ctx context.Context, r *run) error {
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// pendingStreams drops the streams that completed a round during this pass,
+// so that a job resumed after a snooze goes on where it stopped instead of
+// spending its request budget on streams it already brought up to date:
+// with more streams than one throttling window allows requests, it would
+// otherwise never reach the last ones.
+func (r *run) pendingStreams(ctx context.Context, names []string) ([]string, error) {
+	if r.passStart.IsZero() {
+		return names, nil
+	}
+	states, err := r.svc.store.SyncStates(ctx, r.conn.ID)
+	if err != nil {
+		return nil, err
+	}
+	done := map[string]bool{}
+	for _, st := range states {
+		if st.Resource == r.resource && st.NextLink == "" && st.DeltaLink != "" &&
+			st.LastSuccessAt != nil && !st.LastSuccessAt.Before(r.passStart) {
+			done[st.Name] = true
+		}
+	}
+	out := names[:0:0]
+	for _, n := range names {
+		if !done[n] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 func (r *run) syncFolder(ctx context.Context, folderID string) error {

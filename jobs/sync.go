@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -72,7 +73,7 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	log := s.log.With("connection_id", conn.ID, "resource", args.Resource)
 
 	r := &run{svc: s, conn: conn, resource: args.Resource, userID: conn.UserID,
-		deadline: time.Now().Add(s.cfg.MaxJobDuration), log: log}
+		deadline: time.Now().Add(s.cfg.MaxJobDuration), passStart: job.CreatedAt, log: log}
 	if until, err := s.store.ThrottledUntil(ctx, r.throttleScope()); err != nil {
 		return err
 	} else if d := time.Until(until); d > 0 {
@@ -141,12 +142,31 @@ type run struct {
 	resource string
 	userID   string
 	deadline time.Time
-	log      interface {
+	// passStart is when the job was enqueued. A job snoozed by throttling
+	// or its time budget runs again with the same passStart; streams that
+	// finished a round since then are not synced again in this pass.
+	passStart time.Time
+	log       interface {
 		InfoContext(context.Context, string, ...any)
 		WarnContext(context.Context, string, ...any)
 		ErrorContext(context.Context, string, ...any)
 	}
-	token string
+	// token is shared by the goroutines syncing a connection's containers;
+	// tokenMu guards it.
+	tokenMu sync.Mutex
+	token   string
+}
+
+func (r *run) currentToken() string {
+	r.tokenMu.Lock()
+	defer r.tokenMu.Unlock()
+	return r.token
+}
+
+func (r *run) setToken(tok string) {
+	r.tokenMu.Lock()
+	r.token = tok
+	r.tokenMu.Unlock()
 }
 
 // throttleScope names the mailbox (or tenant) whose Retry-After windows the
@@ -164,29 +184,31 @@ func (r *run) userPath() string {
 	return "/me"
 }
 
-func (r *run) call(service graphsync.Service) graphsync.Call {
-	return graphsync.Call{Token: r.token, Mailbox: r.userID, Tenant: r.conn.TenantID, Service: service,
+func (r *run) call(service graphsync.Service, token string) graphsync.Call {
+	return graphsync.Call{Token: token, Mailbox: r.userID, Tenant: r.conn.TenantID, Service: service,
 		Resource: r.resource, ImmutableIDs: true}
 }
 
 // getPage fetches one page, refreshing the access token once when Graph
 // answers 401 (it expired or was revoked mid-sync).
 func (r *run) getPage(ctx context.Context, service graphsync.Service, link string) (*graphsync.Page, error) {
-	if r.token == "" {
+	token := r.currentToken()
+	if token == "" {
 		tok, err := r.svc.accessToken(ctx, r.conn.ID)
 		if err != nil {
 			return nil, err
 		}
-		r.token = tok
+		r.setToken(tok)
+		token = tok
 	}
-	page, err := r.svc.graph.GetPage(ctx, r.call(service), link)
+	page, err := r.svc.graph.GetPage(ctx, r.call(service, token), link)
 	if graphsync.IsUnauthorized(err) {
-		tok, rerr := r.svc.refresh(ctx, r.conn.ID, r.token)
+		tok, rerr := r.svc.refresh(ctx, r.conn.ID, token)
 		if rerr != nil {
 			return nil, rerr
 		}
-		r.token = tok
-		page, err = r.svc.graph.GetPage(ctx, r.call(service), link)
+		r.setToken(tok)
+		page, err = r.svc.graph.GetPage(ctx, r.call(service, tok), link)
 	}
 	return page, err
 }
