@@ -342,6 +342,10 @@ func TestPartialUpdates(t *testing.T) {
 	b.srv.Mutate(40)
 	partial := 0
 	for _, link := range links {
+		// A folder the mutations deleted answers 404; its messages are gone.
+		if _, err := c.GetPage(ctx(t), call, link); graphsync.IsNotFound(err) {
+			continue
+		}
 		items, _ := pageAll(t, c, call, link)
 		for _, raw := range items {
 			if !graphsync.Partial(raw) {

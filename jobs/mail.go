@@ -132,6 +132,10 @@ func (r *run) applyFolders(ctx context.Context, tx pgx.Tx, st store.Stream, item
 			return p, err
 		}
 	}
+	stored, err := r.storedForPartial(ctx, tx, "mail_folders", entries, folderComplete)
+	if err != nil {
+		return p, err
+	}
 	var rows []store.MailFolder
 	var removed []string
 	for _, e := range entries {
@@ -139,6 +143,11 @@ func (r *run) applyFolders(ctx context.Context, tx pgx.Tx, st store.Stream, item
 			removed = append(removed, e.id)
 			continue
 		}
+		raw, ok, err := r.mergePartial(ctx, tx, st, e, stored)
+		if err != nil || !ok {
+			return p, err
+		}
+		e.raw = raw
 		f, err := graphsync.DecodeMailFolder(e.raw)
 		if err != nil {
 			if err := r.quarantine(ctx, tx, st, e.id, err, e.raw); err != nil {
@@ -165,6 +174,39 @@ func (r *run) applyFolders(ctx context.Context, tx pgx.Tx, st store.Stream, item
 	return p, nil
 }
 
+// folderComplete tells a full mail folder from a partial update: every full
+// folder carries parentFolderId (the root's names msgfolderroot's parent).
+var folderComplete = []byte(`"parentFolderId"`)
+
+// storedForPartial reads the stored raw JSON of the entries that lack the
+// marker key every full object carries, so partial updates can be merged.
+func (r *run) storedForPartial(ctx context.Context, tx pgx.Tx, tableName string, entries []entry, complete []byte) (map[string][]byte, error) {
+	var partial []string
+	for _, e := range entries {
+		if !e.removed && !bytes.Contains(e.raw, complete) {
+			partial = append(partial, e.id)
+		}
+	}
+	if len(partial) == 0 {
+		return nil, nil
+	}
+	return r.svc.store.Raws(ctx, tx, tableName, r.conn.ID, partial)
+}
+
+// mergePartial lays a partial entry over its stored object; ok is false when
+// the entry was quarantined instead.
+func (r *run) mergePartial(ctx context.Context, tx pgx.Tx, st store.Stream, e entry, stored map[string][]byte) (raw []byte, ok bool, err error) {
+	old, found := stored[e.id]
+	if !found {
+		return e.raw, true, nil
+	}
+	merged, merr := mergeJSON(old, e.raw)
+	if merr != nil {
+		return nil, false, r.quarantine(ctx, tx, st, e.id, fmt.Errorf("merge partial update: %w", merr), e.raw)
+	}
+	return merged, true, nil
+}
+
 // messageComplete tells a full message from a partial update: every full
 // message carries receivedDateTime, and a key cannot occur unescaped inside a
 // JSON string value.
@@ -178,18 +220,9 @@ func (r *run) applyMessages(ctx context.Context, tx pgx.Tx, st store.Stream, fol
 			return p, err
 		}
 	}
-	var partial []string
-	for _, e := range entries {
-		if !e.removed && !bytes.Contains(e.raw, messageComplete) {
-			partial = append(partial, e.id)
-		}
-	}
-	var stored map[string][]byte
-	if len(partial) > 0 {
-		var err error
-		if stored, err = r.svc.store.MailMessageRaws(ctx, tx, r.conn.ID, partial); err != nil {
-			return p, err
-		}
+	stored, err := r.storedForPartial(ctx, tx, "mail_messages", entries, messageComplete)
+	if err != nil {
+		return p, err
 	}
 	rows := make([]store.MailMessage, 0, len(entries))
 	var removed []string
@@ -198,16 +231,12 @@ func (r *run) applyMessages(ctx context.Context, tx pgx.Tx, st store.Stream, fol
 			removed = append(removed, e.id)
 			continue
 		}
-		raw := []byte(e.raw)
-		if old, ok := stored[e.id]; ok {
-			merged, err := mergeJSON(old, raw)
-			if err != nil {
-				if err := r.quarantine(ctx, tx, st, e.id, fmt.Errorf("merge partial update: %w", err), raw); err != nil {
-					return p, err
-				}
-				continue
-			}
-			raw = merged
+		raw, ok, err := r.mergePartial(ctx, tx, st, e, stored)
+		if err != nil {
+			return p, err
+		}
+		if !ok {
+			continue
 		}
 		m, err := graphsync.DecodeMessage(raw)
 		if err != nil {

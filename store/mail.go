@@ -138,10 +138,15 @@ func (s *Store) RetireUnseenMailFoldersTx(ctx context.Context, tx pgx.Tx, connec
 	return s.DeleteMailFoldersTx(ctx, tx, connectionID, ids)
 }
 
-// MailMessageRaws returns the stored raw JSON of messages by id, so partial
-// delta updates can be merged into what is known.
-func (s *Store) MailMessageRaws(ctx context.Context, q Querier, connectionID int64, ids []string) (map[string][]byte, error) {
-	return raws(ctx, q, "mail_messages", connectionID, ids)
+// Raws returns the stored raw JSON of a synced table's rows by id, so
+// partial delta updates can be merged into what is known.
+func (s *Store) Raws(ctx context.Context, q Querier, tableName string, connectionID int64, ids []string) (map[string][]byte, error) {
+	switch tableName {
+	case "mail_folders", "mail_messages":
+	default:
+		return nil, fmt.Errorf("read stored rows: %q is not a synced table", tableName)
+	}
+	return raws(ctx, q, tableName, connectionID, ids)
 }
 
 // LiveMailFolders returns the ids of a mailbox's folders that are not deleted.
