@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
-	"sort"
 	"testing"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/pgtest"
+	"github.com/graphsync/graphsync/internal/verify"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
@@ -203,66 +201,17 @@ func (b *bundle) waitIdle(t *testing.T, timeout time.Duration) {
 // and read state, and nothing extra.
 func (b *bundle) assertMailMatchesTruth(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
 	for _, c := range b.conns {
-		for _, kind := range []struct{ resource, table, folderCol string }{
-			{"mailFolders", "mail_folders", "coalesce(parent_folder_id, '')"},
-			{"messages", "mail_messages", "coalesce(folder_id, '')"},
-		} {
-			truth := b.truth(t, c.UserID, kind.resource)
-			want := map[string]string{}
-			for _, raw := range truth {
-				var o struct {
-					ID             string `json:"id"`
-					ParentFolderID string `json:"parentFolderId"`
-					Subject        string `json:"subject"`
-					DisplayName    string `json:"displayName"`
-					IsRead         bool   `json:"isRead"`
-				}
-				if err := json.Unmarshal(raw, &o); err != nil {
-					t.Fatal(err)
-				}
-				want[o.ID] = fmt.Sprintf("%s|%s|%t", o.ParentFolderID, store.CleanText(o.Subject+o.DisplayName), o.IsRead)
+		results, err := verify.Mail(context.Background(), b.store.Pool(), b.em.URL(), c.ID, c.UserID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			if len(r.Diffs) > 0 {
+				t.Fatalf("connection %d %s differs from ground truth (%d truth, %d rows):\n%v", c.ID, r.Table, r.Truth, r.Rows, r.Diffs)
 			}
-			rows, err := b.store.Pool().Query(ctx, fmt.Sprintf(`SELECT id, %s, coalesce(raw->>'subject', '') || coalesce(raw->>'displayName', ''),
-				coalesce((raw->>'isRead')::boolean, false) FROM %s WHERE connection_id = $1 AND deleted_at IS NULL`, kind.folderCol, kind.table), c.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := map[string]string{}
-			for rows.Next() {
-				var id, folder, subject string
-				var isRead bool
-				if err := rows.Scan(&id, &folder, &subject, &isRead); err != nil {
-					t.Fatal(err)
-				}
-				got[id] = fmt.Sprintf("%s|%s|%t", folder, subject, isRead)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			var diffs []string
-			for id, w := range want {
-				if g, ok := got[id]; !ok {
-					diffs = append(diffs, "missing "+id)
-				} else if g != w {
-					diffs = append(diffs, fmt.Sprintf("%s: got %q want %q", id, g, w))
-				}
-			}
-			for id := range got {
-				if _, ok := want[id]; !ok {
-					diffs = append(diffs, "extra "+id)
-				}
-			}
-			sort.Strings(diffs)
-			if len(diffs) > 0 {
-				if len(diffs) > 10 {
-					diffs = append(diffs[:10], fmt.Sprintf("... %d more", len(diffs)-10))
-				}
-				t.Fatalf("connection %d %s differs from ground truth (%d truth, %d rows):\n%v", c.ID, kind.table, len(want), len(got), diffs)
-			}
-			if len(want) == 0 {
-				t.Fatalf("ground truth of %s is empty; the comparison proves nothing", kind.resource)
+			if r.Truth == 0 {
+				t.Fatalf("ground truth of %s is empty; the comparison proves nothing", r.Table)
 			}
 		}
 	}
@@ -281,16 +230,8 @@ func (b *bundle) count(t *testing.T, sql string, args ...any) int {
 // requests them.
 func (b *bundle) truth(t *testing.T, userID, resource string) []json.RawMessage {
 	t.Helper()
-	resp, err := http.Get(b.em.URL() + "/_emulator/truth/" + url.PathEscape(userID) + "/" + resource + "?idType=ImmutableId")
+	out, err := verify.Truth(context.Background(), b.em.URL(), userID, resource)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("truth %s: %s", resource, resp.Status)
-	}
-	var out []json.RawMessage
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		t.Fatal(err)
 	}
 	return out
