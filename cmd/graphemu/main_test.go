@@ -49,7 +49,9 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-users", "2", "-messages", "3", "-profile", "strict"}, out) }()
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-users", "2", "-messages", "3", "-profile", "strict"}, out)
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "client_secret=") && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
