@@ -144,8 +144,11 @@ func (r *run) applyFolders(ctx context.Context, tx pgx.Tx, st store.Stream, item
 			continue
 		}
 		raw, ok, err := r.mergePartial(ctx, tx, st, e, stored)
-		if err != nil || !ok {
+		if err != nil {
 			return p, err
+		}
+		if !ok {
+			continue
 		}
 		e.raw = raw
 		f, err := graphsync.DecodeMailFolder(e.raw)
