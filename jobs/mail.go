@@ -125,14 +125,8 @@ func (r *run) syncFolder(ctx context.Context, folderID string) error {
 }
 
 func (r *run) applyFolders(ctx context.Context, tx pgx.Tx, st store.Stream, items []json.RawMessage, seen *time.Time) (store.Progress, error) {
-	entries, noID := foldPage(items)
 	var p store.Progress
-	for _, raw := range noID {
-		if err := r.quarantine(ctx, tx, st, "", fmt.Errorf("mail folder without an id"), raw); err != nil {
-			return p, err
-		}
-	}
-	stored, err := r.storedForPartial(ctx, tx, "mail_folders", entries, folderComplete)
+	entries, stored, err := r.preparePage(ctx, tx, st, "mail folder", "mail_folders", folderComplete, items)
 	if err != nil {
 		return p, err
 	}
@@ -181,6 +175,22 @@ func (r *run) applyFolders(ctx context.Context, tx pgx.Tx, st store.Stream, item
 // folder carries parentFolderId (the root's names msgfolderroot's parent).
 var folderComplete = []byte(`"parentFolderId"`)
 
+// preparePage folds a page's entries, quarantines those without an id, and
+// reads the stored objects that partial updates among them merge into.
+func (r *run) preparePage(ctx context.Context, tx pgx.Tx, st store.Stream, kind, tableName string, complete []byte, items []json.RawMessage) ([]entry, map[string][]byte, error) {
+	entries, noID := foldPage(items)
+	for _, raw := range noID {
+		if err := r.quarantine(ctx, tx, st, "", fmt.Errorf("%s without an id", kind), raw); err != nil {
+			return nil, nil, err
+		}
+	}
+	stored, err := r.storedForPartial(ctx, tx, tableName, entries, complete)
+	if err != nil {
+		return nil, nil, err
+	}
+	return entries, stored, nil
+}
+
 // storedForPartial reads the stored raw JSON of the entries that lack the
 // marker key every full object carries, so partial updates can be merged.
 func (r *run) storedForPartial(ctx context.Context, tx pgx.Tx, tableName string, entries []entry, complete []byte) (map[string][]byte, error) {
@@ -216,14 +226,8 @@ func (r *run) mergePartial(ctx context.Context, tx pgx.Tx, st store.Stream, e en
 var messageComplete = []byte(`"receivedDateTime"`)
 
 func (r *run) applyMessages(ctx context.Context, tx pgx.Tx, st store.Stream, folderID string, items []json.RawMessage, seen *time.Time) (store.Progress, error) {
-	entries, noID := foldPage(items)
 	var p store.Progress
-	for _, raw := range noID {
-		if err := r.quarantine(ctx, tx, st, "", fmt.Errorf("message without an id"), raw); err != nil {
-			return p, err
-		}
-	}
-	stored, err := r.storedForPartial(ctx, tx, "mail_messages", entries, messageComplete)
+	entries, stored, err := r.preparePage(ctx, tx, st, "message", "mail_messages", messageComplete, items)
 	if err != nil {
 		return p, err
 	}
