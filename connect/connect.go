@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,8 +33,15 @@ type Config struct {
 	Auth      graphsync.AuthConfig
 	Graph     *graphsync.Client // reads /me when the token response names no user
 	Resources []string          // resources to sync; they decide the scopes
-	Prompt    string            // "", consent, login, select_account
-	LoginHint string
+	// ExtraScopes are requested on top of the resources' own, e.g.
+	// Sites.Read.All for the SharePoint token apps can read.
+	ExtraScopes []string
+	Prompt      string // "", consent, login, select_account
+	LoginHint   string
+	// Application connects a whole tenant instead of one user: Begin
+	// returns the admin-consent URL, and the callback stores an application
+	// connection whose tokens come from the client-credentials grant.
+	Application bool
 	// StateTTL bounds how long an authorize URL stays valid (default 10m).
 	StateTTL time.Duration
 	Logger   *slog.Logger
@@ -75,7 +83,14 @@ func New(cfg Config) (*Flow, error) {
 		rs[i] = graphsync.Resource(r)
 	}
 	scopes := graphsync.DelegatedScopes(rs)
-	if err := graphsync.ValidateScopes(scopes); err != nil {
+	for _, x := range cfg.ExtraScopes {
+		if !slices.Contains(scopes, x) {
+			scopes = append(scopes, x)
+		}
+	}
+	if cfg.Application {
+		scopes = graphsync.ApplicationPermissions(rs)
+	} else if err := graphsync.ValidateScopes(scopes); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	switch cfg.Prompt {
@@ -105,7 +120,8 @@ func New(cfg Config) (*Flow, error) {
 		pending: map[string]pendingAuth{}, results: make(chan result, 16)}, nil
 }
 
-// Scopes are the scopes the flow requests.
+// Scopes are the scopes the flow requests; for an application flow, the
+// application permissions the admin must have granted to the app.
 func (f *Flow) Scopes() []string { return f.scopes }
 
 // Begin starts an authorization and returns the URL to open.
@@ -115,6 +131,9 @@ func (f *Flow) Begin() string {
 	f.mu.Lock()
 	f.pending[state] = pendingAuth{verifier: verifier, expires: time.Now().Add(f.cfg.StateTTL)}
 	f.mu.Unlock()
+	if f.cfg.Application {
+		return f.auth.AdminConsentURL(state)
+	}
 	return f.auth.AuthCodeURL(state, verifier, f.scopes, graphsync.AuthURLOptions{Prompt: f.cfg.Prompt, LoginHint: f.cfg.LoginHint})
 }
 
@@ -141,17 +160,30 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	case q.Get("error") != "":
 		f.fail(w, http.StatusBadRequest, fmt.Errorf("the identity platform refused the sign-in: %s: %s", q.Get("error"), q.Get("error_description")), true)
 		return
-	case q.Get("code") == "":
+	case f.cfg.Application && !strings.EqualFold(q.Get("admin_consent"), "true"):
+		f.fail(w, http.StatusBadRequest, errors.New("the admin-consent answer does not say consent was granted"), true)
+		return
+	case !f.cfg.Application && q.Get("code") == "":
 		f.fail(w, http.StatusBadRequest, errors.New("the sign-in answer carries no code"), true)
 		return
 	}
-	conn, err := f.complete(req.Context(), q.Get("code"), p.verifier)
+	var conn *store.Connection
+	var err error
+	if f.cfg.Application {
+		conn, err = f.completeApplication(req.Context(), q.Get("tenant"))
+	} else {
+		conn, err = f.complete(req.Context(), q.Get("code"), p.verifier)
+	}
 	if err != nil {
 		f.fail(w, http.StatusBadGateway, err, true)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprintf(w, "<!doctype html><title>graphsync</title><p>Connected %s. You can close this window.</p>", html.EscapeString(conn.UserPrincipalName))
+	name := conn.UserPrincipalName
+	if conn.Kind == store.KindApplication {
+		name = "tenant " + conn.TenantID
+	}
+	fmt.Fprintf(w, "<!doctype html><title>graphsync</title><p>Connected %s. You can close this window.</p>", html.EscapeString(name))
 	f.results <- result{conn: conn}
 }
 
@@ -198,6 +230,56 @@ func (f *Flow) complete(ctx context.Context, code, verifier string) (*store.Conn
 	return conn, nil
 }
 
+// completeApplication stores a tenant's application connection after an
+// admin consented: it checks that the client-credentials grant works for
+// the tenant (never /common, which cannot issue app-only tokens) and keeps
+// the first app-only token.
+func (f *Flow) completeApplication(ctx context.Context, tenant string) (*store.Connection, error) {
+	if tenant == "" {
+		return nil, errors.New("the admin-consent answer names no tenant")
+	}
+	// A tenant asked for by domain comes back as its GUID; one asked for by
+	// GUID must come back unchanged.
+	if want := f.cfg.Auth.Tenant; isGUID(want) && !strings.EqualFold(want, tenant) {
+		return nil, fmt.Errorf("an admin of tenant %s consented, but tenant %s was asked for", tenant, want)
+	}
+	acfg := f.cfg.Auth
+	acfg.Tenant = tenant
+	auth, err := graphsync.NewAuth(acfg)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := auth.ClientCredentials(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("get an app-only token for tenant %s: %w", tenant, err)
+	}
+	c := &store.Connection{Kind: store.KindApplication, TenantID: tenant, DisplayName: "tenant " + tenant,
+		Scopes: f.scopes, Resources: f.cfg.Resources}
+	conn, err := f.cfg.Store.SaveConnection(ctx, c, store.Tokens{AccessToken: tok.AccessToken, Expiry: tok.Expiry})
+	if err != nil {
+		return nil, err
+	}
+	f.cfg.Logger.Info("application connection stored", "connection_id", conn.ID, "tenant", tenant)
+	return conn, nil
+}
+
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !strings.ContainsRune("0123456789abcdefABCDEF", r):
+			return false
+		}
+	}
+	return true
+}
+
 // Wait returns the next completed (or failed) authorization.
 func (f *Flow) Wait(ctx context.Context) (*store.Connection, error) {
 	select {
@@ -241,6 +323,39 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Headless runs one whole flow without a person: it serves the callback
+// (loopback only), follows the authorize or admin-consent URL and returns
+// the stored connection. It suits identity providers that need no human,
+// such as graphsync's emulator, for the demo, benchmarks and tests.
+func Headless(ctx context.Context, cfg Config) (*store.Connection, error) {
+	flow, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	addr, err := flow.Listen(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := Follow(ctx, flow.Begin()); err != nil {
+		return nil, err
+	}
+	conn, err := flow.Wait(ctx)
+	cancel()
+	// The next flow may bind the same redirect port: wait until this
+	// listener has let it go.
+	for i := 0; i < 100; i++ {
+		l, lerr := net.Listen("tcp", addr.String())
+		if lerr == nil {
+			l.Close()
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return conn, err
 }
 
 // Follow completes an authorization headless, as a browser would: it opens

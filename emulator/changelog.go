@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -24,6 +25,10 @@ type entry struct {
 	changes []change
 	when    time.Time // receivedDateTime / start, for filters
 	aux     any       // resource-specific state
+	raw     []byte    // served verbatim, whatever it holds (see InjectRaw)
+	// refs maps other Outlook ids the object names (an occurrence's
+	// seriesMasterId) to their immutable form, served with ImmutableId.
+	refs map[string]string
 
 	full         []byte // cached full encoding
 	idOff, idEnd int
@@ -55,7 +60,11 @@ func newCollection(odataType string) *collection {
 // record logs a change of e at ver. Several changes of one entry within a
 // version collapse into one record.
 func (c *collection) record(ver uint64, e *entry) {
-	e.full, e.idOff, e.idEnd = e.obj.encode(nil, nil)
+	if e.raw != nil {
+		e.full, e.idOff, e.idEnd = e.raw, -1, -1
+	} else {
+		e.full, e.idOff, e.idEnd = e.obj.encode(nil, nil)
+	}
 	if len(e.vers) > 0 && e.vers[len(e.vers)-1] == ver {
 		return
 	}
@@ -68,7 +77,7 @@ func (c *collection) record(ver uint64, e *entry) {
 func (c *collection) add(ver uint64, e *entry) *entry {
 	if old, ok := c.entries[e.key]; ok {
 		old.deleted = false
-		old.obj, old.id, old.immID, old.when, old.aux = e.obj, e.id, e.immID, e.when, e.aux
+		old.obj, old.id, old.immID, old.when, old.aux, old.refs = e.obj, e.id, e.immID, e.when, e.aux, e.refs
 		old.changes = nil
 		old.created = ver
 		c.record(ver, old)
@@ -179,9 +188,31 @@ func (e *entry) servedID(imm bool) string {
 }
 
 func (c *collection) render(dst []byte, e *entry, q deltaQuery, keepSel func(string) bool) []byte {
+	start := len(dst)
+	dst = c.renderObject(dst, e, q, keepSel)
+	if q.imm {
+		dst = e.immutableRefs(dst, start)
+	}
+	return dst
+}
+
+// immutableRefs rewrites the ids e refers to in dst[from:] to their
+// immutable form.
+func (e *entry) immutableRefs(dst []byte, from int) []byte {
+	for id, imm := range e.refs {
+		seg := bytes.ReplaceAll(dst[from:], []byte(`"`+id+`"`), []byte(`"`+imm+`"`))
+		dst = append(dst[:from], seg...)
+	}
+	return dst
+}
+
+func (c *collection) renderObject(dst []byte, e *entry, q deltaQuery, keepSel func(string) bool) []byte {
 	id := e.servedID(q.imm)
 	if e.deleted {
 		return c.renderRemoved(dst, e, id)
+	}
+	if e.raw != nil {
+		return append(dst, e.raw...)
 	}
 	if q.transform != nil {
 		b, off, end := q.transform(e.obj.clone()).encode(nil, keepSel)

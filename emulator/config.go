@@ -131,6 +131,15 @@ type Faults struct {
 	// MalformedJSON is the rate of 200 responses whose body is complete but
 	// not valid JSON.
 	MalformedJSON float64
+	// DeltaExpired is the rate of requests carrying a valid delta or skip
+	// token answered as if the service had evicted its sync state: 410
+	// SyncStateNotFound (Outlook, Teams), 410 resyncRequired with Location
+	// (OneDrive), 400 syncStateNotFound (directory). Routes does not apply.
+	DeltaExpired float64
+	// TokenEndpoint is the rate of /oauth2/v2.0/token requests answered 500
+	// server_error or 503 temporarily_unavailable before any grant is
+	// redeemed. Routes does not apply.
+	TokenEndpoint float64
 }
 
 // User is a mailbox owner in the emulated tenant.

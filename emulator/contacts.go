@@ -192,19 +192,104 @@ func (em *Emulator) mutateContacts(u *userRec, r *rand.Rand, ver uint64) string 
 		e.obj.set("@odata.etag", `W/"`+ck+`"`)
 		col.update(ver, e, "jobTitle", "lastModifiedDateTime", "changeKey")
 		return "contact updated " + e.id
-	default:
+	case op < 90:
 		e := pick(r, live)
 		col.remove(ver, e)
 		return "contact deleted " + e.id
+	default:
+		return em.mutateContactFolders(u, r, ver, op)
 	}
 }
 
-func (em *Emulator) mutatePeople(u *userRec, r *rand.Rand) string {
+// mutateContactFolders creates, renames or deletes a folder below the
+// default Contacts folder (deleting its contacts with it). It draws from r
+// no more than the contact deletion it stands in for.
+func (em *Emulator) mutateContactFolders(u *userRec, r *rand.Rand, ver uint64, op int) string {
+	children := u.contactFolders.live()
+	switch {
+	case op < 94 || len(children) == 0:
+		defID := ""
+		for k, c := range u.contacts {
+			if k != "contacts" && c == u.contacts["contacts"] {
+				defID = k
+			}
+		}
+		name := "Folder " + strconv.FormatUint(ver, 10)
+		id := outlookID("AAMkAGC", em.hash64(u.id, "contactfolder", name), 2)
+		o := object{}
+		o.set("@odata.type", "#microsoft.graph.contactFolder")
+		o.set("id", id)
+		o.set("displayName", name)
+		o.set("parentFolderId", defID)
+		u.contactFolders.add(ver, &entry{key: id, id: id, obj: o})
+		u.contacts[id] = newCollection("#microsoft.graph.contact")
+		return "contactFolder created " + id
+	case op < 97:
+		e := pick(r, children)
+		e.obj.set("displayName", "Renamed "+strconv.FormatUint(ver, 10))
+		u.contactFolders.update(ver, e, "displayName")
+		return "contactFolder renamed " + e.id
+	default:
+		e := pick(r, children)
+		u.contactFolders.remove(ver, e)
+		delete(u.contacts, e.id)
+		return "contactFolder deleted " + e.id
+	}
+}
+
+// mutatePeople changes a user's People list as relevance does: two people
+// swap ranks, someone new enters the list, someone drops out of it, or a
+// listed person's job title changes. Relevance scores follow the ranks.
+//
+// It draws once from the shared mutation source, as it always has, and
+// takes its further choices from a source seeded by that draw, so the other
+// resources' mutation sequences for a seed stay as they were.
+func (em *Emulator) mutatePeople(u *userRec, shared *rand.Rand) string {
 	if len(u.people) < 2 {
 		return "no-op"
 	}
-	i := 1 + r.IntN(len(u.people)-1)
-	u.people[i-1], u.people[i] = u.people[i], u.people[i-1]
+	i := 1 + shared.IntN(len(u.people)-1)
+	r := rand.New(rand.NewPCG(em.hash64(u.id, "people", strconv.FormatUint(em.version, 10)), uint64(i)))
+	var what string
+	switch op := r.IntN(100); {
+	case op < 40:
+		u.people[i-1], u.people[i] = u.people[i], u.people[i-1]
+		what = "people rank changed " + strconv.Itoa(i)
+	case op < 65:
+		given, sur := pick(r, givenNames), pick(r, surnames)
+		o := object{}
+		o.set("id", guidFrom(em.cfg.Seed, u.id+"person+"+strconv.FormatUint(r.Uint64(), 16)))
+		o.set("displayName", given+" "+sur)
+		o.set("givenName", given)
+		o.set("surname", sur)
+		o.set("birthday", "")
+		o.set("personNotes", "")
+		o.set("isFavorite", false)
+		o.set("jobTitle", pick(r, jobTitles))
+		o.set("companyName", nil)
+		o.set("yomiCompany", "")
+		o.set("department", pick(r, []string{"Sales", "R&D", "Finance", "Marketing"}))
+		o.set("officeLocation", nil)
+		o.set("profession", "")
+		o.set("userPrincipalName", "")
+		o.set("imAddress", nil)
+		o.set("scoredEmailAddresses", []any{map[string]any{"address": asciiFold(given) + "." + asciiFold(sur) + "@fabrikam.example", "relevanceScore": 0.0, "selectionLikelihood": "notSpecified"}})
+		o.set("phones", []any{map[string]string{"type": "business", "number": fmt.Sprintf("+1 425 555 %04d", r.IntN(10000))}})
+		o.set("postalAddresses", []any{})
+		o.set("websites", []any{})
+		o.set("personType", map[string]string{"class": "Person", "subclass": "PersonalContact"})
+		i = r.IntN(len(u.people) + 1)
+		u.people = append(u.people[:i], append([]*person{{obj: o}}, u.people[i:]...)...)
+		what = "person entered the list at " + strconv.Itoa(i)
+	case op < 85:
+		i = r.IntN(len(u.people))
+		u.people = append(u.people[:i], u.people[i+1:]...)
+		what = "person left the list at " + strconv.Itoa(i)
+	default:
+		i = r.IntN(len(u.people))
+		u.people[i].obj.set("jobTitle", pick(r, jobTitles)+" (new)")
+		what = "person changed at " + strconv.Itoa(i)
+	}
 	for j, p := range u.people {
 		var sc []map[string]any
 		_ = json.Unmarshal(p.obj.get("scoredEmailAddresses"), &sc)
@@ -213,7 +298,7 @@ func (em *Emulator) mutatePeople(u *userRec, r *rand.Rand) string {
 			p.obj.set("scoredEmailAddresses", sc)
 		}
 	}
-	return "people rank changed " + strconv.Itoa(i)
+	return what
 }
 
 func (c *call) contactFoldersDelta() {
@@ -304,4 +389,48 @@ func (c *call) people() {
 	}
 	c.em.mu.RUnlock()
 	c.writeJSON(append(out, "]}"...))
+}
+
+// AddPoisonContact adds a contact to a user's default Contacts folder whose
+// createdDateTime is not a date, as a record a client cannot decode. It
+// returns the contact's immutable id.
+func (em *Emulator) AddPoisonContact(userID string) (string, error) {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	u := em.lookupUser(userID)
+	if u == nil {
+		return "", fmt.Errorf("emulator: no user %q", userID)
+	}
+	defID := ""
+	for k, c := range u.contacts {
+		if k != "contacts" && c == u.contacts["contacts"] {
+			defID = k
+		}
+	}
+	e := em.addContact(u, em.nextVersion(), defID)
+	e.obj.set("createdDateTime", "not a date")
+	u.contacts[defID].record(em.version, e)
+	return e.immID, nil
+}
+
+// AddPoisonPerson puts a person at rank (from 1) of a user's People list
+// whose personType is a string instead of an object, as a record a client
+// cannot decode. It returns the person's id.
+func (em *Emulator) AddPoisonPerson(userID string, rank int) (string, error) {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	u := em.lookupUser(userID)
+	if u == nil {
+		return "", fmt.Errorf("emulator: no user %q", userID)
+	}
+	if rank < 1 || rank > len(u.people)+1 {
+		return "", fmt.Errorf("emulator: rank %d outside the list of %d people", rank, len(u.people))
+	}
+	id := guidFrom(em.cfg.Seed, u.id+"poison person"+strconv.Itoa(rank))
+	o := object{}
+	o.set("id", id)
+	o.set("displayName", "Poison Person")
+	o.set("personType", "Person")
+	u.people = append(u.people[:rank-1], append([]*person{{obj: o}}, u.people[rank-1:]...)...)
+	return id, nil
 }

@@ -89,6 +89,20 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	case p[0] == "inject" && len(p) == 3 && post:
+		// The body is the item itself, served verbatim: it may be any bytes.
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxInjectBytes+1))
+		if err == nil && len(b) > maxInjectBytes {
+			err = fmt.Errorf("larger than %d bytes", maxInjectBytes)
+		}
+		if err == nil {
+			err = em.InjectRaw(p[1], p[2], b)
+		}
+		if err != nil {
+			bad(http.StatusBadRequest, fmt.Errorf("inject: %w", err))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	case p[0] == "counters" && r.Method == http.MethodGet:
 		reply(em.Counters())
 	case p[0] == "counters" && r.Method == http.MethodDelete:

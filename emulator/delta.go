@@ -63,6 +63,10 @@ func (c *call) serveDelta(s deltaSpec) {
 		return
 	case val != "":
 		t, err = em.openToken(val, s.key)
+		if err == nil && em.flt.hit(func(f Faults) float64 { return f.DeltaExpired }) {
+			em.cnt.fault("delta_expired")
+			err = errTokenExpired
+		}
 		if err != nil {
 			c.tokenError(err)
 			return

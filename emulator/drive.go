@@ -286,3 +286,25 @@ func (c *call) driveDelta() {
 		},
 	})
 }
+
+// AddPoisonDriveItem adds a file under the user's drive root whose size is
+// not a number, as a record a client cannot decode; it returns its id.
+func (em *Emulator) AddPoisonDriveItem(userID string) (string, error) {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	u := em.lookupUser(userID)
+	if u == nil {
+		return "", fmt.Errorf("emulator: no user %q", userID)
+	}
+	var root *entry
+	for _, e := range u.drive.live() {
+		if e.aux.(*driveState).parent == nil {
+			root = e
+		}
+	}
+	ver := em.nextVersion()
+	e := em.addDriveItem(u, ver, root, "poison.txt", false, em.now())
+	e.obj.set("size", "not a number")
+	u.drive.record(ver, e)
+	return e.id, nil
+}

@@ -29,6 +29,7 @@ type Emulator struct {
 	version  uint64
 	users    []*userRec
 	userByID map[string]*userRec
+	removed  map[string]*userRec // users RemoveUser took out, for RestoreUser
 	usersCol *collection
 	chats    map[string]*chat
 	channels []*channelState
@@ -179,8 +180,18 @@ func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage,
 			continue
 		}
 		for _, e := range c.live() {
+			if e.raw != nil {
+				if t, ok := rawTruth(e.raw); ok {
+					out = append(out, t)
+				}
+				continue
+			}
 			b, off, end := e.obj.encode(nil, nil)
-			out = append(out, appendWithID(nil, b, off, end, e.servedID(imm), e.id))
+			o := appendWithID(nil, b, off, end, e.servedID(imm), e.id)
+			if imm {
+				o = e.immutableRefs(o, 0)
+			}
+			out = append(out, o)
 		}
 	}
 	return out, nil

@@ -170,7 +170,8 @@ func (em *Emulator) addSeries(u *userRec, ver uint64, first time.Time, count int
 		} else {
 			oo = occurrenceObject(ost, oid, id)
 		}
-		u.events.add(ver, &entry{key: oid, id: oid, immID: outlookID("AAkALgE", oh, 0), obj: oo, when: ost.start, aux: ost})
+		u.events.add(ver, &entry{key: oid, id: oid, immID: outlookID("AAkALgE", oh, 0), obj: oo, when: ost.start, aux: ost,
+			refs: map[string]string{id: master.immID}})
 	}
 }
 
@@ -350,4 +351,20 @@ func (em *Emulator) eventsInWindow(u *userRec, ws, we time.Time) map[string]bool
 		}
 	}
 	return out
+}
+
+// AddPoisonEvent adds an event at start to a user's calendar whose
+// start.dateTime is not a date, as a record a client cannot decode. It
+// returns the event's immutable id.
+func (em *Emulator) AddPoisonEvent(userID string, start time.Time) (string, error) {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	u := em.lookupUser(userID)
+	if u == nil {
+		return "", fmt.Errorf("emulator: no user %q", userID)
+	}
+	e := em.addEvent(u, em.nextVersion(), start, start.Add(time.Hour), false)
+	e.obj.set("start", map[string]string{"dateTime": "not a date", "timeZone": "UTC"})
+	u.events.record(em.version, e)
+	return e.immID, nil
 }

@@ -47,6 +47,35 @@ func (fi *faultInjector) roll(path string) (Faults, float64, float64, bool) {
 	return f, fi.rng.Float64(), fi.rng.Float64(), true
 }
 
+// hit reports, with the probability rate picks from the configuration,
+// that a fault outside apply's mix (expired delta tokens, token endpoint
+// errors) fires.
+func (fi *faultInjector) hit(rate func(Faults) float64) bool {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	r := rate(fi.f)
+	return r > 0 && fi.rng.Float64() < r
+}
+
+// tokenEndpointFault answers a token request with a transient identity
+// platform error when the TokenEndpoint rate fires; it reports whether it did.
+func (em *Emulator) tokenEndpointFault(w http.ResponseWriter) bool {
+	if !em.flt.hit(func(f Faults) float64 { return f.TokenEndpoint }) {
+		return false
+	}
+	em.flt.mu.Lock()
+	unavailable := em.flt.rng.IntN(2) == 0
+	em.flt.mu.Unlock()
+	if unavailable {
+		em.cnt.fault("token_503")
+		em.tokenError(w, http.StatusServiceUnavailable, "temporarily_unavailable", 90033, "A transient error has occurred. Please try again.", "")
+		return true
+	}
+	em.cnt.fault("token_500")
+	em.tokenError(w, http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token or an issue with our sign-in service.", "")
+	return true
+}
+
 // apply injects at most one fault; it reports whether the response has been
 // fully handled (the caller must then stop).
 func (fi *faultInjector) apply(c *call, w *statusWriter) bool {
@@ -99,10 +128,12 @@ func (fi *faultInjector) apply(c *call, w *statusWriter) bool {
 		case <-t.C:
 		case <-c.r.Context().Done():
 			t.Stop()
+			c.damaged = true
 			return true
 		}
 		return false
 	default: // truncated, malformed: serve into a buffer, then damage it
+		c.damaged = true
 		buf := &bufferWriter{h: http.Header{}, status: 200}
 		c.w = buf
 		em.dispatch(c)

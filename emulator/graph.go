@@ -34,6 +34,7 @@ type call struct {
 	svc         string
 	imm         bool
 	fnToken     string // delta(token='...') argument
+	damaged     bool   // a fault cut, spoiled or abandoned the response
 }
 
 type route struct {
@@ -107,6 +108,9 @@ func (em *Emulator) serveGraph(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() {
 		em.cnt.request(c.route, rec.status)
+		if rec.status == http.StatusOK && !c.damaged && pageLink(r) {
+			em.cnt.page(r.URL.EscapedPath() + "?" + r.URL.RawQuery)
+		}
 		em.cfg.Logger.DebugContext(r.Context(), "graph request", "method", r.Method, "route", c.route,
 			"status", rec.status, "request_id", c.reqID, "duration", time.Since(start))
 	}()

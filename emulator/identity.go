@@ -494,6 +494,9 @@ func (em *Emulator) token(w http.ResponseWriter, r *http.Request, tenant string)
 		em.tokenError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.", "")
 		return
 	}
+	if em.tokenEndpointFault(w) {
+		return
+	}
 	f := r.PostForm
 	clientID, secret := f.Get("client_id"), f.Get("client_secret")
 	if u, p, ok := r.BasicAuth(); ok {
@@ -615,6 +618,10 @@ func (em *Emulator) redeemRefresh(w http.ResponseWriter, f url.Values, app *App)
 		return
 	}
 	scopes, oidc := rec.scopes, rec.oidc
+	if res, oidc, ok := sharePointScope(f.Get("scope")); ok {
+		em.issueSharePoint(w, app, rec, res, oidc, consentMsg, now)
+		return
+	}
 	if s := f.Get("scope"); s != "" {
 		sc, code, msg := parseScopes(s)
 		if code != 0 {
@@ -630,7 +637,77 @@ func (em *Emulator) redeemRefresh(w http.ResponseWriter, f url.Values, app *App)
 		scopes, oidc = sc.graph, sc.oidc
 	}
 	rec.lastUsed = now
+	em.cnt.refreshGrant(rec.user, rt, now)
 	em.issue(w, app, rec.user, scopes, oidc, "", now)
+}
+
+// sharePointHosts are the tenant's SharePoint resources: its sites and its
+// OneDrive (-my) host.
+var sharePointHosts = []string{"https://contoso.sharepoint.com", "https://contoso-my.sharepoint.com"}
+
+// sharePointScope recognises a refresh asking for a SharePoint token with
+// the resource's .default scope (plus OpenID scopes); ok is false for any
+// other scope, which parseScopes then judges.
+func sharePointScope(raw string) (resource string, oidc []string, ok bool) {
+	for _, p := range strings.Fields(raw) {
+		switch lp := strings.ToLower(p); lp {
+		case "openid", "profile", "email", "offline_access":
+			oidc = append(oidc, lp)
+			continue
+		}
+		res, ok := strings.CutSuffix(p, "/.default")
+		res = strings.TrimSuffix(res, "/")
+		if !ok || resource != "" || !slices.ContainsFunc(sharePointHosts, func(h string) bool { return strings.EqualFold(h, res) }) {
+			return "", nil, false
+		}
+		resource = strings.ToLower(res)
+	}
+	return resource, oidc, resource != ""
+}
+
+// sharePointPermissions maps the Graph permissions of a grant to the
+// SharePoint ones a token for SharePoint carries.
+var sharePointPermissions = map[string]string{
+	"sites.read.all": "AllSites.Read", "sites.readwrite.all": "AllSites.Write",
+	"sites.manage.all": "AllSites.Manage", "sites.fullcontrol.all": "AllSites.FullControl",
+	"files.read.all": "MyFiles.Read", "files.readwrite.all": "MyFiles.Write",
+}
+
+// issueSharePoint redeems a refresh token for a SharePoint access token, as
+// a multi-resource refresh token allows. The rotated refresh token keeps the
+// original grant, so it still redeems Graph tokens. Called with
+// em.auth.mu held.
+func (em *Emulator) issueSharePoint(w http.ResponseWriter, app *App, rec *refreshRec, resource string, oidc []string, consentMsg string, now time.Time) {
+	var scp, full []string
+	for _, g := range rec.scopes {
+		if sp, ok := sharePointPermissions[strings.ToLower(g)]; ok && !slices.Contains(scp, sp) {
+			scp = append(scp, sp)
+			full = append(full, resource+"/"+sp)
+		}
+	}
+	if !slices.ContainsFunc(scp, func(s string) bool { return strings.HasPrefix(s, "AllSites.") }) {
+		em.tokenError(w, http.StatusBadRequest, "invalid_grant", 65001, consentMsg, "consent_required")
+		return
+	}
+	em.mu.RLock()
+	u := em.userByID[rec.user]
+	em.mu.RUnlock()
+	rec.lastUsed = now
+	secs := int(em.cfg.AccessTokenLifetime/time.Second) - 1
+	resp := tokenResponse{TokenType: "Bearer", Scope: strings.Join(full, " "), ExpiresIn: secs, ExtExpiresIn: secs}
+	resp.AccessToken = em.jwt(map[string]any{
+		"aud": resource, "iss": "https://sts.windows.net/" + em.cfg.TenantID + "/", "iat": now.Unix(), "nbf": now.Unix(),
+		"exp": now.Add(em.cfg.AccessTokenLifetime).Unix(), "appid": app.ClientID, "idtyp": "user", "name": u.name, "oid": u.id,
+		"scp": strings.Join(scp, " "), "tid": em.cfg.TenantID, "upn": u.upn, "uti": randomToken("", 12), "ver": "1.0",
+	})
+	a := &em.auth
+	a.issued = append(a.issued, resp.AccessToken)
+	if slices.Contains(oidc, "offline_access") {
+		resp.RefreshToken = randomToken("1.AXEA-rt.", 180)
+		a.refresh[resp.RefreshToken] = &refreshRec{client: app.ClientID, user: rec.user, scopes: rec.scopes, oidc: rec.oidc, issued: now, lastUsed: now}
+		a.issued = append(a.issued, resp.RefreshToken)
+	}
+	writeTokenJSON(w, resp)
 }
 
 // dotnetSpan formats a duration the way AADSTS messages do (90.00:00:00).

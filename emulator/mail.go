@@ -138,8 +138,7 @@ func (em *Emulator) refreshFolder(u *userRec, f *folder, ver uint64) {
 		}
 	}
 	for _, e := range f.msgs.entries {
-		if !e.deleted {
-			m := e.aux.(*message)
+		if m, ok := e.aux.(*message); ok && !e.deleted {
 			total++
 			size += len(e.full)
 			if !m.read {
@@ -205,7 +204,10 @@ func (em *Emulator) addMessage(u *userRec, ver uint64, f *folder, received time.
 		body = map[string]string{"contentType": "html", "content": "<html><head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"></head><body><div><p>" +
 			strings.ReplaceAll(text, "\r\n\r\n", "</p><p>") + "</p></div></body></html>"}
 	}
-	preview := []rune(strings.ReplaceAll(strings.ReplaceAll(text, "\x00", ""), "\r\n", " "))
+	// The preview needs 255 runes; 4 KB of text always holds them, and
+	// converting whole bodies to runes dominated generating large tenants.
+	head := text[:min(len(text), 4096)]
+	preview := []rune(strings.ReplaceAll(strings.ReplaceAll(head, "\x00", ""), "\r\n", " "))
 	if len(preview) > 255 {
 		preview = preview[:255]
 	}
@@ -390,9 +392,10 @@ func (em *Emulator) deleteFolder(u *userRec, ver uint64, f *folder) {
 	}
 	for _, e := range f.msgs.entries {
 		if !e.deleted {
-			m := e.aux.(*message)
 			f.msgs.remove(ver, e)
-			delete(mb.msgs, m.imm)
+			if m, ok := e.aux.(*message); ok {
+				delete(mb.msgs, m.imm)
+			}
 		}
 	}
 	f.gone = true

@@ -268,14 +268,24 @@ func TestChats(t *testing.T) {
 	}
 	// The filter applies only with the matching $orderby.
 	mid := str(got[len(got)/2], "lastModifiedDateTime")
-	_, body = b.get(t, tok, "/v1.0/chats/"+url.PathEscape(chatID)+"/messages?$top=50&$filter="+url.QueryEscape("lastModifiedDateTime gt "+mid))
+	_, body = b.get(t, tok, "/v1.0/chats/"+url.PathEscape(chatID)+"/messages?$top=50&$orderby=lastModifiedDateTime+desc&$filter="+url.QueryEscape("lastModifiedDateTime gt "+mid))
 	var p page
 	_ = json.Unmarshal(body, &p)
+	if len(p.Value) == 0 || len(p.Value) >= len(got) {
+		t.Errorf("filter with its $orderby: %d of %d messages", len(p.Value), len(got))
+	}
 	for _, m := range p.Value {
 		if str(m, "lastModifiedDateTime") <= mid {
 			t.Errorf("filter not applied")
 			break
 		}
+	}
+	// Without $orderby the filter is ignored too, even on the default order.
+	_, body = b.get(t, tok, "/v1.0/chats/"+url.PathEscape(chatID)+"/messages?$top=50&$filter="+url.QueryEscape("lastModifiedDateTime gt "+mid))
+	p = page{}
+	_ = json.Unmarshal(body, &p)
+	if len(p.Value) != min(50, len(got)) {
+		t.Errorf("filter without $orderby was not ignored: %d of %d messages", len(p.Value), len(got))
 	}
 	_, body = b.get(t, tok, "/v1.0/chats/"+url.PathEscape(chatID)+"/messages?$top=5&$orderby=createdDateTime+desc&$filter="+url.QueryEscape("lastModifiedDateTime gt "+mid))
 	_ = json.Unmarshal(body, &p)

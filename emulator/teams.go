@@ -29,6 +29,9 @@ type chatMsg struct {
 	content, contentType string
 	importance           string
 	event                map[string]any
+	// poison makes the message's createdDateTime unreadable, as a record
+	// a client must set aside without losing the rest.
+	poison bool
 }
 
 func ms(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
@@ -41,7 +44,9 @@ func (em *Emulator) genChats(anchor time.Time) {
 	for ui, u := range em.users {
 		for i := 0; i < em.cfg.ChatsPerUser; i++ {
 			other := em.users[(ui+i+1)%len(em.users)]
-			created := anchor.Add(-time.Duration(r.IntN(200*24)) * time.Hour)
+			// Messages follow creation by up to 6 hours each; starting far
+			// enough back keeps them all in the past, as Graph's are.
+			created := anchor.Add(-time.Duration(r.IntN(200*24))*time.Hour - time.Duration(em.cfg.ChatMessagesPerChat)*6*time.Hour)
 			c := &chat{created: created, updated: created}
 			switch {
 			case i%3 == 0 && other != u:
@@ -113,7 +118,11 @@ func (em *Emulator) chatMsgJSON(c *chat, m *chatMsg, includeUnknown bool) object
 		}
 	}
 	o.set("messageType", kind)
-	o.set("createdDateTime", ms(m.created))
+	if m.poison {
+		o.set("createdDateTime", "not a date")
+	} else {
+		o.set("createdDateTime", ms(m.created))
+	}
 	o.set("lastModifiedDateTime", ms(m.modified))
 	o.set("lastEditedDateTime", tsOrNil(m.edited))
 	o.set("deletedDateTime", tsOrNil(m.deleted))
@@ -194,10 +203,11 @@ func (em *Emulator) userChats(u *userRec) []*chat {
 	return out
 }
 
+// chatsTruth lists the user's chats as $expand=members serves them.
 func (em *Emulator) chatsTruth(u *userRec) []json.RawMessage {
 	out := []json.RawMessage{}
 	for _, c := range em.userChats(u) {
-		b, _, _ := em.chatJSON(c, false).encode(nil, nil)
+		b, _, _ := em.chatJSON(c, true).encode(nil, nil)
 		out = append(out, b)
 	}
 	return out
@@ -279,8 +289,9 @@ func (c *call) listChats() {
 
 // chatMessages serves /chats/{id}/messages: $top at most 50; $orderby
 // lastModifiedDateTime desc (default) or createdDateTime desc; $filter on
-// lastModifiedDateTime gt/lt or createdDateTime lt, applied only when
-// $orderby names the same property, as Microsoft documents.
+// lastModifiedDateTime gt/lt or createdDateTime lt, applied only when the
+// request's $orderby names the same property (otherwise ignored), as
+// Microsoft documents.
 func (c *call) chatMessages() {
 	em := c.em
 	q := c.r.URL.Query()
@@ -295,8 +306,11 @@ func (c *call) chatMessages() {
 		c.fail(http.StatusForbidden, "Forbidden", "Forbidden")
 		return
 	}
-	orderBy := "lastModifiedDateTime"
+	// Without $orderby the listing is by lastModifiedDateTime, but $filter
+	// still applies only when $orderby names its property.
+	orderBy, ordered := "lastModifiedDateTime", false
 	if v, ok := query(q, "orderby"); ok {
+		ordered = true
 		f := strings.Fields(v)
 		if len(f) != 2 || !strings.EqualFold(f[1], "desc") || (!strings.EqualFold(f[0], "lastModifiedDateTime") && !strings.EqualFold(f[0], "createdDateTime")) {
 			c.fail(http.StatusBadRequest, "BadRequest", "The only supported $orderby values are 'lastModifiedDateTime desc' and 'createdDateTime desc'.")
@@ -326,7 +340,7 @@ func (c *call) chatMessages() {
 				c.fail(http.StatusBadRequest, "BadRequest", "Invalid filter clause.")
 				return
 			}
-			if !strings.EqualFold(f[0], orderBy) {
+			if !ordered || !strings.EqualFold(f[0], orderBy) {
 				continue // silently ignored, as documented
 			}
 			if f[1] == "gt" {
@@ -410,4 +424,39 @@ func (c *call) servePagedCount(items [][]byte, ctx string, def, maxN int) {
 	}
 	w.WriteHeader(rec.status)
 	_, _ = w.Write(body)
+}
+
+// AddChatMessage posts a message to a chat whose lastModifiedDateTime is
+// exactly at (its id, the creation time in milliseconds, is the latest free
+// one not after at), and moves the chat's lastUpdatedDateTime to now. Tests
+// use it to give messages identical modification times.
+func (em *Emulator) AddChatMessage(chatID string, at time.Time) (string, error) {
+	return em.addChatMessage(chatID, at, false)
+}
+
+// AddPoisonChatMessage posts a message like AddChatMessage whose
+// createdDateTime is not a date.
+func (em *Emulator) AddPoisonChatMessage(chatID string, at time.Time) (string, error) {
+	return em.addChatMessage(chatID, at, true)
+}
+
+func (em *Emulator) addChatMessage(chatID string, at time.Time, poison bool) (string, error) {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	c := em.chats[chatID]
+	if c == nil || len(c.members) == 0 {
+		return "", fmt.Errorf("emulator: no chat %q", chatID)
+	}
+	at = at.Truncate(time.Millisecond)
+	created := at
+	id := strconv.FormatInt(created.UnixMilli(), 10)
+	for slices.ContainsFunc(c.msgs, func(m *chatMsg) bool { return m.id == id }) {
+		created = created.Add(-time.Millisecond)
+		id = strconv.FormatInt(created.UnixMilli(), 10)
+	}
+	m := &chatMsg{id: id, from: c.members[0], created: created, modified: at, content: "same millisecond " + id,
+		contentType: "text", importance: "normal", poison: poison}
+	c.msgs = append(c.msgs, m)
+	c.updated = em.now()
+	return id, nil
 }

@@ -1,11 +1,15 @@
 package emulator
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,9 +21,12 @@ type throttler struct {
 	mu         sync.Mutex
 	cfg        Throttle
 	windows    map[string]*window
-	inflight   map[string]int // app|mailbox
+	inflight   map[string]int // app|mailbox, Outlook requests only
 	retryUntil map[string]time.Time
-	rng        *rand.Rand
+	// windows opened per throttling scope (service|app, plus |mailbox for
+	// Outlook): when the Retry-After was given and when it ends.
+	opened map[string][2]time.Time
+	rng    *rand.Rand
 }
 
 type window struct {
@@ -31,6 +38,7 @@ func (t *throttler) init() {
 	t.windows = map[string]*window{}
 	t.inflight = map[string]int{}
 	t.retryUntil = map[string]time.Time{}
+	t.opened = map[string][2]time.Time{}
 	t.rng = rand.New(rand.NewPCG(7, 11))
 }
 
@@ -68,16 +76,31 @@ func (t *throttler) admit(c *call) (release func(), ok bool) {
 	}
 	app := c.tok.appid
 	key := app + "|" + mailbox
+	scope := c.svc + "|" + app
+	if c.svc == svcOutlook {
+		scope += "|" + mailbox
+	}
 	t.mu.Lock()
 	if until, ok := t.retryUntil[key]; ok && now.Before(until) {
 		em.cnt.early(key)
 	}
-	t.inflight[key]++
+	if w, ok := t.opened[scope]; ok && now.Before(w[1]) && now.Sub(w[0]) > InFlightGrace {
+		em.cnt.earlySent(scope)
+	}
+	// Only Outlook requests share the mailbox's concurrency limit; OneDrive
+	// and Teams requests naming the same user do not.
+	outlook := c.svc == svcOutlook
+	if outlook {
+		t.inflight[key]++
+		em.cnt.enterOutlook(key, t.inflight[key])
+	}
 	em.cnt.enter(mailbox)
 	release = func() {
-		t.mu.Lock()
-		t.inflight[key]--
-		t.mu.Unlock()
+		if outlook {
+			t.mu.Lock()
+			t.inflight[key]--
+			t.mu.Unlock()
+		}
 		em.cnt.leave(mailbox)
 	}
 	cfg := t.cfg
@@ -121,6 +144,7 @@ func (t *throttler) admit(c *call) (release func(), ok bool) {
 	}
 	secs := max(1, int(math.Ceil(wait.Seconds())))
 	t.retryUntil[key] = now.Add(time.Duration(secs) * time.Second)
+	t.opened[scope] = [2]time.Time{now, now.Add(time.Duration(secs) * time.Second)}
 	unavailable := cfg.ServiceUnavailable > 0 && t.rng.Float64() < cfg.ServiceUnavailable
 	t.mu.Unlock()
 	release()
@@ -169,20 +193,101 @@ type Counters struct {
 	EarlyRetriesByKey map[string]int64 `json:"earlyRetriesByKey"`
 	// Faults counts injected faults by kind.
 	Faults map[string]int64 `json:"faults"`
+	// PeakOutlook is the highest number of simultaneous Outlook requests
+	// (mail, calendar, contacts, people) per "appId|mailbox", the scope of
+	// Outlook's limit of 4 concurrent requests.
+	PeakOutlook map[string]int `json:"peakOutlook"`
+	// EarlySent counts requests that arrived inside an open Retry-After
+	// window of their throttling scope ("service|appId", plus "|mailbox"
+	// for Outlook) more than InFlightGrace after the window opened: sent
+	// after the client could have read the Retry-After. Unlike
+	// EarlyRetries it leaves out requests already on their way.
+	EarlySent      int64            `json:"earlySent"`
+	EarlySentByKey map[string]int64 `json:"earlySentByKey"`
+	// PagesServed counts page requests (carrying a skip or delta token)
+	// served in full; PagesRefetched those whose exact URL had been served
+	// in full before; MaxFetchesPerPage the most any one URL was served.
+	PagesServed       int64 `json:"pagesServed"`
+	PagesRefetched    int64 `json:"pagesRefetched"`
+	MaxFetchesPerPage int   `json:"maxFetchesPerPage"`
+	// RefreshGrants lists per user id when Graph refresh_token grants were
+	// redeemed; RefreshTokensReused counts redemptions of a refresh token
+	// that had been redeemed before.
+	RefreshGrants       map[string][]time.Time `json:"refreshGrants"`
+	RefreshTokensReused int64                  `json:"refreshTokensReused"`
 }
 
+// InFlightGrace is how long after a Retry-After window opens requests are
+// taken to have been sent before the client read it.
+const InFlightGrace = 250 * time.Millisecond
+
 type counters struct {
-	mu sync.Mutex
-	c  Counters
-	in map[string]int
+	mu       sync.Mutex
+	c        Counters
+	in       map[string]int
+	pages    map[[16]byte]int
+	redeemed map[[32]byte]bool
 }
 
 func (k *counters) init() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.c = Counters{Requests: map[string]map[int]int64{}, PeakConcurrency: map[string]int{},
-		EarlyRetriesByKey: map[string]int64{}, Faults: map[string]int64{}}
+		EarlyRetriesByKey: map[string]int64{}, Faults: map[string]int64{}, PeakOutlook: map[string]int{},
+		EarlySentByKey: map[string]int64{}, RefreshGrants: map[string][]time.Time{}}
 	k.in = map[string]int{}
+	k.pages = map[[16]byte]int{}
+	k.redeemed = map[[32]byte]bool{}
+}
+
+func (k *counters) enterOutlook(key string, n int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.c.PeakOutlook[key] = max(k.c.PeakOutlook[key], n)
+}
+
+func (k *counters) earlySent(scope string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.c.EarlySent++
+	k.c.EarlySentByKey[scope]++
+}
+
+// page records a page served in full; link is its path and query.
+func (k *counters) page(link string) {
+	sum := sha256.Sum256([]byte(link))
+	var h [16]byte
+	copy(h[:], sum[:16])
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.pages[h]++
+	n := k.pages[h]
+	k.c.PagesServed++
+	if n > 1 {
+		k.c.PagesRefetched++
+	}
+	k.c.MaxFetchesPerPage = max(k.c.MaxFetchesPerPage, n)
+}
+
+func (k *counters) refreshGrant(user, refreshToken string, at time.Time) {
+	h := sha256.Sum256([]byte(refreshToken))
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.redeemed[h] {
+		k.c.RefreshTokensReused++
+	}
+	k.redeemed[h] = true
+	k.c.RefreshGrants[user] = append(k.c.RefreshGrants[user], at)
+}
+
+// pageLink reports whether a request continues a paged or delta round: it
+// carries a skip or delta token, the requests a sync checkpoints.
+func pageLink(r *http.Request) bool {
+	if strings.Contains(r.URL.Path, "(token=") {
+		return true
+	}
+	q := strings.ToLower(r.URL.RawQuery)
+	return strings.Contains(q, "skiptoken=") || strings.Contains(q, "deltatoken=") || strings.HasPrefix(q, "token=") || strings.Contains(q, "&token=")
 }
 
 func (k *counters) request(route string, status int) {
@@ -254,6 +359,14 @@ func (em *Emulator) Counters() Counters {
 	for m, n := range k.c.Faults {
 		out.Faults[m] = n
 	}
+	out.PeakOutlook = maps.Clone(k.c.PeakOutlook)
+	out.EarlySent, out.EarlySentByKey = k.c.EarlySent, maps.Clone(k.c.EarlySentByKey)
+	out.PagesServed, out.PagesRefetched, out.MaxFetchesPerPage = k.c.PagesServed, k.c.PagesRefetched, k.c.MaxFetchesPerPage
+	out.RefreshGrants = map[string][]time.Time{}
+	for u, ts := range k.c.RefreshGrants {
+		out.RefreshGrants[u] = slices.Clone(ts)
+	}
+	out.RefreshTokensReused = k.c.RefreshTokensReused
 	return out
 }
 

@@ -165,6 +165,33 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string, scopes []string
 	return newToken(tok, refreshToken), nil
 }
 
+// ResourceToken redeems a refresh token for an access token to a resource
+// other than Graph, such as SharePoint (https://contoso.sharepoint.com): a
+// refresh token is good for every resource the user consented to. The
+// result carries the rotated refresh token.
+func (a *Auth) ResourceToken(ctx context.Context, refreshToken, resource string) (*Token, error) {
+	u, err := url.Parse(resource)
+	if err != nil || u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+		return nil, fmt.Errorf("identity platform: token for %q: the resource must be an https URL without a path", resource)
+	}
+	return a.Refresh(ctx, refreshToken, []string{"https://" + u.Host + "/.default", "offline_access"})
+}
+
+// SharePointResource returns a tenant's SharePoint resource (its sites
+// host, https://contoso.sharepoint.com) from the web URL of a drive or site
+// in the tenant, such as a OneDrive's https://contoso-my.sharepoint.com/personal/...
+func SharePointResource(webURL string) (string, error) {
+	u, err := url.Parse(webURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return "", fmt.Errorf("SharePoint resource from %q: not an https URL", webURL)
+	}
+	label, domain, ok := strings.Cut(strings.ToLower(u.Hostname()), ".")
+	if !ok || !strings.HasPrefix(domain, "sharepoint.") {
+		return "", fmt.Errorf("SharePoint resource from %q: %s is not a SharePoint host", webURL, u.Host)
+	}
+	return "https://" + strings.TrimSuffix(label, "-my") + "." + domain, nil
+}
+
 // ClientCredentials gets an app-only token for Graph with the application
 // permissions an admin consented to. It needs a tenant: the identity
 // platform refuses the grant on /common and /consumers (AADSTS9001023), so

@@ -212,3 +212,52 @@ func assertNoSecrets(t *testing.T, srv *emulator.Server, s string) {
 		}
 	}
 }
+
+// A refresh token redeems SharePoint tokens too when the grant covers
+// SharePoint; the rotated refresh token still redeems Graph tokens.
+func TestResourceTokenForSharePoint(t *testing.T) {
+	t.Parallel()
+	b := setup(t, emulator.Config{})
+	resource, err := graphsync.SharePointResource("https://contoso-my.sharepoint.com/personal/adele_contoso_com/Documents")
+	if err != nil || resource != "https://contoso.sharepoint.com" {
+		t.Fatalf("SharePointResource = %q, %v", resource, err)
+	}
+	for _, bad := range []string{"http://contoso.sharepoint.com/x", "https://graph.microsoft.com/v1.0", "not a url"} {
+		if _, err := graphsync.SharePointResource(bad); err == nil {
+			t.Errorf("SharePointResource(%q) accepted", bad)
+		}
+	}
+
+	tok := b.signIn(t, append(graphsync.DelegatedScopes([]graphsync.Resource{graphsync.Drive}), "Sites.Read.All"))
+	sp, err := b.auth.ResourceToken(ctx(t), tok.RefreshToken, resource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.AccessToken == "" || sp.RefreshToken == "" || sp.RefreshToken == tok.RefreshToken || sp.Expiry.IsZero() {
+		t.Fatalf("SharePoint token lacks parts or was not rotated: %v", sp)
+	}
+	if !slices.ContainsFunc(sp.Scopes, func(s string) bool { return strings.HasPrefix(s, resource+"/") }) {
+		t.Fatalf("SharePoint token scopes %q are not for %s", sp.Scopes, resource)
+	}
+	// Graph refuses a token for another audience.
+	c := b.client(t, graphsync.ClientConfig{})
+	var me graphsync.User
+	err = c.Get(ctx(t), graphsync.Call{Token: sp.AccessToken, Service: graphsync.ServiceDirectory, Resource: "me"}, "/me", &me)
+	if !graphsync.IsUnauthorized(err) {
+		t.Fatalf("Graph with a SharePoint token: %v, want 401", err)
+	}
+	if _, err := b.auth.Refresh(ctx(t), sp.RefreshToken, nil); err != nil {
+		t.Fatalf("the rotated refresh token no longer redeems Graph tokens: %v", err)
+	}
+	if _, err := b.auth.ResourceToken(ctx(t), tok.RefreshToken, "https://contoso.sharepoint.com/sites/x"); err == nil {
+		t.Fatal("a resource with a path was accepted")
+	}
+
+	// Without a Sites permission there is no SharePoint consent.
+	plain := b.signIn(t, mailScopes())
+	_, err = b.auth.ResourceToken(ctx(t), plain.RefreshToken, resource)
+	var te *graphsync.TokenError
+	if !errors.As(err, &te) || te.AADSTS() != 65001 {
+		t.Fatalf("SharePoint token without Sites.Read.All: %v, want AADSTS65001", err)
+	}
+}

@@ -54,8 +54,11 @@ type ClientConfig struct {
 	// version; relative paths resolve against BaseURL+"/v1.0".
 	BaseURL string
 	// HTTPClient defaults to a client with dial, TLS and response-header
-	// timeouts of 30s, 100s per request, and a large idle pool.
+	// timeouts of 30s, Timeout per request, and a large idle pool.
 	HTTPClient *http.Client
+	// Timeout bounds one request of the default HTTPClient, body included;
+	// default 100s. A timed-out GET is retried like a reset connection.
+	Timeout time.Duration
 	// MaxPageSize is sent as Prefer: odata.maxpagesize on Outlook
 	// collections, the only ones that honour it. 0 leaves Graph's default.
 	MaxPageSize int
@@ -119,6 +122,8 @@ func (c *ClientConfig) validate() error {
 		return errors.New("graphsync: ClientConfig.MaxInlineWait must not be negative")
 	case c.MaxRetries < 0:
 		return errors.New("graphsync: ClientConfig.MaxRetries must not be negative")
+	case c.Timeout < 0:
+		return errors.New("graphsync: ClientConfig.Timeout must not be negative")
 	}
 	return nil
 }
@@ -148,15 +153,18 @@ func (c *ClientConfig) withDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Timeout == 0 {
+		c.Timeout = 100 * time.Second
+	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = newHTTPClient()
+		c.HTTPClient = newHTTPClient(c.Timeout)
 	}
 }
 
-func newHTTPClient() *http.Client {
+func newHTTPClient(timeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{
-		Timeout: 100 * time.Second,
+		Timeout: timeout,
 		Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           dialer.DialContext,
@@ -238,6 +246,15 @@ func (c *Client) Block(mailbox string, until time.Time) {
 	c.gates.block(gateKey{mailbox: mailbox}, until)
 }
 
+// BlockTenant keeps requests to a tenant-throttled service (Teams, OneDrive,
+// the directory) of tenant from leaving this process until until.
+func (c *Client) BlockTenant(service Service, tenant string, until time.Time) {
+	if tenant == "" {
+		return
+	}
+	c.gates.block(gateKey{service: service, tenant: tenant}, until)
+}
+
 // Call describes who a request is for and how it is throttled and labelled.
 type Call struct {
 	Token        string // bearer access token; never logged
@@ -317,7 +334,7 @@ func (c *Client) do(ctx context.Context, call Call, link string, collection bool
 			}
 		}
 		g.release()
-		requestDuration.WithLabelValues(res).Observe(elapsed.Seconds())
+		requestDuration.WithLabelValues(res, method).Observe(elapsed.Seconds())
 
 		var requestID string
 		status := 0
@@ -402,10 +419,22 @@ func (c *Client) resolve(link string) (*url.URL, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		// *url.Error repeats the whole link, sync tokens included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("parse link: %w", err)
 	}
 	if !strings.EqualFold(u.Scheme, c.origin.Scheme) || !strings.EqualFold(u.Host, c.origin.Host) {
 		return nil, fmt.Errorf("link host %q is not the Graph origin %q", u.Host, c.origin.Host)
+	}
+	if u.User != nil {
+		return nil, errors.New("link carries user credentials; Graph links never do")
+	}
+	// The request is built from u.String(); make sure it reaches the same host.
+	if again, err := url.Parse(u.String()); err != nil || !strings.EqualFold(again.Host, c.origin.Host) {
+		return nil, fmt.Errorf("link %q does not resolve to the Graph origin", linkPath(link))
 	}
 	return u, nil
 }
@@ -450,7 +479,7 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, error) {
 		return nil, nil, redactURLError(err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	body, err := readBody(resp.Body, resp.ContentLength)
 	if err != nil {
 		return resp, nil, fmt.Errorf("read body: %w", err)
 	}
@@ -458,6 +487,25 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, error) {
 		return resp, nil, fmt.Errorf("read body: larger than %d bytes", maxBodyBytes)
 	}
 	return resp, body, nil
+}
+
+// readBody reads a body of the announced size into one buffer: io.ReadAll
+// grows from 512 bytes by doubling, clearing and copying multi-megabyte
+// pages again and again. Unknown or excessive sizes take the general path.
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > maxBodyBytes {
+		return io.ReadAll(io.LimitReader(r, maxBodyBytes+1))
+	}
+	buf := make([]byte, size)
+	if n, err := io.ReadFull(r, buf); err != nil {
+		return buf[:n], err // io.ErrUnexpectedEOF for a body cut short
+	}
+	// More than announced is read on, as io.ReadAll would.
+	rest, err := io.ReadAll(io.LimitReader(r, maxBodyBytes+1-size))
+	if len(rest) > 0 {
+		buf = append(buf, rest...)
+	}
+	return buf, err
 }
 
 // redactURLError drops the query from a *url.Error: links carry skip and
@@ -587,4 +635,12 @@ func scopeNoun(k gateKey) string {
 
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), sub)
+}
+
+// linkPath drops a link's query, which holds sync tokens, for messages.
+func linkPath(link string) string {
+	if i := strings.IndexByte(link, '?'); i >= 0 {
+		return link[:i]
+	}
+	return link
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 )
 
@@ -92,12 +93,19 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
+// ErrNoID is the error of a record that decodes but has no id.
+var ErrNoID = errors.New("record has no id")
+
 // decode unmarshals one record. Only on failure does it spend time finding
 // which field broke, decoding the fields one by one.
 func decode[T any](kind string, raw json.RawMessage) (T, error) {
 	var v T
 	err := json.Unmarshal(raw, &v)
 	if err == nil {
+		// Rows are keyed by id: a record without one cannot be stored.
+		if id := reflect.ValueOf(&v).Elem().FieldByName("ID"); id.IsValid() && id.Kind() == reflect.String && id.String() == "" {
+			return v, &DecodeError{Kind: kind, Field: "id", Err: ErrNoID}
+		}
 		return v, nil
 	}
 	de := &DecodeError{Kind: kind, Err: err}

@@ -10,14 +10,14 @@ import (
 var (
 	requestsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "graphsync_graph_requests_total",
-		Help: "Requests sent to Microsoft Graph, by outcome (2xx, 4xx, 429, 5xx, error).",
+		Help: "Requests sent to Microsoft Graph, by resource, method and status class (2xx, 4xx, 429, 5xx, error).",
 	}, []string{"resource", "method", "status_class"})
 
 	requestDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "graphsync_graph_request_duration_seconds",
 		Help:    "Time from sending a Graph request to reading its whole body.",
 		Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 100},
-	}, []string{"resource"})
+	}, []string{"resource", "method"})
 
 	throttledTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "graphsync_graph_throttled_total",
@@ -34,3 +34,14 @@ var (
 		Help: "Graph requests retried, by reason.",
 	}, []string{"resource", "reason"})
 )
+
+// init creates the throttling series at zero, so that throttling ratios and
+// alerts have data before the first 429.
+func init() {
+	for r := range resourceLabels {
+		for _, s := range []string{"429", "503"} {
+			throttledTotal.WithLabelValues(r, s)
+		}
+		retryAfterSeconds.WithLabelValues(r)
+	}
+}

@@ -51,7 +51,10 @@ func (c *Client) GetPage(ctx context.Context, call Call, link string) (*Page, er
 // on pages of hundreds of messages that is most of the decoding time.
 func splitPage(body []byte) (pageBody, error) {
 	var pb pageBody
-	if !json.Valid(body) {
+	// encoding/json refuses documents nested deeper than 10,000 levels; one
+	// such record must not fail its whole page, so a second validator
+	// without that limit decides, and the record is refused on its own later.
+	if !json.Valid(body) && !validDeep(body) {
 		// Only now pay for a precise syntax error.
 		var v json.RawMessage
 		if err := json.Unmarshal(body, &v); err != nil {
@@ -86,14 +89,16 @@ func splitPage(body []byte) (pageBody, error) {
 		vEnd := skipValue(body, i)
 		val := body[i:vEnd]
 		switch string(key) {
+		// A repeated key counts once, the last time, as encoding/json reads it.
 		case `"value"`:
+			pb.Value = nil
 			if val[0] == '[' {
 				pb.Value = splitArray(val)
 			}
 		case `"@odata.nextLink"`:
-			_ = json.Unmarshal(val, &pb.NextLink)
+			pb.NextLink = linkValue(val)
 		case `"@odata.deltaLink"`:
-			_ = json.Unmarshal(val, &pb.DeltaLink)
+			pb.DeltaLink = linkValue(val)
 		}
 		i = vEnd
 	}
@@ -101,6 +106,15 @@ func splitPage(body []byte) (pageBody, error) {
 		return pb, &pageError{"response has no value array"}
 	}
 	return pb, nil
+}
+
+// linkValue reads a link; anything but a string is no link.
+func linkValue(val []byte) string {
+	var s string
+	if json.Unmarshal(val, &s) != nil {
+		return ""
+	}
+	return s
 }
 
 // splitArray returns the elements of a valid JSON array.
@@ -181,6 +195,174 @@ func skipString(b []byte, i int) int {
 			continue
 		}
 		return i + 1
+	}
+	return i
+}
+
+// validDeep reports whether b is one valid JSON value, by the rules of
+// encoding/json (which does not check UTF-8 either) but without its nesting
+// limit: the depth is a byte stack, so no input can exhaust the goroutine's.
+func validDeep(b []byte) bool {
+	var stack []byte // '{' or '[' per open container
+	i := skipSpace(b, 0)
+	for {
+		// A value starts at b[i].
+		if i >= len(b) {
+			return false
+		}
+		switch c := b[i]; {
+		case c == '{' || c == '[':
+			end := byte('}')
+			if c == '[' {
+				end = ']'
+			}
+			i = skipSpace(b, i+1)
+			if i < len(b) && b[i] == end {
+				i++
+				break
+			}
+			stack = append(stack, c)
+			if c == '{' {
+				if i = objectKey(b, i); i < 0 {
+					return false
+				}
+			}
+			continue
+		case c == '"':
+			if i = scanString(b, i); i < 0 {
+				return false
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			if i = scanNumber(b, i); i < 0 {
+				return false
+			}
+		case c == 't' && bytes.HasPrefix(b[i:], []byte("true")):
+			i += 4
+		case c == 'f' && bytes.HasPrefix(b[i:], []byte("false")):
+			i += 5
+		case c == 'n' && bytes.HasPrefix(b[i:], []byte("null")):
+			i += 4
+		default:
+			return false
+		}
+		// After a value: close containers, or find the next value.
+		for {
+			i = skipSpace(b, i)
+			if len(stack) == 0 {
+				return i == len(b)
+			}
+			if i >= len(b) {
+				return false
+			}
+			top := stack[len(stack)-1]
+			if b[i] == ',' {
+				i = skipSpace(b, i+1)
+				if top == '{' {
+					if i = objectKey(b, i); i < 0 {
+						return false
+					}
+				}
+				break
+			}
+			if (top == '{' && b[i] == '}') || (top == '[' && b[i] == ']') {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			return false
+		}
+	}
+}
+
+// objectKey reads `"key" :` at b[i] and returns where the value starts, or -1.
+func objectKey(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	if i = scanString(b, i); i < 0 {
+		return -1
+	}
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return skipSpace(b, i+1)
+}
+
+// scanString checks the string at b[i] and returns its end, or -1.
+func scanString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1
+		case c < 0x20:
+			return -1
+		case c == '\\':
+			i++
+			if i >= len(b) {
+				return -1
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(b) {
+					return -1
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !isHex(h) {
+						return -1
+					}
+				}
+				i += 4
+			default:
+				return -1
+			}
+		}
+	}
+	return -1
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// scanNumber checks the number at b[i] and returns its end, or -1.
+func scanNumber(b []byte, i int) int {
+	digits := func(i int) int {
+		j := i
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		return j
+	}
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = digits(i)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return -1
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return -1
+		}
+		i = j
 	}
 	return i
 }

@@ -3,6 +3,7 @@ package graphsync
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -65,6 +66,39 @@ func ApplicationScopes() []string {
 // a 403 as a missing scope. It is "" for an unknown resource.
 func RequiredScope(r Resource) string {
 	return delegatedScope[r]
+}
+
+// applicationPermission is the application permission (app role) an admin
+// grants for reading r across a tenant.
+var applicationPermission = map[Resource]string{
+	Mail:     "Mail.Read",
+	Calendar: "Calendars.Read",
+	Drive:    "Files.Read.All",
+	Chats:    "Chat.Read.All",
+	People:   "People.Read.All",
+	Contacts: "Contacts.Read",
+}
+
+// DirectoryPermission is the application permission user discovery
+// (/users/delta) needs.
+const DirectoryPermission = "User.Read.All"
+
+// RequiredPermission returns the application permission that reading r for
+// every user of a tenant needs; "" for an unknown resource.
+func RequiredPermission(r Resource) string {
+	return applicationPermission[r]
+}
+
+// ApplicationPermissions lists the application permissions an admin must
+// grant for syncing rs across a tenant, user discovery included.
+func ApplicationPermissions(rs []Resource) []string {
+	out := []string{DirectoryPermission}
+	for _, r := range rs {
+		if p, ok := applicationPermission[r]; ok && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // ValidateScopes refuses scope lists the identity platform would reject

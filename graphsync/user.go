@@ -16,6 +16,8 @@ type User struct {
 	MobilePhone       string   `json:"mobilePhone,omitempty"`
 	BusinessPhones    []string `json:"businessPhones,omitempty"`
 	PreferredLanguage string   `json:"preferredLanguage,omitempty"`
+	AccountEnabled    *bool    `json:"accountEnabled,omitempty"`
+	UserType          string   `json:"userType,omitempty"`
 }
 
 // DecodeUser decodes one user.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,9 +47,11 @@ func (r *run) runDelta(ctx context.Context, d deltaStream) error {
 			link = st.DeltaLink
 			if full {
 				link = d.initial
-			}
-			if since, err = r.svc.store.StartRoundTx(ctx, r.svc.store.Pool(), d.stream, full); err != nil {
-				return err
+				// Only a full round needs its start: rows it does not see
+				// by its end, marked before that start, are retired.
+				if since, err = r.svc.store.StartRoundTx(ctx, r.svc.store.Pool(), d.stream, full); err != nil {
+					return err
+				}
 			}
 		}
 		err = r.pages(ctx, d, link, full, since)
@@ -79,28 +82,25 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 		if page.NextLink == "" && page.DeltaLink == "" {
 			return fmt.Errorf("page from %s has neither @odata.nextLink nor @odata.deltaLink", linkPath(link))
 		}
-		err = r.writePage(ctx, func(tx pgx.Tx) error {
-			var seen *time.Time
-			if full {
-				seen = &since
-			}
-			p, err := d.apply(ctx, tx, page.Items, seen)
-			if err != nil {
+		if len(page.Items) == 0 && page.NextLink == "" && !full {
+			// The common idle case, nothing changed: the new deltaLink is
+			// one statement, without a transaction or the mailbox lock.
+			if err := r.svc.store.FinishRoundTx(ctx, r.svc.store.Pool(), d.stream, page.DeltaLink, store.Progress{Pages: 1}); err != nil {
 				return err
 			}
-			p.Pages = 1
-			if page.NextLink != "" {
-				return r.svc.store.CheckpointTx(ctx, tx, d.stream, page.NextLink, p)
-			}
-			if full && d.retire != nil {
-				n, err := d.retire(ctx, tx, since)
-				if err != nil {
-					return err
-				}
-				p.Deleted += int(n)
-			}
-			return r.svc.store.FinishRoundTx(ctx, tx, d.stream, page.DeltaLink, p)
-		})
+			pagesFetched.WithLabelValues(r.resource).Inc()
+			return nil
+		}
+		write := func(apply func(context.Context, pgx.Tx, []json.RawMessage, *time.Time) (store.Progress, error)) error {
+			return r.writePage(ctx, func(tx pgx.Tx) error {
+				return r.commitPage(ctx, tx, d, page, apply, full, since)
+			})
+		}
+		err = write(d.apply)
+		if store.Rejected(err) {
+			// One record PostgreSQL cannot take must not hold up the stream.
+			err = write(r.oneByOne(d))
+		}
 		if err != nil {
 			return err
 		}
@@ -112,11 +112,41 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 	}
 }
 
+// commitPage writes one page's items and its checkpoint in tx.
+func (r *run) commitPage(ctx context.Context, tx pgx.Tx, d deltaStream, page *graphsync.Page,
+	apply func(context.Context, pgx.Tx, []json.RawMessage, *time.Time) (store.Progress, error), full bool, since time.Time) error {
+	var seen *time.Time
+	if full {
+		seen = &since
+	}
+	p, err := apply(ctx, tx, page.Items, seen)
+	if err != nil {
+		return err
+	}
+	p.Pages = 1
+	if page.NextLink != "" {
+		return r.svc.store.CheckpointTx(ctx, tx, d.stream, page.NextLink, p)
+	}
+	if full && d.retire != nil {
+		n, err := d.retire(ctx, tx, since)
+		if err != nil {
+			return err
+		}
+		p.Deleted += int(n)
+	}
+	return r.svc.store.FinishRoundTx(ctx, tx, d.stream, page.DeltaLink, p)
+}
+
 // writePage runs one page's transaction under the mailbox's write lock
 // (parallel folders of one mailbox share rows when messages move), retrying
 // it a few times after a deadlock or serialization failure.
 func (r *run) writePage(ctx context.Context, fn func(pgx.Tx) error) error {
 	key := fmt.Sprintf("graphsync/%d/%s", r.conn.ID, r.userID)
+	// Take the mailbox's turn in this process before a pool connection:
+	// goroutines queued on the advisory lock would each hold one, and a
+	// few busy mailboxes could starve River of connections.
+	unlock := mailboxWrites.lock(key)
+	defer unlock()
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		err = r.svc.store.Tx(ctx, func(tx pgx.Tx) error {
@@ -130,6 +160,40 @@ func (r *run) writePage(ctx context.Context, fn func(pgx.Tx) error) error {
 		}
 	}
 	return err
+}
+
+// mailboxWrites serialises page writes per mailbox within the process.
+var mailboxWrites = keyedMutex{m: map[string]*refMutex{}}
+
+// keyedMutex is one mutex per key, dropped when nobody holds or awaits it.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*refMutex
+}
+
+type refMutex struct {
+	sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	m := k.m[key]
+	if m == nil {
+		m = &refMutex{}
+		k.m[key] = m
+	}
+	m.refs++
+	k.mu.Unlock()
+	m.Lock()
+	return func() {
+		m.Unlock()
+		k.mu.Lock()
+		if m.refs--; m.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
 }
 
 // linkPath drops the query (which holds sync tokens) for error messages.
@@ -150,25 +214,25 @@ type entry struct {
 	removed bool
 }
 
-// foldPage reads ids and @removed markers; items without an id are
+// foldPage reads ids and @removed markers; items without a usable id are
 // returned apart for quarantine.
 func foldPage(items []json.RawMessage) (entries []entry, noID []json.RawMessage) {
 	index := make(map[string]int, len(items))
 	for _, raw := range items {
-		var head struct {
-			ID string `json:"id"`
-		}
-		if err := json.Unmarshal(raw, &head); err != nil || head.ID == "" {
+		// Items come from a validated page: read the id without decoding
+		// (and validating again) the whole item.
+		id, ok := graphsync.ID(raw)
+		if !ok || id == "" || len(id) > maxIDBytes {
 			noID = append(noID, raw)
 			continue
 		}
 		_, removed := graphsync.Removed(raw)
-		e := entry{id: head.ID, raw: raw, removed: removed}
-		if i, ok := index[head.ID]; ok {
+		e := entry{id: id, raw: raw, removed: removed}
+		if i, ok := index[id]; ok {
 			entries[i] = e
 			continue
 		}
-		index[head.ID] = len(entries)
+		index[id] = len(entries)
 		entries = append(entries, e)
 	}
 	return entries, noID

@@ -43,6 +43,13 @@ type options struct {
 	graph      func(*graphsync.ClientConfig)
 	noWorkers  bool
 	connectAll bool
+	// resources the connections sync; default mail only.
+	resources []string
+	// keys seals the tokens the connect flow stores; default a fresh key.
+	keys *store.Keyring
+	// application connects the tenant once through admin consent instead
+	// of every user through their own sign-in.
+	application bool
 }
 
 func freeRedirect(t *testing.T) string {
@@ -80,6 +87,9 @@ func setup(t *testing.T, o options) *bundle {
 	t.Cleanup(func() { em.Close() })
 
 	st := pgtest.Store(t)
+	if o.keys != nil {
+		st = store.New(st.Pool(), o.keys)
+	}
 	gcfg := graphsync.ClientConfig{BaseURL: em.URL(), MaxPageSize: 50, Logger: testLogger()}
 	if o.graph != nil {
 		o.graph(&gcfg)
@@ -106,7 +116,14 @@ func setup(t *testing.T, o options) *bundle {
 	if !o.noWorkers {
 		b.start(t)
 	}
-	b.connectAll(t, redirect)
+	if len(o.resources) == 0 {
+		o.resources = []string{"mail"}
+	}
+	if o.application {
+		b.connectTenant(t, o.resources)
+		return b
+	}
+	b.connectAll(t, o.resources)
 	return b
 }
 
@@ -122,26 +139,11 @@ func (b *bundle) start(t *testing.T) {
 	})
 }
 
-func (b *bundle) connectAll(t *testing.T, redirect string) {
+func (b *bundle) connectAll(t *testing.T, resources []string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	for _, u := range b.em.Users() {
-		flow, err := connect.New(connect.Config{Store: b.store, Auth: b.auth, Graph: b.graph, Resources: []string{"mail"}, LoginHint: u.UserPrincipalName})
-		if err != nil {
-			t.Fatal(err)
-		}
-		lctx, lcancel := context.WithCancel(ctx)
-		if _, err := flow.Listen(lctx, false); err != nil {
-			lcancel()
-			t.Fatal(err)
-		}
-		if err := connect.Follow(ctx, flow.Begin()); err != nil {
-			lcancel()
-			t.Fatalf("connect %s: %v", u.UserPrincipalName, err)
-		}
-		conn, err := flow.Wait(ctx)
-		lcancel()
+		conn, err := connect.Headless(context.Background(), connect.Config{Store: b.store, Auth: b.auth, Graph: b.graph,
+			Resources: resources, LoginHint: u.UserPrincipalName})
 		if err != nil {
 			t.Fatalf("connect %s: %v", u.UserPrincipalName, err)
 		}
@@ -149,9 +151,21 @@ func (b *bundle) connectAll(t *testing.T, redirect string) {
 			t.Fatalf("connected user id %s, want %s", conn.UserID, u.ID)
 		}
 		b.conns = append(b.conns, conn)
-		// Wait for the listener to close before the next flow binds the port.
-		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// connectTenant stores an application connection for the emulator's tenant
+// through the admin-consent flow.
+func (b *bundle) connectTenant(t *testing.T, resources []string) {
+	t.Helper()
+	auth := b.auth
+	auth.Tenant = b.em.TenantID()
+	conn, err := connect.Headless(context.Background(), connect.Config{Store: b.store, Auth: auth, Graph: b.graph,
+		Resources: resources, Application: true})
+	if err != nil {
+		t.Fatalf("admin consent: %v", err)
+	}
+	b.conns = append(b.conns, conn)
 }
 
 // syncNow enqueues every connection's syncs and waits until no sync job is
@@ -201,18 +215,32 @@ func (b *bundle) waitIdle(t *testing.T, timeout time.Duration) {
 // and read state, and nothing extra.
 func (b *bundle) assertMailMatchesTruth(t *testing.T) {
 	t.Helper()
+	b.assertMatchesTruth(t, "mail")
+}
+
+// assertMatchesTruth compares every connection's rows of a resource with
+// the emulator's ground truth.
+func (b *bundle) assertMatchesTruth(t *testing.T, resource string) {
+	t.Helper()
 	for _, c := range b.conns {
-		results, err := verify.Mail(context.Background(), b.store.Pool(), b.em.URL(), c.ID, c.UserID)
+		results, err := verify.Resource(context.Background(), b.store.Pool(), b.em.URL(), c.ID, c.UserID, resource)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range results {
-			if len(r.Diffs) > 0 {
-				t.Fatalf("connection %d %s differs from ground truth (%d truth, %d rows):\n%v", c.ID, r.Table, r.Truth, r.Rows, r.Diffs)
-			}
-			if r.Truth == 0 {
-				t.Fatalf("ground truth of %s is empty; the comparison proves nothing", r.Table)
-			}
+		assertResults(t, c.ID, results)
+	}
+}
+
+// assertResults fails on any difference, and on an empty truth, which
+// would prove nothing.
+func assertResults(t *testing.T, connectionID int64, results []verify.Result) {
+	t.Helper()
+	for _, r := range results {
+		if len(r.Diffs) > 0 {
+			t.Fatalf("connection %d %s differs from ground truth (%d truth, %d rows):\n%v", connectionID, r.Table, r.Truth, r.Rows, r.Diffs)
+		}
+		if r.Truth == 0 {
+			t.Fatalf("ground truth of %s is empty; the comparison proves nothing", r.Table)
 		}
 	}
 }

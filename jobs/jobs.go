@@ -52,6 +52,15 @@ type Config struct {
 	DisableScheduler bool
 	// PollInterval is River's fetch poll interval (0: River's default).
 	PollInterval time.Duration
+
+	// CalendarPast and CalendarFuture bound the calendar window around the
+	// current day (default one year each way).
+	CalendarPast, CalendarFuture time.Duration
+	// CalendarRoll is how far the window's start must lag the current day's
+	// before the window moves, which costs a full round (default one day).
+	CalendarRoll time.Duration
+	// CalendarNow is the clock the calendar window follows (time.Now when nil).
+	CalendarNow func() time.Time
 }
 
 func (c *Config) validate() error {
@@ -83,6 +92,18 @@ func (c *Config) validate() error {
 	}
 	if c.ScheduleEvery <= 0 {
 		c.ScheduleEvery = time.Minute
+	}
+	if c.CalendarPast <= 0 {
+		c.CalendarPast = 365 * 24 * time.Hour
+	}
+	if c.CalendarFuture <= 0 {
+		c.CalendarFuture = 365 * 24 * time.Hour
+	}
+	if c.CalendarRoll <= 0 {
+		c.CalendarRoll = 24 * time.Hour
+	}
+	if c.CalendarNow == nil {
+		c.CalendarNow = time.Now
 	}
 	if c.RescueAfter <= 0 {
 		c.RescueAfter = 2*c.MaxJobDuration + time.Minute
@@ -122,6 +143,7 @@ func (s *Service) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		RescueStuckJobsAfter: s.cfg.RescueAfter,
 		FetchPollInterval:    s.cfg.PollInterval,
 		MaxAttempts:          25,
+		Middleware:           []rivertype.Middleware{&logAttrs{}},
 	}
 	if work {
 		workers := river.NewWorkers()

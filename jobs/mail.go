@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,64 +19,23 @@ import (
 // Graph client caps requests in flight per mailbox on top of it.
 const mailParallelFolders = 4
 
+func init() { register("mail", syncMail) }
+
 // syncMail syncs the folder hierarchy through mailFolders/delta, then every
 // live folder's messages through its own messages/delta.
 func syncMail(ctx context.Context, r *run) error {
-	folders := store.Stream{ConnectionID: r.conn.ID, Resource: "mail", Name: "folders"}
-	err := r.runDelta(ctx, deltaStream{
-		stream:  folders,
-		initial: r.userPath() + "/mailFolders/delta",
-		service: graphsync.ServiceOutlook,
-		apply: func(ctx context.Context, tx pgx.Tx, items []json.RawMessage, seen *time.Time) (store.Progress, error) {
-			return r.applyFolders(ctx, tx, folders, items, seen)
-		},
-		retire: func(ctx context.Context, tx pgx.Tx, since time.Time) (int64, error) {
+	return r.syncFolderTree(ctx, folderTree{
+		foldersPath:  "/mailFolders/delta",
+		applyFolders: r.applyFolders,
+		retireFolders: func(ctx context.Context, tx pgx.Tx, since time.Time) (int64, error) {
 			return r.svc.store.RetireUnseenMailFoldersTx(ctx, tx, r.conn.ID, r.userID, since)
 		},
+		folders: func(ctx context.Context) ([]string, error) {
+			return r.svc.store.LiveMailFolders(ctx, r.conn.ID, r.userID)
+		},
+		parallel:   mailParallelFolders,
+		syncFolder: r.syncFolder,
 	})
-	if err != nil {
-		return err
-	}
-	ids, err := r.svc.store.LiveMailFolders(ctx, r.conn.ID, r.userID)
-	if err != nil {
-		return err
-	}
-	// Checkpoints of folders that no longer exist are dropped.
-	if err := r.svc.store.DeleteStreamsTx(ctx, r.svc.store.Pool(), r.conn.ID, "mail", append(ids, "folders")); err != nil {
-		return err
-	}
-
-	if ids, err = r.pendingStreams(ctx, ids); err != nil {
-		return err
-	}
-
-	sem := make(chan struct{}, mailParallelFolders)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	for _, id := range ids {
-		mu.Lock()
-		stop := firstErr != nil
-		mu.Unlock()
-		if stop {
-			break
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(folderID string) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := r.syncFolder(ctx, folderID); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			}
-		}(id)
-	}
-	wg.Wait()
-	return firstErr
 }
 
 // pendingStreams drops the streams that completed a round during this pass,
@@ -95,9 +53,10 @@ func (r *run) pendingStreams(ctx context.Context, names []string) ([]string, err
 	}
 	done := map[string]bool{}
 	for _, st := range states {
-		if st.Resource == r.resource && st.NextLink == "" && st.DeltaLink != "" &&
+		name, ours := strings.CutPrefix(st.Name, r.streamPrefix())
+		if ours && st.Resource == r.resource && st.NextLink == "" && st.DeltaLink != "" &&
 			st.LastSuccessAt != nil && !st.LastSuccessAt.Before(r.passStart) {
-			done[st.Name] = true
+			done[name] = true
 		}
 	}
 	out := names[:0:0]
@@ -110,7 +69,7 @@ func (r *run) pendingStreams(ctx context.Context, names []string) ([]string, err
 }
 
 func (r *run) syncFolder(ctx context.Context, folderID string) error {
-	st := store.Stream{ConnectionID: r.conn.ID, Resource: "mail", Name: folderID}
+	st := r.stream(folderID)
 	return r.runDelta(ctx, deltaStream{
 		stream:  st,
 		initial: r.userPath() + "/mailFolders/" + url.PathEscape(folderID) + "/messages/delta",
@@ -130,45 +89,24 @@ func (r *run) applyFolders(ctx context.Context, tx pgx.Tx, st store.Stream, item
 	if err != nil {
 		return p, err
 	}
-	var rows []store.MailFolder
-	var removed []string
-	for _, e := range entries {
-		if e.removed {
-			removed = append(removed, e.id)
-			continue
-		}
-		raw, ok, err := r.mergePartial(ctx, tx, st, e, stored)
-		if err != nil {
-			return p, err
-		}
-		if !ok {
-			continue
-		}
-		e.raw = raw
-		f, err := graphsync.DecodeMailFolder(e.raw)
-		if err != nil {
-			if err := r.quarantine(ctx, tx, st, e.id, err, e.raw); err != nil {
-				return p, err
-			}
-			continue
-		}
-		rows = append(rows, store.MailFolder{ID: f.ID, UserID: r.userID, DisplayName: f.DisplayName,
+	rows, removed, err := pageRows(ctx, r, tx, st, entries, stored, func(raw []byte) (store.MailFolder, error) {
+		f, err := graphsync.DecodeMailFolder(raw)
+		return store.MailFolder{ID: f.ID, UserID: r.userID, DisplayName: f.DisplayName,
 			ParentFolderID: f.ParentFolderID, ChildFolderCount: i32(f.ChildFolderCount), UnreadItemCount: i32(f.UnreadItemCount),
-			TotalItemCount: i32(f.TotalItemCount), IsHidden: &f.IsHidden, Raw: e.raw})
+			TotalItemCount: i32(f.TotalItemCount), IsHidden: &f.IsHidden, Raw: raw}, err
+	})
+	if err != nil {
+		return p, err
 	}
 	n, err := r.svc.store.DeleteMailFoldersTx(ctx, tx, r.conn.ID, removed)
 	if err != nil {
 		return p, err
 	}
-	p.Deleted = int(n)
 	u, err := r.svc.store.UpsertMailFoldersTx(ctx, tx, r.conn.ID, rows, seen)
 	if err != nil {
 		return p, err
 	}
-	p.Upserted = int(u)
-	recordsWritten.WithLabelValues(r.resource, "upserted").Add(float64(u))
-	recordsWritten.WithLabelValues(r.resource, "deleted").Add(float64(n))
-	return p, nil
+	return r.written(u, n), nil
 }
 
 // folderComplete tells a full mail folder from a partial update: every full
@@ -180,7 +118,7 @@ var folderComplete = []byte(`"parentFolderId"`)
 func (r *run) preparePage(ctx context.Context, tx pgx.Tx, st store.Stream, kind, tableName string, complete []byte, items []json.RawMessage) ([]entry, map[string][]byte, error) {
 	entries, noID := foldPage(items)
 	for _, raw := range noID {
-		if err := r.quarantine(ctx, tx, st, "", fmt.Errorf("%s without an id", kind), raw); err != nil {
+		if err := r.quarantine(ctx, tx, st, "", noIDReason(kind, raw), raw); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -231,31 +169,18 @@ func (r *run) applyMessages(ctx context.Context, tx pgx.Tx, st store.Stream, fol
 	if err != nil {
 		return p, err
 	}
-	rows := make([]store.MailMessage, 0, len(entries))
-	var removed []string
-	for _, e := range entries {
-		if e.removed {
-			removed = append(removed, e.id)
-			continue
-		}
-		raw, ok, err := r.mergePartial(ctx, tx, st, e, stored)
-		if err != nil {
-			return p, err
-		}
-		if !ok {
-			continue
-		}
+	rows, removed, err := pageRows(ctx, r, tx, st, entries, stored, func(raw []byte) (store.MailMessage, error) {
 		m, err := graphsync.DecodeMessage(raw)
 		if err != nil {
-			if err := r.quarantine(ctx, tx, st, e.id, err, raw); err != nil {
-				return p, err
-			}
-			continue
+			return store.MailMessage{}, err
 		}
 		if m.ParentFolderID == "" {
 			m.ParentFolderID = folderID
 		}
-		rows = append(rows, normalizeMessage(r.userID, &m, raw))
+		return normalizeMessage(r.userID, &m, raw), nil
+	})
+	if err != nil {
+		return p, err
 	}
 	n, err := r.svc.store.DeleteMailMessagesTx(ctx, tx, r.conn.ID, folderID, removed)
 	if err != nil {
@@ -265,10 +190,7 @@ func (r *run) applyMessages(ctx context.Context, tx pgx.Tx, st store.Stream, fol
 	if err != nil {
 		return p, err
 	}
-	p.Deleted, p.Upserted = int(n), int(u)
-	recordsWritten.WithLabelValues(r.resource, "upserted").Add(float64(u))
-	recordsWritten.WithLabelValues(r.resource, "deleted").Add(float64(n))
-	return p, nil
+	return r.written(u, n), nil
 }
 
 func normalizeMessage(userID string, m *graphsync.Message, raw []byte) store.MailMessage {

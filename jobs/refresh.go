@@ -145,7 +145,7 @@ func (s *Service) refresh(ctx context.Context, connectionID int64, rejected stri
 			}
 		}
 		if err != nil {
-			outcome = "error"
+			outcome = refreshFailure(err)
 			return fmt.Errorf("refresh token of connection %d: %w", connectionID, err)
 		}
 		if err := s.store.SaveTokensTx(ctx, tx, connectionID, store.Tokens{

@@ -281,7 +281,7 @@ func TestThrottledSyncHonoursRetryAfter(t *testing.T) {
 		inline   time.Duration // the client's MaxInlineWait; 0 for its default
 		snoozed  bool          // Retry-After exceeds inline: the job snoozes
 	}{
-		{name: "waited in place", requests: 20, window: 2 * time.Second, pageSize: 10},
+		{name: "waited in place", requests: 8, window: 2 * time.Second, pageSize: 10},
 		{name: "job snoozed", requests: 20, window: 3 * time.Second, pageSize: 10, inline: 500 * time.Millisecond, snoozed: true},
 		// Fewer requests per window than the mailbox has folders: a
 		// resumed job must not spend them on folders it already synced.

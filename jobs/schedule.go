@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+
+	"github.com/graphsync/graphsync/store"
 )
 
 // ScheduleArgs is the periodic job that enqueues due syncs and refreshes.
@@ -38,36 +40,35 @@ func (w *scheduleWorker) Work(ctx context.Context, job *river.Job[ScheduleArgs])
 // per connection and resource pending. It returns how many jobs it inserted.
 func (s *Service) Schedule(ctx context.Context, client *river.Client[pgx.Tx]) (int, error) {
 	now := time.Now()
-	due, err := s.store.DueSyncs(ctx, s.cfg.SyncInterval)
+	inserted, err := s.enqueueDue(ctx, client, 0, s.cfg.ScheduleEvery)
 	if err != nil {
-		return 0, err
-	}
-	var params []river.InsertManyParams
-	for _, d := range due {
-		if len(s.cfg.Resources) > 0 && !slices.Contains(s.cfg.Resources, d.Resource) {
-			continue
-		}
-		if _, ok := syncers[d.Resource]; !ok {
-			continue
-		}
-		at := now.Add(spread(d.ConnectionID, d.Resource, s.cfg.ScheduleEvery))
-		params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: d.ConnectionID, Resource: d.Resource},
-			InsertOpts: &river.InsertOpts{ScheduledAt: at}})
+		return inserted, fmt.Errorf("schedule: %w", err)
 	}
 	refresh, err := s.store.DueRefreshes(ctx, now.Add(s.cfg.RefreshAhead+s.cfg.ScheduleEvery))
 	if err != nil {
-		return 0, err
+		return inserted, err
 	}
+	var params []river.InsertManyParams
 	for _, d := range refresh {
 		at := d.At.Add(-s.cfg.RefreshAhead)
 		params = append(params, river.InsertManyParams{Args: RefreshArgs{ConnectionID: d.ConnectionID},
 			InsertOpts: &river.InsertOpts{ScheduledAt: at}})
 	}
+	n, err := insertMany(ctx, client, params)
+	if err != nil {
+		return inserted, fmt.Errorf("schedule: %w", err)
+	}
+	return inserted + n, nil
+}
+
+// insertMany inserts jobs in chunks and returns how many were new (not
+// skipped as duplicates of pending ones).
+func insertMany(ctx context.Context, client *river.Client[pgx.Tx], params []river.InsertManyParams) (int, error) {
 	inserted := 0
 	for chunk := range slices.Chunk(params, 1000) {
 		res, err := client.InsertMany(ctx, chunk)
 		if err != nil {
-			return inserted, fmt.Errorf("schedule: insert jobs: %w", err)
+			return inserted, fmt.Errorf("insert jobs: %w", err)
 		}
 		for _, r := range res {
 			if !r.UniqueSkippedAsDuplicate {
@@ -79,7 +80,9 @@ func (s *Service) Schedule(ctx context.Context, client *river.Client[pgx.Tx]) (i
 }
 
 // EnqueueSync inserts sync jobs now for a connection's resources (all of its
-// enabled resources when resources is empty).
+// enabled resources when resources is empty). For an application connection
+// that is user discovery plus every known user's resources; discovery
+// queues the users it finds new.
 func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[pgx.Tx], connectionID int64, resources []string) (int, error) {
 	conns, err := s.store.Connections(ctx)
 	if err != nil {
@@ -90,21 +93,30 @@ func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[pgx.Tx],
 		if connectionID != 0 && c.ID != connectionID {
 			continue
 		}
+		users := []string{""}
+		if c.Kind == store.KindApplication {
+			params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID, Resource: store.DirectoryResource}})
+			if users, err = s.store.LiveDirectoryUsers(ctx, c.ID); err != nil {
+				return 0, err
+			}
+		}
 		for _, res := range c.Resources {
 			if len(resources) > 0 && !slices.Contains(resources, res) {
 				continue
 			}
-			params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID, Resource: res}})
+			for _, u := range users {
+				params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID, Resource: res, UserID: u}})
+			}
 		}
 	}
 	if len(params) == 0 {
 		return 0, nil
 	}
-	res, err := client.InsertMany(ctx, params)
+	n, err := insertMany(ctx, client, params)
 	if err != nil {
-		return 0, fmt.Errorf("enqueue syncs: %w", err)
+		return n, fmt.Errorf("enqueue syncs: %w", err)
 	}
-	return len(res), nil
+	return n, nil
 }
 
 func spread(connectionID int64, resource string, period time.Duration) time.Duration {

@@ -9,17 +9,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 )
 
-// SyncArgs syncs one resource of one connection.
+// SyncArgs syncs one resource of one connection; for an application
+// connection, of one user of its tenant (or, with Resource "users" and no
+// user, discovers the tenant's users).
 type SyncArgs struct {
 	ConnectionID int64  `json:"connection_id" river:"unique"`
 	Resource     string `json:"resource" river:"unique"`
+	UserID       string `json:"user_id,omitempty" river:"unique"`
 }
 
 // Kind is River's name for the job.
@@ -31,12 +33,29 @@ func (SyncArgs) InsertOpts() river.InsertOpts {
 }
 
 // Resources graphsync knows how to sync, in the order they are scheduled.
-var Resources = []string{"mail"}
+// Each resource's file registers itself.
+var Resources []string
 
 type syncFunc func(ctx context.Context, r *run) error
 
-var syncers = map[string]syncFunc{
-	"mail": syncMail,
+var syncers = map[string]syncFunc{}
+
+// resourceOrder puts mailbox resources first: they share the mailbox's
+// Outlook budget and a user most often checks mail first.
+var resourceOrder = []string{"mail", "calendar", "contacts", "drive", "chats", "people"}
+
+// register makes a resource syncable; each resource file calls it from init.
+func register(resource string, fn syncFunc) {
+	if !slices.Contains(resourceOrder, resource) {
+		panic("jobs: register unknown resource " + resource)
+	}
+	syncers[resource] = fn
+	Resources = Resources[:0]
+	for _, r := range resourceOrder {
+		if syncers[r] != nil {
+			Resources = append(Resources, r)
+		}
+	}
 }
 
 // errContinue says a job reached its time budget with work left; its
@@ -55,10 +74,6 @@ func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration {
 func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	s := w.svc
 	args := job.Args
-	fn, ok := syncers[args.Resource]
-	if !ok {
-		return river.JobCancel(fmt.Errorf("sync connection %d: unknown resource %q", args.ConnectionID, args.Resource))
-	}
 	conn, err := s.store.Connection(ctx, args.ConnectionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return river.JobCancel(err)
@@ -66,18 +81,36 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	if err != nil {
 		return err
 	}
-	if conn.Status != store.StatusActive || !slices.Contains(conn.Resources, args.Resource) {
+	fn, ok := syncers[args.Resource]
+	if conn.Kind == store.KindApplication && args.Resource == store.DirectoryResource {
+		fn, ok = syncDirectory, true
+	}
+	if !ok {
+		return river.JobCancel(fmt.Errorf("sync connection %d: unknown resource %q", args.ConnectionID, args.Resource))
+	}
+	if conn.Status != store.StatusActive || (args.Resource != store.DirectoryResource && !slices.Contains(conn.Resources, args.Resource)) {
 		return nil
 	}
-	top := store.Stream{ConnectionID: conn.ID, Resource: args.Resource}
 	log := s.log.With("connection_id", conn.ID, "resource", args.Resource)
-
 	r := &run{svc: s, conn: conn, resource: args.Resource, userID: conn.UserID,
-		deadline: time.Now().Add(s.cfg.MaxJobDuration), passStart: job.CreatedAt, log: log}
+		deadline: time.Now().Add(s.cfg.MaxJobDuration), passStart: job.CreatedAt}
+	if conn.Kind == store.KindApplication && args.Resource != store.DirectoryResource {
+		if args.UserID == "" {
+			return river.JobCancel(fmt.Errorf("sync connection %d %s: an application connection syncs one user at a time, and the job names none", conn.ID, args.Resource))
+		}
+		// A user who left the tenant since the job was queued is not synced.
+		if live, err := s.store.DirectoryUserLive(ctx, conn.ID, args.UserID); err != nil || !live {
+			return err
+		}
+		r.userID = args.UserID
+		log = log.With("user_id", args.UserID)
+	}
+	r.log = log
+	top := r.stream("")
 	if until, err := s.store.ThrottledUntil(ctx, r.throttleScope()); err != nil {
 		return err
 	} else if d := time.Until(until); d > 0 {
-		s.graph.Block(r.userID, until)
+		r.block(until)
 		syncRuns.WithLabelValues(args.Resource, "throttled").Inc()
 		return river.JobSnooze(d)
 	}
@@ -91,9 +124,7 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	retryAfter, throttled := graphsync.IsThrottled(err)
 	switch {
 	case err == nil:
-		if err := s.store.Tx(ctx, func(tx pgx.Tx) error {
-			return s.store.FinishRoundTx(ctx, tx, top, "", store.Progress{})
-		}); err != nil {
+		if err := s.store.FinishRoundTx(ctx, s.store.Pool(), top, "", store.Progress{}); err != nil {
 			return err
 		}
 		syncRuns.WithLabelValues(args.Resource, "ok").Inc()
@@ -116,8 +147,20 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	case errors.As(err, &cp):
 		syncRuns.WithLabelValues(args.Resource, "error").Inc()
 		return river.JobSnooze(5 * time.Minute)
+	case conn.Kind == store.KindApplication && graphsync.IsNotFound(err):
+		// Users without a mailbox or drive (unlicensed, shared, disabled)
+		// answer 404; that user's resource waits for the next interval.
+		syncRuns.WithLabelValues(args.Resource, "unavailable").Inc()
+		log.InfoContext(ctx, "resource not available for this user", "error", err)
+		return s.store.RecordStreamError(ctx, top, store.StreamError, "not available for this user: "+err.Error(), "")
 	case graphsync.IsForbidden(err):
 		scope := graphsync.RequiredScope(graphsync.Resource(args.Resource))
+		if conn.Kind == store.KindApplication {
+			scope = graphsync.RequiredPermission(graphsync.Resource(args.Resource))
+			if args.Resource == store.DirectoryResource {
+				scope = graphsync.DirectoryPermission
+			}
+		}
 		syncRuns.WithLabelValues(args.Resource, "missing_scope").Inc()
 		log.WarnContext(ctx, "Graph refused the resource: missing permission", "scope", scope, "error", err)
 		return s.store.RecordStreamError(ctx, top, store.StreamMissingScope, err.Error(), scope)
@@ -169,10 +212,52 @@ func (r *run) setToken(tok string) {
 	r.tokenMu.Unlock()
 }
 
-// throttleScope names the mailbox (or tenant) whose Retry-After windows the
-// job shares with every other process.
+// tenantThrottled maps the resources whose Graph workload throttles per app
+// per tenant (not per mailbox) to that workload.
+var tenantThrottled = map[string]graphsync.Service{"chats": graphsync.ServiceTeams, store.DirectoryResource: graphsync.ServiceDirectory}
+
+// throttleScope names the mailbox (or tenant workload) whose Retry-After
+// windows the job shares with every other process.
 func (r *run) throttleScope() string {
+	if svc, ok := tenantThrottled[r.resource]; ok {
+		return "tenant:" + r.conn.TenantID + "/" + svc.String()
+	}
 	return "mailbox:" + r.conn.TenantID + "/" + r.userID
+}
+
+// block keeps this process's requests in the job's throttling scope back
+// until until.
+func (r *run) block(until time.Time) {
+	if svc, ok := tenantThrottled[r.resource]; ok {
+		r.svc.graph.BlockTenant(svc, r.conn.TenantID, until)
+		return
+	}
+	r.svc.graph.Block(r.userID, until)
+}
+
+// streamPrefix scopes stream names to the synced user: an application
+// connection syncs many users' resources under one connection.
+func (r *run) streamPrefix() string {
+	if r.conn.Kind == store.KindApplication && r.userID != "" {
+		return r.userID + "/"
+	}
+	return ""
+}
+
+// stream names one checkpointed stream of the run's resource and user
+// (a mail folder, a chat, "folders").
+func (r *run) stream(name string) store.Stream {
+	return store.Stream{ConnectionID: r.conn.ID, Resource: r.resource, Name: r.streamPrefix() + name}
+}
+
+// dropStaleStreams deletes the checkpoints of the run's user and resource
+// whose names are not in keep (containers that no longer exist).
+func (r *run) dropStaleStreams(ctx context.Context, keep []string) error {
+	names := make([]string, len(keep))
+	for i, k := range keep {
+		names[i] = r.streamPrefix() + k
+	}
+	return r.svc.store.DeleteStreamsTx(ctx, r.svc.store.Pool(), r.conn.ID, r.resource, r.streamPrefix(), names)
 }
 
 // userPath is the Graph path of the synced user: /me for delegated

@@ -52,16 +52,16 @@ type MailMessage struct {
 	Raw                     []byte
 }
 
-var mailFoldersTable = table{name: "mail_folders", columns: []string{
+var mailFoldersTable = syncedTable("mail_folders",
 	"connection_id", "id", "user_id", "display_name", "parent_folder_id", "child_folder_count",
-	"unread_item_count", "total_item_count", "is_hidden", "raw", "seen_at"}}
+	"unread_item_count", "total_item_count", "is_hidden", "raw", "seen_at")
 
-var mailMessagesTable = table{name: "mail_messages", columns: []string{
+var mailMessagesTable = syncedTable("mail_messages",
 	"connection_id", "id", "user_id", "folder_id", "subject", "from_address", "from_name", "sender_address",
 	"to_addresses", "cc_addresses", "bcc_addresses", "received_at", "sent_at", "created_at", "last_modified_at",
 	"is_read", "is_draft", "importance", "has_attachments", "conversation_id", "internet_message_id",
 	"body_preview", "body_content_type", "categories", "flag_status", "inference_classification", "web_link",
-	"raw", "seen_at"}}
+	"raw", "seen_at")
 
 // UpsertMailFoldersTx writes folders; seenAt, when set, marks them seen by a
 // full enumeration.
@@ -141,9 +141,7 @@ func (s *Store) RetireUnseenMailFoldersTx(ctx context.Context, tx pgx.Tx, connec
 // Raws returns the stored raw JSON of a synced table's rows by id, so
 // partial delta updates can be merged into what is known.
 func (s *Store) Raws(ctx context.Context, q Querier, tableName string, connectionID int64, ids []string) (map[string][]byte, error) {
-	switch tableName {
-	case "mail_folders", "mail_messages":
-	default:
+	if _, ok := syncedTables[tableName]; !ok {
 		return nil, fmt.Errorf("read stored rows: %q is not a synced table", tableName)
 	}
 	return raws(ctx, q, tableName, connectionID, ids)

@@ -137,7 +137,8 @@ func (s *Store) FinishRoundTx(ctx context.Context, q Querier, st Stream, deltaLi
 	_, err := q.Exec(ctx, `INSERT INTO sync_state (connection_id, resource, stream, delta_link, pages, upserted, deleted, last_success_at, last_attempt_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())
 		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET delta_link = $4, next_link = NULL,
-			full_round = false, round_started_at = NULL, status = 'ok', last_error = NULL, last_error_at = NULL, missing_scope = NULL,
+			full_round = false, round_started_at = NULL, last_error = NULL, last_error_at = NULL, missing_scope = NULL,
+			status = CASE sync_state.status WHEN 'stopped' THEN 'stopped' ELSE 'ok' END,
 			pages = sync_state.pages + $5, upserted = sync_state.upserted + $6, deleted = sync_state.deleted + $7,
 			last_success_at = now(), last_attempt_at = now()`,
 		st.ConnectionID, st.Resource, st.Name, nullIfEmpty(deltaLink), p.Pages, p.Upserted, p.Deleted)
@@ -177,7 +178,8 @@ func (s *Store) ResetStream(ctx context.Context, st Stream, reason string) error
 func (s *Store) RecordStreamError(ctx context.Context, st Stream, status, reason, missingScope string) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO sync_state (connection_id, resource, stream, status, last_error, last_error_at, missing_scope, last_attempt_at)
 		VALUES ($1, $2, $3, $4, $5, now(), nullif($6, ''), now())
-		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET status = $4, last_error = $5, last_error_at = now(),
+		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET last_error = $5, last_error_at = now(),
+			status = CASE sync_state.status WHEN 'stopped' THEN 'stopped' ELSE $4 END,
 			missing_scope = nullif($6, ''), last_attempt_at = now()`,
 		st.ConnectionID, st.Resource, st.Name, status, reason, missingScope)
 	if err != nil {
@@ -188,17 +190,19 @@ func (s *Store) RecordStreamError(ctx context.Context, st Stream, status, reason
 
 // DeleteStreamsTx removes checkpoints of a connection's resource whose
 // stream is not in keep (containers that no longer exist).
-func (s *Store) DeleteStreamsTx(ctx context.Context, q Querier, connectionID int64, resource string, keep []string) error {
+func (s *Store) DeleteStreamsTx(ctx context.Context, q Querier, connectionID int64, resource, prefix string, keep []string) error {
 	// Their counters move to the resource's top-level row, so totals never
-	// go backwards when a folder disappears.
+	// go backwards when a folder disappears. Only streams named with prefix
+	// are considered (one user's streams of an application connection).
 	_, err := q.Exec(ctx, `WITH gone AS (
 			DELETE FROM sync_state WHERE connection_id = $1 AND resource = $2 AND stream <> '' AND NOT stream = ANY($3)
+				AND starts_with(stream, $4)
 			RETURNING pages, upserted, deleted)
 		INSERT INTO sync_state (connection_id, resource, stream, pages, upserted, deleted)
 		SELECT $1, $2, '', coalesce(sum(pages), 0), coalesce(sum(upserted), 0), coalesce(sum(deleted), 0) FROM gone
 		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET pages = sync_state.pages + EXCLUDED.pages,
 			upserted = sync_state.upserted + EXCLUDED.upserted, deleted = sync_state.deleted + EXCLUDED.deleted`,
-		connectionID, resource, nonNil(keep))
+		connectionID, resource, nonNil(keep), prefix)
 	if err != nil {
 		return fmt.Errorf("delete stale streams of connection %d %s: %w", connectionID, resource, err)
 	}

@@ -17,6 +17,21 @@ type table struct {
 	columns []string // written columns; connection_id and id come first
 }
 
+// syncedTables holds every table declared with syncedTable; only those may
+// be named by callers (Raws), as table names cannot be bound parameters.
+var syncedTables = map[string]table{}
+
+// syncedTable declares a synced table and its written columns, connection_id
+// and id first.
+func syncedTable(name string, columns ...string) table {
+	if len(columns) < 2 || columns[0] != "connection_id" || columns[1] != "id" {
+		panic("store: synced table " + name + " must write connection_id and id first")
+	}
+	t := table{name: name, columns: columns}
+	syncedTables[name] = t
+	return t
+}
+
 // copyThreshold is the batch size from which rows go through COPY into a
 // staging table instead of a multi-row INSERT: COPY wins on large pages,
 // the extra statements lose on small ones.

@@ -23,11 +23,11 @@ import (
 // and tenants graphsync syncs.
 type ConnectionsCommand struct{ *Main }
 
-const connectionsUsage = "connections list|show ID|disable ID|enable ID|delete ID --yes|import FILE [flags]"
+const connectionsUsage = "connections list|show ID|disable ID|enable ID|resources ID|token ID|delete ID --yes|import FILE [flags]"
 
 func (c *ConnectionsCommand) Run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageErrorf("connections needs a subcommand: list, show, disable, enable, delete or import")
+		return usageErrorf("connections needs a subcommand: list, show, disable, enable, resources, token, delete or import")
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -37,15 +37,19 @@ func (c *ConnectionsCommand) Run(ctx context.Context, args []string) error {
 		return c.show(ctx, args)
 	case "disable", "enable":
 		return c.setStatus(ctx, sub, args)
+	case "resources":
+		return c.resources(ctx, args)
 	case "delete":
 		return c.delete(ctx, args)
 	case "import":
 		return c.importFile(ctx, args)
+	case "token":
+		return c.token(ctx, args)
 	case "-h", "-help", "--help":
 		fmt.Fprintln(c.Stderr, "Usage: graphsync "+connectionsUsage)
 		return nil
 	}
-	return usageErrorf("unknown connections subcommand %q: want list, show, disable, enable, delete or import", sub)
+	return usageErrorf("unknown connections subcommand %q: want list, show, disable, enable, resources, token, delete or import", sub)
 }
 
 // open loads the configuration, checks the positional arguments and opens
@@ -83,15 +87,11 @@ func (c *ConnectionsCommand) list(ctx context.Context, args []string) error {
 
 func (c *ConnectionsCommand) show(ctx context.Context, args []string) error {
 	fs := c.flagSet("connections show", "connections show ID [flags]", "Show one connection and the sync state of each of its streams.")
-	st, err := c.open(ctx, fs, args, 1, "a connection ID", false)
+	st, cn, err := c.openConnection(ctx, fs, args)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	cn, err := c.connection(ctx, st, fs.Arg(0))
-	if err != nil {
-		return err
-	}
 	states, err := st.SyncStates(ctx, cn.ID)
 	if err != nil {
 		return err
@@ -153,15 +153,11 @@ func (c *ConnectionsCommand) setStatus(ctx context.Context, verb string, args []
 		help = "Sync a disabled connection again (a connection that needs the user to sign in again stays so until they do)."
 	}
 	fs := c.flagSet("connections "+verb, "connections "+verb+" ID [flags]", help)
-	st, err := c.open(ctx, fs, args, 1, "a connection ID", false)
+	st, cn, err := c.openConnection(ctx, fs, args)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	cn, err := c.connection(ctx, st, fs.Arg(0))
-	if err != nil {
-		return err
-	}
 	if verb == "disable" {
 		err = st.SetStatus(ctx, cn.ID, store.StatusDisabled, "disabled", "disabled by `graphsync connections disable`")
 	} else {
@@ -178,15 +174,11 @@ func (c *ConnectionsCommand) delete(ctx context.Context, args []string) error {
 	fs := c.flagSet("connections delete", "connections delete ID --yes [flags]",
 		"Delete a connection and every row synced through it, in one transaction.")
 	yes := fs.Bool("yes", false, "really delete: required")
-	st, err := c.open(ctx, fs, args, 1, "a connection ID", false)
+	st, cn, err := c.openConnection(ctx, fs, args)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	cn, err := c.connection(ctx, st, fs.Arg(0))
-	if err != nil {
-		return err
-	}
 	if !*yes {
 		return usageErrorf("deleting connection %d (%s) removes every row synced through it; add --yes to go ahead", cn.ID, describe(cn))
 	}
@@ -299,6 +291,21 @@ func (c *ConnectionsCommand) importFile(ctx context.Context, args []string) erro
 }
 
 // connection looks up the connection whose id arg names.
+// openConnection is open for the subcommands that take one connection ID:
+// it also reads that connection.
+func (c *ConnectionsCommand) openConnection(ctx context.Context, fs *flag.FlagSet, args []string) (*store.Store, *store.Connection, error) {
+	st, err := c.open(ctx, fs, args, 1, "a connection ID", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	cn, err := c.connection(ctx, st, fs.Arg(0))
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, cn, nil
+}
+
 func (c *ConnectionsCommand) connection(ctx context.Context, st *store.Store, arg string) (*store.Connection, error) {
 	id, err := strconv.ParseInt(arg, 10, 64)
 	if err != nil || id <= 0 {

@@ -158,6 +158,36 @@ func TestConnectionsRoundTrip(t *testing.T) {
 		t.Errorf("after enable: status %q, want active", got)
 	}
 
+	resourcesOf := func(id int64) []string {
+		t.Helper()
+		c, err := st.Connection(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Resources
+	}
+	code, out, errOut = b.run("connections", "resources", id, "--disable", "mail")
+	wantCode(t, code, 0, out, errOut)
+	if got := resourcesOf(cn.ID); len(got) != 0 {
+		t.Errorf("after --disable mail: resources %v", got)
+	}
+	if got := resourcesOf(other.ID); len(got) != 1 || got[0] != "calendar" {
+		t.Errorf("--disable touched another connection: %v", got)
+	}
+	code, out, errOut = b.run("connections", "resources", id, "--enable", "mail")
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "resources --enable", out, "syncs: mail")
+	wantNotContains(t, "resources --enable (scope granted)", errOut, "warning")
+	if got := resourcesOf(cn.ID); len(got) != 1 || got[0] != "mail" {
+		t.Errorf("after --enable mail: resources %v", got)
+	}
+	code, out, errOut = b.run("connections", "resources", id, "--enable", "faxes")
+	wantCode(t, code, 2, out, errOut)
+	wantContains(t, "resources --enable faxes", errOut, `unknown resource "faxes"`)
+	code, out, errOut = b.run("connections", "resources", id, "--enable", "mail", "--disable", "mail")
+	wantCode(t, code, 2, out, errOut)
+	wantContains(t, "resources both", errOut, "both enabled and disabled")
+
 	code, out, errOut = b.run("connections", "delete", id)
 	wantCode(t, code, 2, out, errOut)
 	wantContains(t, "delete without --yes", errOut, "--yes")

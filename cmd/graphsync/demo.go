@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -137,7 +138,7 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	initial := time.Since(t0)
 	initialRows := countRows(ctx, st, "mail_messages")
 
-	fmt.Fprintf(out, "[5/7] Applying %d changes in Microsoft 365 (new, changed, moved and deleted messages and folders)\n", *mutations)
+	fmt.Fprintf(out, "[5/7] Applying %d changes in Microsoft 365 (new, changed, moved and deleted items of every resource)\n", *mutations)
 	em.Mutate(*mutations)
 	fmt.Fprintln(out, "[6/7] Incremental sync")
 	t1 := time.Now()
@@ -152,19 +153,23 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintln(out, "[7/7] Checking the database against the emulator's ground truth")
 	var bad int
 	var checked int
+	var results []verify.Result
 	for _, conn := range conns {
-		results, err := verify.Mail(ctx, st.Pool(), em.URL(), conn.ID, conn.UserID)
-		if err != nil {
-			return err
+		for _, res := range conn.Resources {
+			rs, err := verify.Resource(ctx, st.Pool(), em.URL(), conn.ID, conn.UserID, res)
+			if err != nil {
+				return err
+			}
+			results = append(results, rs...)
 		}
-		for _, r := range results {
-			checked += r.Truth
-			if len(r.Diffs) > 0 {
-				bad++
-				fmt.Fprintf(out, "      MISMATCH connection %d %s: %d rows, %d in Microsoft 365\n", r.ConnectionID, r.Table, r.Rows, r.Truth)
-				for _, d := range r.Diffs {
-					fmt.Fprintf(out, "        %s\n", d)
-				}
+	}
+	for _, r := range results {
+		checked += r.Truth
+		if len(r.Diffs) > 0 {
+			bad++
+			fmt.Fprintf(out, "      MISMATCH connection %d %s: %d rows, %d in Microsoft 365\n", r.ConnectionID, r.Table, r.Rows, r.Truth)
+			for _, d := range r.Diffs {
+				fmt.Fprintf(out, "        %s\n", d)
 			}
 		}
 	}
@@ -179,7 +184,7 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "Summary")
 	w := table(out)
-	for _, t := range []string{"mail_folders", "mail_messages", "quarantine"} {
+	for _, t := range demoTables(results) {
 		live, deleted := liveAndDeleted(ctx, st, t)
 		row(w, "  "+t, fmt.Sprintf("%d live", live), fmt.Sprintf("%d deleted", deleted))
 	}
@@ -198,23 +203,7 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 }
 
 func connectUser(ctx context.Context, st *store.Store, gc *graphsync.Client, auth graphsync.AuthConfig, upn string) (*store.Connection, error) {
-	flow, err := connect.New(connect.Config{Store: st, Graph: gc, Auth: auth, Resources: jobs.Resources, LoginHint: upn})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if _, err := flow.Listen(ctx, false); err != nil {
-		return nil, err
-	}
-	if err := connect.Follow(ctx, flow.Begin()); err != nil {
-		return nil, err
-	}
-	conn, err := flow.Wait(ctx)
-	cancel()
-	// Let the callback listener release its port before the next user.
-	time.Sleep(20 * time.Millisecond)
-	return conn, err
+	return connect.Headless(ctx, connect.Config{Store: st, Graph: gc, Auth: auth, Resources: jobs.Resources, LoginHint: upn})
 }
 
 func freeLoopbackURL(path string) (string, error) {
@@ -253,4 +242,16 @@ func liveAndDeleted(ctx context.Context, st *store.Store, tableName string) (liv
 	}
 	_ = st.Pool().QueryRow(ctx, "SELECT count(*) FILTER (WHERE deleted_at IS NULL), count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM "+tableName).Scan(&live, &deleted)
 	return live, deleted
+}
+
+// demoTables lists the tables the verification covered, in order of first
+// appearance, then the quarantine.
+func demoTables(results []verify.Result) []string {
+	var out []string
+	for _, r := range results {
+		if !slices.Contains(out, r.Table) {
+			out = append(out, r.Table)
+		}
+	}
+	return append(out, "quarantine")
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/graphsync/graphsync/internal/config"
 	"github.com/graphsync/graphsync/jobs"
@@ -88,58 +86,6 @@ func readProgress(ctx context.Context, st *store.Store) (map[string]progress, pr
 	err = st.Pool().QueryRow(ctx, `SELECT count(*) FILTER (WHERE state IN ('available', 'running', 'retryable', 'scheduled', 'pending')),
 		count(*) FILTER (WHERE state = 'discarded') FROM river_job WHERE kind = 'graphsync_sync'`).Scan(&total.active, &total.failed)
 	return per, total, err
-}
-
-// watchSyncs prints per-resource progress (records, pages, rate) until no
-// sync job is left: one updating line on a terminal, plain lines otherwise.
-func watchSyncs(ctx context.Context, st *store.Store, w io.Writer, term bool) error {
-	start := time.Now()
-	base, _, err := readProgress(ctx, st)
-	if err != nil {
-		return err
-	}
-	every := 2 * time.Second
-	if term {
-		every = 300 * time.Millisecond
-	}
-	lastPrint := time.Time{}
-	for {
-		per, total, err := readProgress(ctx, st)
-		if err != nil {
-			return err
-		}
-		done := total.active == 0
-		if done || time.Since(lastPrint) >= every {
-			var parts []string
-			for r, p := range per {
-				b := base[r]
-				n := p.upserted - b.upserted
-				rate := float64(n) / max(time.Since(start).Seconds(), 0.001)
-				parts = append(parts, fmt.Sprintf("%s: %d records, %d deleted, %d pages, %.0f rec/s", r, n, p.deleted-b.deleted, p.pages-b.pages, rate))
-			}
-			line := fmt.Sprintf("%6.1fs  %s  (%d jobs active)", time.Since(start).Seconds(), strings.Join(parts, "; "), total.active)
-			if term {
-				fmt.Fprintf(w, "\r\033[K%s", line)
-			} else {
-				fmt.Fprintln(w, line)
-			}
-			lastPrint = time.Now()
-		}
-		if done {
-			if term {
-				fmt.Fprintln(w)
-			}
-			if total.failed > 0 {
-				return fmt.Errorf("%d sync jobs failed for good; see `graphsync status`", total.failed)
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 func isTerminal(w io.Writer) bool {

@@ -30,9 +30,15 @@ type Config struct {
 	LoginURL              string
 	HTTPAddr              string
 	SyncInterval          time.Duration
-	LogFormat             string
-	LogLevel              string
-	UIToken               string
+	// CalendarPast and CalendarFuture size the calendar window around today.
+	CalendarPast, CalendarFuture time.Duration
+	LogFormat                    string
+	LogLevel                     string
+	UIToken                      string
+	RiverUI                      string
+	// GraphTimeout bounds one Graph request (the worker's --graph-timeout);
+	// zero keeps the client's default.
+	GraphTimeout time.Duration
 }
 
 // Var documents one setting; README.md's configuration table lists them all.
@@ -40,6 +46,8 @@ type Var struct {
 	Env, Flag, Default, Help string
 	Secret                   bool
 	field                    func(*Config) *string
+	// duration, instead of field, holds a positive duration like 5m.
+	duration func(*Config) *time.Duration
 }
 
 // Vars lists every environment variable graphsync reads.
@@ -54,26 +62,30 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_REDIRECT_URL", Flag: "redirect-url", Default: "http://localhost:8085/callback", Help: "OAuth redirect URI registered on the app", field: func(c *Config) *string { return &c.RedirectURL }},
 	{Env: "GRAPHSYNC_GRAPH_URL", Flag: "graph-url", Default: "https://graph.microsoft.com", Help: "Microsoft Graph base URL (national clouds, the emulator)", field: func(c *Config) *string { return &c.GraphURL }},
 	{Env: "GRAPHSYNC_LOGIN_URL", Flag: "login-url", Default: "https://login.microsoftonline.com", Help: "identity platform base URL", field: func(c *Config) *string { return &c.LoginURL }},
-	{Env: "GRAPHSYNC_HTTP_ADDR", Flag: "http-addr", Default: "127.0.0.1:9464", Help: "worker's HTTP address for /metrics, /healthz, /readyz", field: func(c *Config) *string { return &c.HTTPAddr }},
-	{Env: "GRAPHSYNC_SYNC_INTERVAL", Flag: "sync-interval", Default: "5m", Help: "how often each connection's resources are synced"},
-	{Env: "GRAPHSYNC_LOG_FORMAT", Flag: "log-format", Default: "json", Help: "json or text", field: func(c *Config) *string { return &c.LogFormat }},
+	{Env: "GRAPHSYNC_HTTP_ADDR", Flag: "http-addr", Default: "127.0.0.1:9464", Help: "worker's HTTP address for /metrics, /healthz, /readyz, /riverui/", field: func(c *Config) *string { return &c.HTTPAddr }},
+	{Env: "GRAPHSYNC_SYNC_INTERVAL", Flag: "sync-interval", Default: "5m", Help: "how often each connection's resources are synced", duration: func(c *Config) *time.Duration { return &c.SyncInterval }},
+	{Env: "GRAPHSYNC_CALENDAR_PAST", Flag: "calendar-past", Default: "8760h", Help: "how far back the calendar window reaches (calendarView)", duration: func(c *Config) *time.Duration { return &c.CalendarPast }},
+	{Env: "GRAPHSYNC_CALENDAR_FUTURE", Flag: "calendar-future", Default: "8760h", Help: "how far ahead the calendar window reaches", duration: func(c *Config) *time.Duration { return &c.CalendarFuture }},
+	{Env: "GRAPHSYNC_LOG_FORMAT", Flag: "log-format", Default: "json", Help: "json, text, or auto (text on a terminal, json otherwise)", field: func(c *Config) *string { return &c.LogFormat }},
 	{Env: "GRAPHSYNC_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error", field: func(c *Config) *string { return &c.LogLevel }},
-	{Env: "GRAPHSYNC_UI_TOKEN", Flag: "ui-token", Help: "bearer token protecting River UI and admin endpoints", Secret: true, field: func(c *Config) *string { return &c.UIToken }},
+	{Env: "GRAPHSYNC_UI_TOKEN", Flag: "ui-token", Help: "token protecting River UI (bearer token, or the password of HTTP basic auth); required off loopback", Secret: true, field: func(c *Config) *string { return &c.UIToken }},
+	{Env: "GRAPHSYNC_RIVER_UI", Flag: "river-ui", Default: "true", Help: "serve River UI at /riverui/ on GRAPHSYNC_HTTP_ADDR (true or false)", field: func(c *Config) *string { return &c.RiverUI }},
 }
 
 // Load reads the environment (getenv, usually os.Getenv), then lets flags
 // parsed from args override it. It does not validate.
 func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, error) {
 	c := &Config{}
-	interval := ""
-	for _, v := range Vars {
+	durations := map[int]*string{}
+	for i, v := range Vars {
 		val := getenv(v.Env)
 		if val == "" {
 			val = v.Default
 		}
-		if v.field == nil {
-			interval = val
-			fs.StringVar(&interval, v.Flag, val, v.Help)
+		if v.duration != nil {
+			s := val
+			durations[i] = &s
+			fs.StringVar(&s, v.Flag, val, v.Help)
 			continue
 		}
 		p := v.field(c)
@@ -83,11 +95,16 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	d, err := time.ParseDuration(interval)
-	if err != nil || d <= 0 {
-		return nil, fmt.Errorf("GRAPHSYNC_SYNC_INTERVAL %q is not a positive duration like 5m", interval)
+	for i, v := range Vars {
+		if v.duration == nil {
+			continue
+		}
+		d, err := time.ParseDuration(*durations[i])
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%s %q is not a positive duration like 5m", v.Env, *durations[i])
+		}
+		*v.duration(c) = d
 	}
-	c.SyncInterval = d
 	return c, nil
 }
 
@@ -131,9 +148,12 @@ func (c *Config) Validate(need Need) error {
 		bad("GRAPHSYNC_HTTP_ADDR %q is not host:port", c.HTTPAddr)
 	}
 	switch c.LogFormat {
-	case "json", "text":
+	case "json", "text", "auto":
 	default:
-		bad("GRAPHSYNC_LOG_FORMAT %q is neither json nor text", c.LogFormat)
+		bad("GRAPHSYNC_LOG_FORMAT %q is not json, text or auto", c.LogFormat)
+	}
+	if _, err := c.RiverUIEnabled(); err != nil {
+		bad("%v", err)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
@@ -186,6 +206,17 @@ func (c *Config) SecretExpiry() (time.Time, error) {
 	return time.Time{}, fmt.Errorf("GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT %q is neither RFC 3339 nor YYYY-MM-DD", c.ClientSecretExpiresAt)
 }
 
+// RiverUIEnabled parses GRAPHSYNC_RIVER_UI.
+func (c *Config) RiverUIEnabled() (bool, error) {
+	switch strings.ToLower(c.RiverUI) {
+	case "true", "1", "yes", "on":
+		return true, nil
+	case "false", "0", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("GRAPHSYNC_RIVER_UI %q is neither true nor false", c.RiverUI)
+}
+
 // Keyring parses the encryption key.
 func (c *Config) Keyring() (*store.Keyring, error) { return store.ParseKeyring(c.EncryptionKey) }
 
@@ -197,7 +228,7 @@ func (c *Config) Redacted() [][2]string {
 		if v.field != nil {
 			val = *v.field(c)
 		} else {
-			val = c.SyncInterval.String()
+			val = v.duration(c).String()
 		}
 		if v.Secret && val != "" {
 			val = "(set, hidden)"

@@ -75,7 +75,7 @@ func Mail(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectio
 			want[o.ID] = fmt.Sprintf("%s|%s|%t", o.ParentFolderID, store.CleanText(o.Subject+o.DisplayName), o.IsRead)
 		}
 		rows, err := pool.Query(ctx, fmt.Sprintf(`SELECT id, %s, coalesce(raw->>'subject', '') || coalesce(raw->>'displayName', ''),
-			coalesce((raw->>'isRead')::boolean, false) FROM %s WHERE connection_id = $1 AND deleted_at IS NULL`, k.folder, k.table), connectionID)
+			coalesce((raw->>'isRead')::boolean, false) FROM %s WHERE connection_id = $1 AND user_id = $2 AND deleted_at IS NULL`, k.folder, k.table), connectionID, userID)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", k.table, err)
 		}
@@ -119,4 +119,26 @@ func compare(tableName string, connectionID int64, want, got map[string]string) 
 	}
 	r.Diffs = diffs
 	return r
+}
+
+// Func compares one user's synced rows of a resource with the ground truth.
+type Func func(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string) ([]Result, error)
+
+// byResource names the comparison of every resource graphsync syncs.
+var byResource = map[string]Func{
+	"mail":     Mail,
+	"calendar": Calendar,
+	"drive":    Drive,
+	"chats":    Chats,
+	"people":   People,
+	"contacts": Contacts,
+}
+
+// Resource compares one user's rows of the named resource with the truth.
+func Resource(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID, resource string) ([]Result, error) {
+	fn, ok := byResource[resource]
+	if !ok {
+		return nil, fmt.Errorf("verify: no comparison for resource %q", resource)
+	}
+	return fn(ctx, pool, emulatorURL, connectionID, userID)
 }

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/graphsync/graphsync/store"
+)
+
+// watchSyncs shows per-resource progress (records, pages, rate) until no
+// sync job is left: lines redrawn in place on a terminal, plain lines every
+// few seconds otherwise.
+func watchSyncs(ctx context.Context, st *store.Store, w io.Writer, term bool) error {
+	base, _, err := readProgress(ctx, st)
+	if err != nil {
+		return err
+	}
+	v := &progressView{w: w, term: term, start: time.Now(), base: base}
+	every := 5 * time.Second
+	if term {
+		every = 300 * time.Millisecond
+	}
+	var lastPrint time.Time
+	for {
+		per, total, err := readProgress(ctx, st)
+		if err != nil {
+			return err
+		}
+		done := total.active == 0
+		if done || time.Since(lastPrint) >= every {
+			v.render(time.Now(), per, total.active)
+			lastPrint = time.Now()
+		}
+		if done {
+			if total.failed > 0 {
+				return fmt.Errorf("%d sync jobs failed for good; see `graphsync status`", total.failed)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// progressView renders progress counters, one line per resource.
+type progressView struct {
+	w     io.Writer
+	term  bool
+	start time.Time
+	base  map[string]progress // counters when watching began
+
+	drawn    int // lines drawn by the last render, redrawn over on a terminal
+	lastAt   time.Time
+	lastRecs map[string]int64
+}
+
+// render writes the counters in per as of now. The rate is records written
+// per second since the previous render.
+func (v *progressView) render(now time.Time, per map[string]progress, active int) {
+	resources := slices.Sorted(maps.Keys(per))
+	var lines []string
+	recs := map[string]int64{}
+	for _, r := range resources {
+		p, b := per[r], v.base[r]
+		n := p.upserted - b.upserted
+		recs[r] = n
+		rate := 0.0
+		if !v.lastAt.IsZero() && now.After(v.lastAt) {
+			rate = float64(n-v.lastRecs[r]) / now.Sub(v.lastAt).Seconds()
+		} else if now.After(v.start) {
+			rate = float64(n) / now.Sub(v.start).Seconds()
+		}
+		lines = append(lines, fmt.Sprintf("%-10s %9d records %7d deleted %6d pages %8.0f rec/s",
+			r, n, p.deleted-b.deleted, p.pages-b.pages, rate))
+	}
+	v.lastAt, v.lastRecs = now, recs
+	status := fmt.Sprintf("%.1fs, %d sync jobs active", now.Sub(v.start).Seconds(), active)
+	if active == 0 {
+		status = fmt.Sprintf("%.1fs, done", now.Sub(v.start).Seconds())
+	}
+	if !v.term {
+		for _, l := range lines {
+			fmt.Fprintf(v.w, "      %s\n", l)
+		}
+		fmt.Fprintf(v.w, "      %s\n", status)
+		return
+	}
+	// Move up over the previous render and overwrite it line by line.
+	if v.drawn > 0 {
+		fmt.Fprintf(v.w, "\033[%dA", v.drawn)
+	}
+	for _, l := range append(lines, status) {
+		fmt.Fprintf(v.w, "\r\033[K      %s\n", l)
+	}
+	v.drawn = len(lines) + 1
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/store"
+)
+
+// resources enables and disables resources of one connection.
+func (c *ConnectionsCommand) resources(ctx context.Context, args []string) error {
+	fs := c.flagSet("connections resources", "connections resources ID [--enable LIST] [--disable LIST] [flags]",
+		"Show, enable or disable the resources synced for a connection. Disabling keeps the rows synced so far;\n"+
+			"enabling a resource whose permission was not granted needs the user (or admin) to consent again.")
+	enable := fs.String("enable", "", "comma-separated resources to start syncing")
+	disable := fs.String("disable", "", "comma-separated resources to stop syncing")
+	st, cn, err := c.openConnection(ctx, fs, args)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var on, off []string
+	if *enable != "" {
+		if on, err = parseResources(*enable); err != nil {
+			return err
+		}
+	}
+	if *disable != "" {
+		if off, err = parseResources(*disable); err != nil {
+			return err
+		}
+	}
+	for _, r := range on {
+		if slices.Contains(off, r) {
+			return usageErrorf("resource %q is both enabled and disabled", r)
+		}
+	}
+	if len(on)+len(off) > 0 {
+		next := slices.DeleteFunc(slices.Clone(cn.Resources), func(r string) bool { return slices.Contains(off, r) })
+		for _, r := range on {
+			if !slices.Contains(next, r) {
+				next = append(next, r)
+			}
+		}
+		if err := st.SetResources(ctx, cn.ID, next); err != nil {
+			return err
+		}
+		cn.Resources = next
+		for _, r := range on {
+			if need := neededPermission(cn, r); need != "" && !granted(cn.Scopes, need) {
+				fmt.Fprintf(c.Stderr, "warning: %s needs the %s permission, which connection %d was not granted; "+
+					"it will show missing_scope until the connection is consented again\n", r, need, cn.ID)
+			}
+		}
+	}
+	fmt.Fprintf(c.Stdout, "connection %d (%s) syncs: %s\n", cn.ID, describe(cn), strings.Join(cn.Resources, ", "))
+	return nil
+}
+
+func neededPermission(cn *store.Connection, resource string) string {
+	if cn.Kind == store.KindApplication {
+		return graphsync.RequiredPermission(graphsync.Resource(resource))
+	}
+	return graphsync.RequiredScope(graphsync.Resource(resource))
+}
+
+// granted reports whether scopes (bare or resource-qualified, as the
+// identity platform returns them) hold the permission.
+func granted(scopes []string, permission string) bool {
+	for _, s := range scopes {
+		if strings.EqualFold(s, permission) || strings.HasSuffix(strings.ToLower(s), "/"+strings.ToLower(permission)) {
+			return true
+		}
+	}
+	return false
+}

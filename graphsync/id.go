@@ -1,0 +1,62 @@
+package graphsync
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// ID returns the id of an item of a Page without decoding the rest of it, as
+// json.Unmarshal into a struct with an `json:"id"` field would: keys match
+// case-insensitively, the last one wins and null leaves it unset. ok is
+// false when the id is not a string. raw must be valid JSON, as Page items
+// are (GetPage validates the whole body once).
+func ID(raw json.RawMessage) (id string, ok bool) {
+	b := []byte(raw)
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return "", false
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] == '}' {
+			return id, true
+		}
+		if b[i] == ',' {
+			i++
+			continue
+		}
+		kEnd := skipValue(b, i)
+		key := b[i:kEnd]
+		i = skipSpace(b, kEnd)
+		i = skipSpace(b, i+1) // the colon
+		vEnd := skipValue(b, i)
+		val := b[i:vEnd]
+		i = vEnd
+		if !isIDKey(key) {
+			continue
+		}
+		switch {
+		case bytes.Equal(val, []byte("null")):
+		case len(val) >= 2 && val[0] == '"' && bytes.IndexByte(val, '\\') < 0:
+			id = string(val[1 : len(val)-1])
+		default:
+			if json.Unmarshal(val, &id) != nil {
+				return "", false
+			}
+		}
+	}
+}
+
+// isIDKey reports whether a quoted key names "id" in any case, escapes
+// included, as encoding/json matches field names.
+func isIDKey(key []byte) bool {
+	if len(key) == 4 {
+		return bytes.EqualFold(key, []byte(`"id"`))
+	}
+	if bytes.IndexByte(key, '\\') < 0 {
+		return false
+	}
+	var k string
+	return json.Unmarshal(key, &k) == nil && bytes.EqualFold([]byte(k), []byte("id"))
+}

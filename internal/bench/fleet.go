@@ -1,0 +1,100 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/jobs"
+)
+
+// idleFleet measures one incremental pass over many connections with
+// nothing new: what a worker spends to learn that nothing changed.
+func idleFleet(ctx context.Context, o *Options, rep *Report) error {
+	const name = "fleet"
+	conns := o.Fleet
+	if conns == 0 {
+		conns = o.size(10_000, 300)
+	}
+	resources := append([]string(nil), jobs.Resources...)
+	e, err := o.newEnv(ctx, name, emulator.Config{Users: conns, MessagesPerUser: 2, EventsPerUser: 1, DriveItemsPerUser: 1,
+		ChatsPerUser: 1, ChatMessagesPerChat: 1, PeoplePerUser: 1, ContactsPerUser: 1})
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if err := e.connect(ctx, resources); err != nil {
+		return err
+	}
+	w, err := e.startWorker(ctx, name, nil)
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	if _, initial, err := e.pass(ctx, 30*time.Minute); err != nil {
+		return fmt.Errorf("initial pass: %w", err)
+	} else {
+		o.logf("%s: initial pass in %s", name, initial.Round(time.Millisecond))
+	}
+
+	e.em.ResetCounters()
+	s0, err := w.stats()
+	if err != nil {
+		return err
+	}
+	cpu0, _ := w.cpu()
+	jobsN, dur, err := e.pass(ctx, 30*time.Minute)
+	if err != nil {
+		return fmt.Errorf("idle pass: %w", err)
+	}
+	cpu1, _ := w.cpu()
+	s1, err := w.stats()
+	if err != nil {
+		return err
+	}
+	var requests int64
+	for route, byStatus := range e.em.Counters().Requests {
+		var r int64
+		for _, n := range byStatus {
+			r += n
+		}
+		requests += r
+		o.logf("%s: idle pass: %d requests to %s %v", name, r, route, byStatus)
+	}
+	if rows, err := e.pool.Query(ctx, `SELECT resource, count(*), count(*) FILTER (WHERE delta_link <> ''), count(*) FILTER (WHERE stream = '')
+		FROM sync_state GROUP BY resource ORDER BY resource`); err == nil {
+		for rows.Next() {
+			var res string
+			var all, withLink, top int
+			if rows.Scan(&res, &all, &withLink, &top) == nil {
+				o.logf("%s: sync_state %s: %d rows, %d with a delta link, %d top-level", name, res, all, withLink, top)
+			}
+		}
+		rows.Close()
+	}
+	var streams int
+	if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM sync_state WHERE stream <> ''").Scan(&streams); err != nil {
+		return err
+	}
+	if streams == 0 {
+		return fmt.Errorf("no stream checkpointed after the initial pass")
+	}
+	queries := s1.Queries - s0.Queries
+	perStream := float64(requests) / float64(streams)
+	rep.add(name, fmt.Sprintf("connections × resources (%s)", strings.Join(resources, ", ")), fmt.Sprintf("%s × %d", count(conns), len(resources)), "10,000 × 5", ptr(conns >= 10_000 && len(resources) >= 5))
+	rep.add(name, "streams (delta collections, chat and People lists)", count(streams), "", nil)
+	rep.add(name, "idle pass wall time", dur.Round(100*time.Millisecond).String(), "", nil)
+	at10k := time.Duration(float64(dur) * 10_000 / float64(conns))
+	label := "idle pass wall time for 10,000 connections"
+	if conns != 10_000 {
+		label += " (extrapolated linearly)"
+	}
+	rep.add(name, label, at10k.Round(time.Second).String(), "< 60s", ptr(at10k < time.Minute))
+	rep.add(name, "Graph requests per stream", fmt.Sprintf("%.2f", perStream), "≤ 1", ptr(perStream <= 1.0001))
+	rep.add(name, "Postgres statements per stream (River's included)", fmt.Sprintf("%.1f", float64(queries)/float64(streams)), "", nil)
+	rep.add(name, "River jobs per second", perSec(float64(jobsN)/dur.Seconds()), "", nil)
+	rep.add(name, "worker CPU per job", fmt.Sprintf("%.1f ms", (cpu1-cpu0).Seconds()*1000/float64(jobsN)), "", nil)
+	return nil
+}

@@ -1,0 +1,354 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/verify"
+	"github.com/graphsync/graphsync/store"
+)
+
+// ingestPageSize is the largest page Outlook serves on messages/delta
+// (Prefer: odata.maxpagesize).
+const ingestPageSize = 1000
+
+// mailColumns are mail_messages' written columns, as graphsync writes them.
+var mailColumns = []string{"connection_id", "id", "user_id", "folder_id", "subject", "from_address", "from_name", "sender_address",
+	"to_addresses", "cc_addresses", "bcc_addresses", "received_at", "sent_at", "created_at", "last_modified_at",
+	"is_read", "is_draft", "importance", "has_attachments", "conversation_id", "internet_message_id",
+	"body_preview", "body_content_type", "categories", "flag_status", "inference_classification", "web_link",
+	"raw", "seen_at"}
+
+// ingest compares graphsync's end-to-end ingest rate with a plain COPY of
+// the same rows, and with the emulator serving the same pages to a reader.
+func ingest(ctx context.Context, o *Options, rep *Report) error {
+	const name = "ingest"
+	users := o.size(8, 4)
+	n := o.IngestMessages
+	if n == 0 {
+		n = o.size(200_000, 20_000)
+	}
+	n -= n % users
+	e, err := o.newEnv(ctx, name, tinyOthers(emulator.Config{Users: users, MessagesPerUser: n / users}))
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if err := e.connect(ctx, []string{"mail"}); err != nil {
+		return err
+	}
+
+	// The emulator alone, read by as many streams as graphsync uses. The
+	// pages it serves are kept: the COPY rows are built from them, so both
+	// sides move the same bytes.
+	var pages []servedPage
+	var mu sync.Mutex
+	emuN, emuDur, err := e.readAll(ctx, 4, func(user string, body []byte) {
+		b := append([]byte(nil), body...)
+		mu.Lock()
+		pages = append(pages, servedPage{user, b})
+		mu.Unlock()
+	})
+	if err != nil {
+		return err
+	}
+	rows, size, err := e.copyRows(pages)
+	pages = nil
+	if err != nil {
+		return err
+	}
+	if len(rows) != n {
+		return fmt.Errorf("the emulator served %d messages, want %d", len(rows), n)
+	}
+	o.logf("%s: %d messages, %.0f MB of JSON", name, len(rows), float64(size)/1e6)
+	t0 := time.Now()
+	if _, err := e.pool.CopyFrom(ctx, pgx.Identifier{"mail_messages"}, mailColumns, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	copyDur := time.Since(t0)
+	rows = nil
+	if _, err := e.pool.Exec(ctx, "TRUNCATE mail_messages"); err != nil {
+		return err
+	}
+	if _, err := e.pool.Exec(ctx, "VACUUM ANALYZE mail_messages"); err != nil {
+		return err
+	}
+
+	w, err := e.startWorker(ctx, name, func(c *WorkerConfig) { c.MaxPageSize = ingestPageSize })
+	if err != nil {
+		return err
+	}
+	cpu0, _ := w.cpu()
+	jobsN, dur, err := e.pass(ctx, 30*time.Minute)
+	cpu1, _ := w.cpu()
+	w.stop()
+	if err != nil {
+		return err
+	}
+	var synced int
+	if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM mail_messages WHERE deleted_at IS NULL").Scan(&synced); err != nil {
+		return err
+	}
+	if synced != n {
+		return fmt.Errorf("synced %d messages, the emulator holds %d", synced, n)
+	}
+	if err := e.verifyMail(ctx); err != nil {
+		return err
+	}
+	copyRate := float64(n) / copyDur.Seconds()
+	syncRate := float64(n) / dur.Seconds()
+	emuRate := float64(emuN) / emuDur.Seconds()
+	ratio := syncRate / copyRate
+	rep.add(name, fmt.Sprintf("messages (%.1f KB of JSON each on average)", float64(size)/float64(n)/1024), count(n), "≥ 200,000", ptr(n >= 200_000))
+	rep.add(name, "plain COPY into mail_messages, records/s", perSec(copyRate), "", nil)
+	rep.add(name, fmt.Sprintf("graphsync end to end (%d mailboxes, pages of %d), records/s", users, ingestPageSize), perSec(syncRate), "", nil)
+	rep.add(name, "graphsync / COPY", pct(ratio), "≥ 70%", ptr(ratio >= 0.7))
+	rep.add(name, "emulator alone (4 readers per mailbox, no decoding), records/s", perSec(emuRate), "", nil)
+	rep.add(name, "graphsync / emulator alone", pct(syncRate/emuRate), "< 100% (emulator not the bottleneck)", ptr(syncRate/emuRate < 1))
+	rep.add(name, "worker CPU per 1,000 records", fmt.Sprintf("%.0f ms", (cpu1-cpu0).Seconds()*1000/float64(n)*1000), "", nil)
+	rep.add(name, "sync jobs", count(jobsN), "", nil)
+	return nil
+}
+
+// tinyOthers keeps the resources a scenario does not measure small.
+func tinyOthers(c emulator.Config) emulator.Config {
+	c.EventsPerUser, c.DriveItemsPerUser, c.ChatsPerUser, c.ChatMessagesPerChat = 1, 1, 1, 1
+	c.PeoplePerUser, c.ContactsPerUser = 1, 1
+	return c
+}
+
+// copyRows turns the message pages the emulator served into
+// mail_messages rows with the values graphsync stores.
+func (e *env) copyRows(pages []servedPage) ([][]any, int, error) {
+	user := map[string]int64{}
+	for _, c := range e.conns {
+		user[c.UserID] = c.ID
+	}
+	var rows [][]any
+	size := 0
+	for _, pg := range pages {
+		var p struct {
+			Value []json.RawMessage `json:"value"`
+		}
+		if err := json.Unmarshal(pg.body, &p); err != nil {
+			return nil, 0, err
+		}
+		for _, raw := range p.Value {
+			m, err := graphsync.DecodeMessage(raw)
+			if err != nil {
+				return nil, 0, err
+			}
+			size += len(raw)
+			rows = append(rows, messageRow(user[pg.user], pg.user, &m, raw))
+		}
+	}
+	return rows, size, nil
+}
+
+// servedPage is a page of messages the emulator served for a user.
+type servedPage struct {
+	user string
+	body []byte
+}
+
+func messageRow(connID int64, userID string, m *graphsync.Message, raw []byte) []any {
+	addrs := func(rs []graphsync.Recipient) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, strings.ToLower(r.EmailAddress.Address))
+		}
+		return out
+	}
+	var from, fromName, sender, ctype, flag *string
+	if m.From != nil {
+		a := strings.ToLower(m.From.EmailAddress.Address)
+		from, fromName = &a, &m.From.EmailAddress.Name
+	}
+	if m.Sender != nil {
+		a := strings.ToLower(m.Sender.EmailAddress.Address)
+		sender = &a
+	}
+	if m.Body != nil {
+		t := strings.ToLower(m.Body.ContentType)
+		ctype = &t
+	}
+	if m.Flag != nil {
+		flag = &m.Flag.FlagStatus
+	}
+	return []any{connID, m.ID, userID, m.ParentFolderID, m.Subject, from, fromName, sender,
+		addrs(m.ToRecipients), addrs(m.CcRecipients), addrs(m.BccRecipients),
+		m.ReceivedDateTime, m.SentDateTime, m.CreatedDateTime, m.LastModifiedDateTime,
+		m.IsRead, m.IsDraft, m.Importance, m.HasAttachments, m.ConversationID, m.InternetMessageID,
+		store.CleanText(m.BodyPreview), ctype, m.Categories, flag, m.InferenceClassification, m.WebLink,
+		store.CleanJSON(raw), nil}
+}
+
+func (e *env) verifyMail(ctx context.Context) error {
+	for _, c := range e.conns {
+		res, err := verify.Mail(ctx, e.pool, e.em.URL(), c.ID, c.UserID)
+		if err != nil {
+			return err
+		}
+		for _, r := range res {
+			if len(r.Diffs) > 0 {
+				return fmt.Errorf("connection %d %s differs from the emulator: %v", c.ID, r.Table, r.Diffs)
+			}
+		}
+	}
+	return nil
+}
+
+// readAll reads every mailbox's folders and messages delta rounds as
+// graphsync requests them (immutable ids, largest pages), perMailbox folders
+// at a time, counting items with a byte scan. It returns the messages read.
+func (e *env) readAll(ctx context.Context, perMailbox int, keep func(user string, body []byte)) (int64, time.Duration, error) {
+	a, err := graphsync.NewAuth(e.auth())
+	if err != nil {
+		return 0, 0, err
+	}
+	tok, err := a.ClientCredentials(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	get := func(link string, buf *bytes.Buffer) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		req.Header.Set("Prefer", fmt.Sprintf(`odata.maxpagesize=%d, IdType="ImmutableId"`, ingestPageSize))
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		buf.Reset()
+		if _, err := io.Copy(buf, resp.Body); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", linkPath(link), resp.Status)
+		}
+		return nil
+	}
+	marker := []byte(`"@odata.type":"#microsoft.graph.message"`)
+	var msgs atomic.Int64
+	round := func(start string, each func([]byte)) error {
+		var buf bytes.Buffer
+		for link := start; link != ""; {
+			if err := get(link, &buf); err != nil {
+				return err
+			}
+			body := buf.Bytes()
+			each(body)
+			link = nextLink(body)
+		}
+		return nil
+	}
+	// Folder lists are read first and not timed; the messages are.
+	type job struct{ user, folder string }
+	var work []job
+	for _, c := range e.conns {
+		var ids []string
+		err := round(e.em.URL()+"/v1.0/users/"+url.PathEscape(c.UserID)+"/mailFolders/delta", func(body []byte) {
+			var p struct {
+				Value []struct {
+					ID string `json:"id"`
+				} `json:"value"`
+			}
+			_ = json.Unmarshal(body, &p)
+			for _, f := range p.Value {
+				ids = append(ids, f.ID)
+			}
+		})
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, id := range ids {
+			work = append(work, job{c.UserID, id})
+		}
+	}
+	t0 := time.Now()
+	next := make(chan job)
+	var wg sync.WaitGroup
+	var first atomic.Value
+	for i := 0; i < perMailbox*len(e.conns); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				err := round(e.em.URL()+"/v1.0/users/"+url.PathEscape(j.user)+"/mailFolders/"+url.PathEscape(j.folder)+"/messages/delta",
+					func(body []byte) {
+						msgs.Add(int64(bytes.Count(body, marker)))
+						if keep != nil {
+							keep(j.user, body)
+						}
+					})
+				if err != nil {
+					first.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	for _, j := range work {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	if err, ok := first.Load().(error); ok {
+		return 0, 0, err
+	}
+	return msgs.Load(), time.Since(t0), nil
+}
+
+// nextLink reads a page's @odata.nextLink; Graph escapes & as \u0026.
+func nextLink(body []byte) string {
+	key := []byte(`"@odata.nextLink":`)
+	i := bytes.LastIndex(body, key)
+	if i < 0 {
+		return ""
+	}
+	var s string
+	if json.NewDecoder(bytes.NewReader(body[i+len(key):])).Decode(&s) != nil {
+		return ""
+	}
+	return s
+}
+
+func linkPath(link string) string {
+	if i := strings.IndexByte(link, '?'); i >= 0 {
+		return link[:i]
+	}
+	return link
+}
+
+func perSec(v float64) string { return count(int(v + 0.5)) }
+
+func pct(v float64) string { return fmt.Sprintf("%.0f%%", v*100) }
+
+// count formats n with thousands separators.
+func count(n int) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + count(-n)
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

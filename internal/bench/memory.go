@@ -1,0 +1,51 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/graphsync/graphsync/emulator"
+)
+
+// memory measures the worker's peak resident set while it syncs one large
+// mailbox: pages must stream through without accumulating.
+func memory(ctx context.Context, o *Options, rep *Report) error {
+	const name = "memory"
+	n := o.MemoryMessages
+	if n == 0 {
+		n = o.size(1_000_000, 50_000)
+	}
+	e, err := o.newEnv(ctx, name, tinyOthers(emulator.Config{Users: 1, MessagesPerUser: n}))
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if err := e.connect(ctx, []string{"mail"}); err != nil {
+		return err
+	}
+	w, err := e.startWorker(ctx, name, func(c *WorkerConfig) { c.MaxPageSize = ingestPageSize })
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	_, dur, err := e.pass(ctx, 60*time.Minute)
+	if err != nil {
+		return err
+	}
+	rss, err := w.peakRSS()
+	if err != nil {
+		return err
+	}
+	var synced int
+	if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM mail_messages WHERE deleted_at IS NULL").Scan(&synced); err != nil {
+		return err
+	}
+	if synced != n {
+		return fmt.Errorf("synced %d messages, the emulator holds %d", synced, n)
+	}
+	mb := float64(rss) / (1 << 20)
+	rep.add(name, fmt.Sprintf("one mailbox of %s messages, pages of %d: worker peak RSS (VmHWM)", count(n), ingestPageSize), fmt.Sprintf("%.0f MB", mb), "< 150 MB", ptr(mb < 150))
+	rep.add(name, "records/s", perSec(float64(n)/dur.Seconds()), "", nil)
+	return nil
+}

@@ -1,0 +1,163 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime"
+	rpprof "runtime/pprof"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/time/rate"
+
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/jobs"
+	"github.com/graphsync/graphsync/store"
+)
+
+// workerEnv carries a child worker's configuration. It travels in the
+// environment, not on the command line, because it holds the client secret
+// and the encryption key.
+const workerEnv = "GRAPHSYNC_BENCH_WORKER"
+
+// WorkerConfig configures a worker process started by the benchmarks.
+type WorkerConfig struct {
+	DatabaseURL   string  `json:"database_url"`
+	GraphURL      string  `json:"graph_url"`
+	Tenant        string  `json:"tenant"`
+	ClientID      string  `json:"client_id"`
+	ClientSecret  string  `json:"client_secret"`
+	EncryptionKey string  `json:"encryption_key"`
+	MaxPageSize   int     `json:"max_page_size"`
+	SyncWorkers   int     `json:"sync_workers"`
+	MailboxRate   float64 `json:"mailbox_rate,omitempty"`
+	MailboxBurst  int     `json:"mailbox_burst,omitempty"`
+	// Addr is the loopback address serving /debug/pprof/ and /stats.
+	Addr string `json:"addr"`
+	// CPUProfile and HeapProfile are written when the worker stops.
+	CPUProfile  string `json:"cpu_profile,omitempty"`
+	HeapProfile string `json:"heap_profile,omitempty"`
+}
+
+// workerStats is what a worker's /stats reports.
+type workerStats struct {
+	Queries int64 `json:"queries"` // statements and COPYs sent to Postgres
+}
+
+// queryCounter counts every statement the pool sends, River's included.
+type queryCounter struct{ n atomic.Int64 }
+
+func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	q.n.Add(1)
+	return ctx
+}
+func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (q *queryCounter) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
+	q.n.Add(1)
+	return ctx
+}
+func (q *queryCounter) TraceCopyFromEnd(context.Context, *pgx.Conn, pgx.TraceCopyFromEndData) {}
+
+// RunWorker is the body of a benchmark worker process: the same jobs.Service
+// and River workers as `graphsync worker`, with its pool's statements
+// counted, until ctx ends.
+func RunWorker(ctx context.Context) error {
+	var cfg WorkerConfig
+	if err := json.Unmarshal([]byte(os.Getenv(workerEnv)), &cfg); err != nil {
+		return fmt.Errorf("bench worker: %s: %w", workerEnv, err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("bench worker: %w", err)
+		}
+		if err := rpprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench worker: %w", err)
+		}
+		defer func() {
+			rpprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
+	keys, err := store.ParseKeyring(cfg.EncryptionKey)
+	if err != nil {
+		return err
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("bench worker: parse database URL: %w", err)
+	}
+	counter := &queryCounter{}
+	pcfg.ConnConfig.Tracer = counter
+	pcfg.MaxConns = 20
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return fmt.Errorf("bench worker: %w", err)
+	}
+	defer pool.Close()
+	st := store.New(pool, keys)
+	gcfg := graphsync.ClientConfig{BaseURL: cfg.GraphURL, MaxPageSize: cfg.MaxPageSize, Logger: log}
+	if cfg.MailboxRate > 0 {
+		gcfg.MailboxRate = rate.Limit(cfg.MailboxRate)
+		gcfg.MailboxBurst = cfg.MailboxBurst
+	}
+	gc, err := graphsync.NewClient(gcfg)
+	if err != nil {
+		return err
+	}
+	svc, err := jobs.NewService(jobs.Config{Store: st, Graph: gc, Logger: log, DisableScheduler: true,
+		SyncWorkers: cfg.SyncWorkers, PollInterval: 100 * time.Millisecond, MaxJobDuration: 10 * time.Minute,
+		Auth: graphsync.AuthConfig{LoginURL: cfg.GraphURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			RedirectURL: "http://127.0.0.1:1/callback"}})
+	if err != nil {
+		return err
+	}
+	client, err := svc.NewClient(true)
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(workerStats{Queries: counter.n.Load()})
+	})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("bench worker: listen: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	if err := client.Start(ctx); err != nil {
+		return fmt.Errorf("bench worker: start: %w", err)
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("stop workers", "error", err)
+	}
+	if cfg.HeapProfile != "" {
+		runtime.GC()
+		f, err := os.Create(cfg.HeapProfile)
+		if err == nil {
+			_ = rpprof.WriteHeapProfile(f)
+			_ = f.Close()
+		}
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+package chaos_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graphsync/graphsync/internal/chaos"
+)
+
+// A short chaos run: worker processes killed a few times, PostgreSQL
+// restarted once, faults and mutations, three workers for a while; the
+// tables must end equal to the ground truth with no rule broken.
+func TestChaosShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and worker processes; covered by make test")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	var out strings.Builder
+	rep, err := chaos.Run(ctx, chaos.Options{Duration: 45 * time.Second, Users: 3, MessagesPerUser: 2000, Kills: 4,
+		PostgresRestarts: 1, Workers: 3, MutationRate: 10, GraphTimeout: 2 * time.Second,
+		FinalTimeout: 3 * time.Minute, Dir: t.TempDir(), Out: &out})
+	if rep != nil {
+		rep.Print(&out)
+	}
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Kills < 4 || rep.PostgresRestarts != 1 {
+		t.Errorf("%d kills and %d PostgreSQL restarts, want 4 and 1", rep.Kills, rep.PostgresRestarts)
+	}
+	if rep.Checked == 0 {
+		t.Error("nothing was compared with the ground truth")
+	}
+	for _, v := range rep.Violations {
+		t.Error(v)
+	}
+}

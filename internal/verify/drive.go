@@ -1,0 +1,86 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/graphsync/graphsync/store"
+)
+
+// Drive compares a user's live drive items with the truth: the same ids,
+// names, parents, sizes and full paths, and nothing extra. The truth carries
+// no paths (nor does Graph's delta); the expected path of every item is
+// rebuilt from its parent chain, so a stale path below a renamed or moved
+// folder shows up as a difference.
+func Drive(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string) ([]Result, error) {
+	truth, err := Truth(ctx, emulatorURL, userID, "driveItems")
+	if err != nil {
+		return nil, err
+	}
+	type item struct {
+		name, parent, size string
+		root               bool
+	}
+	items := make(map[string]item, len(truth))
+	for _, raw := range truth {
+		var o struct {
+			ID              string           `json:"id"`
+			Name            string           `json:"name"`
+			Size            json.RawMessage  `json:"size"` // raw: a poison record may hold no number
+			Root            *json.RawMessage `json:"root"`
+			ParentReference struct {
+				ID string `json:"id"`
+			} `json:"parentReference"`
+		}
+		if err := json.Unmarshal(raw, &o); err != nil {
+			return nil, fmt.Errorf("decode ground truth of driveItems: %w", err)
+		}
+		it := item{name: store.CleanText(o.Name), size: string(o.Size), root: o.Root != nil}
+		if it.size == "" {
+			it.size = "0"
+		}
+		if !it.root {
+			it.parent = o.ParentReference.ID
+		}
+		items[o.ID] = it
+	}
+	var path func(id string, depth int) string
+	path = func(id string, depth int) string {
+		it, ok := items[id]
+		switch {
+		case !ok || depth > 512:
+			return "?"
+		case it.root:
+			return "/"
+		}
+		return strings.TrimSuffix(path(it.parent, depth+1), "/") + "/" + it.name
+	}
+	want := make(map[string]string, len(items))
+	for id, it := range items {
+		want[id] = fmt.Sprintf("%s|%s|%s|%s", it.name, it.parent, path(id, 0), it.size)
+	}
+
+	rows, err := pool.Query(ctx, `SELECT id, coalesce(name, ''), coalesce(parent_id, ''), coalesce(path, '<null>'), coalesce(size, 0)
+		FROM drive_items WHERE connection_id = $1 AND user_id = $2 AND deleted_at IS NULL`, connectionID, userID)
+	if err != nil {
+		return nil, fmt.Errorf("read drive_items: %w", err)
+	}
+	defer rows.Close()
+	got := map[string]string{}
+	for rows.Next() {
+		var id, name, parent, p string
+		var size int64
+		if err := rows.Scan(&id, &name, &parent, &p, &size); err != nil {
+			return nil, fmt.Errorf("read drive_items: %w", err)
+		}
+		got[id] = fmt.Sprintf("%s|%s|%s|%d", name, parent, p, size)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read drive_items: %w", err)
+	}
+	return []Result{compare("drive_items", connectionID, want, got)}, nil
+}

@@ -1,0 +1,209 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/graphsync/graphsync/connect"
+	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/pglocal"
+	"github.com/graphsync/graphsync/internal/secretscan"
+	"github.com/graphsync/graphsync/jobs"
+	"github.com/graphsync/graphsync/store"
+)
+
+// lockedBuffer collects log output written from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
+}
+
+// TestNoSecretLeaks connects, syncs with frequent refreshes, server errors,
+// a revoked grant and a forged sign-in answer, all logged at debug level, then
+// looks for every token, code and client secret the identity platform issued
+// in a pg_dump of the database, the logs, the /metrics output and the error
+// messages recorded: none may appear.
+func TestNoSecretLeaks(t *testing.T) {
+	t.Parallel()
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b := setup(t, options{
+		emu:   emulator.Config{Users: 3, MessagesPerUser: 60, AccessTokenLifetime: 30 * time.Second},
+		jobs:  func(c *jobs.Config) { c.Logger = logger },
+		graph: func(c *graphsync.ClientConfig) { c.Logger = logger },
+	})
+
+	// Connect again with the flow's logger on, and deliver a forged answer.
+	flow, err := connect.New(connect.Config{Store: b.store, Auth: b.auth, Graph: b.graph, Resources: []string{"mail"},
+		LoginHint: b.em.Users()[0].UserPrincipalName, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := flow.Listen(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := connect.Follow(ctx, flow.Begin()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flow.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	flow.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/callback?state=forged&code=forged-code", nil))
+	errorsSeen := []string{rec.Body.String()}
+
+	b.em.SetFaults(emulator.Faults{Status503: 0.05, RetryAfter: 1})
+	b.em.RevokeGrant(b.em.Users()[2].ID)
+	b.syncNow(t, 2*time.Minute)
+	b.em.SetFaults(emulator.Faults{})
+	b.em.Mutate(40)
+	b.syncNow(t, 2*time.Minute)
+
+	// Every error message the worker recorded.
+	rows, err := b.store.Pool().Query(context.Background(), `SELECT coalesce(last_error, '') FROM connections
+		UNION ALL SELECT coalesce(last_error, '') FROM sync_state
+		UNION ALL SELECT coalesce(errors::text, '') FROM river_job`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		errorsSeen = append(errorsSeen, s)
+	}
+	rows.Close()
+	if n := b.count(t, "SELECT count(*) FROM connections WHERE status = 'needs_reauth' AND last_error <> ''"); n != 1 {
+		t.Fatalf("%d connections need re-consent with a reason, want the revoked one", n)
+	}
+
+	pgDump, err := pglocal.Bin("pg_dump")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump, err := exec.Command(pgDump, "--no-owner", "--dbname", b.store.Pool().Config().ConnString()).Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	if !bytes.Contains(dump, []byte("refresh_token_enc")) || !bytes.Contains(dump, []byte("COPY public.mail_messages")) {
+		t.Fatal("pg_dump output lacks the connections and messages; the scan would prove nothing")
+	}
+	metrics := httptest.NewRecorder()
+	promhttp.Handler().ServeHTTP(metrics, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+
+	secrets := b.em.IssuedSecrets()
+	if len(secrets) < 3*len(b.em.Users()) {
+		t.Fatalf("only %d secrets issued; the scan would prove little", len(secrets))
+	}
+	if !bytes.Contains(logs.Bytes(), []byte("graph request")) {
+		t.Fatal("no debug log of Graph requests was captured")
+	}
+	var found []secretscan.Finding
+	found = append(found, secretscan.Scan("pg_dump", dump, secrets)...)
+	found = append(found, secretscan.Scan("logs", logs.Bytes(), secrets)...)
+	found = append(found, secretscan.Scan("/metrics", metrics.Body.Bytes(), secrets)...)
+	found = append(found, secretscan.Scan("error messages", []byte(strings.Join(errorsSeen, "\n")), secrets)...)
+	for _, f := range found {
+		t.Error(f)
+	}
+	t.Logf("scanned %d secrets in %d bytes of dump, %d of logs, %d of metrics, %d error messages",
+		len(secrets), len(dump), len(logs.Bytes()), metrics.Body.Len(), len(errorsSeen))
+}
+
+// TestKeyRotationUnderLoad rotates the encryption key while workers sync and
+// refresh tokens: no job fails, and afterwards every token opens with the
+// new key alone.
+func TestKeyRotationUnderLoad(t *testing.T) {
+	t.Parallel()
+	oldKey, _ := store.GenerateKey()
+	newKey, _ := store.GenerateKey()
+	keyring := func(spec string) *store.Keyring {
+		kr, err := store.ParseKeyring(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kr
+	}
+	// Connected under the old key; the workers already run with the new key
+	// first and the old one second, as the rotation procedure says.
+	both := keyring(newKey + "," + oldKey)
+	b := setup(t, options{
+		keys: keyring(oldKey),
+		emu:  emulator.Config{Users: 4, MessagesPerUser: 150, AccessTokenLifetime: 30 * time.Second},
+		jobs: func(c *jobs.Config) { c.Store = store.New(c.Store.Pool(), both) },
+	})
+	ctx := context.Background()
+	start := time.Now()
+	rotator := store.New(b.store.Pool(), both)
+
+	rotated := 0
+	for pass := 0; pass < 2; pass++ {
+		if _, err := b.svc.EnqueueSync(ctx, b.client, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 20; i++ {
+			n, err := rotator.RotateKeys(ctx)
+			if err != nil {
+				t.Fatalf("rotate during sync: %v", err)
+			}
+			rotated += n
+			time.Sleep(25 * time.Millisecond)
+		}
+		b.waitIdle(t, 2*time.Minute)
+		if pass == 0 {
+			b.em.Mutate(50)
+		}
+	}
+
+	var failed int
+	var lastErr *string
+	if err := b.store.Pool().QueryRow(ctx, `SELECT count(*), max(errors::text) FROM river_job
+		WHERE state IN ('retryable', 'discarded') OR coalesce(array_length(errors, 1), 0) > 0`).Scan(&failed, &lastErr); err != nil {
+		t.Fatal(err)
+	}
+	if failed > 0 {
+		t.Fatalf("%d jobs failed during the rotation: %s", failed, *lastErr)
+	}
+	refreshed := b.count(t, "SELECT count(*) FROM connections WHERE token_refreshed_at > $1", start)
+	if refreshed == 0 {
+		t.Fatal("no token was refreshed during the rotation; the test proves nothing")
+	}
+	if n := b.count(t, "SELECT count(*) FROM connections WHERE token_key_id IS DISTINCT FROM $1", both.PrimaryID()); n != 0 {
+		t.Fatalf("%d connections still sealed with the old key", n)
+	}
+	newOnly := store.New(b.store.Pool(), keyring(newKey))
+	for _, c := range b.conns {
+		tok, err := newOnly.Tokens(ctx, c.ID)
+		if err != nil || tok.AccessToken == "" || tok.RefreshToken == "" {
+			t.Fatalf("connection %d with the new key alone: %v", c.ID, err)
+		}
+	}
+	b.assertMailMatchesTruth(t)
+	t.Logf("rotated %d connections while the tokens of %d were refreshed", rotated, refreshed)
+}
