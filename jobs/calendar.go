@@ -72,16 +72,13 @@ func (s *Service) wantedWindow() store.Window {
 // more (or the configured bounds moved that far). A round in progress
 // finishes on its own window first, so its pages are not wasted.
 func (r *run) calendarWindow(ctx context.Context, st store.Stream) (store.Window, error) {
-	cur, err := r.svc.store.StreamWindow(ctx, r.svc.store.Pool(), st)
+	state, err := r.state(ctx, st)
 	if err != nil {
 		return store.Window{}, err
 	}
+	cur := state.Window
 	want := r.svc.wantedWindow()
 	if !cur.IsZero() {
-		state, err := r.svc.store.SyncState(ctx, r.svc.store.Pool(), st)
-		if err != nil {
-			return store.Window{}, err
-		}
 		roll := r.svc.cfg.CalendarRoll
 		if state.NextLink != "" || (absDuration(want.Start.Sub(cur.Start)) < roll && absDuration(want.End.Sub(cur.End)) < roll) {
 			return cur, nil

@@ -22,6 +22,9 @@ func init() { register("chats", syncChats) }
 const (
 	// chatListPageSize is the largest $top Graph accepts on chats.
 	chatListPageSize = 50
+	// chatListStream checkpoints the chat list itself (chat ids, the other
+	// streams' names, always contain a colon).
+	chatListStream = "list"
 	// chatOverlap is how far before its watermark a chat's next listing
 	// starts: messages sharing the watermark's timestamp, or stamped by a
 	// server whose clock lags, are read again rather than lost. Upserts are
@@ -75,26 +78,24 @@ func syncChats(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	keep := make([]string, len(chats))
+	keep := make([]string, len(chats), len(chats)+1)
 	for i, c := range chats {
 		keep[i] = c.ID
 	}
+	keep = append(keep, chatListStream)
 	if err := r.dropStaleStreams(ctx, keep); err != nil {
 		return err
 	}
-	states, err := r.svc.store.SyncStates(ctx, r.conn.ID)
-	if err != nil {
-		return err
-	}
-	byName := map[string]*store.SyncState{}
-	for _, st := range states {
-		if st.Resource == r.resource {
-			byName[st.Name] = st
-		}
-	}
 	var due []graphsync.Chat
 	for _, c := range chats {
-		if chatDue(c, byName[r.stream(c.ID).Name], time.Now()) {
+		st, err := r.state(ctx, r.stream(c.ID))
+		if err != nil {
+			return err
+		}
+		if st.LastSuccessAt == nil && st.Watermark == "" && st.NextLink == "" {
+			st = nil // never listed
+		}
+		if chatDue(c, st, time.Now()) {
 			due = append(due, c)
 		}
 	}
@@ -173,9 +174,28 @@ func (r *run) syncChatList(ctx context.Context) ([]graphsync.Chat, error) {
 		link = page.NextLink
 	}
 
-	st := r.stream("list")
+	st := r.stream(chatListStream)
+	state, err := r.state(ctx, st)
+	if err != nil {
+		return nil, err
+	}
 	var chats []graphsync.Chat
-	err := r.writePage(ctx, func(tx pgx.Tx) error {
+	digest := listDigest(items)
+	if digest == state.Watermark && state.LastSuccessAt != nil {
+		// The same list as last time: nothing to write. Chats that could
+		// not be decoded were quarantined then.
+		entries, _ := foldPage(items)
+		for _, e := range entries {
+			if c, err := graphsync.DecodeChat(e.raw); err == nil {
+				chats = append(chats, c)
+			}
+		}
+		r.idleMu.Lock()
+		r.idle = append(r.idle, store.Finish{Stream: st})
+		r.idleMu.Unlock()
+		return chats, nil
+	}
+	err = r.writePage(ctx, func(tx pgx.Tx) error {
 		chats = chats[:0]
 		entries, noID := foldPage(items)
 		for _, raw := range noID {
@@ -208,7 +228,10 @@ func (r *run) syncChatList(ctx context.Context) ([]graphsync.Chat, error) {
 		}
 		recordsWritten.WithLabelValues(r.resource, "upserted").Add(float64(n))
 		recordsWritten.WithLabelValues(r.resource, "deleted").Add(float64(len(gone)))
-		return nil
+		if err := r.svc.store.SetWatermarkTx(ctx, tx, st, digest); err != nil {
+			return err
+		}
+		return r.svc.store.FinishRoundTx(ctx, tx, st, "", store.Progress{})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sync chats: store chat list: %w", err)

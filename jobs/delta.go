@@ -33,7 +33,7 @@ type deltaStream struct {
 // stream restarts as a full round.
 func (r *run) runDelta(ctx context.Context, d deltaStream) error {
 	for resets := 0; ; resets++ {
-		st, err := r.svc.store.SyncState(ctx, r.svc.store.Pool(), d.stream)
+		st, err := r.state(ctx, d.stream)
 		if err != nil {
 			return err
 		}
@@ -84,10 +84,12 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 		}
 		if len(page.Items) == 0 && page.NextLink == "" && !full {
 			// The common idle case, nothing changed: the new deltaLink is
-			// one statement, without a transaction or the mailbox lock.
-			if err := r.svc.store.FinishRoundTx(ctx, r.svc.store.Pool(), d.stream, page.DeltaLink, store.Progress{Pages: 1}); err != nil {
-				return err
-			}
+			// recorded with the resource's other idle streams in one
+			// statement, without a transaction or the mailbox lock. Should
+			// the job die first, the old deltaLink is still good.
+			r.idleMu.Lock()
+			r.idle = append(r.idle, store.Finish{Stream: d.stream, DeltaLink: page.DeltaLink, Progress: store.Progress{Pages: 1}})
+			r.idleMu.Unlock()
 			pagesFetched.WithLabelValues(r.resource).Inc()
 			return nil
 		}

@@ -85,16 +85,20 @@ func (r *run) applyUsers(ctx context.Context, tx pgx.Tx, st store.Stream, items 
 }
 
 // enqueueDue inserts the syncs due now (of one connection when
-// connectionID is not 0), spread over spreadOver so a large fleet does not
-// fire in the same second. Uniqueness keeps one job per connection,
-// resource and user pending.
+// connectionID is not 0), one job per mailbox with its due resources,
+// spread over spreadOver so a large fleet does not fire in the same second.
+// Uniqueness keeps one job per connection and user pending.
 func (s *Service) enqueueDue(ctx context.Context, client *river.Client[pgx.Tx], connectionID int64, spreadOver time.Duration) (int, error) {
 	due, err := s.store.DueSyncs(ctx, s.cfg.SyncInterval, connectionID)
 	if err != nil {
 		return 0, err
 	}
-	now := time.Now()
-	var params []river.InsertManyParams
+	type mailbox struct {
+		conn int64
+		user string
+	}
+	var order []mailbox
+	byMailbox := map[mailbox][]string{}
 	for _, d := range due {
 		if d.Resource != store.DirectoryResource {
 			if _, ok := syncers[d.Resource]; !ok {
@@ -104,13 +108,24 @@ func (s *Service) enqueueDue(ctx context.Context, client *river.Client[pgx.Tx], 
 				continue
 			}
 		}
+		m := mailbox{d.ConnectionID, d.UserID}
+		if _, ok := byMailbox[m]; !ok {
+			order = append(order, m)
+		}
+		byMailbox[m] = append(byMailbox[m], d.Resource)
+	}
+	now := time.Now()
+	params := make([]river.InsertManyParams, 0, len(order))
+	for _, m := range order {
 		opts := &river.InsertOpts{}
 		if spreadOver > 0 {
-			opts.ScheduledAt = now.Add(spread(d.ConnectionID, d.Resource+"/"+d.UserID, spreadOver))
+			opts.ScheduledAt = now.Add(spread(m.conn, m.user, spreadOver))
 		}
-		params = append(params, river.InsertManyParams{
-			Args:       SyncArgs{ConnectionID: d.ConnectionID, Resource: d.Resource, UserID: d.UserID},
-			InsertOpts: opts})
+		args := SyncArgs{ConnectionID: m.conn, UserID: m.user, Resources: byMailbox[m]}
+		if slices.Equal(args.Resources, []string{store.DirectoryResource}) {
+			args.Resources = nil
+		}
+		params = append(params, river.InsertManyParams{Args: args, InsertOpts: opts})
 	}
 	return insertMany(ctx, client, params)
 }

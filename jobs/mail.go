@@ -47,21 +47,21 @@ func (r *run) pendingStreams(ctx context.Context, names []string) ([]string, err
 	if r.passStart.IsZero() {
 		return names, nil
 	}
-	states, err := r.svc.store.SyncStates(ctx, r.conn.ID)
-	if err != nil {
-		return nil, err
-	}
-	done := map[string]bool{}
-	for _, st := range states {
-		name, ours := strings.CutPrefix(st.Name, r.streamPrefix())
-		if ours && st.Resource == r.resource && st.NextLink == "" && st.DeltaLink != "" &&
-			st.LastSuccessAt != nil && !st.LastSuccessAt.Before(r.passStart) {
-			done[name] = true
+	states := r.states
+	if states == nil {
+		all, err := r.svc.store.StreamStates(ctx, r.conn.ID, r.streamPrefix())
+		if err != nil {
+			return nil, err
+		}
+		states = map[store.Stream]*store.SyncState{}
+		for _, st := range all {
+			states[st.Stream] = st
 		}
 	}
 	out := names[:0:0]
 	for _, n := range names {
-		if !done[n] {
+		st := states[r.stream(n)]
+		if st == nil || st.NextLink != "" || st.DeltaLink == "" || st.LastSuccessAt == nil || st.LastSuccessAt.Before(r.passStart) {
 			out = append(out, n)
 		}
 	}

@@ -2,6 +2,9 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 
 	"github.com/jackc/pgx/v5"
 
@@ -44,4 +47,16 @@ func (r *run) written(upserted, deleted int64) store.Progress {
 	recordsWritten.WithLabelValues(r.resource, "upserted").Add(float64(upserted))
 	recordsWritten.WithLabelValues(r.resource, "deleted").Add(float64(deleted))
 	return store.Progress{Upserted: int(upserted), Deleted: int(deleted)}
+}
+
+// listDigest fingerprints a list read whole (resources without delta): the
+// same digest as last time means nothing in it changed, and nothing needs
+// writing.
+func listDigest(items []json.RawMessage) string {
+	h := sha256.New()
+	for _, it := range items {
+		h.Write(it)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -27,7 +27,7 @@ func init() { register("people", syncPeople) }
 // them, and the last page retires whoever the round did not list.
 func syncPeople(ctx context.Context, r *run) error {
 	st := r.stream("people")
-	state, err := r.svc.store.SyncState(ctx, r.svc.store.Pool(), st)
+	state, err := r.state(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -36,10 +36,10 @@ func syncPeople(ctx context.Context, r *run) error {
 	if state.RoundStartedAt != nil {
 		since = *state.RoundStartedAt
 	}
-	if link == "" || since.IsZero() {
-		if since, err = r.svc.store.StartRoundTx(ctx, r.svc.store.Pool(), st, true); err != nil {
-			return err
-		}
+	// A new round is recorded once its first page shows it has something
+	// to write.
+	start := link == "" || since.IsZero()
+	if start {
 		link = r.userPath() + "/people?$top=" + strconv.Itoa(peoplePageSize)
 	}
 	// Every job writes at least one page, so that a short time budget still
@@ -57,6 +57,25 @@ func syncPeople(ctx context.Context, r *run) error {
 			return fmt.Errorf("sync people: %w", err)
 		}
 		next := nextPeopleLink(link, page, offset)
+		// A list that fits one page and equals the last one is recorded as
+		// seen without writing it again.
+		digest := ""
+		if offset == 0 && next == "" {
+			digest = listDigest(page.Items)
+			if digest == state.Watermark && state.LastSuccessAt != nil {
+				r.idleMu.Lock()
+				r.idle = append(r.idle, store.Finish{Stream: st, Progress: store.Progress{Pages: 1}})
+				r.idleMu.Unlock()
+				pagesFetched.WithLabelValues(r.resource).Inc()
+				return nil
+			}
+		}
+		if start {
+			if since, err = r.svc.store.StartRoundTx(ctx, r.svc.store.Pool(), st, true); err != nil {
+				return err
+			}
+			start = false
+		}
 		err = r.writePage(ctx, func(tx pgx.Tx) error {
 			p, err := r.applyPeople(ctx, tx, st, page.Items, offset, since)
 			if err != nil {
@@ -72,6 +91,9 @@ func syncPeople(ctx context.Context, r *run) error {
 			}
 			p.Deleted = int(n)
 			recordsWritten.WithLabelValues(r.resource, "deleted").Add(float64(n))
+			if err := r.svc.store.SetWatermarkTx(ctx, tx, st, digest); err != nil {
+				return err
+			}
 			return r.svc.store.FinishRoundTx(ctx, tx, st, "", p)
 		})
 		if err != nil {

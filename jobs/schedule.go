@@ -95,17 +95,23 @@ func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[pgx.Tx],
 		}
 		users := []string{""}
 		if c.Kind == store.KindApplication {
-			params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID, Resource: store.DirectoryResource}})
+			params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID}})
 			if users, err = s.store.LiveDirectoryUsers(ctx, c.ID); err != nil {
 				return 0, err
 			}
 		}
+		var rs []string
 		for _, res := range c.Resources {
-			if len(resources) > 0 && !slices.Contains(resources, res) {
-				continue
+			if len(resources) == 0 || slices.Contains(resources, res) {
+				rs = append(rs, res)
 			}
-			for _, u := range users {
-				params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID, Resource: res, UserID: u}})
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		for _, u := range users {
+			if u != "" || c.Kind != store.KindApplication {
+				params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID, UserID: u, Resources: rs}})
 			}
 		}
 	}
@@ -119,11 +125,11 @@ func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[pgx.Tx],
 	return n, nil
 }
 
-func spread(connectionID int64, resource string, period time.Duration) time.Duration {
+func spread(connectionID int64, userID string, period time.Duration) time.Duration {
 	if period <= 0 {
 		return 0
 	}
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%d/%s", connectionID, resource)
+	fmt.Fprintf(h, "%d/%s", connectionID, userID)
 	return time.Duration(h.Sum64() % uint64(period))
 }

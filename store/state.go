@@ -50,17 +50,26 @@ type SyncState struct {
 	Upserted       int64
 	Deleted        int64
 	Resyncs        int64
+	// Window is the calendarView window of a windowed stream's delta token.
+	Window Window
 }
 
 const stateColumns = `connection_id, resource, stream, status, coalesce(delta_link, ''), coalesce(next_link, ''),
 	round_started_at, full_round, coalesce(watermark, ''), last_success_at, last_attempt_at,
-	coalesce(last_error, ''), last_error_at, coalesce(missing_scope, ''), pages, upserted, deleted, resyncs`
+	coalesce(last_error, ''), last_error_at, coalesce(missing_scope, ''), pages, upserted, deleted, resyncs, window_start, window_end`
 
 func scanState(row pgx.Row) (*SyncState, error) {
 	st := &SyncState{}
+	var start, end *time.Time
 	err := row.Scan(&st.ConnectionID, &st.Resource, &st.Name, &st.Status, &st.DeltaLink, &st.NextLink,
 		&st.RoundStartedAt, &st.FullRound, &st.Watermark, &st.LastSuccessAt, &st.LastAttemptAt,
-		&st.LastError, &st.LastErrorAt, &st.MissingScope, &st.Pages, &st.Upserted, &st.Deleted, &st.Resyncs)
+		&st.LastError, &st.LastErrorAt, &st.MissingScope, &st.Pages, &st.Upserted, &st.Deleted, &st.Resyncs, &start, &end)
+	if start != nil {
+		st.Window.Start = *start
+	}
+	if end != nil {
+		st.Window.End = *end
+	}
 	return st, err
 }
 
@@ -80,8 +89,21 @@ func (s *Store) SyncState(ctx context.Context, q Querier, st Stream) (*SyncState
 
 // SyncStates lists a connection's streams (every connection's when id is 0).
 func (s *Store) SyncStates(ctx context.Context, connectionID int64) ([]*SyncState, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+stateColumns+
+	return s.syncStates(ctx, "SELECT "+stateColumns+
 		" FROM sync_state WHERE $1 = 0 OR connection_id = $1 ORDER BY connection_id, resource, stream", connectionID)
+}
+
+// StreamStates lists the streams of a connection whose names begin with
+// prefix (one user's streams of an application connection; all of them
+// when prefix is empty): a sync job reads them once instead of one
+// statement per stream.
+func (s *Store) StreamStates(ctx context.Context, connectionID int64, prefix string) ([]*SyncState, error) {
+	return s.syncStates(ctx, "SELECT "+stateColumns+
+		" FROM sync_state WHERE connection_id = $1 AND starts_with(stream, $2) ORDER BY resource, stream", connectionID, prefix)
+}
+
+func (s *Store) syncStates(ctx context.Context, query string, args ...any) ([]*SyncState, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list sync state: %w", err)
 	}
@@ -144,6 +166,43 @@ func (s *Store) FinishRoundTx(ctx context.Context, q Querier, st Stream, deltaLi
 		st.ConnectionID, st.Resource, st.Name, nullIfEmpty(deltaLink), p.Pages, p.Upserted, p.Deleted)
 	if err != nil {
 		return fmt.Errorf("finish round of %s: %w", st, err)
+	}
+	return nil
+}
+
+// Finish is one stream's finished round, for FinishRoundsTx.
+type Finish struct {
+	Stream    Stream
+	DeltaLink string
+	Progress  Progress
+}
+
+// FinishRoundsTx finishes several streams' rounds in one statement, as
+// FinishRoundTx does each: an idle pass records every stream of a resource
+// at once.
+func (s *Store) FinishRoundsTx(ctx context.Context, q Querier, fs []Finish) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	var (
+		conns                    = make([]int64, len(fs))
+		resources, names, links  = make([]string, len(fs)), make([]string, len(fs)), make([]string, len(fs))
+		pages, upserted, deleted = make([]int64, len(fs)), make([]int64, len(fs)), make([]int64, len(fs))
+	)
+	for i, f := range fs {
+		conns[i], resources[i], names[i], links[i] = f.Stream.ConnectionID, f.Stream.Resource, f.Stream.Name, f.DeltaLink
+		pages[i], upserted[i], deleted[i] = int64(f.Progress.Pages), int64(f.Progress.Upserted), int64(f.Progress.Deleted)
+	}
+	_, err := q.Exec(ctx, `INSERT INTO sync_state (connection_id, resource, stream, delta_link, pages, upserted, deleted, last_success_at, last_attempt_at)
+		SELECT c, r, n, nullif(l, ''), p, u, d, now(), now() FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS f(c, r, n, l, p, u, d)
+		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET delta_link = EXCLUDED.delta_link, next_link = NULL,
+			full_round = false, round_started_at = NULL, last_error = NULL, last_error_at = NULL, missing_scope = NULL,
+			status = CASE sync_state.status WHEN 'stopped' THEN 'stopped' ELSE 'ok' END,
+			pages = sync_state.pages + EXCLUDED.pages, upserted = sync_state.upserted + EXCLUDED.upserted,
+			deleted = sync_state.deleted + EXCLUDED.deleted, last_success_at = now(), last_attempt_at = now()`,
+		conns, resources, names, links, pages, upserted, deleted)
+	if err != nil {
+		return fmt.Errorf("finish rounds of %s and %d other streams: %w", fs[0].Stream, len(fs)-1, err)
 	}
 	return nil
 }

@@ -22,6 +22,26 @@ func (s *Store) SetThrottle(ctx context.Context, scope string, until time.Time, 
 	return nil
 }
 
+// ThrottleWindows returns when each of scopes' throttle windows ends;
+// scopes without one are absent.
+func (s *Store) ThrottleWindows(ctx context.Context, scopes []string) (map[string]time.Time, error) {
+	rows, err := s.pool.Query(ctx, "SELECT scope, until FROM throttle_windows WHERE scope = ANY($1) AND until > now()", nonNil(scopes))
+	if err != nil {
+		return nil, fmt.Errorf("read throttle windows: %w", err)
+	}
+	out := map[string]time.Time{}
+	var scope string
+	var until time.Time
+	_, err = pgx.ForEachRow(rows, []any{&scope, &until}, func() error {
+		out[scope] = until
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read throttle windows: %w", err)
+	}
+	return out, nil
+}
+
 // ThrottledUntil returns when scope's throttle window ends (zero if none).
 func (s *Store) ThrottledUntil(ctx context.Context, scope string) (time.Time, error) {
 	var until time.Time
