@@ -16,7 +16,19 @@ import (
 // emulator's throughput, not the decoder's; one page is fully decoded up
 // front to check it is valid JSON.
 func BenchmarkMessagesDelta(b *testing.B) {
-	srv, err := Start(Config{Seed: 1, Users: 1, MessagesPerUser: 8000})
+	benchmarkDelta(b, Config{Seed: 1, Users: 1, MessagesPerUser: 8000}, func(*Emulator) string { return "inbox" })
+}
+
+// BenchmarkLazyMessagesDelta is BenchmarkMessagesDelta over a lazy archive
+// of as many messages, generated as they are served.
+func BenchmarkLazyMessagesDelta(b *testing.B) {
+	benchmarkDelta(b, Config{Seed: 1, Users: 1, MessagesPerUser: 10, LazyMessages: 8000}, func(em *Emulator) string {
+		return em.users[0].mail.lazy.f.id
+	})
+}
+
+func benchmarkDelta(b *testing.B, cfg Config, folder func(*Emulator) string) {
+	srv, err := Start(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -26,7 +38,7 @@ func BenchmarkMessagesDelta(b *testing.B) {
 	tok := em.jwt(map[string]any{"aud": graphResource, "exp": now.Add(time.Hour).Unix(), "nbf": now.Unix(), "idtyp": "app",
 		"appid": defaultClientID, "roles": defaultRoles})
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	start := srv.URL() + "/v1.0/users/" + em.Users()[0].ID + "/mailFolders/inbox/messages/delta"
+	start := srv.URL() + "/v1.0/users/" + em.Users()[0].ID + "/mailFolders/" + folder(em) + "/messages/delta"
 	fetch := func(link string, buf *bytes.Buffer) error {
 		req, _ := http.NewRequest(http.MethodGet, link, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)

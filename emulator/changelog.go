@@ -51,6 +51,9 @@ type collection struct {
 	logEnt    []*entry
 	// tomb renders a deleted entry; nil renders the @removed form.
 	tomb func(dst []byte, e *entry, id string) []byte
+	// lazy, when set, holds generated records logged ahead of the stored
+	// ones (Config.LazyMessages).
+	lazy *lazyArchive
 }
 
 func newCollection(odataType string) *collection {
@@ -141,20 +144,34 @@ func superseded(e *entry, v, snap uint64) bool {
 // a position in the log (records are never removed), so that paging works
 // when many records share one version. It returns the cursor to continue
 // from and whether the round is complete.
+//
+// A lazy collection's log starts with its lazy records: positions below
+// lazy.n are theirs, and position lazy.n+i is the stored log's record i.
 func (c *collection) page(dst []byte, q deltaQuery) (out []byte, n int, cursor uint64, done bool) {
-	i := sort.Search(len(c.logVer), func(i int) bool { return c.logVer[i] > q.from })
-	i = max(i, int(q.cursor))
 	var keepSel func(string) bool
 	if q.sel != nil {
 		keepSel = func(k string) bool { return q.sel[k] }
 	}
+	base := 0
+	if c.lazy != nil {
+		base = c.lazy.n
+		if q.cursor < uint64(base) {
+			var pos int
+			var full bool
+			if dst, n, pos, full = c.lazy.page(dst, n, q, keepSel); full {
+				return dst, n, uint64(pos), false
+			}
+		}
+	}
+	i := sort.Search(len(c.logVer), func(i int) bool { return c.logVer[i] > q.from })
+	i = max(i, int(q.cursor)-base)
 	for ; i < len(c.logVer); i++ {
 		v := c.logVer[i]
 		if v > q.snap {
 			break
 		}
 		if n == q.size {
-			return dst, n, uint64(i), false
+			return dst, n, uint64(base + i), false
 		}
 		e := c.logEnt[i]
 		if superseded(e, v, q.snap) || (q.from == 0 && e.deleted) {
@@ -177,7 +194,7 @@ func (c *collection) page(dst []byte, q deltaQuery) (out []byte, n int, cursor u
 		}
 		dst = c.render(dst, e, q, keepSel)
 	}
-	return dst, n, uint64(i), true
+	return dst, n, uint64(base + i), true
 }
 
 func (e *entry) servedID(imm bool) string {

@@ -23,6 +23,17 @@ type Config struct {
 	// MessagesPerUser is spread over the well-known and nested folders;
 	// default 200.
 	MessagesPerUser int
+	// LazyMessages, when > 0, gives the first user (Users()[0]) one more
+	// folder, "Imported archive" below Archive, holding that many messages
+	// on top of MessagesPerUser. They are not stored: each is generated
+	// from (Seed, its index) by the code that makes the stored messages
+	// whenever a page or Get serves it, so a mailbox of a million messages
+	// costs almost no memory. They are older than the stored ones (spread
+	// over the ten years before them, newest first) and never change:
+	// mutations leave the folder alone, so its delta returns them in the
+	// initial round and nothing in later rounds. The folder's sizeInBytes is
+	// estimated from a sample of 2,000 messages. Truth includes them.
+	LazyMessages int
 	// EventsPerUser default 40, DriveItemsPerUser default 60, ChatsPerUser
 	// default 4, ChatMessagesPerChat default 30, PeoplePerUser default 25,
 	// ContactsPerUser default 30.
@@ -196,7 +207,7 @@ func (c *Config) validate() error {
 	switch {
 	case c.Users < 0:
 		return fmt.Errorf("config: Users must not be negative")
-	case c.MessagesPerUser < 0 || c.EventsPerUser < 0 || c.DriveItemsPerUser < 0 || c.ChatsPerUser < 0 ||
+	case c.MessagesPerUser < 0 || c.LazyMessages < 0 || c.EventsPerUser < 0 || c.DriveItemsPerUser < 0 || c.ChatsPerUser < 0 ||
 		c.ChatMessagesPerChat < 0 || c.PeoplePerUser < 0 || c.ContactsPerUser < 0:
 		return fmt.Errorf("config: per-user volumes must not be negative")
 	case c.Latency.Max < c.Latency.Min:

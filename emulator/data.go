@@ -132,21 +132,26 @@ func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
 func sentence(r *rand.Rand, n int) string {
 	var sb strings.Builder
+	writeSentence(&sb, r, n)
+	return sb.String()
+}
+
+func writeSentence(sb *strings.Builder, r *rand.Rand, n int) {
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			sb.WriteByte(' ')
 		}
 		sb.WriteString(pick(r, words))
 	}
-	return sb.String()
 }
 
 // bodyText produces about size bytes of prose.
 func bodyText(r *rand.Rand, size int) string {
 	var sb strings.Builder
-	sb.Grow(size + 64)
+	// A sentence adds at most about 250 bytes: one growth for the body.
+	sb.Grow(size + 256)
 	for sb.Len() < size {
-		sb.WriteString(sentence(r, 8+r.IntN(12)))
+		writeSentence(&sb, r, 8+r.IntN(12))
 		sb.WriteString(". ")
 		if r.IntN(6) == 0 {
 			sb.WriteString("\r\n\r\n")

@@ -133,7 +133,9 @@ func (em *Emulator) currentGen() uint64 {
 // Truth returns every live object of a resource for a user exactly as Graph
 // would serve it in full with default (non-immutable) ids. Resources:
 // mailFolders, messages, events, driveItems, chats, chatMessages, people,
-// contacts, contactFolders.
+// contacts, contactFolders. The messages of a user with Config.LazyMessages
+// include every lazy message, generated on the spot: as much memory as
+// their JSON (about 9 GB for a million), so ask only for small archives.
 func (em *Emulator) Truth(userID, resource string) ([]json.RawMessage, error) {
 	return em.truth(userID, resource, false)
 }
@@ -178,6 +180,9 @@ func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage,
 	for _, c := range cols {
 		if c == nil {
 			continue
+		}
+		if c.lazy != nil {
+			out = c.lazy.truth(out, imm)
 		}
 		for _, e := range c.live() {
 			if e.raw != nil {

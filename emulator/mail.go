@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ type mailbox struct {
 	order   []*folder
 	msgs    map[string]*message // by immutable id
 	nextMsg int
+	lazy    *lazyArchive // Config.LazyMessages; nil for most users
 }
 
 type folder struct {
@@ -97,6 +99,9 @@ func (em *Emulator) genMail(u *userRec, anchor time.Time) {
 		received := anchor.Add(-time.Duration(i) * (365 * 24 * time.Hour / time.Duration(max(n, 1)))).Add(-time.Duration(u.rng.IntN(3600)) * time.Second)
 		em.addMessage(u, ver, pick(u.rng, pool), received)
 	}
+	if n := em.cfg.LazyMessages; n > 0 && u == em.users[0] {
+		em.genLazyArchive(u, ver, anchor, n)
+	}
 	for _, f := range mb.order {
 		em.refreshFolder(u, f, ver)
 	}
@@ -146,6 +151,9 @@ func (em *Emulator) refreshFolder(u *userRec, f *folder, ver uint64) {
 			}
 		}
 	}
+	if a := f.msgs.lazy; a != nil {
+		total, unread, size = total+a.n, unread+a.unread, size+a.size
+	}
 	o := f.e.obj
 	var changed []string
 	for _, kv := range []struct {
@@ -178,9 +186,21 @@ func recipient(name, addr string) map[string]any {
 func (em *Emulator) addMessage(u *userRec, ver uint64, f *folder, received time.Time) *message {
 	mb := u.mail
 	mb.nextMsg++
-	r := u.rng
 	h := em.hash64(u.id, "msg", strconv.Itoa(mb.nextMsg))
-	m := &message{imm: outlookID("AAkALg", h, 0), hash: h, read: r.IntN(3) > 0, f: f}
+	o, read := em.messageObject(u, u.rng, h, f, received)
+	m := &message{imm: outlookID("AAkALg", h, 0), hash: h, read: read, f: f}
+	mb.msgs[m.imm] = m
+	em.placeMessage(ver, m, f, o)
+	return m
+}
+
+// messageObject builds a message of u in folder f from the draws of r and
+// the hash h (which its ids, change key and conversation derive from). Its
+// id is left empty for placeMessage (or the lazy archive) to fill in. It
+// returns the object and whether the message is read.
+func (em *Emulator) messageObject(u *userRec, r *rand.Rand, h uint64, f *folder, received time.Time) (object, bool) {
+	imm := outlookID("AAkALg", h, 0)
+	read := r.IntN(3) > 0
 	other := em.users[r.IntN(len(em.users))]
 	from, to := recipient(other.name, other.upn), []any{recipient(u.name, u.upn)}
 	if f.wellKnown == "sentitems" || f.wellKnown == "drafts" {
@@ -204,9 +224,11 @@ func (em *Emulator) addMessage(u *userRec, ver uint64, f *folder, received time.
 		body = map[string]string{"contentType": "html", "content": "<html><head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"></head><body><div><p>" +
 			strings.ReplaceAll(text, "\r\n\r\n", "</p><p>") + "</p></div></body></html>"}
 	}
-	// The preview needs 255 runes; 4 KB of text always holds them, and
-	// converting whole bodies to runes dominated generating large tenants.
-	head := text[:min(len(text), 4096)]
+	// The preview needs 255 runes, and 1,100 bytes give the same first 255
+	// as the whole text (4 bytes a rune at most, one NUL; a rune or CRLF cut
+	// at the end only spoils the end). Converting whole bodies to runes
+	// dominated generating large tenants, and 4 KB still slowed lazy pages.
+	head := text[:min(len(text), 1100)]
 	preview := []rune(strings.ReplaceAll(strings.ReplaceAll(head, "\x00", ""), "\r\n", " "))
 	if len(preview) > 255 {
 		preview = preview[:255]
@@ -237,9 +259,9 @@ func (em *Emulator) addMessage(u *userRec, ver uint64, f *folder, received time.
 	o.set("conversationIndex", base64.StdEncoding.EncodeToString(binary.LittleEndian.AppendUint64(nil, h)))
 	o.set("isDeliveryReceiptRequested", false)
 	o.set("isReadReceiptRequested", false)
-	o.set("isRead", m.read)
+	o.set("isRead", read)
 	o.set("isDraft", f.wellKnown == "drafts")
-	o.set("webLink", "https://outlook.office365.com/owa/?ItemID="+url.QueryEscape(m.imm)+"&exvsurl=1&viewmodel=ReadMessageItem")
+	o.set("webLink", "https://outlook.office365.com/owa/?ItemID="+url.QueryEscape(imm)+"&exvsurl=1&viewmodel=ReadMessageItem")
 	o.set("inferenceClassification", pick(r, []string{"focused", "focused", "other"}))
 	o.set("body", body)
 	o.set("sender", from)
@@ -249,9 +271,7 @@ func (em *Emulator) addMessage(u *userRec, ver uint64, f *folder, received time.
 	o.set("bccRecipients", []any{})
 	o.set("replyTo", []any{})
 	o.set("flag", map[string]string{"flagStatus": pick(r, []string{"notFlagged", "notFlagged", "notFlagged", "flagged", "complete"})})
-	mb.msgs[m.imm] = m
-	em.placeMessage(ver, m, f, o)
-	return m
+	return o, read
 }
 
 // placeMessage puts m into folder f as a new visit. Each visit of a message
@@ -284,6 +304,9 @@ func (em *Emulator) mutateMail(u *userRec, r *rand.Rand, ver uint64) string {
 		live = append(live, mb.msgs[k])
 	}
 	folders := mb.folderList()
+	if mb.lazy != nil { // the lazy archive never changes
+		folders = slices.DeleteFunc(folders, func(f *folder) bool { return f == mb.lazy.f })
+	}
 	op := r.IntN(100)
 	switch {
 	case op < 25 || len(live) == 0:
@@ -591,6 +614,11 @@ func (c *call) getMessage() {
 			b, off, end := m.e.obj.encode(nil, keep)
 			out = appendWithID(nil, b, off, end, m.e.servedID(c.imm), m.e.id)
 			break
+		}
+	}
+	if a := c.user.mail.lazy; out == nil && a != nil {
+		if i, ok := a.find(id); ok {
+			out = a.append(nil, i, selectKeep(c.r.URL.Query()), c.imm)
 		}
 	}
 	c.em.mu.RUnlock()
