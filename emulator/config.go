@@ -18,6 +18,13 @@ type Config struct {
 	Seed int64
 	// TenantID is the directory (tenant) GUID; derived from Seed when empty.
 	TenantID string
+	// Tenants spreads the users over that many home tenants (default 1):
+	// user i belongs to tenant i mod Tenants, the first being TenantID and
+	// the others derived from Seed. A user's delegated tokens carry their
+	// home tenant, as for the users of a multi-tenant app signing in through
+	// /organizations; application tokens, admin consent and the directory
+	// stay TenantID's.
+	Tenants int
 	// Users is the number of users (mailboxes); default 5.
 	Users int
 	// MessagesPerUser is spread over the well-known and nested folders;
@@ -158,6 +165,7 @@ type User struct {
 	ID                string `json:"id"`
 	UserPrincipalName string `json:"userPrincipalName"`
 	DisplayName       string `json:"displayName"`
+	TenantID          string `json:"tenantId"` // the user's home tenant
 }
 
 const (
@@ -183,6 +191,7 @@ func (c *Config) setDefaults() {
 	if c.TenantID == "" {
 		c.TenantID = guidFrom(c.Seed, "tenant")
 	}
+	def(&c.Tenants, 1)
 	if len(c.Apps) == 0 {
 		c.Apps = []App{{ClientID: defaultClientID, Secret: defaultSecret, RedirectURIs: []string{defaultRedirect}}}
 	}

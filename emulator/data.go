@@ -14,6 +14,7 @@ const graphTime = "2006-01-02T15:04:05Z"
 
 type userRec struct {
 	id, upn, name, given, surname, job, office, alias string
+	tenant                                            string // home tenant id
 	obj                                               object
 	rng                                               *rand.Rand
 
@@ -52,6 +53,10 @@ func (u *userRec) domain() string { return strings.SplitN(u.upn, "@", 2)[1] }
 func (em *Emulator) generate() {
 	em.userByID = map[string]*userRec{}
 	em.chats = map[string]*chat{}
+	em.tenants = []string{em.cfg.TenantID}
+	for k := 1; k < em.cfg.Tenants; k++ {
+		em.tenants = append(em.tenants, guidFrom(em.cfg.Seed, fmt.Sprint("tenant", k)))
+	}
 	em.usersCol = newCollection("#microsoft.graph.user")
 	anchor := em.now().UTC().Truncate(24 * time.Hour)
 	ver := em.nextVersion()
@@ -65,7 +70,7 @@ func (em *Emulator) generate() {
 		u := &userRec{
 			id: guidFrom(em.cfg.Seed, fmt.Sprint("user", i)), given: g, surname: s, name: g + " " + s,
 			upn: alias + "@contoso.onmicrosoft.com", alias: alias, job: jobTitles[i%len(jobTitles)],
-			office: fmt.Sprintf("%d/%d", 10+i%20, 1000+r.IntN(3000)), rng: r,
+			office: fmt.Sprintf("%d/%d", 10+i%20, 1000+r.IntN(3000)), rng: r, tenant: em.tenants[i%len(em.tenants)],
 		}
 		u.obj = object{}
 		u.obj.set("businessPhones", []string{fmt.Sprintf("+1 425 555 %04d", r.IntN(10000))})

@@ -27,6 +27,7 @@ type Emulator struct {
 
 	mu       sync.RWMutex // guards the tenant data below
 	version  uint64
+	tenants  []string // users' home tenants; the first is cfg.TenantID
 	users    []*userRec
 	userByID map[string]*userRec
 	removed  map[string]*userRec // users RemoveUser took out, for RestoreUser
@@ -97,7 +98,7 @@ func (em *Emulator) Users() []User {
 	defer em.mu.RUnlock()
 	out := make([]User, 0, len(em.users))
 	for _, u := range em.users {
-		out = append(out, User{ID: u.id, UserPrincipalName: u.upn, DisplayName: u.name})
+		out = append(out, User{ID: u.id, UserPrincipalName: u.upn, DisplayName: u.name, TenantID: u.tenant})
 	}
 	return out
 }

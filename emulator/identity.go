@@ -221,7 +221,7 @@ func (em *Emulator) knownTenant(t string) bool {
 	case "common", "organizations", "consumers", strings.ToLower(em.cfg.TenantID), "contoso.onmicrosoft.com":
 		return true
 	}
-	return false
+	return slices.ContainsFunc(em.tenants, func(id string) bool { return strings.EqualFold(id, t) })
 }
 
 // errorPage stands in for the sign-in page Microsoft shows when it cannot
@@ -696,9 +696,9 @@ func (em *Emulator) issueSharePoint(w http.ResponseWriter, app *App, rec *refres
 	secs := int(em.cfg.AccessTokenLifetime/time.Second) - 1
 	resp := tokenResponse{TokenType: "Bearer", Scope: strings.Join(full, " "), ExpiresIn: secs, ExtExpiresIn: secs}
 	resp.AccessToken = em.jwt(map[string]any{
-		"aud": resource, "iss": "https://sts.windows.net/" + em.cfg.TenantID + "/", "iat": now.Unix(), "nbf": now.Unix(),
+		"aud": resource, "iss": "https://sts.windows.net/" + u.tenant + "/", "iat": now.Unix(), "nbf": now.Unix(),
 		"exp": now.Add(em.cfg.AccessTokenLifetime).Unix(), "appid": app.ClientID, "idtyp": "user", "name": u.name, "oid": u.id,
-		"scp": strings.Join(scp, " "), "tid": em.cfg.TenantID, "upn": u.upn, "uti": randomToken("", 12), "ver": "1.0",
+		"scp": strings.Join(scp, " "), "tid": u.tenant, "upn": u.upn, "uti": randomToken("", 12), "ver": "1.0",
 	})
 	a := &em.auth
 	a.issued = append(a.issued, resp.AccessToken)
@@ -764,9 +764,9 @@ func (em *Emulator) issue(w http.ResponseWriter, app *App, userID string, scopes
 	secs := int(em.cfg.AccessTokenLifetime/time.Second) - 1
 	resp := tokenResponse{TokenType: "Bearer", Scope: strings.Join(full, " "), ExpiresIn: secs, ExtExpiresIn: secs}
 	resp.AccessToken = em.jwt(map[string]any{
-		"aud": graphResource, "iss": "https://sts.windows.net/" + em.cfg.TenantID + "/", "iat": now.Unix(), "nbf": now.Unix(),
+		"aud": graphResource, "iss": "https://sts.windows.net/" + u.tenant + "/", "iat": now.Unix(), "nbf": now.Unix(),
 		"exp": now.Add(em.cfg.AccessTokenLifetime).Unix(), "appid": app.ClientID, "idtyp": "user", "name": u.name, "oid": u.id,
-		"scp": strings.Join(scopes, " "), "sub": u.id, "tid": em.cfg.TenantID, "unique_name": u.upn, "upn": u.upn,
+		"scp": strings.Join(scopes, " "), "sub": u.id, "tid": u.tenant, "unique_name": u.upn, "upn": u.upn,
 		"uti": randomToken("", 12), "ver": "1.0",
 	})
 	a := &em.auth
@@ -778,9 +778,9 @@ func (em *Emulator) issue(w http.ResponseWriter, app *App, userID string, scopes
 	}
 	if slices.Contains(oidc, "openid") {
 		claims := map[string]any{
-			"aud": app.ClientID, "iss": "https://login.microsoftonline.com/" + em.cfg.TenantID + "/v2.0", "iat": now.Unix(),
+			"aud": app.ClientID, "iss": "https://login.microsoftonline.com/" + u.tenant + "/v2.0", "iat": now.Unix(),
 			"nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "name": u.name, "oid": u.id, "preferred_username": u.upn,
-			"sub": randomToken("", 20), "tid": em.cfg.TenantID, "ver": "2.0",
+			"sub": randomToken("", 20), "tid": u.tenant, "ver": "2.0",
 		}
 		if nonce != "" {
 			claims["nonce"] = nonce

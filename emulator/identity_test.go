@@ -327,3 +327,54 @@ func TestGraphAuthErrors(t *testing.T) {
 		t.Errorf("unknown user: %d %s", resp.StatusCode, body)
 	}
 }
+
+// Users spread over home tenants get tokens naming their own tenant, as the
+// users of a multi-tenant app do; application tokens stay the app tenant's.
+func TestHomeTenants(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Seed: 31, Users: 4, Tenants: 3, MessagesPerUser: 1})
+	claims := func(jwt string) map[string]any {
+		parts := strings.Split(jwt, ".")
+		if len(parts) != 3 {
+			t.Fatalf("not a JWT: %q", jwt)
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	seen := map[string]bool{}
+	for i, u := range b.srv.Users() {
+		if want := b.srv.Users()[i%3].TenantID; u.TenantID != want && i >= 3 {
+			t.Errorf("user %d in tenant %s, want %s (i mod 3)", i, u.TenantID, want)
+		}
+		seen[u.TenantID] = true
+		tok := b.userTokens(t, "openid offline_access https://graph.microsoft.com/Mail.Read", u.UserPrincipalName)
+		for _, k := range []string{"access_token", "id_token"} {
+			if got := claims(tok[k].(string))["tid"]; got != u.TenantID {
+				t.Errorf("user %d %s tid = %v, want home tenant %s", i, k, got, u.TenantID)
+			}
+		}
+		resp, body := b.get(t, tok["access_token"].(string), "/v1.0/me/mailFolders")
+		if resp.StatusCode != 200 {
+			t.Errorf("user %d: Graph refused a home-tenant token: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if len(seen) != 3 || !seen[b.srv.TenantID()] {
+		t.Errorf("home tenants %v: want 3, the first being %s", seen, b.srv.TenantID())
+	}
+	if got := claims(b.appToken(t))["tid"]; got != b.srv.TenantID() {
+		t.Errorf("application token tid = %v, want %s", got, b.srv.TenantID())
+	}
+	// A user's own tenant is a valid authority.
+	home := b.srv.Users()[1].TenantID
+	if st, body := b.postForm(t, "/"+home+"/oauth2/v2.0/token", url.Values{"client_id": {defaultClientID}, "client_secret": {defaultSecret},
+		"grant_type": {"authorization_code"}, "code": {"bogus"}, "redirect_uri": {defaultRedirect}}); st != 400 || !strings.Contains(body, "invalid_grant") {
+		t.Errorf("token endpoint of home tenant %s: %d %s, want invalid_grant for a bogus code", home, st, body)
+	}
+}

@@ -46,7 +46,10 @@ type env struct {
 	svc   *jobs.Service
 	river *river.Client[pgx.Tx]
 	key   string
-	conns []*store.Connection
+	// tenant is the authority the app signs in with: the emulator's tenant,
+	// or "organizations" when users come from several tenants.
+	tenant string
+	conns  []*store.Connection
 	drop  func()
 }
 
@@ -65,7 +68,10 @@ func (o *Options) newEnv(ctx context.Context, name string, ecfg emulator.Config)
 		return nil, err
 	}
 	o.logf("%s: emulator ready in %s", name, time.Since(t0).Round(time.Millisecond))
-	e := &env{o: o, em: em}
+	e := &env{o: o, em: em, tenant: em.TenantID()}
+	if ecfg.Tenants > 1 {
+		e.tenant = "organizations"
+	}
 	if err := e.openDatabase(ctx, name); err != nil {
 		e.close()
 		return nil, err
@@ -129,7 +135,7 @@ func (e *env) openDatabase(ctx context.Context, name string) error {
 }
 
 func (e *env) auth() graphsync.AuthConfig {
-	return graphsync.AuthConfig{LoginURL: e.em.URL(), Tenant: e.em.TenantID(), ClientID: benchClientID, ClientSecret: benchSecret,
+	return graphsync.AuthConfig{LoginURL: e.em.URL(), Tenant: e.tenant, ClientID: benchClientID, ClientSecret: benchSecret,
 		RedirectURL: "http://127.0.0.1:1/callback"}
 }
 
@@ -184,7 +190,7 @@ func (e *env) connect(ctx context.Context, resources []string) error {
 		if err != nil {
 			return fmt.Errorf("sign in %s: %w", u.UserPrincipalName, err)
 		}
-		c, err := e.st.SaveConnection(ctx, &store.Connection{Kind: store.KindDelegated, TenantID: e.em.TenantID(),
+		c, err := e.st.SaveConnection(ctx, &store.Connection{Kind: store.KindDelegated, TenantID: tok.TenantID,
 			UserID: u.ID, UserPrincipalName: u.UserPrincipalName, DisplayName: u.DisplayName, Scopes: tok.Scopes, Resources: resources},
 			store.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry})
 		if err != nil {
@@ -280,7 +286,7 @@ func (e *env) startWorker(ctx context.Context, tag string, tune func(*WorkerConf
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	cfg := WorkerConfig{DatabaseURL: e.dbURL, GraphURL: e.em.URL(), Tenant: e.em.TenantID(), ClientID: benchClientID,
+	cfg := WorkerConfig{DatabaseURL: e.dbURL, GraphURL: e.em.URL(), Tenant: e.tenant, ClientID: benchClientID,
 		ClientSecret: benchSecret, EncryptionKey: e.key, MaxPageSize: 100, SyncWorkers: 20, Addr: addr}
 	if e.o.Profiles != "" && tag != "" {
 		cfg.CPUProfile = e.o.Profiles + "/" + tag + ".cpu.pprof"

@@ -10,6 +10,9 @@ import (
 	"github.com/graphsync/graphsync/jobs"
 )
 
+// fleetTenantSize is how many of the idle fleet's users share a tenant.
+const fleetTenantSize = 10
+
 // idleFleet measures one incremental pass over many connections with
 // nothing new: what a worker spends to learn that nothing changed.
 func idleFleet(ctx context.Context, o *Options, rep *Report) error {
@@ -19,7 +22,12 @@ func idleFleet(ctx context.Context, o *Options, rep *Report) error {
 		conns = o.size(10_000, 300)
 	}
 	resources := append([]string(nil), jobs.Resources...)
-	e, err := o.newEnv(ctx, name, emulator.Config{Users: conns, MessagesPerUser: 2, EventsPerUser: 1, DriveItemsPerUser: 1,
+	// Connections are users of many organisations, fleetTenantSize each:
+	// Teams and OneDrive limit requests per app per tenant, so one tenant
+	// of 10,000 users cannot be polled in a minute by anyone (see the
+	// floor reported below).
+	tenants := max(1, conns/fleetTenantSize)
+	e, err := o.newEnv(ctx, name, emulator.Config{Users: conns, Tenants: tenants, MessagesPerUser: 2, EventsPerUser: 1, DriveItemsPerUser: 1,
 		ChatsPerUser: 1, ChatMessagesPerChat: 1, PeoplePerUser: 1, ContactsPerUser: 1})
 	if err != nil {
 		return err
@@ -84,6 +92,7 @@ func idleFleet(ctx context.Context, o *Options, rep *Report) error {
 	queries := s1.Queries - s0.Queries
 	perStream := float64(requests) / float64(streams)
 	rep.add(name, fmt.Sprintf("connections × resources (%s)", strings.Join(resources, ", ")), fmt.Sprintf("%s × %d", count(conns), len(resources)), "10,000 × 5", ptr(conns >= 10_000 && len(resources) >= 5))
+	rep.add(name, "tenants the connections belong to", fmt.Sprintf("%s (%d users each)", count(tenants), fleetTenantSize), "", nil)
 	rep.add(name, "streams (delta collections, chat and People lists)", count(streams), "", nil)
 	rep.add(name, "idle pass wall time", dur.Round(100*time.Millisecond).String(), "", nil)
 	at10k := time.Duration(float64(dur) * 10_000 / float64(conns))
@@ -92,6 +101,13 @@ func idleFleet(ctx context.Context, o *Options, rep *Report) error {
 		label += " (extrapolated linearly)"
 	}
 	rep.add(name, label, at10k.Round(time.Second).String(), "< 60s", ptr(at10k < time.Minute))
+	// Microsoft's per-tenant limits put a floor under a pass of 10,000
+	// users in one tenant: one chat list each at 20 requests/s (Teams), and
+	// one drive delta each at 1,200 resource units/min (OneDrive, smallest
+	// tier; 1 unit per delta with a token).
+	const teamsPerSecond, driveUnitsPerMinute = 20, 1200
+	floor := max(10_000*time.Second/teamsPerSecond, 10_000*time.Minute/driveUnitsPerMinute)
+	rep.add(name, "floor for 10,000 users of one tenant at Microsoft's per-tenant limits", floor.Round(time.Second).String(), "", nil)
 	rep.add(name, "Graph requests per stream", fmt.Sprintf("%.2f", perStream), "≤ 1", ptr(perStream <= 1.0001))
 	rep.add(name, "Postgres statements per stream (River's included)", fmt.Sprintf("%.1f", float64(queries)/float64(streams)), "", nil)
 	rep.add(name, "River jobs per second", perSec(float64(jobsN)/dur.Seconds()), "", nil)

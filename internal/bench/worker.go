@@ -75,7 +75,12 @@ func RunWorker(ctx context.Context) error {
 	if err := json.Unmarshal([]byte(os.Getenv(workerEnv)), &cfg); err != nil {
 		return fmt.Errorf("bench worker: %s: %w", workerEnv, err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// GRAPHSYNC_BENCH_LOG=info shows the worker's sync log (warnings only by default).
+	level := slog.LevelWarn
+	if os.Getenv("GRAPHSYNC_BENCH_LOG") == "info" {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
