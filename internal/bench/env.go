@@ -50,7 +50,7 @@ type env struct {
 	// or "organizations" when users come from several tenants.
 	tenant string
 	conns  []*store.Connection
-	drop  func()
+	drop   func()
 }
 
 // newEnv starts the emulator described by ecfg and a fresh database named
