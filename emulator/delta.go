@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // deltaSpec describes one delta-capable endpoint over a collection.
@@ -107,7 +108,8 @@ func (c *call) serveDelta(s deltaSpec) {
 		q.removedIf = s.removedIf(t.Query)
 	}
 	q.transform = s.transform
-	buf := pagePrefix(make([]byte, 0, size*8192+1024), s.context)
+	bp := pageBufs.Get().(*[]byte)
+	buf := pagePrefix((*bp)[:0], s.context)
 	em.mu.RLock()
 	if t.Snap == 0 {
 		t.Snap = em.version
@@ -134,7 +136,18 @@ func (c *call) serveDelta(s deltaSpec) {
 		c.w.Header().Add("Preference-Applied", `IdType="ImmutableId"`)
 	}
 	c.writePage(s, t, buf, n, done)
+	if cap(buf) <= maxPooledPage {
+		*bp = buf[:0]
+		pageBufs.Put(bp)
+	}
 }
+
+// pageBufs recycles page buffers: allocating (and zeroing) a page-sized
+// buffer per request dominated the emulator's CPU when it served many
+// small idle pages. Buffers above maxPooledPage are left to the collector.
+var pageBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+const maxPooledPage = 16 << 20
 
 func (c *call) writePage(s deltaSpec, t cursorToken, items []byte, n int, done bool) {
 	tok := c.em.sealToken(t)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -55,6 +56,15 @@ func run(ctx context.Context, args []string) error {
 		Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	if *only != "" {
 		o.Only = strings.Split(*only, ",")
+	}
+	if *profiles != "" {
+		// This process serves the emulator: its profile shows whether the
+		// emulator, rather than graphsync, limited a figure.
+		stop, err := bench.ProfileCPU(filepath.Join(*profiles, "emulator.cpu.pprof"))
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	rep, err := bench.Run(ctx, o)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"path/filepath"
 	"runtime"
 	rpprof "runtime/pprof"
 	"sync/atomic"
@@ -165,4 +166,23 @@ func RunWorker(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ProfileCPU writes this process's CPU profile to path until stop is called.
+func ProfileCPU(path string) (stop func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := rpprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		rpprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
