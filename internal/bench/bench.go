@@ -6,6 +6,7 @@
 package bench
 
 import (
+	_ "embed"
 	"context"
 	"fmt"
 	"io"
@@ -172,8 +173,16 @@ func (r *Report) Markdown(m Machine, command, conditions string) string {
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "\nFailed: %s\n", e)
 	}
+	b.WriteString("\n")
+	b.WriteString(notes)
 	return b.String()
 }
+
+// notes explain the table; they carry no figures, so a run never leaves
+// them stale.
+//
+//go:embed notes.md
+var notes string
 
 func dash(s string) string {
 	if s == "" {
