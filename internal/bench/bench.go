@@ -6,8 +6,8 @@
 package bench
 
 import (
-	_ "embed"
 	"context"
+	_ "embed"
 	"fmt"
 	"io"
 	"log/slog"
