@@ -33,8 +33,10 @@ type Emulator struct {
 	removed  map[string]*userRec // users RemoveUser took out, for RestoreUser
 	usersCol *collection
 	chats    map[string]*chat
-	channels []*channelState
-	mutRand  *rand.Rand
+	// chatsByUser lists each user's chats in id order (see genChats).
+	chatsByUser map[*userRec][]*chat
+	channels    []*channelState
+	mutRand     *rand.Rand
 
 	tokMu    sync.Mutex
 	tokenGen uint64

@@ -80,6 +80,16 @@ func (em *Emulator) genChats(anchor time.Time) {
 			}
 		}
 	}
+	// Chats and their members are fixed once generated: index them by
+	// member, in id order, so listing a user's chats does not sort the
+	// tenant's.
+	em.chatsByUser = map[*userRec][]*chat{}
+	for _, id := range sortedKeys(em.chats) {
+		c := em.chats[id]
+		for _, u := range c.members {
+			em.chatsByUser[u] = append(em.chatsByUser[u], c)
+		}
+	}
 }
 
 func (em *Emulator) addChatMsg(c *chat, from *userRec, t time.Time, content, ctype string, r *rand.Rand) *chatMsg {
@@ -192,13 +202,7 @@ func nilIfEmpty(s string) any {
 }
 
 func (em *Emulator) userChats(u *userRec) []*chat {
-	var out []*chat
-	for _, id := range sortedKeys(em.chats) {
-		c := em.chats[id]
-		if slices.Contains(c.members, u) {
-			out = append(out, c)
-		}
-	}
+	out := slices.Clone(em.chatsByUser[u])
 	sort.SliceStable(out, func(i, j int) bool { return out[i].updated.After(out[j].updated) })
 	return out
 }
