@@ -2,12 +2,15 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // table describes a synced table for the generic writer: every synced table
@@ -87,6 +90,30 @@ func upsertTx(ctx context.Context, tx pgx.Tx, t table, rows [][]any) (int64, err
 		return tag.RowsAffected(), nil
 	}
 
+	// A page of rows none of which is stored yet (an initial sync) goes
+	// straight into the table: the conflict handling below would find
+	// nothing to do and cost as much again as the COPY. Should another
+	// transaction store one of them in between (a chat shared by two users
+	// of a tenant), the savepoint is rolled back and the rows merged below.
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i], _ = r[1].(string)
+	}
+	var stored bool
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+t.name+" WHERE connection_id = $1 AND id = ANY($2))", rows[0][0], ids).Scan(&stored); err != nil {
+		return 0, fmt.Errorf("upsert %s: %w", t.name, err)
+	}
+	if !stored {
+		n, err := copyNewTx(ctx, tx, t, rows)
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil:
+			return n, nil
+		case !errors.As(err, &pgErr) || pgErr.Code != pgerrcode.UniqueViolation:
+			return 0, fmt.Errorf("upsert %s: copy: %w", t.name, err)
+		}
+	}
+
 	stage := "stage_" + t.name
 	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS "+stage+" (LIKE "+t.name+" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"); err != nil {
 		return 0, fmt.Errorf("upsert %s: create staging table: %w", t.name, err)
@@ -104,6 +131,20 @@ func upsertTx(ctx context.Context, tx pgx.Tx, t table, rows [][]any) (int64, err
 		return 0, fmt.Errorf("upsert %s: %w", t.name, err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// copyNewTx COPYs rows into t within a savepoint.
+func copyNewTx(ctx context.Context, tx pgx.Tx, t table, rows [][]any) (int64, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := sp.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns, pgx.CopyFromRows(rows))
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		return 0, err
+	}
+	return n, sp.Commit(ctx)
 }
 
 func dedupeByID(rows [][]any) [][]any {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
@@ -74,18 +76,31 @@ func ingest(ctx context.Context, o *Options, rep *Report) error {
 		return fmt.Errorf("the emulator served %d messages, want %d", len(rows), n)
 	}
 	o.logf("%s: %d messages, %.0f MB of JSON", name, len(rows), float64(size)/1e6)
-	t0 := time.Now()
-	if _, err := e.pool.CopyFrom(ctx, pgx.Identifier{"mail_messages"}, mailColumns, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("copy: %w", err)
-	}
-	copyDur := time.Since(t0)
-	rows = nil
-	if _, err := e.pool.Exec(ctx, "TRUNCATE mail_messages"); err != nil {
+	// Postgres's limit is the faster of one COPY stream and one per
+	// mailbox at once (as many as graphsync writes with): on several cores
+	// parallel streams can beat a single one.
+	oneDur, err := e.copyTimed(ctx, [][][]any{rows})
+	if err != nil {
 		return err
 	}
-	if _, err := e.pool.Exec(ctx, "VACUUM ANALYZE mail_messages"); err != nil {
+	parts := map[any][][]any{}
+	var order []any
+	for _, r := range rows {
+		if _, ok := parts[r[0]]; !ok {
+			order = append(order, r[0])
+		}
+		parts[r[0]] = append(parts[r[0]], r)
+	}
+	split := make([][][]any, len(order))
+	for i, k := range order {
+		split[i] = parts[k]
+	}
+	parDur, err := e.copyTimed(ctx, split)
+	if err != nil {
 		return err
 	}
+	copyDur := min(oneDur, parDur)
+	rows, parts, split = nil, nil, nil
 
 	w, err := e.startWorker(ctx, name, func(c *WorkerConfig) { c.MaxPageSize = ingestPageSize })
 	if err != nil {
@@ -113,9 +128,10 @@ func ingest(ctx context.Context, o *Options, rep *Report) error {
 	emuRate := float64(emuN) / emuDur.Seconds()
 	ratio := syncRate / copyRate
 	rep.add(name, fmt.Sprintf("messages (%.1f KB of JSON each on average)", float64(size)/float64(n)/1024), count(n), "≥ 200,000", ptr(n >= 200_000))
-	rep.add(name, "plain COPY into mail_messages, records/s", perSec(copyRate), "", nil)
+	rep.add(name, "plain COPY into mail_messages, one stream, records/s", perSec(float64(n)/oneDur.Seconds()), "", nil)
+	rep.add(name, fmt.Sprintf("plain COPY into mail_messages, one stream per mailbox (%d at once), records/s", users), perSec(float64(n)/parDur.Seconds()), "", nil)
 	rep.add(name, fmt.Sprintf("graphsync end to end (%d mailboxes, pages of %d), records/s", users, ingestPageSize), perSec(syncRate), "", nil)
-	rep.add(name, "graphsync / COPY", pct(ratio), "≥ 70%", ptr(ratio >= 0.7))
+	rep.add(name, "graphsync / the faster COPY", pct(ratio), "≥ 70%", ptr(ratio >= 0.7))
 	rep.add(name, "emulator alone (4 readers per mailbox, no decoding), records/s", perSec(emuRate), "", nil)
 	rep.add(name, "graphsync / emulator alone", pct(syncRate/emuRate), "< 100% (emulator not the bottleneck)", ptr(syncRate/emuRate < 1))
 	rep.add(name, "worker CPU per 1,000 records", fmt.Sprintf("%.0f ms", (cpu1-cpu0).Seconds()*1000/float64(n)*1000), "", nil)
@@ -156,6 +172,52 @@ func (e *env) copyRows(pages []servedPage) ([][]any, int, error) {
 		}
 	}
 	return rows, size, nil
+}
+
+// copyTimed COPYs each part into mail_messages at once, on its own
+// connection, and returns how long they took together; the table is left
+// empty and analyzed.
+func (e *env) copyTimed(ctx context.Context, parts [][][]any) (time.Duration, error) {
+	if limit := int(e.pool.Config().MaxConns); len(parts) > limit {
+		return 0, fmt.Errorf("copy: %d streams at once, the pool holds %d connections", len(parts), limit)
+	}
+	// Connections are taken before the clock starts, and given back before
+	// the TRUNCATE below needs one.
+	conns := make([]*pgxpool.Conn, 0, len(parts))
+	release := func() {
+		for _, c := range conns {
+			c.Release()
+		}
+	}
+	for range parts {
+		c, err := e.pool.Acquire(ctx)
+		if err != nil {
+			release()
+			return 0, err
+		}
+		conns = append(conns, c)
+	}
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i, part := range parts {
+		wg.Go(func() {
+			_, errs[i] = conns[i].CopyFrom(ctx, pgx.Identifier{"mail_messages"}, mailColumns, pgx.CopyFromRows(part))
+		})
+	}
+	wg.Wait()
+	dur := time.Since(t0)
+	release()
+	if err := errors.Join(errs...); err != nil {
+		return 0, fmt.Errorf("copy: %w", err)
+	}
+	if _, err := e.pool.Exec(ctx, "TRUNCATE mail_messages"); err != nil {
+		return 0, err
+	}
+	if _, err := e.pool.Exec(ctx, "VACUUM ANALYZE mail_messages"); err != nil {
+		return 0, err
+	}
+	return dur, nil
 }
 
 // servedPage is a page of messages the emulator served for a user.
