@@ -66,7 +66,10 @@ func DecodeMailFolder(raw json.RawMessage) (MailFolder, error) {
 	return decode[MailFolder]("mailFolder", raw)
 }
 
-// DecodeMessage decodes one messages/delta entry.
+// DecodeMessage decodes one messages/delta entry. Its Body and UniqueBody
+// carry the content type only: the content, most of a message's bytes, stays
+// in raw, where graphsync stores it. raw must be valid JSON, as the items of
+// a Page are (GetPage validates the whole body once).
 func DecodeMessage(raw json.RawMessage) (Message, error) {
-	return decode[Message]("message", raw)
+	return decodeMessage(raw)
 }

@@ -1,0 +1,172 @@
+package graphsync
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// bodyKeys are the message properties holding bodies: most of a message's
+// bytes, and nothing graphsync stores in a column but their content type.
+var bodyKeys = [][]byte{[]byte(`"body"`), []byte(`"uniqueBody"`)}
+
+// cutBodies returns raw without its top-level body members and, for each
+// present, the body's content type (nil when the member is null). It scans
+// with the page splitter's rules, so raw must be valid JSON, as Page items
+// are; ok is false when raw does not have the expected shape (not an
+// object, a key with escapes, a body that is not an object or null, a
+// contentType that is not a plain string), and the caller then decodes raw
+// whole to get encoding/json's verdict.
+func cutBodies(raw []byte) (slim []byte, contentTypes map[string]*string, ok bool) {
+	b := raw
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, nil, false
+	}
+	slim = make([]byte, 0, 2048)
+	slim = append(slim, '{')
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return nil, nil, false
+		}
+		switch b[i] {
+		case '}':
+			return append(slim, '}'), contentTypes, true
+		case ',':
+			i++
+			continue
+		case '"':
+		default:
+			return nil, nil, false
+		}
+		kEnd := skipValue(b, i)
+		if kEnd > len(b) {
+			return nil, nil, false
+		}
+		key := b[i:kEnd]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return nil, nil, false
+		}
+		c := skipSpace(b, kEnd)
+		if c >= len(b) || b[c] != ':' {
+			return nil, nil, false
+		}
+		v := skipSpace(b, c+1)
+		vEnd := skipValue(b, v)
+		if v >= len(b) || vEnd > len(b) {
+			return nil, nil, false
+		}
+		i = vEnd
+		name := bodyKey(key)
+		if name == "" {
+			if len(slim) > 1 {
+				slim = append(slim, ',')
+			}
+			slim = append(slim, b[kEnd-len(key):vEnd]...)
+			continue
+		}
+		ct, ok := contentType(b[v:vEnd], contentTypes[name])
+		if !ok {
+			return nil, nil, false
+		}
+		if contentTypes == nil {
+			contentTypes = map[string]*string{}
+		}
+		contentTypes[name] = ct
+	}
+}
+
+// bodyKey names the body property key matches, as encoding/json matches
+// field names (case-insensitively); "" for other keys.
+func bodyKey(key []byte) string {
+	for _, k := range bodyKeys {
+		if bytes.EqualFold(key, k) {
+			return string(k[1 : len(k)-1])
+		}
+	}
+	return ""
+}
+
+// contentType reads an itemBody's contentType without touching its content,
+// into prev as encoding/json would decode the body into the field holding
+// prev (a repeated key decodes into the same value): nil for a null body.
+func contentType(v []byte, prev *string) (*string, bool) {
+	if bytes.Equal(v, []byte("null")) {
+		return nil, true
+	}
+	if len(v) < 2 || v[0] != '{' {
+		return nil, false
+	}
+	ct := ""
+	if prev != nil {
+		ct = *prev
+	}
+	i := 1
+	for {
+		i = skipSpace(v, i)
+		if i >= len(v) {
+			return nil, false
+		}
+		switch v[i] {
+		case '}':
+			return &ct, true
+		case ',':
+			i++
+			continue
+		case '"':
+		default:
+			return nil, false
+		}
+		kEnd := skipValue(v, i)
+		if kEnd > len(v) {
+			return nil, false
+		}
+		key := v[i:kEnd]
+		c := skipSpace(v, kEnd)
+		if c >= len(v) || v[c] != ':' {
+			return nil, false
+		}
+		s := skipSpace(v, c+1)
+		sEnd := skipValue(v, s)
+		if s >= len(v) || sEnd > len(v) {
+			return nil, false
+		}
+		i = sEnd
+		if !bytes.EqualFold(key, []byte(`"contentType"`)) {
+			if bytes.IndexByte(key, '\\') >= 0 {
+				return nil, false
+			}
+			continue
+		}
+		// A few bytes: encoding/json reads them (escapes, invalid UTF-8)
+		// exactly as the whole decode would.
+		var t *string
+		if json.Unmarshal(v[s:sEnd], &t) != nil {
+			return nil, false
+		}
+		if t != nil {
+			ct = *t
+		}
+	}
+}
+
+// decodeMessage decodes a message without its bodies' content: encoding/json
+// would validate, unescape and copy every body to store none of it.
+func decodeMessage(raw json.RawMessage) (Message, error) {
+	slim, cts, ok := cutBodies(raw)
+	if !ok {
+		return decode[Message]("message", raw)
+	}
+	m, err := decode[Message]("message", slim)
+	if err != nil {
+		return m, err
+	}
+	if ct, ok := cts["body"]; ok && ct != nil {
+		m.Body = &ItemBody{ContentType: *ct}
+	}
+	if ct, ok := cts["uniqueBody"]; ok && ct != nil {
+		m.UniqueBody = &ItemBody{ContentType: *ct}
+	}
+	return m, nil
+}
