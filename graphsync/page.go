@@ -182,19 +182,25 @@ func skipValue(b []byte, i int) int {
 	}
 }
 
+// skipString returns the end of the string starting at b[i]. It looks for
+// quotes only (bytes.IndexByte is vectorised, bodies are long) and counts
+// the backslashes before each: an odd number escapes it.
 func skipString(b []byte, i int) int {
 	i++
 	for i < len(b) {
-		j := bytes.IndexAny(b[i:], `"\\`)
+		j := bytes.IndexByte(b[i:], '"')
 		if j < 0 {
 			return len(b)
 		}
-		i += j
-		if b[i] == '\\' {
-			i += 2
-			continue
+		q := i + j
+		n := 0
+		for k := q - 1; k >= i && b[k] == '\\'; k-- {
+			n++
 		}
-		return i + 1
+		if n%2 == 0 {
+			return q + 1
+		}
+		i = q + 1
 	}
 	return i
 }
