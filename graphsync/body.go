@@ -17,64 +17,34 @@ var bodyKeys = [][]byte{[]byte(`"body"`), []byte(`"uniqueBody"`)}
 // contentType that is not a plain string), and the caller then decodes raw
 // whole to get encoding/json's verdict.
 func cutBodies(raw []byte) (slim []byte, contentTypes map[string]*string, ok bool) {
-	b := raw
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return nil, nil, false
-	}
 	slim = make([]byte, 0, 2048)
 	slim = append(slim, '{')
-	i++
-	for {
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return nil, nil, false
-		}
-		switch b[i] {
-		case '}':
-			return append(slim, '}'), contentTypes, true
-		case ',':
-			i++
-			continue
-		case '"':
-		default:
-			return nil, nil, false
-		}
-		kEnd := skipValue(b, i)
-		if kEnd > len(b) {
-			return nil, nil, false
-		}
-		key := b[i:kEnd]
+	ok = members(raw, func(key, val []byte) bool {
 		if bytes.IndexByte(key, '\\') >= 0 {
-			return nil, nil, false
+			return false
 		}
-		c := skipSpace(b, kEnd)
-		if c >= len(b) || b[c] != ':' {
-			return nil, nil, false
-		}
-		v := skipSpace(b, c+1)
-		vEnd := skipValue(b, v)
-		if v >= len(b) || vEnd > len(b) {
-			return nil, nil, false
-		}
-		i = vEnd
 		name := bodyKey(key)
 		if name == "" {
 			if len(slim) > 1 {
 				slim = append(slim, ',')
 			}
-			slim = append(slim, b[kEnd-len(key):vEnd]...)
-			continue
+			slim = append(append(append(slim, key...), ':'), val...)
+			return true
 		}
-		ct, ok := contentType(b[v:vEnd], contentTypes[name])
+		ct, ok := contentType(val, contentTypes[name])
 		if !ok {
-			return nil, nil, false
+			return false
 		}
 		if contentTypes == nil {
 			contentTypes = map[string]*string{}
 		}
 		contentTypes[name] = ct
+		return true
+	})
+	if !ok {
+		return nil, nil, false
 	}
+	return append(slim, '}'), contentTypes, true
 }
 
 // bodyKey names the body property key matches, as encoding/json matches
@@ -95,60 +65,29 @@ func contentType(v []byte, prev *string) (*string, bool) {
 	if bytes.Equal(v, []byte("null")) {
 		return nil, true
 	}
-	if len(v) < 2 || v[0] != '{' {
-		return nil, false
-	}
 	ct := ""
 	if prev != nil {
 		ct = *prev
 	}
-	i := 1
-	for {
-		i = skipSpace(v, i)
-		if i >= len(v) {
-			return nil, false
-		}
-		switch v[i] {
-		case '}':
-			return &ct, true
-		case ',':
-			i++
-			continue
-		case '"':
-		default:
-			return nil, false
-		}
-		kEnd := skipValue(v, i)
-		if kEnd > len(v) {
-			return nil, false
-		}
-		key := v[i:kEnd]
-		c := skipSpace(v, kEnd)
-		if c >= len(v) || v[c] != ':' {
-			return nil, false
-		}
-		s := skipSpace(v, c+1)
-		sEnd := skipValue(v, s)
-		if s >= len(v) || sEnd > len(v) {
-			return nil, false
-		}
-		i = sEnd
+	ok := members(v, func(key, val []byte) bool {
 		if !bytes.EqualFold(key, []byte(`"contentType"`)) {
-			if bytes.IndexByte(key, '\\') >= 0 {
-				return nil, false
-			}
-			continue
+			return bytes.IndexByte(key, '\\') < 0
 		}
 		// A few bytes: encoding/json reads them (escapes, invalid UTF-8)
 		// exactly as the whole decode would.
 		var t *string
-		if json.Unmarshal(v[s:sEnd], &t) != nil {
-			return nil, false
+		if json.Unmarshal(val, &t) != nil {
+			return false
 		}
 		if t != nil {
 			ct = *t
 		}
+		return true
+	})
+	if !ok {
+		return nil, false
 	}
+	return &ct, true
 }
 
 // decodeMessage decodes a message without its bodies' content: encoding/json

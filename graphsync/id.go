@@ -11,41 +11,23 @@ import (
 // false when the id is not a string. raw must be valid JSON, as Page items
 // are (GetPage validates the whole body once).
 func ID(raw json.RawMessage) (id string, ok bool) {
-	b := []byte(raw)
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return "", false
-	}
-	i++
-	for {
-		i = skipSpace(b, i)
-		if i >= len(b) || b[i] == '}' {
-			return id, true
-		}
-		if b[i] == ',' {
-			i++
-			continue
-		}
-		kEnd := skipValue(b, i)
-		key := b[i:kEnd]
-		i = skipSpace(b, kEnd)
-		i = skipSpace(b, i+1) // the colon
-		vEnd := skipValue(b, i)
-		val := b[i:vEnd]
-		i = vEnd
+	ok = members(raw, func(key, val []byte) bool {
 		if !isIDKey(key) {
-			continue
+			return true
 		}
 		switch {
 		case bytes.Equal(val, []byte("null")):
 		case len(val) >= 2 && val[0] == '"' && bytes.IndexByte(val, '\\') < 0:
 			id = string(val[1 : len(val)-1])
 		default:
-			if json.Unmarshal(val, &id) != nil {
-				return "", false
-			}
+			return json.Unmarshal(val, &id) == nil
 		}
+		return true
+	})
+	if !ok {
+		return "", false
 	}
+	return id, true
 }
 
 // isIDKey reports whether a quoted key names "id" in any case, escapes

@@ -182,6 +182,48 @@ func skipValue(b []byte, i int) int {
 	}
 }
 
+// members calls fn with each member of the JSON object b, its key quoted as
+// written and its value as written, until fn returns false. It assumes
+// valid JSON, as Page items are, but never reads past b: ok is false when b
+// is not an object or fn stopped.
+func members(b []byte, fn func(key, val []byte) bool) (ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case '}':
+			return true
+		case ',':
+			i++
+			continue
+		case '"':
+		default:
+			return false
+		}
+		kEnd := skipValue(b, i)
+		c := skipSpace(b, kEnd)
+		if c >= len(b) || b[c] != ':' {
+			return false
+		}
+		v := skipSpace(b, c+1)
+		vEnd := skipValue(b, v)
+		if v >= len(b) || vEnd > len(b) {
+			return false
+		}
+		if !fn(b[i:kEnd], b[v:vEnd]) {
+			return false
+		}
+		i = vEnd
+	}
+}
+
 // skipString returns the end of the string starting at b[i]. It looks for
 // quotes only (bytes.IndexByte is vectorised, bodies are long) and counts
 // the backslashes before each: an odd number escapes it.
