@@ -154,10 +154,11 @@ func TestCalendarWindowRolls(t *testing.T) {
 
 	want := time.Unix(0, now.Load()).UTC().Truncate(day)
 	for _, c := range b.conns {
-		w, err := b.store.StreamWindow(ctx, b.store.Pool(), store.Stream{ConnectionID: c.ID, Resource: "calendar", Name: "events"})
+		st, err := b.store.SyncState(ctx, b.store.Pool(), store.Stream{ConnectionID: c.ID, Resource: "calendar", Name: "events"})
 		if err != nil {
 			t.Fatal(err)
 		}
+		w := st.Window
 		if !w.Start.Equal(want.Add(-30*day)) || !w.End.Equal(want.Add(30*day)) {
 			t.Fatalf("connection %d window %s, want it around %s", c.ID, w, want)
 		}

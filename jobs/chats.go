@@ -190,9 +190,7 @@ func (r *run) syncChatList(ctx context.Context) ([]graphsync.Chat, error) {
 				chats = append(chats, c)
 			}
 		}
-		r.idleMu.Lock()
-		r.idle = append(r.idle, store.Finish{Stream: st})
-		r.idleMu.Unlock()
+		r.markIdle(store.Finish{Stream: st})
 		return chats, nil
 	}
 	err = r.writePage(ctx, func(tx pgx.Tx) error {

@@ -85,11 +85,8 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 		if len(page.Items) == 0 && page.NextLink == "" && !full {
 			// The common idle case, nothing changed: the new deltaLink is
 			// recorded with the resource's other idle streams in one
-			// statement, without a transaction or the mailbox lock. Should
-			// the job die first, the old deltaLink is still good.
-			r.idleMu.Lock()
-			r.idle = append(r.idle, store.Finish{Stream: d.stream, DeltaLink: page.DeltaLink, Progress: store.Progress{Pages: 1}})
-			r.idleMu.Unlock()
+			// statement, without a transaction or the mailbox lock.
+			r.markIdle(store.Finish{Stream: d.stream, DeltaLink: page.DeltaLink, Progress: store.Progress{Pages: 1}})
 			pagesFetched.WithLabelValues(r.resource).Inc()
 			return nil
 		}

@@ -53,10 +53,7 @@ func (r *run) pendingStreams(ctx context.Context, names []string) ([]string, err
 		if err != nil {
 			return nil, err
 		}
-		states = map[store.Stream]*store.SyncState{}
-		for _, st := range all {
-			states[st.Stream] = st
-		}
+		states = byStream(all)
 	}
 	out := names[:0:0]
 	for _, n := range names {

@@ -63,9 +63,7 @@ func syncPeople(ctx context.Context, r *run) error {
 		if offset == 0 && next == "" {
 			digest = listDigest(page.Items)
 			if digest == state.Watermark && state.LastSuccessAt != nil {
-				r.idleMu.Lock()
-				r.idle = append(r.idle, store.Finish{Stream: st, Progress: store.Progress{Pages: 1}})
-				r.idleMu.Unlock()
+				r.markIdle(store.Finish{Stream: st, Progress: store.Progress{Pages: 1}})
 				pagesFetched.WithLabelValues(r.resource).Inc()
 				return nil
 			}

@@ -118,10 +118,7 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 		if err != nil {
 			return err
 		}
-		j.states, j.read = map[store.Stream]*store.SyncState{}, map[store.Stream]bool{}
-		for _, st := range states {
-			j.states[st.Stream] = st
-		}
+		j.states, j.read = byStream(states), map[store.Stream]bool{}
 	}
 	if len(resources) == 0 {
 		return nil
@@ -345,6 +342,15 @@ func (j *syncJob) doneThisPass(r *run) bool {
 	return st != nil && st.LastSuccessAt != nil && !st.LastSuccessAt.Before(j.passStart)
 }
 
+// byStream indexes checkpoints by their stream.
+func byStream(states []*store.SyncState) map[store.Stream]*store.SyncState {
+	m := make(map[store.Stream]*store.SyncState, len(states))
+	for _, st := range states {
+		m[st.Stream] = st
+	}
+	return m
+}
+
 // sharedToken is the access token the runs of one job share.
 type sharedToken struct {
 	mu    sync.Mutex
@@ -407,6 +413,15 @@ func (r *run) state(ctx context.Context, st store.Stream) (*store.SyncState, err
 		}
 	}
 	return r.svc.store.SyncState(ctx, r.svc.store.Pool(), st)
+}
+
+// markIdle notes a stream found unchanged; finishIdle records it with the
+// resource's others. Should the job die first, its old position is still
+// good.
+func (r *run) markIdle(f store.Finish) {
+	r.idleMu.Lock()
+	r.idle = append(r.idle, f)
+	r.idleMu.Unlock()
 }
 
 // finishIdle records the unchanged streams collected so far, and extra,

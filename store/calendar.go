@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -203,28 +202,6 @@ func (s *Store) RetireUnseenCalendarEventsTx(ctx context.Context, tx pgx.Tx, con
 		return 0, 0, fmt.Errorf("retire unseen calendar events: %w", err)
 	}
 	return deleted, left, nil
-}
-
-// StreamWindow returns the window a stream's delta token was issued for;
-// zero when none is stored.
-func (s *Store) StreamWindow(ctx context.Context, q Querier, st Stream) (Window, error) {
-	var start, end *time.Time
-	err := q.QueryRow(ctx, `SELECT window_start, window_end FROM sync_state WHERE connection_id = $1 AND resource = $2 AND stream = $3`,
-		st.ConnectionID, st.Resource, st.Name).Scan(&start, &end)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Window{}, nil
-	}
-	if err != nil {
-		return Window{}, fmt.Errorf("read window of %s: %w", st, err)
-	}
-	var w Window
-	if start != nil {
-		w.Start = *start
-	}
-	if end != nil {
-		w.End = *end
-	}
-	return w, nil
 }
 
 // MoveWindowTx sets a stream's window and drops its delta and next links:

@@ -156,30 +156,18 @@ func (s *Store) CheckpointTx(ctx context.Context, q Querier, st Stream, nextLink
 // FinishRoundTx stores the round's deltaLink (empty for resources without
 // delta), clears the checkpoint and any error, and records the success.
 func (s *Store) FinishRoundTx(ctx context.Context, q Querier, st Stream, deltaLink string, p Progress) error {
-	_, err := q.Exec(ctx, `INSERT INTO sync_state (connection_id, resource, stream, delta_link, pages, upserted, deleted, last_success_at, last_attempt_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())
-		ON CONFLICT (connection_id, resource, stream) DO UPDATE SET delta_link = $4, next_link = NULL,
-			full_round = false, round_started_at = NULL, last_error = NULL, last_error_at = NULL, missing_scope = NULL,
-			status = CASE sync_state.status WHEN 'stopped' THEN 'stopped' ELSE 'ok' END,
-			pages = sync_state.pages + $5, upserted = sync_state.upserted + $6, deleted = sync_state.deleted + $7,
-			last_success_at = now(), last_attempt_at = now()`,
-		st.ConnectionID, st.Resource, st.Name, nullIfEmpty(deltaLink), p.Pages, p.Upserted, p.Deleted)
-	if err != nil {
-		return fmt.Errorf("finish round of %s: %w", st, err)
-	}
-	return nil
+	return s.FinishRoundsTx(ctx, q, []Finish{{Stream: st, DeltaLink: deltaLink, Progress: p}})
 }
 
-// Finish is one stream's finished round, for FinishRoundsTx.
+// Finish is one stream's finished round.
 type Finish struct {
 	Stream    Stream
 	DeltaLink string
 	Progress  Progress
 }
 
-// FinishRoundsTx finishes several streams' rounds in one statement, as
-// FinishRoundTx does each: an idle pass records every stream of a resource
-// at once.
+// FinishRoundsTx finishes several streams' rounds in one statement: an
+// idle pass records every stream of a resource at once.
 func (s *Store) FinishRoundsTx(ctx context.Context, q Querier, fs []Finish) error {
 	if len(fs) == 0 {
 		return nil
@@ -201,6 +189,9 @@ func (s *Store) FinishRoundsTx(ctx context.Context, q Querier, fs []Finish) erro
 			pages = sync_state.pages + EXCLUDED.pages, upserted = sync_state.upserted + EXCLUDED.upserted,
 			deleted = sync_state.deleted + EXCLUDED.deleted, last_success_at = now(), last_attempt_at = now()`,
 		conns, resources, names, links, pages, upserted, deleted)
+	if err != nil && len(fs) == 1 {
+		return fmt.Errorf("finish round of %s: %w", fs[0].Stream, err)
+	}
 	if err != nil {
 		return fmt.Errorf("finish rounds of %s and %d other streams: %w", fs[0].Stream, len(fs)-1, err)
 	}

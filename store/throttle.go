@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -40,17 +39,4 @@ func (s *Store) ThrottleWindows(ctx context.Context, scopes []string) (map[strin
 		return nil, fmt.Errorf("read throttle windows: %w", err)
 	}
 	return out, nil
-}
-
-// ThrottledUntil returns when scope's throttle window ends (zero if none).
-func (s *Store) ThrottledUntil(ctx context.Context, scope string) (time.Time, error) {
-	var until time.Time
-	err := s.pool.QueryRow(ctx, "SELECT until FROM throttle_windows WHERE scope = $1", scope).Scan(&until)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Time{}, nil
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read throttle window of %s: %w", scope, err)
-	}
-	return until, nil
 }
