@@ -3,6 +3,8 @@ package graphsync
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/graphsync/graphsync/internal/jsonscan"
 )
 
 // bodyKeys are the message properties holding bodies: most of a message's
@@ -19,7 +21,7 @@ var bodyKeys = [][]byte{[]byte(`"body"`), []byte(`"uniqueBody"`)}
 func cutBodies(raw []byte) (slim []byte, contentTypes map[string]*string, ok bool) {
 	slim = make([]byte, 0, 2048)
 	slim = append(slim, '{')
-	ok = members(raw, func(key, val []byte) bool {
+	ok = jsonscan.Members(raw, func(key, val []byte) bool {
 		if bytes.IndexByte(key, '\\') >= 0 {
 			return false
 		}
@@ -69,7 +71,7 @@ func contentType(v []byte, prev *string) (*string, bool) {
 	if prev != nil {
 		ct = *prev
 	}
-	ok := members(v, func(key, val []byte) bool {
+	ok := jsonscan.Members(v, func(key, val []byte) bool {
 		if !bytes.EqualFold(key, []byte(`"contentType"`)) {
 			return bytes.IndexByte(key, '\\') < 0
 		}

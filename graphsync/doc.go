@@ -1,34 +1,30 @@
-// Package graphsync talks to Microsoft Graph and the Microsoft identity
-// platform over HTTP: the OAuth flows, a throttling-aware Graph client with
-// typed errors, delta paging, and the Graph resource types graphsync syncs.
-// It knows nothing of PostgreSQL.
+// Package graphsync is the domain of graphsync: the vocabulary every other
+// package speaks. It holds no I/O.
 //
-// # Paging
+// # Resources
 //
-// Client.GetPage fetches one page; callers follow Page.NextLink verbatim
-// until a page carries Page.DeltaLink, which they store for the next round.
-// Items stay raw so that one bad record cannot fail a page: decode each with
-// DecodeMessage and friends, quarantine the record on a *DecodeError, check
-// Removed for tombstones and DriveItem.Deleted for drive deletions, and merge
-// (never replace) entries for which Partial reports true.
+// A Resource (Mail, Calendar, Contacts, Drive, Chats, People, and Users for
+// an application connection's user discovery) is described once, in its own
+// file: its name, the Graph Service whose limits it counts against, the
+// permissions it needs, its Shape (how the sync engine reads it) and its
+// Tables. A Table names its SQL table, key and columns, maps one item from
+// Graph to a Row, tells full items from partial updates and deletions, and
+// declares the behaviours the store applies to it (containers, cascades,
+// child rows, trees, windows). The store writes any Table; the engine reads
+// any Shape; adding a resource of an existing shape is its descriptor, its
+// migration, its emulator support and its tests.
 //
-// # Errors
+// # Streams and scopes
 //
-// Graph answers come back as *Error; branch with the predicates, never on
-// messages:
+// A Stream is one checkpointed unit of sync: connection, user, resource and
+// container (a mail folder, a chat). A Scope is what one Graph throttling
+// limit applies to: a mailbox (Outlook, People) or one service of a tenant
+// (Teams, OneDrive, the directory); ScopeOf is the one place that decides
+// which. Both have one text form (String) and one parser.
 //
-//   - IsThrottled: Graph, or a Retry-After window this process holds for the
-//     mailbox or tenant, wants the caller away for the returned duration.
-//     Windows up to ClientConfig.MaxInlineWait are waited in place; longer
-//     ones are returned so the job can snooze and persist the window
-//     (Client.BlockedUntil; seed other processes with Client.Block).
-//   - IsSyncReset: the delta state is gone; drop the deltaLink and start a
-//     new round, from Error.Location when set.
-//   - IsUnauthorized: the access token expired; refresh and retry the link.
-//   - IsForbidden: a scope is missing (RequiredScope names it).
-//   - IsNotFound: the mailbox, folder or item does not exist.
+// # Items
 //
-// Token endpoint failures come back as *TokenError: NeedsReauth means the user
-// must sign in again, ClientProblem means the operator's app registration or
-// secret is wrong, and Reason explains either in plain language.
+// Graph items stay raw JSON until they are mapped, so one bad record cannot
+// fail a page: decode each with DecodeMessage and friends, quarantine the
+// record on a *DecodeError.
 package graphsync

@@ -3,6 +3,8 @@ package graphsync
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/graphsync/graphsync/internal/jsonscan"
 )
 
 // ID returns the id of an item of a Page without decoding the rest of it, as
@@ -11,7 +13,7 @@ import (
 // false when the id is not a string. raw must be valid JSON, as Page items
 // are (GetPage validates the whole body once).
 func ID(raw json.RawMessage) (id string, ok bool) {
-	ok = members(raw, func(key, val []byte) bool {
+	ok = jsonscan.Members(raw, func(key, val []byte) bool {
 		if !isIDKey(key) {
 			return true
 		}

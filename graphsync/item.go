@@ -145,45 +145,9 @@ func decode[T any](kind string, raw json.RawMessage) (T, error) {
 	return v, de
 }
 
-// Partial reports whether an Outlook delta entry (message, event, contact)
-// carries only its id and the properties that changed, which Microsoft
-// allows for updates. Such an entry must be merged into the stored record
-// (for example jsonb ||), not replace it: its absent fields decode as zero
-// values. Full entries always carry createdDateTime, which never changes and
-// so never appears in a partial one; keep it in any $select. Tombstones are
-// not partial (see Removed).
-func Partial(raw json.RawMessage) bool {
-	if _, gone := Removed(raw); gone {
-		return false
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return !hasTopLevelKey(raw, `"createdDateTime"`)
-}
-
-// hasTopLevelKey scans the object's keys without decoding its values.
-func hasTopLevelKey(raw []byte, quotedKey string) bool {
-	if !json.Valid(raw) {
-		return false
-	}
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
-		return false
-	}
-	i++
-	for {
-		i = skipSpace(raw, i)
-		if i >= len(raw) || raw[i] == '}' {
-			return false
-		}
-		if raw[i] == ',' {
-			i++
-			continue
-		}
-		kEnd := skipValue(raw, i)
-		if string(raw[i:kEnd]) == quotedKey {
-			return true
-		}
-		i = skipSpace(raw, kEnd)
-		i = skipSpace(raw, i+1)
-		i = skipValue(raw, i)
-	}
+	return s[:n] + "…"
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/jsonscan"
 )
 
 func TestRemoved(t *testing.T) {
@@ -116,11 +117,18 @@ func BenchmarkDecodeMessages(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		// The same path as GetPage, then the caller's per-record decode.
-		items, _, _, err := graphsync.SplitPage(body)
-		if err != nil {
-			b.Fatal(err)
+		// What GetPage does (validate, cut out the items), then the
+		// caller's per-record decode.
+		if !json.Valid(body) {
+			b.Fatal("invalid page")
 		}
+		var items []json.RawMessage
+		jsonscan.Members(body, func(key, val []byte) bool {
+			if string(key) == `"value"` {
+				items = jsonscan.SplitArray(val)
+			}
+			return true
+		})
 		for _, raw := range items {
 			if _, ok := graphsync.Removed(raw); ok {
 				continue
@@ -133,20 +141,29 @@ func BenchmarkDecodeMessages(b *testing.B) {
 	b.ReportMetric(float64(n), "records/op")
 }
 
-func TestPartial(t *testing.T) {
+func TestFullAndPartialItems(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		raw  string
-		want bool
+		table *graphsync.Table
+		raw   string
+		full  bool
 	}{
-		{sampleMessage(1), false},
-		{`{"id":"AAMk1","isRead":true}`, true},
-		{`{"id":"AAMk1","body":{"createdDateTime":"nested does not count"}}`, true},
-		{`{"id":"AAMk1","@removed":{"reason":"deleted"}}`, false},
+		{graphsync.Mail.Items(), sampleMessage(1), true},
+		{graphsync.Mail.Items(), `{"id":"AAMk1","isRead":true}`, false},
+		{graphsync.Calendar.Items(), `{"id":"e","type":"singleInstance","subject":"x"}`, true},
+		// An attendee's type is not the event's.
+		{graphsync.Calendar.Items(), `{"id":"e","attendees":[{"type":"required"}]}`, false},
+		{graphsync.Contacts.Items(), `{"id":"c","createdDateTime":"2024-01-02T03:04:05Z"}`, true},
+		{graphsync.Contacts.Items(), `{"id":"c","displayName":"renamed"}`, false},
+		{graphsync.Drive.Items(), `{"id":"d","name":"a.txt"}`, true},
 	}
 	for _, tt := range tests {
-		if got := graphsync.Partial(json.RawMessage(tt.raw)); got != tt.want {
-			t.Errorf("Partial(%s) = %v, want %v", tt.raw, got, tt.want)
+		if got := tt.table.IsFull([]byte(tt.raw)); got != tt.full {
+			t.Errorf("%s IsFull(%s) = %v, want %v", tt.table.Name, tt.raw, got, tt.full)
 		}
+	}
+	if !graphsync.Drive.Items().IsRemoved([]byte(`{"id":"d","deleted":{"state":"deleted"}}`)) ||
+		graphsync.Drive.Items().IsRemoved([]byte(`{"id":"d","deleted":null,"name":"x"}`)) {
+		t.Error("a drive item is removed exactly when it has a deleted facet")
 	}
 }

@@ -2,6 +2,8 @@ package graphsync
 
 import (
 	"encoding/json"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -72,4 +74,98 @@ func DecodeMailFolder(raw json.RawMessage) (MailFolder, error) {
 // a Page are (GetPage validates the whole body once).
 func DecodeMessage(raw json.RawMessage) (Message, error) {
 	return decodeMessage(raw)
+}
+
+// Mail is Outlook mail: the folder hierarchy through mailFolders/delta, then
+// every live folder's messages through their own messages/delta.
+var Mail = &Resource{
+	name: "mail", service: Outlook, delegated: "Mail.Read", application: "Mail.Read",
+	shape: FolderTree, folders: mailFolders, items: mailMessages,
+	// The Graph client caps requests in flight per mailbox on top of it.
+	parallel: 4,
+}
+
+var mailFolders = &Table{
+	Name: "mail_folders", Item: "mail folder",
+	Columns: []Column{{"id", Key}, {"user_id", Key}, {"display_name", Text}, {"parent_folder_id", Text},
+		{"child_folder_count", Value}, {"unread_item_count", Value}, {"total_item_count", Value},
+		{"is_hidden", Value}, {"raw", JSON}},
+	// Every full folder carries parentFolderId (the root's names
+	// msgfolderroot's parent).
+	Full:     hasKey("parentFolderId"),
+	Path:     func(user, _ string) string { return user + "/mailFolders/delta" },
+	Seen:     true,
+	Cascades: []Cascade{{Table: mailMessages, Column: "folder_id"}},
+	Map: func(raw []byte, c MapContext) (Row, error) {
+		f, err := DecodeMailFolder(raw)
+		return Row{Values: []any{f.ID, c.User, f.DisplayName, f.ParentFolderID, i32(f.ChildFolderCount),
+			i32(f.UnreadItemCount), i32(f.TotalItemCount), &f.IsHidden, raw}}, err
+	},
+}
+
+var mailMessages = &Table{
+	Name: "mail_messages", Item: "message",
+	Columns: []Column{{"id", Key}, {"user_id", Key}, {"folder_id", Text}, {"subject", Text},
+		{"from_address", Text}, {"from_name", Text}, {"sender_address", Text},
+		{"to_addresses", Texts}, {"cc_addresses", Texts}, {"bcc_addresses", Texts},
+		{"received_at", Time}, {"sent_at", Time}, {"created_at", Time}, {"last_modified_at", Time},
+		{"is_read", Value}, {"is_draft", Value}, {"importance", Text}, {"has_attachments", Value},
+		{"conversation_id", Text}, {"internet_message_id", Text}, {"body_preview", Text},
+		{"body_content_type", Text}, {"categories", Texts}, {"flag_status", Text},
+		{"inference_classification", Text}, {"web_link", Text}, {"raw", JSON}},
+	// Every full message carries receivedDateTime.
+	Full: hasKey("receivedDateTime"),
+	Path: func(user, folder string) string {
+		return user + "/mailFolders/" + url.PathEscape(folder) + "/messages/delta"
+	},
+	Seen:      true,
+	Container: "folder_id",
+	Map:       mapMessage,
+}
+
+func mapMessage(raw []byte, c MapContext) (Row, error) {
+	m, err := DecodeMessage(raw)
+	if err != nil {
+		return Row{}, err
+	}
+	if m.ParentFolderID == "" {
+		m.ParentFolderID = c.Container
+	}
+	var from, fromName, sender, bodyType, flag string
+	if m.From != nil {
+		from, fromName = strings.ToLower(m.From.EmailAddress.Address), m.From.EmailAddress.Name
+	}
+	if m.Sender != nil {
+		sender = strings.ToLower(m.Sender.EmailAddress.Address)
+	}
+	if m.Body != nil {
+		bodyType = strings.ToLower(m.Body.ContentType)
+	}
+	if m.Flag != nil {
+		flag = m.Flag.FlagStatus
+	}
+	return Row{Values: []any{m.ID, c.User, m.ParentFolderID, m.Subject, from, fromName, sender,
+		addresses(m.ToRecipients), addresses(m.CcRecipients), addresses(m.BccRecipients),
+		m.ReceivedDateTime, m.SentDateTime, m.CreatedDateTime, m.LastModifiedDateTime,
+		&m.IsRead, &m.IsDraft, m.Importance, &m.HasAttachments, m.ConversationID, m.InternetMessageID,
+		m.BodyPreview, bodyType, m.Categories, flag, m.InferenceClassification, m.WebLink, raw}}, nil
+}
+
+// addresses lists recipients' addresses, lower-cased, without blanks.
+func addresses(rs []Recipient) []string {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		if a := strings.ToLower(strings.TrimSpace(r.EmailAddress.Address)); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func i32(v int) *int32 {
+	x := int32(v)
+	return &x
 }

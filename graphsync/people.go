@@ -1,6 +1,9 @@
 package graphsync
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strconv"
+)
 
 // Person is someone relevant to the user, from /me/people (no delta: the
 // list is re-read and paged with $top/$skip).
@@ -48,4 +51,45 @@ type PersonType struct {
 // DecodePerson decodes one person.
 func DecodePerson(raw json.RawMessage) (Person, error) {
 	return decode[Person]("person", raw)
+}
+
+// People is the user's relevance-ordered People list. It has no delta:
+// every round re-reads it whole, and each person's rank is their place in
+// it. People are keyed by user as well as id: the same colleague is
+// relevant to many users of an application connection.
+var People = &Resource{
+	name: "people", service: Insights, delegated: "People.Read", application: "People.Read.All",
+	shape: RankedList, items: peopleTable,
+}
+
+// PeoplePageSize is the $top of each People request. Graph documents $top
+// and $skip for paging but neither a default nor a maximum page size; pages
+// of 100 keep requests few without relying on larger pages being accepted.
+const PeoplePageSize = 100
+
+var peopleTable = &Table{
+	Name: "people", Item: "person",
+	Key: []string{"user_id", "id"},
+	Columns: []Column{{"user_id", Key}, {"id", Key}, {"display_name", Text}, {"given_name", Text},
+		{"surname", Text}, {"job_title", Text}, {"company_name", Text}, {"department", Text},
+		{"office_location", Text}, {"user_principal_name", Text}, {"person_class", Text},
+		{"person_subclass", Text}, {"scored_email_addresses", JSON}, {"phones", JSON},
+		{"relevance_rank", Value}, {"raw", JSON}},
+	Path: func(user, _ string) string { return user + "/people?$top=" + strconv.Itoa(PeoplePageSize) },
+	Seen: true,
+	// A person whose rank moves is rewritten though Graph's object is not.
+	Also: []string{"relevance_rank"},
+	Map: func(raw []byte, c MapContext) (Row, error) {
+		g, err := DecodePerson(raw)
+		if err != nil {
+			return Row{}, err
+		}
+		var class, subclass string
+		if g.PersonType != nil {
+			class, subclass = g.PersonType.Class, g.PersonType.Subclass
+		}
+		return Row{Values: []any{c.User, g.ID, g.DisplayName, g.GivenName, g.Surname, g.JobTitle, g.CompanyName,
+			g.Department, g.OfficeLocation, g.UserPrincipalName, class, subclass,
+			rawField(raw, "scoredEmailAddresses"), rawField(raw, "phones"), int32(c.Position), raw}}, nil
+	},
 }

@@ -1,149 +1,107 @@
 package graphsync
 
 import (
-	"errors"
 	"fmt"
-	"slices"
+	"strconv"
 	"strings"
 )
 
-// Resource is a kind of data graphsync syncs. Its value doubles as the
-// Call.Resource metric label.
-type Resource string
+// Service names the Graph workload a request goes to; each throttles on its
+// own terms (learn.microsoft.com/graph/throttling-limits).
+type Service int
 
 const (
-	Mail     Resource = "mail"
-	Calendar Resource = "calendar"
-	Drive    Resource = "drive"
-	Chats    Resource = "chats"
-	People   Resource = "people"
-	Contacts Resource = "contacts"
+	Outlook   Service = iota // mail, calendar, contacts: per app per mailbox
+	Insights                 // People: per app per mailbox
+	Teams                    // per app per tenant, requests per second
+	OneDrive                 // OneDrive and SharePoint: per app per tenant, resource units per minute
+	Directory                // users, groups, /me: per app per tenant
 )
 
-// graphResource is the scope prefix of Microsoft Graph; bare scope names
-// such as Mail.Read belong to it too.
-const graphResource = "https://graph.microsoft.com"
+var serviceNames = []string{Outlook: "outlook", Insights: "people", Teams: "teams", OneDrive: "onedrive", Directory: "directory"}
 
-// baseScopes come with every delegated grant: offline_access for a refresh
-// token, openid and profile for the id_token naming the user, User.Read for
-// /me.
-var baseScopes = []string{"offline_access", "openid", "profile", "User.Read"}
+// Services lists every service, for metric labels and tests.
+var Services = []Service{Outlook, Insights, Teams, OneDrive, Directory}
 
-// oidcScopes are not resource scopes and may go with any resource.
-var oidcScopes = map[string]bool{"openid": true, "profile": true, "email": true, "offline_access": true}
-
-var delegatedScope = map[Resource]string{
-	Mail:     "Mail.Read",
-	Calendar: "Calendars.Read",
-	Drive:    "Files.Read.All",
-	Chats:    "Chat.Read",
-	People:   "People.Read",
-	Contacts: "Contacts.Read",
+func (s Service) String() string {
+	if int(s) >= 0 && int(s) < len(serviceNames) {
+		return serviceNames[s]
+	}
+	return "service(" + strconv.Itoa(int(s)) + ")"
 }
 
-// DelegatedScopes returns the scopes to request for a user who connects
-// the given resources, read-only and with a refresh token.
-func DelegatedScopes(rs []Resource) []string {
-	out := append([]string(nil), baseScopes...)
-	seen := map[string]bool{}
-	for _, r := range rs {
-		s, ok := delegatedScope[r]
-		if ok && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
+// ParseService reads a Service from its String.
+func ParseService(name string) (Service, error) {
+	for i, n := range serviceNames {
+		if n == name {
+			return Service(i), nil
 		}
 	}
-	return out
+	return 0, fmt.Errorf("unknown Graph service %q", name)
 }
 
-// ApplicationScopes returns the scope of an app-only (client credentials)
-// token: whatever application permissions the admin consented to.
-func ApplicationScopes() []string {
-	return []string{graphResource + "/.default"}
+// PerMailbox reports whether Microsoft limits the service per app and
+// mailbox (Outlook, People) rather than per app and tenant.
+func (s Service) PerMailbox() bool { return s == Outlook || s == Insights }
+
+// Scope is what one Graph throttling limit applies to: a mailbox, whose
+// Outlook budget mail, calendar, contacts and People share, or one service
+// of a tenant. Retry-After windows and request budgets are kept per Scope,
+// in each process and in the database.
+type Scope struct {
+	Tenant string
+	// Mailbox is set for mailbox scopes; Service for tenant scopes.
+	Mailbox string
+	Service Service
 }
 
-// RequiredScope returns the delegated scope that reading r needs, to report
-// a 403 as a missing scope. It is "" for an unknown resource.
-func RequiredScope(r Resource) string {
-	return delegatedScope[r]
-}
-
-// applicationPermission is the application permission (app role) an admin
-// grants for reading r across a tenant.
-var applicationPermission = map[Resource]string{
-	Mail:     "Mail.Read",
-	Calendar: "Calendars.Read",
-	Drive:    "Files.Read.All",
-	Chats:    "Chat.Read.All",
-	People:   "People.Read.All",
-	Contacts: "Contacts.Read",
-}
-
-// DirectoryPermission is the application permission user discovery
-// (/users/delta) needs.
-const DirectoryPermission = "User.Read.All"
-
-// RequiredPermission returns the application permission that reading r for
-// every user of a tenant needs; "" for an unknown resource.
-func RequiredPermission(r Resource) string {
-	return applicationPermission[r]
-}
-
-// ApplicationPermissions lists the application permissions an admin must
-// grant for syncing rs across a tenant, user discovery included.
-func ApplicationPermissions(rs []Resource) []string {
-	out := []string{DirectoryPermission}
-	for _, r := range rs {
-		if p, ok := applicationPermission[r]; ok && !slices.Contains(out, p) {
-			out = append(out, p)
-		}
+// ScopeOf returns the scope a request of service for mailbox in tenant
+// counts against.
+func ScopeOf(service Service, tenant, mailbox string) Scope {
+	if service.PerMailbox() {
+		return Scope{Tenant: tenant, Mailbox: mailbox, Service: Outlook}
 	}
-	return out
+	return Scope{Tenant: tenant, Service: service}
 }
 
-// ValidateScopes refuses scope lists the identity platform would reject
-// (AADSTS70011, AADSTS28000), before a user is sent to sign in: an access
-// token is for one resource, and .default cannot be mixed with named scopes.
-func ValidateScopes(scopes []string) error {
-	if len(scopes) == 0 {
-		return errors.New("scopes: none given")
+// IsMailbox reports whether s is a mailbox's scope.
+func (s Scope) IsMailbox() bool { return s.Mailbox != "" }
+
+// IsZero reports whether s names nothing: a request without a tenant or
+// mailbox is not throttled locally.
+func (s Scope) IsZero() bool { return s.Tenant == "" && s.Mailbox == "" }
+
+// String is the scope's one text form, stored in throttle_windows.scope:
+// "mailbox:<tenant>/<mailbox>" or "tenant:<tenant>/<service>".
+func (s Scope) String() string {
+	if s.IsMailbox() {
+		return "mailbox:" + s.Tenant + "/" + s.Mailbox
 	}
-	var resource, defaultScope, named string
-	for _, s := range scopes {
-		if s == "" || strings.ContainsAny(s, " \t\n") {
-			return fmt.Errorf("scopes: %q is not a single scope", s)
-		}
-		if oidcScopes[strings.ToLower(s)] {
-			continue
-		}
-		r, name := splitScope(s)
-		if resource != "" && r != resource {
-			return fmt.Errorf("scopes: %q and %q are for different resources; a token is for one", resource, r)
-		}
-		resource = r
-		if strings.EqualFold(name, ".default") {
-			defaultScope = s
-		} else if named == "" {
-			named = s
-		}
-		if defaultScope != "" && named != "" {
-			return fmt.Errorf("scopes: %q cannot be combined with resource-specific scopes such as %q", defaultScope, named)
-		}
-	}
-	return nil
+	return "tenant:" + s.Tenant + "/" + s.Service.String()
 }
 
-// splitScope splits "https://graph.microsoft.com/Mail.Read" into its
-// resource and name. Bare names and Graph's app id mean Graph.
-func splitScope(s string) (resource, name string) {
-	i := strings.LastIndex(s, "/")
-	if i < 0 {
-		return graphResource, s
+// ParseScope reads a Scope from its String.
+func ParseScope(text string) (Scope, error) {
+	kind, rest, ok := strings.Cut(text, ":")
+	tenant, who, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 || tenant == "" || who == "" {
+		return Scope{}, fmt.Errorf("throttle scope %q: want mailbox:<tenant>/<mailbox> or tenant:<tenant>/<service>", text)
 	}
-	r := strings.ToLower(strings.TrimRight(s[:i], "/"))
-	switch r {
-	case graphResource, "00000003-0000-0000-c000-000000000000", "https://graph.microsoft.com/v1.0":
-		r = graphResource
+	switch kind {
+	case "mailbox":
+		return Scope{Tenant: tenant, Mailbox: who}, nil
+	case "tenant":
+		svc, err := ParseService(who)
+		if err != nil || svc.PerMailbox() {
+			return Scope{}, fmt.Errorf("throttle scope %q: %q is not a tenant-wide service", text, who)
+		}
+		return Scope{Tenant: tenant, Service: svc}, nil
 	}
-	return r, s[i+1:]
+	return Scope{}, fmt.Errorf("throttle scope %q: unknown kind %q", text, kind)
+}
+
+// Holds reports whether a window on s holds back the requests of the given
+// user of tenant to service.
+func (s Scope) Holds(service Service, tenant, mailbox string) bool {
+	return s == ScopeOf(service, tenant, mailbox)
 }

@@ -1,10 +1,10 @@
-package graphsync_test
+package identity_test
 
 import (
-	"slices"
 	"testing"
 
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 )
 
 func TestValidateScopes(t *testing.T) {
@@ -14,8 +14,8 @@ func TestValidateScopes(t *testing.T) {
 		scopes []string
 		ok     bool
 	}{
-		{"delegated", graphsync.DelegatedScopes([]graphsync.Resource{graphsync.Mail, graphsync.Drive}), true},
-		{"application", graphsync.ApplicationScopes(), true},
+		{"delegated", graphsync.DelegatedScopes([]*graphsync.Resource{graphsync.Mail, graphsync.Drive}), true},
+		{"application", identity.ApplicationScopes(), true},
 		{"default with oidc", []string{"https://graph.microsoft.com/.default", "offline_access", "openid"}, true},
 		{"full urls", []string{"https://graph.microsoft.com/Mail.Read", "Calendars.Read", "openid"}, true},
 		{"none", nil, false},
@@ -29,7 +29,7 @@ func TestValidateScopes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := graphsync.ValidateScopes(tt.scopes)
+			err := identity.ValidateScopes(tt.scopes)
 			if (err == nil) != tt.ok {
 				t.Fatalf("ValidateScopes(%q) = %v, want ok=%v", tt.scopes, err, tt.ok)
 			}
@@ -37,19 +37,3 @@ func TestValidateScopes(t *testing.T) {
 	}
 }
 
-func TestDelegatedScopes(t *testing.T) {
-	t.Parallel()
-	got := graphsync.DelegatedScopes([]graphsync.Resource{graphsync.Mail, graphsync.Calendar, graphsync.Mail, graphsync.Chats})
-	want := []string{"offline_access", "openid", "profile", "User.Read", "Mail.Read", "Calendars.Read", "Chat.Read"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("DelegatedScopes = %q, want %q", got, want)
-	}
-	for _, r := range []graphsync.Resource{graphsync.Mail, graphsync.Calendar, graphsync.Drive, graphsync.Chats, graphsync.People, graphsync.Contacts} {
-		if graphsync.RequiredScope(r) == "" {
-			t.Errorf("RequiredScope(%q) is empty", r)
-		}
-	}
-	if s := graphsync.RequiredScope("nonsense"); s != "" {
-		t.Errorf("RequiredScope(nonsense) = %q, want empty", s)
-	}
-}

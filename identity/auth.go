@@ -1,4 +1,4 @@
-package graphsync
+package identity
 
 import (
 	"context"

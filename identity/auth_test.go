@@ -1,4 +1,4 @@
-package graphsync_test
+package identity_test
 
 import (
 	"errors"

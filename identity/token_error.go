@@ -1,4 +1,4 @@
-package graphsync
+package identity
 
 import (
 	"encoding/json"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/oauth2"
+
+	"github.com/graphsync/graphsync/internal/redact"
 )
 
 // TokenError is an error answer from the identity platform's token
@@ -180,7 +182,7 @@ type tokenErrorBody struct {
 func tokenError(op string, err error) error {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
-		return fmt.Errorf("identity platform: %s: %w", op, redactURLError(err))
+		return fmt.Errorf("identity platform: %s: %w", op, redact.URLError(err))
 	}
 	te := &TokenError{Code: re.ErrorCode, Description: re.ErrorDescription, op: op}
 	if re.Response != nil {
@@ -200,4 +202,11 @@ func tokenError(op string, err error) error {
 		te.CorrelationID = b.CorrelationID
 	}
 	return te
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -1,128 +1,19 @@
-package graphsync
+// Package jsonscan walks JSON that is known to be valid without decoding
+// it: Graph pages are validated once, then cut into items and scanned for a
+// few members, which encoding/json would do by copying every byte again.
+package jsonscan
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"strconv"
 )
 
-// Page is one page of a Graph collection or delta round. A round goes on
-// while NextLink is set (a page may be empty and still have one) and ends
-// with DeltaLink, to be stored and followed later for changes since.
-type Page struct {
-	Items     []json.RawMessage // raw so that one bad record cannot fail the page
-	NextLink  string
-	DeltaLink string
-	RequestID string
-}
-
-type pageBody struct {
-	Value     []json.RawMessage `json:"value"`
-	NextLink  string            `json:"@odata.nextLink"`
-	DeltaLink string            `json:"@odata.deltaLink"`
-}
-
-// pageError is a well-formed body that is not a collection; retrying would
-// not change it.
-type pageError struct{ msg string }
-
-func (e *pageError) Error() string { return e.msg }
-
-// GetPage fetches one page. link is a path such as "/me/mailFolders/delta"
-// (resolved against BaseURL+"/v1.0") or an absolute nextLink, deltaLink or
-// Location, followed verbatim.
-func (c *Client) GetPage(ctx context.Context, call Call, link string) (*Page, error) {
-	var pb pageBody
-	reqID, err := c.do(ctx, call, link, true, func(body []byte) error {
-		var err error
-		pb, err = splitPage(body)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &Page{Items: pb.Value, NextLink: pb.NextLink, DeltaLink: pb.DeltaLink, RequestID: reqID}, nil
-}
-
-// splitPage cuts a collection body into its items without copying them.
-// encoding/json would scan every item twice and copy it into a RawMessage;
-// on pages of hundreds of messages that is most of the decoding time.
-func splitPage(body []byte) (pageBody, error) {
-	var pb pageBody
-	// encoding/json refuses documents nested deeper than 10,000 levels; one
-	// such record must not fail its whole page, so a second validator
-	// without that limit decides, and the record is refused on its own later.
-	if !json.Valid(body) && !validDeep(body) {
-		// Only now pay for a precise syntax error.
-		var v json.RawMessage
-		if err := json.Unmarshal(body, &v); err != nil {
-			return pb, err
-		}
-		return pb, errors.New("invalid JSON")
-	}
-	i := skipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
-		return pb, &pageError{"response is not a JSON object"}
-	}
-	i++
-	for {
-		i = skipSpace(body, i)
-		if i >= len(body) || body[i] == '}' {
-			break
-		}
-		if body[i] == ',' {
-			i++
-			continue
-		}
-		kEnd := skipValue(body, i)
-		key := body[i:kEnd]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			var k string
-			if json.Unmarshal(key, &k) == nil {
-				key = []byte(strconv.Quote(k))
-			}
-		}
-		i = skipSpace(body, kEnd)
-		i = skipSpace(body, i+1) // the colon
-		vEnd := skipValue(body, i)
-		val := body[i:vEnd]
-		switch string(key) {
-		// A repeated key counts once, the last time, as encoding/json reads it.
-		case `"value"`:
-			pb.Value = nil
-			if val[0] == '[' {
-				pb.Value = splitArray(val)
-			}
-		case `"@odata.nextLink"`:
-			pb.NextLink = linkValue(val)
-		case `"@odata.deltaLink"`:
-			pb.DeltaLink = linkValue(val)
-		}
-		i = vEnd
-	}
-	if pb.Value == nil {
-		return pb, &pageError{"response has no value array"}
-	}
-	return pb, nil
-}
-
-// linkValue reads a link; anything but a string is no link.
-func linkValue(val []byte) string {
-	var s string
-	if json.Unmarshal(val, &s) != nil {
-		return ""
-	}
-	return s
-}
-
-// splitArray returns the elements of a valid JSON array.
-func splitArray(b []byte) []json.RawMessage {
+// SplitArray returns the elements of a valid JSON array.
+func SplitArray(b []byte) []json.RawMessage {
 	items := make([]json.RawMessage, 0, 64)
 	i := 1
 	for {
-		i = skipSpace(b, i)
+		i = SkipSpace(b, i)
 		if i >= len(b) || b[i] == ']' {
 			return items
 		}
@@ -130,22 +21,23 @@ func splitArray(b []byte) []json.RawMessage {
 			i++
 			continue
 		}
-		end := skipValue(b, i)
+		end := SkipValue(b, i)
 		items = append(items, json.RawMessage(b[i:end:end]))
 		i = end
 	}
 }
 
-func skipSpace(b []byte, i int) int {
+// SkipSpace returns the index of the first non-space byte at or after i.
+func SkipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return i
 }
 
-// skipValue returns the end of the value starting at b[i], which must be
+// SkipValue returns the end of the value starting at b[i], which must be
 // valid JSON.
-func skipValue(b []byte, i int) int {
+func SkipValue(b []byte, i int) int {
 	if i >= len(b) {
 		return i
 	}
@@ -182,18 +74,18 @@ func skipValue(b []byte, i int) int {
 	}
 }
 
-// members calls fn with each member of the JSON object b, its key quoted as
+// Members calls fn with each member of the JSON object b, its key quoted as
 // written and its value as written, until fn returns false. It assumes
 // valid JSON, as Page items are, but never reads past b: ok is false when b
 // is not an object or fn stopped.
-func members(b []byte, fn func(key, val []byte) bool) (ok bool) {
-	i := skipSpace(b, 0)
+func Members(b []byte, fn func(key, val []byte) bool) (ok bool) {
+	i := SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
 	}
 	i++
 	for {
-		i = skipSpace(b, i)
+		i = SkipSpace(b, i)
 		if i >= len(b) {
 			return false
 		}
@@ -207,13 +99,13 @@ func members(b []byte, fn func(key, val []byte) bool) (ok bool) {
 		default:
 			return false
 		}
-		kEnd := skipValue(b, i)
-		c := skipSpace(b, kEnd)
+		kEnd := SkipValue(b, i)
+		c := SkipSpace(b, kEnd)
 		if c >= len(b) || b[c] != ':' {
 			return false
 		}
-		v := skipSpace(b, c+1)
-		vEnd := skipValue(b, v)
+		v := SkipSpace(b, c+1)
+		vEnd := SkipValue(b, v)
 		if v >= len(b) || vEnd > len(b) {
 			return false
 		}
@@ -247,12 +139,12 @@ func skipString(b []byte, i int) int {
 	return i
 }
 
-// validDeep reports whether b is one valid JSON value, by the rules of
+// ValidDeep reports whether b is one valid JSON value, by the rules of
 // encoding/json (which does not check UTF-8 either) but without its nesting
 // limit: the depth is a byte stack, so no input can exhaust the goroutine's.
-func validDeep(b []byte) bool {
+func ValidDeep(b []byte) bool {
 	var stack []byte // '{' or '[' per open container
-	i := skipSpace(b, 0)
+	i := SkipSpace(b, 0)
 	for {
 		// A value starts at b[i].
 		if i >= len(b) {
@@ -264,7 +156,7 @@ func validDeep(b []byte) bool {
 			if c == '[' {
 				end = ']'
 			}
-			i = skipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 			if i < len(b) && b[i] == end {
 				i++
 				break
@@ -295,7 +187,7 @@ func validDeep(b []byte) bool {
 		}
 		// After a value: close containers, or find the next value.
 		for {
-			i = skipSpace(b, i)
+			i = SkipSpace(b, i)
 			if len(stack) == 0 {
 				return i == len(b)
 			}
@@ -304,7 +196,7 @@ func validDeep(b []byte) bool {
 			}
 			top := stack[len(stack)-1]
 			if b[i] == ',' {
-				i = skipSpace(b, i+1)
+				i = SkipSpace(b, i+1)
 				if top == '{' {
 					if i = objectKey(b, i); i < 0 {
 						return false
@@ -330,11 +222,11 @@ func objectKey(b []byte, i int) int {
 	if i = scanString(b, i); i < 0 {
 		return -1
 	}
-	i = skipSpace(b, i)
+	i = SkipSpace(b, i)
 	if i >= len(b) || b[i] != ':' {
 		return -1
 	}
-	return skipSpace(b, i+1)
+	return SkipSpace(b, i+1)
 }
 
 // scanString checks the string at b[i] and returns its end, or -1.

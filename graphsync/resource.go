@@ -1,0 +1,202 @@
+package graphsync
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Resource is a kind of Microsoft 365 data graphsync syncs, described once,
+// here: its name, the Graph service that throttles it, the permissions it
+// needs, how the sync engine reads it and the tables it writes. The
+// resources are the package's variables (Mail, Calendar, ...); compare them
+// by pointer.
+type Resource struct {
+	name        string
+	service     Service
+	delegated   string // delegated permission (scope)
+	application string // application permission (app role)
+	shape       Shape
+	// folders and items are the tables of a FolderTree; items alone is the
+	// table of every other shape.
+	folders, items *Table
+	// defaultFolder names the stream of the folder Graph does not list
+	// (the default Contacts folder), synced by its well-known name.
+	defaultFolder string
+	// parallel is how many of the resource's streams of one user sync at
+	// once (folders, chats).
+	parallel int
+}
+
+// Shape is how the sync engine reads a resource from Graph.
+type Shape int
+
+const (
+	// FolderTree: the folder hierarchy through one delta, then each live
+	// folder's items through their own delta (mail, contacts).
+	FolderTree Shape = iota
+	// Delta: one delta round over the whole collection (a drive).
+	Delta
+	// WindowedDelta: a delta over a time window around today that rolls
+	// (calendarView).
+	WindowedDelta
+	// ChatList: the chat list read whole, then each chat's messages newest
+	// first from a watermark (Teams chats have no delta).
+	ChatList
+	// RankedList: a relevance-ranked list re-read whole every round (People).
+	RankedList
+	// Discovery: the tenant's users through users/delta, for an
+	// application connection.
+	Discovery
+)
+
+// Name is the resource's name in connections.resources, sync_state, logs,
+// metrics and the CLI: mail, calendar, contacts, drive, chats, people, users.
+func (r *Resource) Name() string { return r.name }
+
+func (r *Resource) String() string { return r.name }
+
+// Service is the Graph workload whose limits the resource's requests count
+// against.
+func (r *Resource) Service() Service { return r.service }
+
+// Shape is how the sync engine reads the resource.
+func (r *Resource) Shape() Shape { return r.shape }
+
+// Items is the table of the resource's items; Folders, of a FolderTree's
+// folders (nil otherwise).
+func (r *Resource) Items() *Table   { return r.items }
+func (r *Resource) Folders() *Table { return r.folders }
+
+// DefaultFolder is the stream name of the folder Graph does not list; empty
+// when every folder is listed.
+func (r *Resource) DefaultFolder() string { return r.defaultFolder }
+
+// Parallel is how many of one user's streams of the resource sync at once.
+func (r *Resource) Parallel() int { return max(1, r.parallel) }
+
+// Tables lists the tables the resource writes, children included.
+func (r *Resource) Tables() []*Table {
+	var out []*Table
+	for _, t := range []*Table{r.folders, r.items} {
+		if t == nil {
+			continue
+		}
+		out = append(out, t)
+		if t.Child != nil {
+			out = append(out, t.Child)
+		}
+	}
+	return out
+}
+
+// Permission is the permission reading the resource needs: the delegated
+// scope for a user's own connection, the application permission (app role)
+// for a whole tenant.
+func (r *Resource) Permission(application bool) string {
+	if application {
+		return r.application
+	}
+	return r.delegated
+}
+
+// Resources lists the resources a connection can sync, in the order a sync
+// job runs them: mailbox resources first, as they share the mailbox's
+// Outlook budget and a user most often checks mail first.
+var Resources = []*Resource{Mail, Calendar, Contacts, Drive, Chats, People}
+
+// known is every resource, user discovery included.
+func known() []*Resource { return append(slices.Clip(Resources), Users) }
+
+// ParseResource returns the resource of a name, user discovery (users)
+// included.
+func ParseResource(name string) (*Resource, error) {
+	for _, r := range known() {
+		if r.name == name {
+			return r, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown resource %q (want one of %s)", name, strings.Join(Names(Resources), ", "))
+}
+
+// ParseResources reads a comma-separated list of syncable resources, in
+// the order given, without repeats.
+func ParseResources(list string) ([]*Resource, error) {
+	var out []*Resource
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		r, err := ParseResource(name)
+		if err != nil || r == Users {
+			return nil, fmt.Errorf("unknown resource %q (want one of %s)", name, strings.Join(Names(Resources), ", "))
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no resource in %q", list)
+	}
+	return out, nil
+}
+
+// Names returns the resources' names.
+func Names(rs []*Resource) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.name
+	}
+	return out
+}
+
+// Tables lists every table graphsync writes, children included, in
+// resource order.
+func Tables() []*Table {
+	var out []*Table
+	for _, r := range known() {
+		out = append(out, r.Tables()...)
+	}
+	return out
+}
+
+// baseScopes come with every delegated grant: offline_access for a refresh
+// token, openid and profile for the id_token naming the user, User.Read for
+// /me.
+var baseScopes = []string{"offline_access", "openid", "profile", "User.Read"}
+
+// DelegatedScopes returns the scopes to request for a user who connects
+// the given resources, read-only and with a refresh token.
+func DelegatedScopes(rs []*Resource) []string {
+	out := slices.Clone(baseScopes)
+	for _, r := range rs {
+		if s := r.delegated; s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ApplicationPermissions lists the application permissions an admin must
+// grant for syncing rs across a tenant, user discovery included.
+func ApplicationPermissions(rs []*Resource) []string {
+	out := []string{Users.application}
+	for _, r := range rs {
+		if p := r.application; p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Granted reports whether scopes (bare or resource-qualified, as the
+// identity platform returns them) hold permission.
+func Granted(scopes []string, permission string) bool {
+	for _, s := range scopes {
+		if strings.EqualFold(s, permission) || strings.HasSuffix(strings.ToLower(s), "/"+strings.ToLower(permission)) {
+			return true
+		}
+	}
+	return false
+}
