@@ -1,4 +1,4 @@
-package graphsync
+package graph
 
 import (
 	"context"
@@ -18,38 +18,13 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/redact"
 )
 
-// Service names the Graph workload a call goes to; each throttles on its own
-// terms (see throttling-limits in the Graph documentation).
-type Service int
-
-const (
-	ServiceOutlook   Service = iota // mail, calendar, contacts: per app per mailbox
-	ServicePeople                   // Insights: per app per mailbox
-	ServiceTeams                    // per app per tenant, requests per second
-	ServiceOneDrive                 // per app per tenant, resource units per minute
-	ServiceDirectory                // users, /me: per app per tenant
-)
-
-func (s Service) String() string {
-	switch s {
-	case ServiceOutlook:
-		return "outlook"
-	case ServicePeople:
-		return "people"
-	case ServiceTeams:
-		return "teams"
-	case ServiceOneDrive:
-		return "onedrive"
-	case ServiceDirectory:
-		return "directory"
-	}
-	return "service(" + strconv.Itoa(int(s)) + ")"
-}
-
-// ClientConfig configures a Client. Zero values take the documented defaults.
-type ClientConfig struct {
+// Config configures a Client. Zero values take the documented defaults.
+type Config struct {
 	// BaseURL is Graph's origin, e.g. https://graph.microsoft.com, without a
 	// version; relative paths resolve against BaseURL+"/v1.0".
 	BaseURL string
@@ -94,41 +69,41 @@ const (
 	maxBodyBytes              = 64 << 20
 )
 
-func (c *ClientConfig) validate() error {
+func (c *Config) validate() error {
 	if c.BaseURL == "" {
-		return errors.New("graphsync: ClientConfig.BaseURL is required")
+		return errors.New("graphsync: Config.BaseURL is required")
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("graphsync: ClientConfig.BaseURL %q is not an http(s) origin", c.BaseURL)
+		return fmt.Errorf("graphsync: Config.BaseURL %q is not an http(s) origin", c.BaseURL)
 	}
 	if strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/v1.0") || strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/beta") {
-		return fmt.Errorf("graphsync: ClientConfig.BaseURL %q must not include the API version", c.BaseURL)
+		return fmt.Errorf("graphsync: Config.BaseURL %q must not include the API version", c.BaseURL)
 	}
 	switch {
 	case c.MaxPageSize < 0:
-		return errors.New("graphsync: ClientConfig.MaxPageSize must not be negative")
+		return errors.New("graphsync: Config.MaxPageSize must not be negative")
 	case c.MailboxRate < 0:
-		return errors.New("graphsync: ClientConfig.MailboxRate must not be negative")
+		return errors.New("graphsync: Config.MailboxRate must not be negative")
 	case c.MailboxBurst < 0:
-		return errors.New("graphsync: ClientConfig.MailboxBurst must not be negative")
+		return errors.New("graphsync: Config.MailboxBurst must not be negative")
 	case c.MailboxConcurrency < 0:
-		return errors.New("graphsync: ClientConfig.MailboxConcurrency must not be negative")
+		return errors.New("graphsync: Config.MailboxConcurrency must not be negative")
 	case c.TenantRate < 0:
-		return errors.New("graphsync: ClientConfig.TenantRate must not be negative")
+		return errors.New("graphsync: Config.TenantRate must not be negative")
 	case c.DriveUnitsPerMinute < 0:
-		return errors.New("graphsync: ClientConfig.DriveUnitsPerMinute must not be negative")
+		return errors.New("graphsync: Config.DriveUnitsPerMinute must not be negative")
 	case c.MaxInlineWait < 0:
-		return errors.New("graphsync: ClientConfig.MaxInlineWait must not be negative")
+		return errors.New("graphsync: Config.MaxInlineWait must not be negative")
 	case c.MaxRetries < 0:
-		return errors.New("graphsync: ClientConfig.MaxRetries must not be negative")
+		return errors.New("graphsync: Config.MaxRetries must not be negative")
 	case c.Timeout < 0:
-		return errors.New("graphsync: ClientConfig.Timeout must not be negative")
+		return errors.New("graphsync: Config.Timeout must not be negative")
 	}
 	return nil
 }
 
-func (c *ClientConfig) withDefaults() {
+func (c *Config) withDefaults() {
 	if c.MailboxRate == 0 {
 		c.MailboxRate = defaultMailboxRate
 	}
@@ -184,7 +159,7 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 // safe for concurrent use; share one per process so that every goroutine
 // sees the same Retry-After windows.
 type Client struct {
-	cfg     ClientConfig
+	cfg     Config
 	origin  *url.URL // scheme and host that may receive our bearer tokens
 	version string   // BaseURL + "/v1.0"
 	gates   *gates
@@ -194,7 +169,7 @@ type Client struct {
 }
 
 // NewClient returns a Client for cfg.
-func NewClient(cfg ClientConfig) (*Client, error) {
+func NewClient(cfg Config) (*Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -212,16 +187,16 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	return c, nil
 }
 
-func (c *Client) newGate(k gateKey) *gate {
+func (c *Client) newGate(k graphsync.Scope) *gate {
 	switch {
-	case k.mailbox != "":
+	case k.IsMailbox():
 		return &gate{
 			lim: rate.NewLimiter(c.cfg.MailboxRate, c.cfg.MailboxBurst),
 			sem: make(chan struct{}, c.cfg.MailboxConcurrency),
 		}
-	case k.service == ServiceTeams:
+	case k.Service == graphsync.Teams:
 		return &gate{lim: rate.NewLimiter(c.cfg.TenantRate, max(1, int(c.cfg.TenantRate)))}
-	case k.service == ServiceOneDrive:
+	case k.Service == graphsync.OneDrive:
 		perSec := float64(c.cfg.DriveUnitsPerMinute) / 60
 		return &gate{lim: rate.NewLimiter(rate.Limit(perSec), max(2, int(perSec)))}
 	default:
@@ -231,28 +206,19 @@ func (c *Client) newGate(k gateKey) *gate {
 	}
 }
 
-// BlockedUntil returns the end of the mailbox's Retry-After window, or the
-// zero time when requests to it may leave.
-func (c *Client) BlockedUntil(mailbox string) time.Time {
-	return c.gates.blockedUntil(gateKey{mailbox: mailbox})
+// BlockedUntil returns the end of the scope's Retry-After window in this
+// process, or the zero time when requests to it may leave.
+func (c *Client) BlockedUntil(scope graphsync.Scope) time.Time {
+	return c.gates.blockedUntil(scope)
 }
 
-// Block keeps requests to mailbox from leaving this process until until,
-// e.g. a window another process recorded after a 429.
-func (c *Client) Block(mailbox string, until time.Time) {
-	if mailbox == "" {
+// Block keeps requests to scope from leaving this process until until, e.g.
+// a window another process recorded after a 429.
+func (c *Client) Block(scope graphsync.Scope, until time.Time) {
+	if scope.IsZero() {
 		return
 	}
-	c.gates.block(gateKey{mailbox: mailbox}, until)
-}
-
-// BlockTenant keeps requests to a tenant-throttled service (Teams, OneDrive,
-// the directory) of tenant from leaving this process until until.
-func (c *Client) BlockTenant(service Service, tenant string, until time.Time) {
-	if tenant == "" {
-		return
-	}
-	c.gates.block(gateKey{service: service, tenant: tenant}, until)
+	c.gates.block(scope, until)
 }
 
 // Call describes who a request is for and how it is throttled and labelled.
@@ -260,7 +226,7 @@ type Call struct {
 	Token        string // bearer access token; never logged
 	Mailbox      string // mailbox or user id: Outlook and People throttling scope
 	Tenant       string // tenant id: Teams, OneDrive and directory throttling scope
-	Service      Service
+	Service      graphsync.Service
 	Resource     string            // bounded metric label: mail, calendar, drive, chats, people, contacts, users, me
 	ImmutableIDs bool              // send Prefer: IdType="ImmutableId" (needed on every request, links included)
 	Headers      map[string]string // extra headers; Prefer values are merged into one header
@@ -285,7 +251,7 @@ func (c *Client) do(ctx context.Context, call Call, link string, collection bool
 	path := u.Path
 	res := resourceLabel(call.Resource)
 
-	key, limited := gateKeyFor(call)
+	key, limited := scopeOf(call)
 	var g *gate
 	if limited {
 		g = c.gates.get(key)
@@ -434,7 +400,7 @@ func (c *Client) resolve(link string) (*url.URL, error) {
 	}
 	// The request is built from u.String(); make sure it reaches the same host.
 	if again, err := url.Parse(u.String()); err != nil || !strings.EqualFold(again.Host, c.origin.Host) {
-		return nil, fmt.Errorf("link %q does not resolve to the Graph origin", linkPath(link))
+		return nil, fmt.Errorf("link %q does not resolve to the Graph origin", redact.Link(link))
 	}
 	return u, nil
 }
@@ -446,7 +412,7 @@ func (c *Client) newRequest(ctx context.Context, call Call, u *url.URL, collecti
 	}
 	h := req.Header
 	var prefer []string
-	if collection && c.cfg.MaxPageSize > 0 && call.Service == ServiceOutlook {
+	if collection && c.cfg.MaxPageSize > 0 && call.Service == graphsync.Outlook {
 		prefer = append(prefer, "odata.maxpagesize="+strconv.Itoa(c.cfg.MaxPageSize))
 	}
 	if call.ImmutableIDs {
@@ -476,7 +442,7 @@ func (c *Client) newRequest(ctx context.Context, call Call, u *url.URL, collecti
 func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, error) {
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, nil, redactURLError(err)
+		return nil, nil, redact.URLError(err)
 	}
 	defer resp.Body.Close()
 	body, err := readBody(resp.Body, resp.ContentLength)
@@ -506,22 +472,6 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 		buf = append(buf, rest...)
 	}
 	return buf, err
-}
-
-// redactURLError drops the query from a *url.Error: links carry skip and
-// delta tokens, which do not belong in logs.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if !errors.As(err, &ue) {
-		return err
-	}
-	u, perr := url.Parse(ue.URL)
-	if perr != nil {
-		return &url.Error{Op: ue.Op, URL: "(unparseable)", Err: ue.Err}
-	}
-	u.RawQuery = ""
-	u.User = nil
-	return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
 }
 
 // backoff is exponential with full jitter, so that workers throttled
@@ -626,21 +576,13 @@ func resourceLabel(r string) string {
 	return "other"
 }
 
-func scopeNoun(k gateKey) string {
-	if k.mailbox != "" {
+func scopeNoun(k graphsync.Scope) string {
+	if k.IsMailbox() {
 		return "mailbox"
 	}
-	return k.service.String() + " tenant"
+	return k.Service.String() + " tenant"
 }
 
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), sub)
-}
-
-// linkPath drops a link's query, which holds sync tokens, for messages.
-func linkPath(link string) string {
-	if i := strings.IndexByte(link, '?'); i >= 0 {
-		return link[:i]
-	}
-	return link
 }

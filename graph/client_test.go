@@ -1,4 +1,4 @@
-package graphsync_test
+package graph_test
 
 import (
 	"encoding/json"
@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 )
 
 // pageAll follows nextLinks to the deltaLink and returns every entry.
-func pageAll(t *testing.T, c *graphsync.Client, call graphsync.Call, link string) ([]json.RawMessage, string) {
+func pageAll(t *testing.T, c *graph.Client, call graph.Call, link string) ([]json.RawMessage, string) {
 	t.Helper()
 	var items []json.RawMessage
 	for pages := 0; ; pages++ {
@@ -58,11 +60,11 @@ func ids(t *testing.T, raws []json.RawMessage, keep func(graphsync.Message) bool
 	return slices.Compact(out)
 }
 
-func mailCall(tok *graphsync.Token, mailbox string) graphsync.Call {
-	return graphsync.Call{Token: tok.AccessToken, Mailbox: mailbox, Service: graphsync.ServiceOutlook, Resource: "mail"}
+func mailCall(tok *identity.Token, mailbox string) graph.Call {
+	return graph.Call{Token: tok.AccessToken, Mailbox: mailbox, Service: graphsync.Outlook, Resource: "mail"}
 }
 
-func folders(t *testing.T, c *graphsync.Client, call graphsync.Call) []graphsync.MailFolder {
+func folders(t *testing.T, c *graph.Client, call graph.Call) []graphsync.MailFolder {
 	t.Helper()
 	raws, _ := pageAll(t, c, call, "/me/mailFolders/delta")
 	var out []graphsync.MailFolder
@@ -83,7 +85,7 @@ func TestMailDeltaPaging(t *testing.T) {
 	t.Parallel()
 	b := setup(t, emulator.Config{MessagesPerUser: 80})
 	tok := b.signIn(t, mailScopes())
-	c := b.client(t, graphsync.ClientConfig{MaxPageSize: 7})
+	c := b.client(t, graph.Config{MaxPageSize: 7})
 	call := mailCall(tok, b.user.ID)
 
 	truth, err := b.srv.Truth(b.user.ID, "messages")
@@ -123,7 +125,7 @@ func TestMailDeltaPaging(t *testing.T) {
 	b.srv.ExpireDeltaTokens()
 	for _, link := range deltaLinks {
 		_, err := c.GetPage(ctx(t), call, link)
-		if !graphsync.IsSyncReset(err) {
+		if !graph.IsSyncReset(err) {
 			t.Fatalf("expired deltaLink: %v, want a sync reset", err)
 		}
 		assertNoSecrets(t, b.srv, err.Error())
@@ -135,18 +137,18 @@ func TestExpiredAccessTokenIsUnauthorized(t *testing.T) {
 	t.Parallel()
 	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5, AccessTokenLifetime: 2 * time.Second})
 	tok := b.signIn(t, mailScopes())
-	c := b.client(t, graphsync.ClientConfig{})
+	c := b.client(t, graph.Config{})
 	call := mailCall(tok, b.user.ID)
 	if _, err := c.GetPage(ctx(t), call, "/me/mailFolders"); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(tok.Expiry) + 1100*time.Millisecond)
 	_, err := c.GetPage(ctx(t), call, "/me/mailFolders")
-	var ge *graphsync.Error
-	if !graphsync.IsUnauthorized(err) || !errors.As(err, &ge) || ge.Status != http.StatusUnauthorized || ge.RequestID == "" {
+	var ge *graph.Error
+	if !graph.IsUnauthorized(err) || !errors.As(err, &ge) || ge.Status != http.StatusUnauthorized || ge.RequestID == "" {
 		t.Fatalf("expired token: %v, want 401 with a request-id", err)
 	}
-	if graphsync.IsSyncReset(err) || graphsync.IsForbidden(err) {
+	if graph.IsSyncReset(err) || graph.IsForbidden(err) {
 		t.Fatal("401 matched other predicates")
 	}
 	assertNoSecrets(t, b.srv, err.Error())
@@ -164,19 +166,19 @@ func TestExpiredAccessTokenIsUnauthorized(t *testing.T) {
 func TestErrorPredicates(t *testing.T) {
 	t.Parallel()
 	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
-	c := b.client(t, graphsync.ClientConfig{})
+	c := b.client(t, graph.Config{})
 	mail := b.signIn(t, mailScopes())
 	noMail := b.signIn(t, graphsync.DelegatedScopes(nil))
 
 	tests := []struct {
 		name  string
-		tok   *graphsync.Token
+		tok   *identity.Token
 		link  string
 		check func(error) bool
 	}{
-		{"missing scope", noMail, "/me/mailFolders", graphsync.IsForbidden},
-		{"unknown folder", mail, "/me/mailFolders/AAMkNoSuchFolder/messages/delta", graphsync.IsNotFound},
-		{"bad token", &graphsync.Token{AccessToken: "not-a-token"}, "/me/mailFolders", graphsync.IsUnauthorized},
+		{"missing scope", noMail, "/me/mailFolders", graph.IsForbidden},
+		{"unknown folder", mail, "/me/mailFolders/AAMkNoSuchFolder/messages/delta", graph.IsNotFound},
+		{"bad token", &identity.Token{AccessToken: "not-a-token"}, "/me/mailFolders", graph.IsUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,11 +187,11 @@ func TestErrorPredicates(t *testing.T) {
 			if !tt.check(err) {
 				t.Fatalf("got %v", err)
 			}
-			var ge *graphsync.Error
+			var ge *graph.Error
 			if !errors.As(err, &ge) || ge.Code == "" {
 				t.Fatalf("error %v carries no Graph code", err)
 			}
-			if _, ok := graphsync.IsThrottled(err); ok {
+			if _, ok := graph.IsThrottled(err); ok {
 				t.Fatalf("%v reported as throttling", err)
 			}
 		})
@@ -202,7 +204,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	tok := b.signIn(t, mailScopes())
 	b.srv.SetThrottle(emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 4, Window: time.Second}})
 	b.srv.ResetCounters()
-	c := b.client(t, graphsync.ClientConfig{MailboxConcurrency: 1, MaxRetries: 5, MaxInlineWait: 3 * time.Second})
+	c := b.client(t, graph.Config{MailboxConcurrency: 1, MaxRetries: 5, MaxInlineWait: 3 * time.Second})
 	call := mailCall(tok, b.user.ID)
 
 	var wg sync.WaitGroup
@@ -235,7 +237,7 @@ func TestLongRetryAfterIsHandedToCaller(t *testing.T) {
 	tok := b.signIn(t, mailScopes())
 	b.srv.SetThrottle(emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 1, Window: time.Minute}})
 	b.srv.ResetCounters()
-	c := b.client(t, graphsync.ClientConfig{MaxInlineWait: time.Second})
+	c := b.client(t, graph.Config{MaxInlineWait: time.Second})
 	call := mailCall(tok, b.user.ID)
 
 	if _, err := c.GetPage(ctx(t), call, "/me/mailFolders"); err != nil {
@@ -243,11 +245,11 @@ func TestLongRetryAfterIsHandedToCaller(t *testing.T) {
 	}
 	start := time.Now()
 	_, err := c.GetPage(ctx(t), call, "/me/mailFolders")
-	ra, ok := graphsync.IsThrottled(err)
+	ra, ok := graph.IsThrottled(err)
 	if !ok || ra <= time.Second || time.Since(start) > 900*time.Millisecond {
 		t.Fatalf("got %v after %v; want a throttling error over 1s, returned at once", err, time.Since(start))
 	}
-	until := c.BlockedUntil(b.user.ID)
+	until := c.BlockedUntil(mailbox(b.user.ID))
 	if time.Until(until) < 30*time.Second {
 		t.Fatalf("BlockedUntil = %v, want the window recorded", until)
 	}
@@ -255,12 +257,12 @@ func TestLongRetryAfterIsHandedToCaller(t *testing.T) {
 
 	// Inside the window nothing leaves this process.
 	_, err = c.GetPage(ctx(t), call, "/me/mailFolders")
-	if _, ok := graphsync.IsThrottled(err); !ok {
+	if _, ok := graph.IsThrottled(err); !ok {
 		t.Fatalf("call inside the window: %v, want throttled", err)
 	}
 	// A window seeded from elsewhere (another process's 429) holds too.
-	other := b.client(t, graphsync.ClientConfig{})
-	other.Block(b.user.ID, until)
+	other := b.client(t, graph.Config{})
+	other.Block(mailbox(b.user.ID), until)
 	if _, err := other.GetPage(ctx(t), call, "/me/mailFolders"); err == nil {
 		t.Fatal("a blocked mailbox was called")
 	}
@@ -286,7 +288,7 @@ func TestRetriesInjectedFaults(t *testing.T) {
 	t.Parallel()
 	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 80})
 	tok := b.signIn(t, mailScopes())
-	c := b.client(t, graphsync.ClientConfig{MaxPageSize: 5, MaxRetries: 10})
+	c := b.client(t, graph.Config{MaxPageSize: 5, MaxRetries: 10})
 	call := mailCall(tok, b.user.ID)
 	fs := folders(t, c, call)
 
@@ -323,14 +325,14 @@ func TestPartialUpdates(t *testing.T) {
 	t.Parallel()
 	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 40, PartialUpdates: true})
 	tok := b.signIn(t, mailScopes())
-	c := b.client(t, graphsync.ClientConfig{})
+	c := b.client(t, graph.Config{})
 	call := mailCall(tok, b.user.ID)
 	known := map[string]bool{}
 	links := map[string]string{}
 	for _, f := range folders(t, c, call) {
 		items, delta := pageAll(t, c, call, "/me/mailFolders/"+f.ID+"/messages/delta")
 		for _, raw := range items {
-			if graphsync.Partial(raw) {
+			if isPartial(raw) {
 				t.Fatalf("initial round entry is partial: %s", raw)
 			}
 		}
@@ -343,12 +345,12 @@ func TestPartialUpdates(t *testing.T) {
 	partial := 0
 	for _, link := range links {
 		// A folder the mutations deleted answers 404; its messages are gone.
-		if _, err := c.GetPage(ctx(t), call, link); graphsync.IsNotFound(err) {
+		if _, err := c.GetPage(ctx(t), call, link); graph.IsNotFound(err) {
 			continue
 		}
 		items, _ := pageAll(t, c, call, link)
 		for _, raw := range items {
-			if !graphsync.Partial(raw) {
+			if !isPartial(raw) {
 				continue
 			}
 			partial++
@@ -371,7 +373,7 @@ func TestMailboxConcurrencyCap(t *testing.T) {
 	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5, Latency: emulator.Latency{Min: 20 * time.Millisecond, Max: 30 * time.Millisecond}})
 	tok := b.signIn(t, mailScopes())
 	b.srv.ResetCounters()
-	c := b.client(t, graphsync.ClientConfig{})
+	c := b.client(t, graph.Config{})
 	call := mailCall(tok, b.user.ID)
 	var wg sync.WaitGroup
 	for range 16 {
@@ -392,7 +394,7 @@ func TestPreferHeadersCombine(t *testing.T) {
 	t.Parallel()
 	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 30})
 	tok := b.signIn(t, mailScopes())
-	c := b.client(t, graphsync.ClientConfig{MaxPageSize: 3})
+	c := b.client(t, graph.Config{MaxPageSize: 3})
 	plain := mailCall(tok, b.user.ID)
 	immutable := plain
 	immutable.ImmutableIDs = true
@@ -421,4 +423,11 @@ func TestPreferHeadersCombine(t *testing.T) {
 			t.Fatalf("id %s came back unchanged with IdType=ImmutableId: the Prefer values were not all sent", id)
 		}
 	}
+}
+
+// isPartial reports whether a message delta entry is a partial update: not a
+// tombstone, and without what every full message carries.
+func isPartial(raw json.RawMessage) bool {
+	t := graphsync.Mail.Items()
+	return !t.IsRemoved(raw) && !t.IsFull(raw)
 }

@@ -1,4 +1,4 @@
-package graphsync
+package graph
 
 import (
 	"encoding/json"

@@ -3,11 +3,11 @@ package graph
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/jsonscan"
 )
 
@@ -126,7 +126,7 @@ func FuzzResolve(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	c, err := NewClient(ClientConfig{BaseURL: "https://graph.microsoft.com"})
+	c, err := NewClient(Config{BaseURL: "https://graph.microsoft.com"})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestSplitPageDeepItem(t *testing.T) {
 	if pb.DeltaLink != "https://g/d" {
 		t.Fatalf("deltaLink %q", pb.DeltaLink)
 	}
-	if _, err := DecodeMessage(pb.Value[1]); err == nil {
+	if _, err := graphsync.DecodeMessage(pb.Value[1]); err == nil {
 		t.Fatal("the deep record decoded")
 	}
 	if _, err := splitPage([]byte(`{"value":[` + deep[:len(deep)-1] + `]}`)); err == nil {

@@ -1,4 +1,4 @@
-package graphsync
+package graph
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/graphsync/graphsync/graphsync"
 )
 
 // A gate guards one throttling scope: an Outlook mailbox, or one service of
@@ -27,24 +29,11 @@ type gate struct {
 // to refill forgets nothing by being dropped.
 type gates struct {
 	mu        sync.Mutex
-	m         map[string]*gate
+	m         map[graphsync.Scope]*gate
 	idle      time.Duration
 	lastSweep time.Time
 	now       func() time.Time
-	newGate   func(key gateKey) *gate
-}
-
-type gateKey struct {
-	mailbox string  // set for mailbox scopes
-	service Service // with tenant, for tenant scopes
-	tenant  string
-}
-
-func (k gateKey) String() string {
-	if k.mailbox != "" {
-		return "m\x00" + k.mailbox
-	}
-	return "t\x00" + k.service.String() + "\x00" + k.tenant
+	newGate   func(key graphsync.Scope) *gate
 }
 
 const (
@@ -52,17 +41,17 @@ const (
 	gateSweepEvery = time.Minute
 )
 
-func newGates(now func() time.Time, newGate func(gateKey) *gate) *gates {
-	return &gates{m: make(map[string]*gate), idle: gateIdle, now: now, newGate: newGate}
+func newGates(now func() time.Time, newGate func(graphsync.Scope) *gate) *gates {
+	return &gates{m: make(map[graphsync.Scope]*gate), idle: gateIdle, now: now, newGate: newGate}
 }
 
 // get returns the gate for key with a reference held; put releases it.
-func (gs *gates) get(key gateKey) *gate {
+func (gs *gates) get(key graphsync.Scope) *gate {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
 	now := gs.now()
 	gs.sweepLocked(now)
-	k := key.String()
+	k := key
 	g, ok := gs.m[k]
 	if !ok {
 		g = gs.newGate(key)
@@ -102,10 +91,10 @@ func (gs *gates) len() int {
 }
 
 // block extends the scope's Retry-After window to until.
-func (gs *gates) block(key gateKey, until time.Time) {
+func (gs *gates) block(key graphsync.Scope, until time.Time) {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	k := key.String()
+	k := key
 	g, ok := gs.m[k]
 	if !ok {
 		g = gs.newGate(key)
@@ -117,10 +106,10 @@ func (gs *gates) block(key gateKey, until time.Time) {
 	}
 }
 
-func (gs *gates) blockedUntil(key gateKey) time.Time {
+func (gs *gates) blockedUntil(key graphsync.Scope) time.Time {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	g, ok := gs.m[key.String()]
+	g, ok := gs.m[key]
 	if !ok || !gs.now().Before(g.blockedUntil) {
 		return time.Time{}
 	}
@@ -201,29 +190,21 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// gateKeyFor picks the throttling scope of a call. Outlook and the People
-// (Insights) service limit per app per mailbox; Teams, OneDrive and the
-// directory limit per app per tenant.
-func gateKeyFor(call Call) (gateKey, bool) {
-	switch call.Service {
-	case ServiceOutlook, ServicePeople:
-		if call.Mailbox == "" {
-			return gateKey{}, false
-		}
-		return gateKey{mailbox: call.Mailbox}, true
-	default:
-		if call.Tenant == "" {
-			return gateKey{}, false
-		}
-		return gateKey{service: call.Service, tenant: call.Tenant}, true
+// scopeOf picks the throttling scope of a call (graphsync.ScopeOf decides);
+// a call without a mailbox or tenant is not limited here.
+func scopeOf(call Call) (graphsync.Scope, bool) {
+	s := graphsync.ScopeOf(call.Service, call.Tenant, call.Mailbox)
+	if call.Service.PerMailbox() {
+		return s, call.Mailbox != ""
 	}
+	return s, call.Tenant != ""
 }
 
 // cost is the number of tokens a request takes from its bucket. SharePoint
 // and OneDrive count resource units: 2 for a delta without a token (a full
 // enumeration), 1 for a delta with one or a single item.
 func cost(call Call, req *http.Request) int {
-	if call.Service != ServiceOneDrive {
+	if call.Service != graphsync.OneDrive {
 		return 1
 	}
 	path := req.URL.EscapedPath()

@@ -1,13 +1,14 @@
-package graphsync_test
+package graph_test
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/graph"
 )
 
 // fakeClock drives the gate bookkeeping (idle times, windows); rate
@@ -26,22 +27,22 @@ func (c *fakeClock) add(d time.Duration) {
 
 func TestGatesAreEvictedWhenIdle(t *testing.T) {
 	t.Parallel()
-	c, err := graphsync.NewClient(graphsync.ClientConfig{BaseURL: "http://127.0.0.1:1"})
+	c, err := graph.NewClient(graph.Config{BaseURL: "http://127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	graphsync.SetClock(c, clock.now)
+	graph.SetClock(c, clock.now)
 
 	const mailboxes = 10000
 	for i := range mailboxes {
-		c.Block(fmt.Sprintf("user-%d@contoso.com", i), clock.now().Add(time.Second))
+		c.Block(mailbox(fmt.Sprintf("user-%d@contoso.com", i)), clock.now().Add(time.Second))
 	}
-	c.Block("throttled@contoso.com", clock.now().Add(time.Hour))
-	if n := graphsync.GateCount(c); n != mailboxes+1 {
+	c.Block(mailbox("throttled@contoso.com"), clock.now().Add(time.Hour))
+	if n := graph.GateCount(c); n != mailboxes+1 {
 		t.Fatalf("gates = %d, want %d", n, mailboxes+1)
 	}
-	if got := c.BlockedUntil("user-1@contoso.com"); !got.Equal(clock.now().Add(time.Second)) {
+	if got := c.BlockedUntil(mailbox("user-1@contoso.com")); !got.Equal(clock.now().Add(time.Second)) {
 		t.Fatalf("BlockedUntil = %v", got)
 	}
 
@@ -50,15 +51,15 @@ func TestGatesAreEvictedWhenIdle(t *testing.T) {
 	clock.add(11 * time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = c.Get(ctx, graphsync.Call{Mailbox: "fresh@contoso.com", Resource: "me"}, "/me", new(struct{}))
+	_ = c.Get(ctx, graph.Call{Mailbox: "fresh@contoso.com", Resource: "me"}, "/me", new(struct{}))
 
-	if n := graphsync.GateCount(c); n != 2 {
+	if n := graph.GateCount(c); n != 2 {
 		t.Fatalf("after sweep gates = %d, want 2 (the open window and the fresh mailbox)", n)
 	}
-	if got := c.BlockedUntil("user-1@contoso.com"); !got.IsZero() {
+	if got := c.BlockedUntil(mailbox("user-1@contoso.com")); !got.IsZero() {
 		t.Fatalf("evicted mailbox BlockedUntil = %v, want zero", got)
 	}
-	if got := c.BlockedUntil("throttled@contoso.com"); got.IsZero() {
+	if got := c.BlockedUntil(mailbox("throttled@contoso.com")); got.IsZero() {
 		t.Fatal("a mailbox inside its window was evicted")
 	}
 }
@@ -81,7 +82,7 @@ func TestParseRetryAfter(t *testing.T) {
 		{"soon", 0, false},
 	}
 	for _, tt := range tests {
-		got, ok := graphsync.ParseRetryAfter(tt.in, now)
+		got, ok := graph.ParseRetryAfter(tt.in, now)
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
@@ -91,39 +92,39 @@ func TestParseRetryAfter(t *testing.T) {
 func TestNewClientValidates(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		cfg   graphsync.ClientConfig
+		cfg   graph.Config
 		field string
 	}{
-		{graphsync.ClientConfig{}, "BaseURL"},
-		{graphsync.ClientConfig{BaseURL: "graph.microsoft.com"}, "BaseURL"},
-		{graphsync.ClientConfig{BaseURL: "https://graph.microsoft.com/v1.0"}, "BaseURL"},
-		{graphsync.ClientConfig{BaseURL: "https://graph.microsoft.com", MaxPageSize: -1}, "MaxPageSize"},
-		{graphsync.ClientConfig{BaseURL: "https://graph.microsoft.com", MailboxConcurrency: -1}, "MailboxConcurrency"},
-		{graphsync.ClientConfig{BaseURL: "https://graph.microsoft.com", MaxRetries: -1}, "MaxRetries"},
+		{graph.Config{}, "BaseURL"},
+		{graph.Config{BaseURL: "graph.microsoft.com"}, "BaseURL"},
+		{graph.Config{BaseURL: "https://graph.microsoft.com/v1.0"}, "BaseURL"},
+		{graph.Config{BaseURL: "https://graph.microsoft.com", MaxPageSize: -1}, "MaxPageSize"},
+		{graph.Config{BaseURL: "https://graph.microsoft.com", MailboxConcurrency: -1}, "MailboxConcurrency"},
+		{graph.Config{BaseURL: "https://graph.microsoft.com", MaxRetries: -1}, "MaxRetries"},
 	}
 	for _, tt := range tests {
-		_, err := graphsync.NewClient(tt.cfg)
-		if err == nil || !contains(err.Error(), tt.field) {
+		_, err := graph.NewClient(tt.cfg)
+		if err == nil || !strings.Contains(err.Error(), tt.field) {
 			t.Errorf("NewClient(%+v) = %v, want an error naming %s", tt.cfg, err, tt.field)
 		}
 	}
-	if _, err := graphsync.NewClient(graphsync.ClientConfig{BaseURL: "https://graph.microsoft.com"}); err != nil {
+	if _, err := graph.NewClient(graph.Config{BaseURL: "https://graph.microsoft.com"}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestLinksOffOriginAreRefused(t *testing.T) {
 	t.Parallel()
-	c, err := graphsync.NewClient(graphsync.ClientConfig{BaseURL: "http://127.0.0.1:1"})
+	c, err := graph.NewClient(graph.Config{BaseURL: "http://127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.GetPage(context.Background(), graphsync.Call{Token: "secret-token", Resource: "mail"},
+	_, err = c.GetPage(context.Background(), graph.Call{Token: "secret-token", Resource: "mail"},
 		"https://evil.example.com/v1.0/me/messages?$skiptoken=x")
 	if err == nil {
 		t.Fatal("a link to another host was followed")
 	}
-	if contains(err.Error(), "secret-token") {
+	if strings.Contains(err.Error(), "secret-token") {
 		t.Fatalf("error leaks the token: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package graphsync
+package graph
 
 import (
 	"github.com/prometheus/client_golang/prometheus"

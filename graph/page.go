@@ -1,4 +1,4 @@
-package graphsync
+package graph
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+
+	"github.com/graphsync/graphsync/internal/jsonscan"
 )
 
 // Page is one page of a Graph collection or delta round. A round goes on
@@ -54,7 +56,7 @@ func splitPage(body []byte) (pageBody, error) {
 	// encoding/json refuses documents nested deeper than 10,000 levels; one
 	// such record must not fail its whole page, so a second validator
 	// without that limit decides, and the record is refused on its own later.
-	if !json.Valid(body) && !validDeep(body) {
+	if !json.Valid(body) && !jsonscan.ValidDeep(body) {
 		// Only now pay for a precise syntax error.
 		var v json.RawMessage
 		if err := json.Unmarshal(body, &v); err != nil {
@@ -62,13 +64,13 @@ func splitPage(body []byte) (pageBody, error) {
 		}
 		return pb, errors.New("invalid JSON")
 	}
-	i := skipSpace(body, 0)
+	i := jsonscan.SkipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return pb, &pageError{"response is not a JSON object"}
 	}
 	i++
 	for {
-		i = skipSpace(body, i)
+		i = jsonscan.SkipSpace(body, i)
 		if i >= len(body) || body[i] == '}' {
 			break
 		}
@@ -76,7 +78,7 @@ func splitPage(body []byte) (pageBody, error) {
 			i++
 			continue
 		}
-		kEnd := skipValue(body, i)
+		kEnd := jsonscan.SkipValue(body, i)
 		key := body[i:kEnd]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			var k string
@@ -84,16 +86,16 @@ func splitPage(body []byte) (pageBody, error) {
 				key = []byte(strconv.Quote(k))
 			}
 		}
-		i = skipSpace(body, kEnd)
-		i = skipSpace(body, i+1) // the colon
-		vEnd := skipValue(body, i)
+		i = jsonscan.SkipSpace(body, kEnd)
+		i = jsonscan.SkipSpace(body, i+1) // the colon
+		vEnd := jsonscan.SkipValue(body, i)
 		val := body[i:vEnd]
 		switch string(key) {
 		// A repeated key counts once, the last time, as encoding/json reads it.
 		case `"value"`:
 			pb.Value = nil
 			if val[0] == '[' {
-				pb.Value = splitArray(val)
+				pb.Value = jsonscan.SplitArray(val)
 			}
 		case `"@odata.nextLink"`:
 			pb.NextLink = linkValue(val)
@@ -116,13 +118,3 @@ func linkValue(val []byte) string {
 	}
 	return s
 }
-
-
-
-
-
-
-
-
-
-

@@ -1,11 +1,11 @@
-package graphsync_test
+package graph_test
 
 import (
 	"bytes"
 	"encoding/json"
 	"testing"
 
-	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/graph"
 )
 
 func TestSplitPageMatchesEncodingJSON(t *testing.T) {
@@ -18,7 +18,7 @@ func TestSplitPageMatchesEncodingJSON(t *testing.T) {
 		`{"value":[{"id":"x","nested":{"value":[{"id":"inner"}]}}],"other":{"value":[9]}}`,
 	}
 	for _, body := range tests {
-		items, next, delta, err := graphsync.SplitPage([]byte(body))
+		items, next, delta, err := graph.SplitPage([]byte(body))
 		if err != nil {
 			t.Fatalf("splitPage(%s): %v", body, err)
 		}
@@ -40,7 +40,7 @@ func TestSplitPageMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{`{"value":[{"id":"a"},{"id":"b"`, `{"value":[]}<html>`, `[]`, `{"error":{"code":"x"}}`, `{"value":null}`} {
-		if _, _, _, err := graphsync.SplitPage([]byte(bad)); err == nil {
+		if _, _, _, err := graph.SplitPage([]byte(bad)); err == nil {
 			t.Errorf("splitPage(%s) accepted a body that is not a page", bad)
 		}
 	}

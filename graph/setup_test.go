@@ -1,4 +1,4 @@
-package graphsync_test
+package graph_test
 
 import (
 	"context"
@@ -7,9 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graphsync/graphsync/emulator"
-	"github.com/graphsync/graphsync/graphsync"
 	"golang.org/x/oauth2"
+
+	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graph"
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
+	"github.com/graphsync/graphsync/internal/secretscan"
 )
 
 const (
@@ -22,7 +26,7 @@ const (
 type bundle struct {
 	srv  *emulator.Server
 	user emulator.User
-	auth *graphsync.Auth
+	auth *identity.Auth
 }
 
 func setup(t *testing.T, cfg emulator.Config) *bundle {
@@ -44,9 +48,9 @@ func setup(t *testing.T, cfg emulator.Config) *bundle {
 	return &bundle{srv: srv, user: srv.Users()[0], auth: newAuth(t, srv, srv.TenantID(), testSecret)}
 }
 
-func newAuth(t *testing.T, srv *emulator.Server, tenant, secret string) *graphsync.Auth {
+func newAuth(t *testing.T, srv *emulator.Server, tenant, secret string) *identity.Auth {
 	t.Helper()
-	a, err := graphsync.NewAuth(graphsync.AuthConfig{
+	a, err := identity.NewAuth(identity.Config{
 		LoginURL: srv.URL(), Tenant: tenant, ClientID: testClientID, ClientSecret: secret, RedirectURL: testRedirect,
 	})
 	if err != nil {
@@ -55,20 +59,20 @@ func newAuth(t *testing.T, srv *emulator.Server, tenant, secret string) *graphsy
 	return a
 }
 
-func (b *bundle) client(t *testing.T, cfg graphsync.ClientConfig) *graphsync.Client {
+func (b *bundle) client(t *testing.T, cfg graph.Config) *graph.Client {
 	t.Helper()
 	cfg.BaseURL = b.srv.URL()
-	c, err := graphsync.NewClient(cfg)
+	c, err := graph.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	graphsync.SetBackoff(c, 5*time.Millisecond, 50*time.Millisecond)
+	graph.SetBackoff(c, 5*time.Millisecond, 50*time.Millisecond)
 	return c
 }
 
 // signIn runs the authorization code flow with PKCE for the bundle's user;
 // the emulator's authorize endpoint redirects at once, without a human.
-func (b *bundle) signIn(t *testing.T, scopes []string) *graphsync.Token {
+func (b *bundle) signIn(t *testing.T, scopes []string) *identity.Token {
 	t.Helper()
 	code := b.authorize(t, scopes, b.user.UserPrincipalName, oauth2.GenerateVerifier())
 	tok, err := b.auth.Exchange(ctx(t), code.code, code.verifier, scopes)
@@ -83,7 +87,7 @@ type authCode struct{ code, verifier string }
 func (b *bundle) authorize(t *testing.T, scopes []string, upn, verifier string) authCode {
 	t.Helper()
 	state := "state-" + t.Name()
-	u := b.auth.AuthCodeURL(state, verifier, scopes, graphsync.AuthURLOptions{LoginHint: upn})
+	u := b.auth.AuthCodeURL(state, verifier, scopes, identity.AuthURLOptions{LoginHint: upn})
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noFollow.Get(u)
 	if err != nil {
@@ -111,4 +115,14 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-func mailScopes() []string { return graphsync.DelegatedScopes([]graphsync.Resource{graphsync.Mail}) }
+func mailScopes() []string { return graphsync.DelegatedScopes([]*graphsync.Resource{graphsync.Mail}) }
+
+func assertNoSecrets(t *testing.T, srv *emulator.Server, s string) {
+	t.Helper()
+	if found := secretscan.Scan("error text", []byte(s), srv.IssuedSecrets()); len(found) > 0 {
+		t.Fatalf("%q leaks an issued secret: %v", s, found)
+	}
+}
+
+// mailbox is the throttling scope of a mailbox in calls that name no tenant.
+func mailbox(id string) graphsync.Scope { return graphsync.ScopeOf(graphsync.Outlook, "", id) }

@@ -1,22 +1,23 @@
-package graphsync_test
+package graph_test
 
 import (
 	"testing"
 	"time"
 
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
 )
 
-// A response slower than ClientConfig.Timeout is given up on and the GET
+// A response slower than Config.Timeout is given up on and the GET
 // retried; once Graph answers in time the page arrives.
 func TestClientTimeout(t *testing.T) {
 	t.Parallel()
 	b := setup(t, emulator.Config{})
 	tok := b.signIn(t, []string{"offline_access", "Mail.Read"})
-	c := b.client(t, graphsync.ClientConfig{Timeout: 300 * time.Millisecond, MaxRetries: 5})
+	c := b.client(t, graph.Config{Timeout: 300 * time.Millisecond, MaxRetries: 5})
 	b.srv.SetFaults(emulator.Faults{Slow: 1, SlowBy: 2 * time.Second})
-	call := graphsync.Call{Token: tok.AccessToken, Mailbox: b.user.ID, Service: graphsync.ServiceOutlook, Resource: "mail"}
+	call := graph.Call{Token: tok.AccessToken, Mailbox: b.user.ID, Service: graphsync.Outlook, Resource: "mail"}
 	start := time.Now()
 	if _, err := c.GetPage(ctx(t), call, "/me/mailFolders/delta"); err == nil {
 		t.Fatal("every response was slower than the timeout, yet the GET succeeded")
@@ -29,7 +30,7 @@ func TestClientTimeout(t *testing.T) {
 	if _, err := c.GetPage(ctx(t), call, "/me/mailFolders/delta"); err != nil {
 		t.Fatalf("without slow responses: %v", err)
 	}
-	if _, err := graphsync.NewClient(graphsync.ClientConfig{BaseURL: b.srv.URL(), Timeout: -time.Second}); err == nil {
+	if _, err := graph.NewClient(graph.Config{BaseURL: b.srv.URL(), Timeout: -time.Second}); err == nil {
 		t.Error("a negative Timeout was accepted")
 	}
 }

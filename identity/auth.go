@@ -16,9 +16,9 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// AuthConfig configures the OAuth flows against the Microsoft identity
+// Config configures the OAuth flows against the Microsoft identity
 // platform (v2.0 endpoints).
-type AuthConfig struct {
+type Config struct {
 	LoginURL     string // default https://login.microsoftonline.com
 	Tenant       string // tenant id or domain; common, organizations or consumers for multi-tenant sign-in
 	ClientID     string
@@ -29,25 +29,25 @@ type AuthConfig struct {
 
 const defaultLoginURL = "https://login.microsoftonline.com"
 
-func (c *AuthConfig) validate() error {
+func (c *Config) validate() error {
 	if c.LoginURL == "" {
 		c.LoginURL = defaultLoginURL
 	}
 	u, err := url.Parse(c.LoginURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("graphsync: AuthConfig.LoginURL %q is not an http(s) URL", c.LoginURL)
+		return fmt.Errorf("graphsync: Config.LoginURL %q is not an http(s) URL", c.LoginURL)
 	}
 	switch {
 	case c.Tenant == "":
-		return errors.New("graphsync: AuthConfig.Tenant is required (a tenant id, or common/organizations)")
+		return errors.New("graphsync: Config.Tenant is required (a tenant id, or common/organizations)")
 	case strings.ContainsAny(c.Tenant, "/?#% "):
-		return fmt.Errorf("graphsync: AuthConfig.Tenant %q is not a tenant id or domain", c.Tenant)
+		return fmt.Errorf("graphsync: Config.Tenant %q is not a tenant id or domain", c.Tenant)
 	case c.ClientID == "":
-		return errors.New("graphsync: AuthConfig.ClientID is required")
+		return errors.New("graphsync: Config.ClientID is required")
 	}
 	if c.RedirectURL != "" {
 		if _, err := url.Parse(c.RedirectURL); err != nil {
-			return fmt.Errorf("graphsync: AuthConfig.RedirectURL: %w", err)
+			return fmt.Errorf("graphsync: Config.RedirectURL: %w", err)
 		}
 	}
 	return nil
@@ -56,14 +56,14 @@ func (c *AuthConfig) validate() error {
 // Auth runs the authorization code flow with PKCE, refreshes tokens and
 // gets app-only tokens.
 type Auth struct {
-	cfg      AuthConfig
+	cfg      Config
 	authURL  string
 	tokenURL string
 	hc       *http.Client
 }
 
 // NewAuth returns an Auth for cfg.
-func NewAuth(cfg AuthConfig) (*Auth, error) {
+func NewAuth(cfg Config) (*Auth, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

@@ -6,9 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graphsync/graphsync/emulator"
-	"github.com/graphsync/graphsync/graphsync"
 	"golang.org/x/oauth2"
+
+	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graph"
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
+	"github.com/graphsync/graphsync/internal/secretscan"
 )
 
 func TestAuthCodePKCERoundTrip(t *testing.T) {
@@ -27,9 +31,9 @@ func TestAuthCodePKCERoundTrip(t *testing.T) {
 		t.Fatalf("scopes %q lack Mail.Read", tok.Scopes)
 	}
 
-	c := b.client(t, graphsync.ClientConfig{})
+	c := b.client(t, graph.Config{})
 	var me graphsync.User
-	if err := c.Get(ctx(t), graphsync.Call{Token: tok.AccessToken, Service: graphsync.ServiceDirectory, Resource: "me"}, "/me", &me); err != nil {
+	if err := c.Get(ctx(t), graph.Call{Token: tok.AccessToken, Service: graphsync.Directory, Resource: "me"}, "/me", &me); err != nil {
 		t.Fatal(err)
 	}
 	if me.ID != b.user.ID {
@@ -40,7 +44,7 @@ func TestAuthCodePKCERoundTrip(t *testing.T) {
 	// and so is a second redemption.
 	code := b.authorize(t, mailScopes(), b.user.UserPrincipalName, oauth2.GenerateVerifier())
 	_, err := b.auth.Exchange(ctx(t), code.code, oauth2.GenerateVerifier(), mailScopes())
-	var te *graphsync.TokenError
+	var te *identity.TokenError
 	if !errors.As(err, &te) || te.Code != "invalid_grant" || !te.NeedsReauth() {
 		t.Fatalf("exchange with a wrong verifier: %v, want invalid_grant", err)
 	}
@@ -78,42 +82,42 @@ func TestTokenErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name          string
-		provoke       func(t *testing.T, b *bundle, tok *graphsync.Token) error
+		provoke       func(t *testing.T, b *bundle, tok *identity.Token) error
 		status        int
 		code          string
 		aadsts        int
 		reauth, opErr bool
 	}{
-		{"revoked grant", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+		{"revoked grant", func(t *testing.T, b *bundle, tok *identity.Token) error {
 			b.srv.RevokeGrant(b.user.ID)
 			_, err := b.auth.Refresh(ctx(t), tok.RefreshToken, nil)
 			return err
 		}, 400, "invalid_grant", 50173, true, false},
-		{"consent removed", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+		{"consent removed", func(t *testing.T, b *bundle, tok *identity.Token) error {
 			b.srv.RemoveConsent(b.user.ID)
 			_, err := b.auth.Refresh(ctx(t), tok.RefreshToken, nil)
 			return err
 		}, 400, "invalid_grant", 65001, true, false},
-		{"unknown refresh token", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+		{"unknown refresh token", func(t *testing.T, b *bundle, tok *identity.Token) error {
 			_, err := b.auth.Refresh(ctx(t), "1.AXEA-not-issued", nil)
 			return err
 		}, 400, "invalid_grant", 9002313, true, false},
-		{"expired secret", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+		{"expired secret", func(t *testing.T, b *bundle, tok *identity.Token) error {
 			if err := b.srv.ExpireClientSecret(testClientID); err != nil {
 				t.Fatal(err)
 			}
 			_, err := b.auth.Refresh(ctx(t), tok.RefreshToken, nil)
 			return err
 		}, 401, "invalid_client", 7000222, false, true},
-		{"wrong secret", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+		{"wrong secret", func(t *testing.T, b *bundle, tok *identity.Token) error {
 			_, err := newAuth(t, b.srv, b.srv.TenantID(), "not-the-secret").Refresh(ctx(t), tok.RefreshToken, nil)
 			return err
 		}, 401, "invalid_client", 7000215, false, true},
-		{"client credentials on common", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+		{"client credentials on common", func(t *testing.T, b *bundle, tok *identity.Token) error {
 			_, err := newAuth(t, b.srv, "common", testSecret).ClientCredentials(ctx(t))
 			return err
 		}, 0, "unsupported_grant_type", 9001023, false, true},
-		{"client credentials on consumers", func(t *testing.T, b *bundle, tok *graphsync.Token) error {
+		{"client credentials on consumers", func(t *testing.T, b *bundle, tok *identity.Token) error {
 			_, err := newAuth(t, b.srv, "consumers", testSecret).ClientCredentials(ctx(t))
 			return err
 		}, 0, "unsupported_grant_type", 9001023, false, true},
@@ -124,7 +128,7 @@ func TestTokenErrors(t *testing.T) {
 			b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
 			tok := b.signIn(t, mailScopes())
 			err := tt.provoke(t, b, tok)
-			var te *graphsync.TokenError
+			var te *identity.TokenError
 			if !errors.As(err, &te) {
 				t.Fatalf("error %v is not a *TokenError", err)
 			}
@@ -166,9 +170,9 @@ func TestClientCredentials(t *testing.T) {
 	if tok.AccessToken == "" || tok.RefreshToken != "" || tok.TenantID != b.srv.TenantID() {
 		t.Fatalf("app token is wrong: %v", tok)
 	}
-	c := b.client(t, graphsync.ClientConfig{})
+	c := b.client(t, graph.Config{})
 	var u graphsync.User
-	err = c.Get(ctx(t), graphsync.Call{Token: tok.AccessToken, Service: graphsync.ServiceDirectory, Tenant: tok.TenantID, Resource: "users"},
+	err = c.Get(ctx(t), graph.Call{Token: tok.AccessToken, Service: graphsync.Directory, Tenant: tok.TenantID, Resource: "users"},
 		"/users/"+b.user.ID, &u)
 	if err != nil || u.ID != b.user.ID {
 		t.Fatalf("app-only GET user: %v %+v", err, u)
@@ -177,11 +181,11 @@ func TestClientCredentials(t *testing.T) {
 
 func TestAuthURLs(t *testing.T) {
 	t.Parallel()
-	a, err := graphsync.NewAuth(graphsync.AuthConfig{Tenant: "common", ClientID: "app-id", RedirectURL: testRedirect})
+	a, err := identity.NewAuth(identity.Config{Tenant: "common", ClientID: "app-id", RedirectURL: testRedirect})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := a.AuthCodeURL("st", "verifier-verifier-verifier-verifier-verifier", mailScopes(), graphsync.AuthURLOptions{Prompt: "select_account", DomainHint: "organizations"})
+	u := a.AuthCodeURL("st", "verifier-verifier-verifier-verifier-verifier", mailScopes(), identity.AuthURLOptions{Prompt: "select_account", DomainHint: "organizations"})
 	for _, want := range []string{"https://login.microsoftonline.com/common/oauth2/v2.0/authorize?", "code_challenge_method=S256",
 		"response_mode=query", "prompt=select_account", "domain_hint=organizations", "offline_access", "state=st"} {
 		if !strings.Contains(u, want) {
@@ -195,8 +199,8 @@ func TestAuthURLs(t *testing.T) {
 	if !strings.HasPrefix(ac, "https://login.microsoftonline.com/organizations/v2.0/adminconsent?") || !strings.Contains(ac, "client_id=app-id") {
 		t.Errorf("AdminConsentURL = %s", ac)
 	}
-	for _, cfg := range []graphsync.AuthConfig{{ClientID: "x"}, {Tenant: "t"}, {Tenant: "a/b", ClientID: "x"}} {
-		if _, err := graphsync.NewAuth(cfg); err == nil {
+	for _, cfg := range []identity.Config{{ClientID: "x"}, {Tenant: "t"}, {Tenant: "a/b", ClientID: "x"}} {
+		if _, err := identity.NewAuth(cfg); err == nil {
 			t.Errorf("NewAuth(%+v) accepted a bad config", cfg)
 		}
 	}
@@ -206,10 +210,8 @@ func TestAuthURLs(t *testing.T) {
 // issued.
 func assertNoSecrets(t *testing.T, srv *emulator.Server, s string) {
 	t.Helper()
-	for _, secret := range srv.IssuedSecrets() {
-		if secret != "" && strings.Contains(s, secret) {
-			t.Fatalf("%q leaks an issued secret", s)
-		}
+	if found := secretscan.Scan("error text", []byte(s), srv.IssuedSecrets()); len(found) > 0 {
+		t.Fatalf("%q leaks an issued secret: %v", s, found)
 	}
 }
 
@@ -218,17 +220,17 @@ func assertNoSecrets(t *testing.T, srv *emulator.Server, s string) {
 func TestResourceTokenForSharePoint(t *testing.T) {
 	t.Parallel()
 	b := setup(t, emulator.Config{})
-	resource, err := graphsync.SharePointResource("https://contoso-my.sharepoint.com/personal/adele_contoso_com/Documents")
+	resource, err := identity.SharePointResource("https://contoso-my.sharepoint.com/personal/adele_contoso_com/Documents")
 	if err != nil || resource != "https://contoso.sharepoint.com" {
 		t.Fatalf("SharePointResource = %q, %v", resource, err)
 	}
 	for _, bad := range []string{"http://contoso.sharepoint.com/x", "https://graph.microsoft.com/v1.0", "not a url"} {
-		if _, err := graphsync.SharePointResource(bad); err == nil {
+		if _, err := identity.SharePointResource(bad); err == nil {
 			t.Errorf("SharePointResource(%q) accepted", bad)
 		}
 	}
 
-	tok := b.signIn(t, append(graphsync.DelegatedScopes([]graphsync.Resource{graphsync.Drive}), "Sites.Read.All"))
+	tok := b.signIn(t, append(graphsync.DelegatedScopes([]*graphsync.Resource{graphsync.Drive}), "Sites.Read.All"))
 	sp, err := b.auth.ResourceToken(ctx(t), tok.RefreshToken, resource)
 	if err != nil {
 		t.Fatal(err)
@@ -240,10 +242,10 @@ func TestResourceTokenForSharePoint(t *testing.T) {
 		t.Fatalf("SharePoint token scopes %q are not for %s", sp.Scopes, resource)
 	}
 	// Graph refuses a token for another audience.
-	c := b.client(t, graphsync.ClientConfig{})
+	c := b.client(t, graph.Config{})
 	var me graphsync.User
-	err = c.Get(ctx(t), graphsync.Call{Token: sp.AccessToken, Service: graphsync.ServiceDirectory, Resource: "me"}, "/me", &me)
-	if !graphsync.IsUnauthorized(err) {
+	err = c.Get(ctx(t), graph.Call{Token: sp.AccessToken, Service: graphsync.Directory, Resource: "me"}, "/me", &me)
+	if !graph.IsUnauthorized(err) {
 		t.Fatalf("Graph with a SharePoint token: %v, want 401", err)
 	}
 	if _, err := b.auth.Refresh(ctx(t), sp.RefreshToken, nil); err != nil {
@@ -256,7 +258,7 @@ func TestResourceTokenForSharePoint(t *testing.T) {
 	// Without a Sites permission there is no SharePoint consent.
 	plain := b.signIn(t, mailScopes())
 	_, err = b.auth.ResourceToken(ctx(t), plain.RefreshToken, resource)
-	var te *graphsync.TokenError
+	var te *identity.TokenError
 	if !errors.As(err, &te) || te.AADSTS() != 65001 {
 		t.Fatalf("SharePoint token without Sites.Read.All: %v, want AADSTS65001", err)
 	}

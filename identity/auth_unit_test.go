@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 )
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
@@ -17,7 +17,7 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 func TestTokenStringRedacts(t *testing.T) {
 	t.Parallel()
 	claims := base64.RawURLEncoding.EncodeToString([]byte(`{"tid":"t1","oid":"o1","preferred_username":"adele@contoso.com"}`))
-	tok := graphsync.Token{
+	tok := identity.Token{
 		AccessToken:  "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.access-secret",
 		RefreshToken: "0.AAAA-refresh-secret",
 		IDToken:      "eyJhbGciOiJub25lIn0." + claims + ".sig-secret",
@@ -50,19 +50,19 @@ func TestTokenStringRedacts(t *testing.T) {
 func TestTokenErrorReason(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		err           graphsync.TokenError
+		err           identity.TokenError
 		aadsts        int
 		reauth, opErr bool
 		reason        string
 	}{
-		{graphsync.TokenError{Status: 400, Code: "invalid_grant", Codes: []int{700082}}, 700082, true, false, "90 days"},
-		{graphsync.TokenError{Status: 400, Code: "invalid_grant", Codes: []int{50173}}, 50173, true, false, "revoked"},
-		{graphsync.TokenError{Status: 400, Code: "invalid_grant", Codes: []int{65001}, SubError: "consent_required"}, 65001, true, false, "consent"},
-		{graphsync.TokenError{Status: 401, Code: "invalid_client", Codes: []int{7000222}}, 7000222, false, true, "expired"},
-		{graphsync.TokenError{Status: 401, Code: "invalid_client", Description: "AADSTS7000215: Invalid client secret provided."}, 7000215, false, true, "wrong"},
-		{graphsync.TokenError{Status: 400, Code: "invalid_scope", Codes: []int{70011}}, 70011, false, false, "scope"},
-		{graphsync.TokenError{Status: 400, Code: "interaction_required", Codes: []int{50076}}, 50076, true, false, "multi-factor"},
-		{graphsync.TokenError{Status: 503, Code: "temporarily_unavailable"}, 0, false, false, "temporarily"},
+		{identity.TokenError{Status: 400, Code: "invalid_grant", Codes: []int{700082}}, 700082, true, false, "90 days"},
+		{identity.TokenError{Status: 400, Code: "invalid_grant", Codes: []int{50173}}, 50173, true, false, "revoked"},
+		{identity.TokenError{Status: 400, Code: "invalid_grant", Codes: []int{65001}, SubError: "consent_required"}, 65001, true, false, "consent"},
+		{identity.TokenError{Status: 401, Code: "invalid_client", Codes: []int{7000222}}, 7000222, false, true, "expired"},
+		{identity.TokenError{Status: 401, Code: "invalid_client", Description: "AADSTS7000215: Invalid client secret provided."}, 7000215, false, true, "wrong"},
+		{identity.TokenError{Status: 400, Code: "invalid_scope", Codes: []int{70011}}, 70011, false, false, "scope"},
+		{identity.TokenError{Status: 400, Code: "interaction_required", Codes: []int{50076}}, 50076, true, false, "multi-factor"},
+		{identity.TokenError{Status: 503, Code: "temporarily_unavailable"}, 0, false, false, "temporarily"},
 	}
 	for _, tt := range tests {
 		e := tt.err

@@ -36,4 +36,3 @@ func TestValidateScopes(t *testing.T) {
 		})
 	}
 }
-
