@@ -23,16 +23,18 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/store"
 )
 
 // Config of a connect flow.
 type Config struct {
 	Store     *store.Store
-	Auth      graphsync.AuthConfig
-	Graph     *graphsync.Client // reads /me when the token response names no user
-	Resources []string          // resources to sync; they decide the scopes
+	Auth      identity.Config
+	Graph     Getter                // reads /me when the token response names no user
+	Resources []*graphsync.Resource // resources to sync; they decide the scopes
 	// ExtraScopes are requested on top of the resources' own, e.g.
 	// Sites.Read.All for the SharePoint token apps can read.
 	ExtraScopes []string
@@ -47,11 +49,16 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
+// Getter reads one Graph object.
+type Getter interface {
+	Get(ctx context.Context, call graph.Call, link string, out any) error
+}
+
 // Flow is one or more pending authorizations and the callback that
 // completes them. States are single-use and expire.
 type Flow struct {
 	cfg    Config
-	auth   *graphsync.Auth
+	auth   *identity.Auth
 	scopes []string
 	path   string
 
@@ -78,10 +85,7 @@ func New(cfg Config) (*Flow, error) {
 	if len(cfg.Resources) == 0 {
 		return nil, errors.New("connect: no resources to sync")
 	}
-	rs := make([]graphsync.Resource, len(cfg.Resources))
-	for i, r := range cfg.Resources {
-		rs[i] = graphsync.Resource(r)
-	}
+	rs := cfg.Resources
 	scopes := graphsync.DelegatedScopes(rs)
 	for _, x := range cfg.ExtraScopes {
 		if !slices.Contains(scopes, x) {
@@ -90,7 +94,7 @@ func New(cfg Config) (*Flow, error) {
 	}
 	if cfg.Application {
 		scopes = graphsync.ApplicationPermissions(rs)
-	} else if err := graphsync.ValidateScopes(scopes); err != nil {
+	} else if err := identity.ValidateScopes(scopes); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	switch cfg.Prompt {
@@ -98,7 +102,7 @@ func New(cfg Config) (*Flow, error) {
 	default:
 		return nil, fmt.Errorf("connect: --prompt %q is not consent, login or select_account", cfg.Prompt)
 	}
-	auth, err := graphsync.NewAuth(cfg.Auth)
+	auth, err := identity.NewAuth(cfg.Auth)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -134,7 +138,7 @@ func (f *Flow) Begin() string {
 	if f.cfg.Application {
 		return f.auth.AdminConsentURL(state)
 	}
-	return f.auth.AuthCodeURL(state, verifier, f.scopes, graphsync.AuthURLOptions{Prompt: f.cfg.Prompt, LoginHint: f.cfg.LoginHint})
+	return f.auth.AuthCodeURL(state, verifier, f.scopes, identity.AuthURLOptions{Prompt: f.cfg.Prompt, LoginHint: f.cfg.LoginHint})
 }
 
 // ServeHTTP handles the redirect: it checks the state (known, unexpired,
@@ -211,7 +215,7 @@ func (f *Flow) complete(ctx context.Context, code, verifier string) (*store.Conn
 			UserPrincipalName string `json:"userPrincipalName"`
 			DisplayName       string `json:"displayName"`
 		}
-		if err := f.cfg.Graph.Get(ctx, graphsync.Call{Token: tok.AccessToken, Service: graphsync.ServiceDirectory, Resource: "me"}, "/me", &me); err != nil {
+		if err := f.cfg.Graph.Get(ctx, graph.Call{Token: tok.AccessToken, Service: graphsync.Directory, Resource: "me"}, "/me", &me); err != nil {
 			return nil, fmt.Errorf("read the signed-in user: %w", err)
 		}
 		c.UserID, c.UserPrincipalName, c.DisplayName = me.ID, me.UserPrincipalName, me.DisplayName
@@ -245,7 +249,7 @@ func (f *Flow) completeApplication(ctx context.Context, tenant string) (*store.C
 	}
 	acfg := f.cfg.Auth
 	acfg.Tenant = tenant
-	auth, err := graphsync.NewAuth(acfg)
+	auth, err := identity.NewAuth(acfg)
 	if err != nil {
 		return nil, err
 	}

@@ -214,3 +214,16 @@ func mapEvent(raw []byte, c MapContext) (Row, error) {
 	}
 	return row, nil
 }
+
+// Window is a time range [Start, End) a windowed stream (calendarView)
+// syncs; its delta token is valid for that range only.
+type Window struct {
+	Start, End time.Time
+}
+
+// IsZero reports whether no window is set.
+func (w Window) IsZero() bool { return w.Start.IsZero() && w.End.IsZero() }
+
+func (w Window) String() string {
+	return w.Start.UTC().Format(time.RFC3339) + "/" + w.End.UTC().Format(time.RFC3339)
+}

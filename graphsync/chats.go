@@ -96,6 +96,7 @@ var chatList = &Table{
 		return user + "/chats?$expand=members&$top=" + strconv.Itoa(ChatListPageSize)
 	},
 	Child:    chatMembers,
+	Shared:   true,
 	Cascades: []Cascade{{Table: chatMessages, Column: "chat_id", Revive: true}},
 	Map:      mapChat,
 }
@@ -120,6 +121,7 @@ var chatMessages = &Table{
 		return user + "/chats/" + url.PathEscape(chat) + "/messages"
 	},
 	Container:   "chat_id",
+	Shared:      true,
 	DeletedFrom: "deletedDateTime",
 	Map:         mapChatMessage,
 }

@@ -105,13 +105,13 @@ func (r *Resource) Permission(application bool) string {
 // Outlook budget and a user most often checks mail first.
 var Resources = []*Resource{Mail, Calendar, Contacts, Drive, Chats, People}
 
-// known is every resource, user discovery included.
-func known() []*Resource { return append(slices.Clip(Resources), Users) }
+// All lists every resource, user discovery included.
+func All() []*Resource { return append(slices.Clip(Resources), Users) }
 
 // ParseResource returns the resource of a name, user discovery (users)
 // included.
 func ParseResource(name string) (*Resource, error) {
-	for _, r := range known() {
+	for _, r := range All() {
 		if r.name == name {
 			return r, nil
 		}
@@ -155,7 +155,7 @@ func Names(rs []*Resource) []string {
 // resource order.
 func Tables() []*Table {
 	var out []*Table
-	for _, r := range known() {
+	for _, r := range All() {
 		out = append(out, r.Tables()...)
 	}
 	return out

@@ -135,6 +135,10 @@ type Table struct {
 	// user who leaves retires every row synced for them and stops their
 	// streams; a user who returns resumes them.
 	Directory bool
+	// Shared says rows belong to every member of what they were read
+	// through (a chat), not to one user: a user who leaves the tenant does
+	// not take them along.
+	Shared bool
 }
 
 // Cascade retires the rows of Table whose Column holds a retired row's id.

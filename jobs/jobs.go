@@ -1,19 +1,19 @@
 package jobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
+	"github.com/graphsync/graphsync/syncer"
+	"github.com/graphsync/graphsync/token"
 )
 
 // Queue names. Token refreshes have their own queue so a backlog of syncs
@@ -23,12 +23,22 @@ const (
 	QueueSync   = "sync"
 )
 
-// Config wires the workers to the database, Graph and the identity platform.
+// Syncer syncs one mailbox: the sync engine.
+type Syncer interface {
+	Sync(ctx context.Context, req syncer.Request) (syncer.Outcome, error)
+}
+
+// Refresher refreshes a connection's access token: the token source.
+type Refresher interface {
+	Refresh(ctx context.Context, connectionID int64, rejected string) (string, error)
+}
+
+// Config wires the workers to the database, the sync engine and the token
+// source.
 type Config struct {
-	Store *store.Store
-	Graph *graphsync.Client
-	// Auth is the app registration; its Tenant is replaced per connection.
-	Auth   graphsync.AuthConfig
+	Store  *store.Store
+	Engine Syncer
+	Tokens Refresher
 	Logger *slog.Logger
 
 	// SyncInterval is how often each connection's resources are synced.
@@ -45,32 +55,24 @@ type Config struct {
 	// RescueAfter is how long a job may stay running (its worker killed)
 	// before River hands it to another worker.
 	RescueAfter time.Duration
-	// Resources limits which resources this process syncs (all when empty).
-	Resources []string
+	// Resources limits which resources this process schedules (all when
+	// empty).
+	Resources []*graphsync.Resource
 	// DisableScheduler leaves periodic scheduling to other processes or to
 	// explicit `graphsync sync` calls (tests use it).
 	DisableScheduler bool
 	// PollInterval is River's fetch poll interval (0: River's default).
 	PollInterval time.Duration
-
-	// CalendarPast and CalendarFuture bound the calendar window around the
-	// current day (default one year each way).
-	CalendarPast, CalendarFuture time.Duration
-	// CalendarRoll is how far the window's start must lag the current day's
-	// before the window moves, which costs a full round (default one day).
-	CalendarRoll time.Duration
-	// CalendarNow is the clock the calendar window follows (time.Now when nil).
-	CalendarNow func() time.Time
 }
 
 func (c *Config) validate() error {
 	switch {
 	case c.Store == nil:
 		return errors.New("jobs config: Store is nil")
-	case c.Graph == nil:
-		return errors.New("jobs config: Graph is nil")
-	case c.Auth.ClientID == "":
-		return errors.New("jobs config: Auth.ClientID is empty")
+	case c.Engine == nil:
+		return errors.New("jobs config: Engine is nil")
+	case c.Tokens == nil:
+		return errors.New("jobs config: Tokens is nil")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -79,7 +81,7 @@ func (c *Config) validate() error {
 		c.SyncInterval = 5 * time.Minute
 	}
 	if c.RefreshAhead <= 0 {
-		c.RefreshAhead = 10 * time.Minute
+		c.RefreshAhead = token.DefaultRefreshAhead
 	}
 	if c.MaxJobDuration <= 0 {
 		c.MaxJobDuration = 5 * time.Minute
@@ -93,18 +95,6 @@ func (c *Config) validate() error {
 	if c.ScheduleEvery <= 0 {
 		c.ScheduleEvery = time.Minute
 	}
-	if c.CalendarPast <= 0 {
-		c.CalendarPast = 365 * 24 * time.Hour
-	}
-	if c.CalendarFuture <= 0 {
-		c.CalendarFuture = 365 * 24 * time.Hour
-	}
-	if c.CalendarRoll <= 0 {
-		c.CalendarRoll = 24 * time.Hour
-	}
-	if c.CalendarNow == nil {
-		c.CalendarNow = time.Now
-	}
 	if c.RescueAfter <= 0 {
 		c.RescueAfter = 2*c.MaxJobDuration + time.Minute
 	}
@@ -115,14 +105,7 @@ func (c *Config) validate() error {
 type Service struct {
 	cfg   Config
 	store *store.Store
-	graph *graphsync.Client
 	log   *slog.Logger
-
-	authMu sync.Mutex
-	auths  map[string]*graphsync.Auth
-
-	clientProblemMu   sync.Mutex
-	clientProblemSeen map[string]time.Time
 }
 
 // NewService validates cfg.
@@ -130,13 +113,12 @@ func NewService(cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, store: cfg.Store, graph: cfg.Graph, log: cfg.Logger,
-		auths: map[string]*graphsync.Auth{}, clientProblemSeen: map[string]time.Time{}}, nil
+	return &Service{cfg: cfg, store: cfg.Store, log: cfg.Logger}, nil
 }
 
 // NewClient builds the River client that works graphsync's queues. With
 // work false it only inserts jobs (for commands such as `graphsync sync`).
-func (s *Service) NewClient(work bool) (*river.Client[pgx.Tx], error) {
+func (s *Service) NewClient(work bool) (*river.Client[store.Tx], error) {
 	rc := &river.Config{
 		Logger:               s.log.With("component", "river"),
 		JobTimeout:           s.cfg.MaxJobDuration + time.Minute,
@@ -146,11 +128,7 @@ func (s *Service) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		Middleware:           []rivertype.Middleware{&logAttrs{}},
 	}
 	if work {
-		workers := river.NewWorkers()
-		river.AddWorker(workers, &refreshWorker{svc: s})
-		river.AddWorker(workers, &syncWorker{svc: s})
-		river.AddWorker(workers, &scheduleWorker{svc: s})
-		rc.Workers = workers
+		rc.Workers = s.workers()
 		rc.Queues = map[string]river.QueueConfig{
 			QueueTokens: {MaxWorkers: s.cfg.TokenWorkers},
 			QueueSync:   {MaxWorkers: s.cfg.SyncWorkers},
@@ -163,11 +141,20 @@ func (s *Service) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 			}
 		}
 	}
-	client, err := river.NewClient(riverpgxv5.New(s.store.Pool()), rc)
+	client, err := river.NewClient(s.store.RiverDriver(), rc)
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
 	}
 	return client, nil
+}
+
+// workers are the job kinds this process works.
+func (s *Service) workers() *river.Workers {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &refreshWorker{svc: s})
+	river.AddWorker(workers, &syncWorker{svc: s})
+	river.AddWorker(workers, &scheduleWorker{svc: s})
+	return workers
 }
 
 // uniqueWhileActive makes a job unique per args until it completes, so a
@@ -176,4 +163,13 @@ var uniqueWhileActive = river.UniqueOpts{
 	ByArgs: true,
 	ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
 		rivertype.JobStateRetryable, rivertype.JobStateScheduled},
+}
+
+// clientFrom returns the River client working the job ctx belongs to.
+func clientFrom(ctx context.Context) (*river.Client[store.Tx], error) {
+	c, err := river.ClientFromContextSafely[store.Tx](ctx)
+	if err != nil {
+		return nil, fmt.Errorf("no River client in context: %w", err)
+	}
+	return c, nil
 }

@@ -2,50 +2,18 @@ package jobs
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/url"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/graphsync/graphsync/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 )
 
-// Metrics of the sync engine. Labels are bounded: resources, outcomes,
-// queues, job kinds; never a connection or user id. Gauges read from the
-// database are in gauges.go.
+// Metrics of River's jobs in this process. Labels are bounded: queues, job
+// kinds and outcomes. The sync engine's and the token source's metrics are
+// in their packages.
 var (
-	tokenRefreshes = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "graphsync_token_refreshes_total",
-		Help: "Access-token refreshes by outcome (ok, skipped, invalid_grant, invalid_client, network, error).",
-	}, []string{"outcome"})
-	appCredentialsOK = promauto.NewGauge(prometheus.GaugeOpts{
-		Name: "graphsync_app_credentials_ok",
-		Help: "0 after the identity platform refused the app's client id or secret, 1 otherwise.",
-	})
-	recordsWritten = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "graphsync_records_total",
-		Help: "Records written by resource and action (upserted, deleted, quarantined).",
-	}, []string{"resource", "action"})
-	syncRuns = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "graphsync_sync_runs_total",
-		Help: "Sync jobs by resource and outcome (ok, continued, throttled, reauth, missing_scope, unavailable, error).",
-	}, []string{"resource", "outcome"})
-	syncDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "graphsync_sync_duration_seconds",
-		Help:    "Duration of sync jobs by resource.",
-		Buckets: prometheus.ExponentialBuckets(0.05, 2.5, 12),
-	}, []string{"resource"})
-	deltaResyncs = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "graphsync_delta_resyncs_total",
-		Help: "Delta rounds restarted from scratch because Graph expired the token (410 / syncStateNotFound).",
-	}, []string{"resource"})
-	pagesFetched = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "graphsync_pages_total",
-		Help: "Graph pages written to the database, by resource.",
-	}, []string{"resource"})
 	jobOutcomes = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "graphsync_jobs_total",
 		Help: "River jobs worked by this process, by queue, kind and outcome (completed, failed, discarded, cancelled, snoozed).",
@@ -62,16 +30,12 @@ var (
 	}, []string{"queue"})
 )
 
-func init() { appCredentialsOK.Set(1) }
-
 // Label values known in advance. Their series are created at zero when a
 // worker starts, so that rates and alert expressions have data before the
 // first event rather than appearing out of nothing.
 var (
-	refreshOutcomes = []string{"ok", "skipped", "invalid_grant", "invalid_client", "network", "error"}
-	recordActions   = []string{"upserted", "deleted", "quarantined"}
-	syncOutcomes    = []string{"ok", "continued", "throttled", "reauth", "missing_scope", "unavailable", "error"}
-	jobKinds        = map[string][]string{
+	// JobKinds lists each queue's job kinds.
+	JobKinds = map[string][]string{
 		QueueTokens: {RefreshArgs{}.Kind(), ScheduleArgs{}.Kind()},
 		QueueSync:   {SyncArgs{}.Kind()},
 	}
@@ -79,21 +43,7 @@ var (
 )
 
 func initSeries() {
-	for _, o := range refreshOutcomes {
-		tokenRefreshes.WithLabelValues(o)
-	}
-	for _, r := range Resources {
-		for _, a := range recordActions {
-			recordsWritten.WithLabelValues(r, a)
-		}
-		for _, o := range syncOutcomes {
-			syncRuns.WithLabelValues(r, o)
-		}
-		syncDuration.WithLabelValues(r)
-		deltaResyncs.WithLabelValues(r)
-		pagesFetched.WithLabelValues(r)
-	}
-	for queue, kinds := range jobKinds {
+	for queue, kinds := range JobKinds {
 		for _, k := range kinds {
 			for _, o := range jobOutcomeNames {
 				jobOutcomes.WithLabelValues(queue, k, o)
@@ -104,20 +54,9 @@ func initSeries() {
 	}
 }
 
-// refreshFailure names the outcome of a refresh that failed without a token
-// error from the identity platform: network when no answer came back.
-func refreshFailure(err error) string {
-	var ue *url.Error
-	var ne net.Error
-	if errors.As(err, &ue) || errors.As(err, &ne) {
-		return "network"
-	}
-	return "error"
-}
-
 // ObserveJobs counts the outcome of every job client works until ctx ends.
 // Call it before client.Start.
-func ObserveJobs(ctx context.Context, client *river.Client[pgx.Tx]) {
+func ObserveJobs(ctx context.Context, client *river.Client[store.Tx]) {
 	initSeries()
 	events, cancel := client.SubscribeConfig(&river.SubscribeConfig{
 		ChanSize: 10_000,

@@ -7,9 +7,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -30,7 +30,11 @@ type scheduleWorker struct {
 }
 
 func (w *scheduleWorker) Work(ctx context.Context, job *river.Job[ScheduleArgs]) error {
-	_, err := w.svc.Schedule(ctx, river.ClientFromContext[pgx.Tx](ctx))
+	client, err := clientFrom(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = w.svc.Schedule(ctx, client)
 	return err
 }
 
@@ -38,7 +42,7 @@ func (w *scheduleWorker) Work(ctx context.Context, job *river.Job[ScheduleArgs])
 // scheduler's period by a hash of connection and resource, so ten thousand
 // connections do not all fire in the same second; uniqueness keeps one job
 // per connection and resource pending. It returns how many jobs it inserted.
-func (s *Service) Schedule(ctx context.Context, client *river.Client[pgx.Tx]) (int, error) {
+func (s *Service) Schedule(ctx context.Context, client *river.Client[store.Tx]) (int, error) {
 	now := time.Now()
 	inserted, err := s.enqueueDue(ctx, client, 0, s.cfg.ScheduleEvery)
 	if err != nil {
@@ -63,7 +67,7 @@ func (s *Service) Schedule(ctx context.Context, client *river.Client[pgx.Tx]) (i
 
 // insertMany inserts jobs in chunks and returns how many were new (not
 // skipped as duplicates of pending ones).
-func insertMany(ctx context.Context, client *river.Client[pgx.Tx], params []river.InsertManyParams) (int, error) {
+func insertMany(ctx context.Context, client *river.Client[store.Tx], params []river.InsertManyParams) (int, error) {
 	inserted := 0
 	for chunk := range slices.Chunk(params, 1000) {
 		res, err := client.InsertMany(ctx, chunk)
@@ -79,11 +83,12 @@ func insertMany(ctx context.Context, client *river.Client[pgx.Tx], params []rive
 	return inserted, nil
 }
 
-// EnqueueSync inserts sync jobs now for a connection's resources (all of its
-// enabled resources when resources is empty). For an application connection
-// that is user discovery plus every known user's resources; discovery
-// queues the users it finds new.
-func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[pgx.Tx], connectionID int64, resources []string) (int, error) {
+// EnqueueSync inserts sync jobs now for a connection's resources (every
+// connection's when connectionID is 0; all of its enabled resources when
+// resources is empty). For an application connection that is user
+// discovery plus every known user's resources; discovery queues the users
+// it finds new.
+func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx], connectionID int64, resources []*graphsync.Resource) (int, error) {
 	conns, err := s.store.Connections(ctx)
 	if err != nil {
 		return 0, err
@@ -93,26 +98,24 @@ func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[pgx.Tx],
 		if connectionID != 0 && c.ID != connectionID {
 			continue
 		}
-		users := []string{""}
+		users := []string{c.UserID}
 		if c.Kind == store.KindApplication {
 			params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID}})
-			if users, err = s.store.LiveDirectoryUsers(ctx, c.ID); err != nil {
+			if users, err = s.store.LiveIDs(ctx, graphsync.Users.Items(), c.ID, ""); err != nil {
 				return 0, err
 			}
 		}
 		var rs []string
 		for _, res := range c.Resources {
 			if len(resources) == 0 || slices.Contains(resources, res) {
-				rs = append(rs, res)
+				rs = append(rs, res.Name())
 			}
 		}
 		if len(rs) == 0 {
 			continue
 		}
 		for _, u := range users {
-			if u != "" || c.Kind != store.KindApplication {
-				params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID, UserID: u, Resources: rs}})
-			}
+			params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID, UserID: u, Resources: rs}})
 		}
 	}
 	if len(params) == 0 {
@@ -123,6 +126,47 @@ func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[pgx.Tx],
 		return n, fmt.Errorf("enqueue syncs: %w", err)
 	}
 	return n, nil
+}
+
+// enqueueDue inserts the syncs due now (of one connection when
+// connectionID is not 0), one job per mailbox with its due resources,
+// spread over spreadOver so a large fleet does not fire in the same second.
+// Uniqueness keeps one job per connection and user pending.
+func (s *Service) enqueueDue(ctx context.Context, client *river.Client[store.Tx], connectionID int64, spreadOver time.Duration) (int, error) {
+	due, err := s.store.DueSyncs(ctx, s.cfg.SyncInterval, connectionID)
+	if err != nil {
+		return 0, err
+	}
+	type mailbox struct {
+		conn int64
+		user string
+	}
+	var order []mailbox
+	byMailbox := map[mailbox][]string{}
+	for _, d := range due {
+		if d.Resource != graphsync.Users && len(s.cfg.Resources) > 0 && !slices.Contains(s.cfg.Resources, d.Resource) {
+			continue
+		}
+		m := mailbox{d.Connection, d.User}
+		if _, ok := byMailbox[m]; !ok {
+			order = append(order, m)
+		}
+		byMailbox[m] = append(byMailbox[m], d.Resource.Name())
+	}
+	now := time.Now()
+	params := make([]river.InsertManyParams, 0, len(order))
+	for _, m := range order {
+		opts := &river.InsertOpts{}
+		if spreadOver > 0 {
+			opts.ScheduledAt = now.Add(spread(m.conn, m.user, spreadOver))
+		}
+		args := SyncArgs{ConnectionID: m.conn, UserID: m.user, Resources: byMailbox[m]}
+		if slices.Equal(args.Resources, []string{graphsync.Users.Name()}) {
+			args.Resources = nil
+		}
+		params = append(params, river.InsertManyParams{Args: args, InsertOpts: opts})
+	}
+	return insertMany(ctx, client, params)
 }
 
 func spread(connectionID int64, userID string, period time.Duration) time.Duration {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -33,7 +34,7 @@ type Connection struct {
 	UserPrincipalName    string
 	DisplayName          string
 	Scopes               []string
-	Resources            []string
+	Resources            []*graphsync.Resource
 	Status               string
 	LastError            string
 	LastErrorCode        string
@@ -65,13 +66,24 @@ const connectionColumns = `id, kind, tenant_id, user_id, user_principal_name, di
 
 func scanConnection(row pgx.Row) (*Connection, error) {
 	c := &Connection{}
+	var resources []string
 	err := row.Scan(&c.ID, &c.Kind, &c.TenantID, &c.UserID, &c.UserPrincipalName, &c.DisplayName, &c.Scopes,
-		&c.Resources, &c.Status, &c.LastError, &c.LastErrorCode, &c.LastErrorAt, &c.AccessTokenExpiresAt,
+		&resources, &c.Status, &c.LastError, &c.LastErrorCode, &c.LastErrorAt, &c.AccessTokenExpiresAt,
 		&c.TokenRefreshedAt, &c.CreatedAt, &c.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range resources {
+		r, err := graphsync.ParseResource(name)
+		if err != nil || r == graphsync.Users {
+			return nil, fmt.Errorf("connection %d lists resource %q, which this version of graphsync does not know", c.ID, name)
+		}
+		c.Resources = append(c.Resources, r)
+	}
+	return c, nil
 }
 
 // SaveConnection inserts a connection, or updates the one with the same kind,
@@ -91,7 +103,7 @@ func (s *Store) SaveConnection(ctx context.Context, c *Connection, tok Tokens) (
 		return nil, errors.New("save connection: user id is empty for a delegated connection")
 	}
 	var out *Connection
-	err := s.Tx(ctx, func(tx pgx.Tx) error {
+	err := s.InTx(ctx, func(tx Tx) error {
 		var id int64
 		err := tx.QueryRow(ctx, `
 			INSERT INTO connections (kind, tenant_id, user_id, user_principal_name, display_name, scopes, resources, status)
@@ -104,7 +116,7 @@ func (s *Store) SaveConnection(ctx context.Context, c *Connection, tok Tokens) (
 				status = 'active', last_error = NULL, last_error_code = NULL, last_error_at = NULL,
 				updated_at = now()
 			RETURNING id`,
-			c.Kind, c.TenantID, c.UserID, c.UserPrincipalName, c.DisplayName, nonNil(c.Scopes), nonNil(c.Resources)).Scan(&id)
+			c.Kind, c.TenantID, c.UserID, c.UserPrincipalName, c.DisplayName, nonNil(c.Scopes), nonNil(graphsync.Names(c.Resources))).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -150,11 +162,15 @@ func (s *Store) Connections(ctx context.Context) ([]*Connection, error) {
 // SetStatus changes a connection's status, recording why (empty code and
 // reason clear the last error).
 func (s *Store) SetStatus(ctx context.Context, id int64, status, code, reason string) error {
-	return s.SetStatusTx(ctx, s.pool, id, status, code, reason)
+	return setStatus(ctx, s.pool, id, status, code, reason)
 }
 
 // SetStatusTx is SetStatus within tx.
-func (s *Store) SetStatusTx(ctx context.Context, tx Querier, id int64, status, code, reason string) error {
+func (s *Store) SetStatusTx(ctx context.Context, tx Tx, id int64, status, code, reason string) error {
+	return setStatus(ctx, tx, id, status, code, reason)
+}
+
+func setStatus(ctx context.Context, tx querier, id int64, status, code, reason string) error {
 	switch status {
 	case StatusActive, StatusNeedsReauth, StatusDisabled:
 	default:
@@ -174,8 +190,8 @@ func (s *Store) SetStatusTx(ctx context.Context, tx Querier, id int64, status, c
 }
 
 // SetResources replaces the resources synced for a connection.
-func (s *Store) SetResources(ctx context.Context, id int64, resources []string) error {
-	tag, err := s.pool.Exec(ctx, "UPDATE connections SET resources = $2, updated_at = now() WHERE id = $1", id, nonNil(resources))
+func (s *Store) SetResources(ctx context.Context, id int64, resources []*graphsync.Resource) error {
+	tag, err := s.pool.Exec(ctx, "UPDATE connections SET resources = $2, updated_at = now() WHERE id = $1", id, nonNil(graphsync.Names(resources)))
 	if err != nil {
 		return fmt.Errorf("set resources of connection %d: %w", id, err)
 	}
@@ -205,7 +221,7 @@ func tokenAAD(id int64, column string) string {
 // SaveTokensTx stores a connection's tokens, encrypted, within tx. An empty
 // refresh token keeps the stored one (client-credentials tokens have none,
 // and the identity platform may not rotate on every refresh).
-func (s *Store) SaveTokensTx(ctx context.Context, tx Querier, id int64, tok Tokens) error {
+func (s *Store) SaveTokensTx(ctx context.Context, tx Tx, id int64, tok Tokens) error {
 	if s.keys == nil {
 		return errors.New("save tokens: no encryption key configured")
 	}
@@ -243,7 +259,7 @@ func (s *Store) Tokens(ctx context.Context, id int64) (Tokens, error) {
 
 // LockTokensTx locks a connection's row for the rest of tx and returns its
 // tokens, so only one process at a time refreshes a connection.
-func (s *Store) LockTokensTx(ctx context.Context, tx pgx.Tx, id int64) (*Connection, Tokens, error) {
+func (s *Store) LockTokensTx(ctx context.Context, tx Tx, id int64) (*Connection, Tokens, error) {
 	c, err := scanConnection(tx.QueryRow(ctx, "SELECT "+connectionColumns+" FROM connections WHERE id = $1 FOR UPDATE", id))
 	if err != nil {
 		return nil, Tokens{}, fmt.Errorf("lock connection %d: %w", id, err)
@@ -255,7 +271,7 @@ func (s *Store) LockTokensTx(ctx context.Context, tx pgx.Tx, id int64) (*Connect
 	return c, t, nil
 }
 
-func (s *Store) tokensTx(ctx context.Context, q Querier, id int64) (Tokens, error) {
+func (s *Store) tokensTx(ctx context.Context, q querier, id int64) (Tokens, error) {
 	if s.keys == nil {
 		return Tokens{}, errors.New("no encryption key configured")
 	}
@@ -303,7 +319,7 @@ func (s *Store) RotateKeys(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, id := range ids {
-		err := s.Tx(ctx, func(tx pgx.Tx) error {
+		err := s.InTx(ctx, func(tx Tx) error {
 			var keyID string
 			if err := tx.QueryRow(ctx, "SELECT coalesce(token_key_id, '') FROM connections WHERE id = $1 FOR UPDATE", id).Scan(&keyID); err != nil {
 				return err
@@ -329,11 +345,4 @@ func (s *Store) RotateKeys(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/pglocal"
 	"github.com/graphsync/graphsync/internal/pgtest"
 	"github.com/graphsync/graphsync/store"
@@ -19,7 +18,7 @@ func newConnection(t *testing.T, s *store.Store, user string, tok store.Tokens) 
 	t.Helper()
 	c, err := s.SaveConnection(context.Background(), &store.Connection{
 		Kind: store.KindDelegated, TenantID: "tenant-1", UserID: user, UserPrincipalName: user + "@contoso.test",
-		Scopes: []string{"Mail.Read", "offline_access"}, Resources: []string{"mail"},
+		Scopes: []string{"Mail.Read", "offline_access"}, Resources: []*graphsync.Resource{graphsync.Mail},
 	}, tok)
 	if err != nil {
 		t.Fatalf("save connection: %v", err)
@@ -65,7 +64,7 @@ func TestConnectionRoundTrip(t *testing.T) {
 	}
 
 	// A refresh with no new refresh token keeps the old one.
-	err = s.Tx(ctx, func(tx pgx.Tx) error {
+	err = s.InTx(ctx, func(tx store.Tx) error {
 		return s.SaveTokensTx(ctx, tx, c.ID, store.Tokens{AccessToken: "at-secret-3", Expiry: exp})
 	})
 	if err != nil {

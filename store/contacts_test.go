@@ -2,20 +2,20 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/pgtest"
 	"github.com/graphsync/graphsync/store"
 )
 
-func contact(id, folder string) store.Contact {
-	return store.Contact{ID: id, UserID: "u1", FolderID: folder, DisplayName: "C " + id, EmailAddress: "Ann@Example.COM",
-		Birthday: time.Date(1980, 7, 22, 0, 0, 0, 0, time.UTC),
-		Raw:      []byte(fmt.Sprintf(`{"id":%q,"parentFolderId":%q}`, id, folder))}
+// contact is a contact of user u1 in a folder, as contacts/delta sends it.
+func contact(t testing.TB, id, folder string) graphsync.Row {
+	return item(t, graphsync.Contacts.Items(), graphsync.MapContext{User: "u1", Container: folder}, map[string]any{
+		"id": id, "parentFolderId": folder, "displayName": "C " + id, "createdDateTime": "2025-01-01T00:00:00Z",
+		"emailAddresses": []any{map[string]any{"name": "Ann", "address": "Ann@Example.COM"}},
+		"birthday":       "1980-07-22T00:00:00Z"})
 }
 
 // The default Contacts folder's stream knows no folder id: its removals and
@@ -25,25 +25,13 @@ func TestDeleteContactsOfDefaultFolder(t *testing.T) {
 	ctx := context.Background()
 	s := pgtest.Store(t)
 	c := newConnection(t, s, "u1", store.Tokens{AccessToken: "a", RefreshToken: "r"})
-	do := func(fn func(tx pgx.Tx) (int64, error)) int64 {
-		t.Helper()
-		var n int64
-		if err := s.Tx(ctx, func(tx pgx.Tx) error {
-			var err error
-			n, err = fn(tx)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	folders, contacts := graphsync.Contacts.Folders(), graphsync.Contacts.Items()
+	defaultFolder := stream(c, graphsync.Contacts, "u1", "")
 	seen := time.Now().Add(-time.Hour)
-	do(func(tx pgx.Tx) (int64, error) {
-		return s.UpsertContactFoldersTx(ctx, tx, c.ID, []store.ContactFolder{{ID: "f1", UserID: "u1", ParentFolderID: "def", Raw: []byte(`{"id":"f1"}`)}}, nil)
-	})
-	if n := do(func(tx pgx.Tx) (int64, error) {
-		return s.UpsertContactsTx(ctx, tx, c.ID, []store.Contact{contact("a", "def"), contact("b", "def"), contact("m", "f1"), contact("x", "f1")}, &seen)
-	}); n != 4 {
+	upsert(t, s, folders, c.ID, []graphsync.Row{item(t, folders, graphsync.MapContext{User: "u1"},
+		map[string]any{"id": "f1", "parentFolderId": "def", "displayName": "Friends"})}, nil)
+	if n := upsert(t, s, contacts, c.ID, []graphsync.Row{contact(t, "a", "def"), contact(t, "b", "def"), contact(t, "m", "f1"),
+		contact(t, "x", "f1")}, &seen); n != 4 {
 		t.Fatalf("upsert changed %d rows, want 4", n)
 	}
 	var email string
@@ -51,23 +39,18 @@ func TestDeleteContactsOfDefaultFolder(t *testing.T) {
 		t.Fatalf("email_address %q (%v), want it lower-cased", email, err)
 	}
 	// m moved to f1 before the default folder reported it removed: it stays.
-	if n := do(func(tx pgx.Tx) (int64, error) {
-		return s.DeleteContactsTx(ctx, tx, c.ID, "u1", "", []string{"a", "m"})
-	}); n != 1 {
-		t.Fatalf("default folder removal deleted %d contacts, want 1 (a)", n)
+	if r := remove(t, s, contacts, defaultFolder, graphsync.Window{}, "a", "m"); r.Deleted != 1 {
+		t.Fatalf("default folder removal deleted %d contacts, want 1 (a)", r.Deleted)
 	}
 	// A full round of the default folder that saw nothing retires b only.
-	if n := do(func(tx pgx.Tx) (int64, error) {
-		return s.RetireUnseenContactsTx(ctx, tx, c.ID, "u1", "", time.Now())
-	}); n != 1 {
-		t.Fatalf("default folder retirement retired %d contacts, want 1 (b)", n)
+	if r := retireUnseen(t, s, contacts, defaultFolder, time.Now(), graphsync.Window{}); r.Deleted != 1 {
+		t.Fatalf("default folder retirement retired %d contacts, want 1 (b)", r.Deleted)
 	}
 	// Deleting f1 retires what it held.
-	if n := do(func(tx pgx.Tx) (int64, error) { return s.DeleteContactFoldersTx(ctx, tx, c.ID, []string{"f1"}) }); n != 1 {
-		t.Fatalf("deleted %d folders, want 1", n)
+	if r := remove(t, s, folders, defaultFolder, graphsync.Window{}, "f1"); r.Deleted != 1 {
+		t.Fatalf("deleted %d folders, want 1", r.Deleted)
 	}
-	var live int
-	if err := s.Pool().QueryRow(ctx, "SELECT count(*) FROM contacts WHERE deleted_at IS NULL").Scan(&live); err != nil || live != 0 {
-		t.Fatalf("%d live contacts (%v), want 0", live, err)
+	if live := count(t, s, "SELECT count(*) FROM contacts WHERE deleted_at IS NULL"); live != 0 {
+		t.Fatalf("%d live contacts, want 0", live)
 	}
 }

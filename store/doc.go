@@ -1,4 +1,24 @@
-// Package store is graphsync's PostgreSQL layer: migrations, connections with
-// their tokens encrypted at rest, per-stream sync state, and the synced tables.
-// It is the only package that imports pgx.
+// Package store is graphsync's PostgreSQL layer and the only place its SQL
+// lives: migrations, connections with their tokens encrypted at rest, each
+// stream's checkpoint, Retry-After windows shared by every process, the
+// quarantine, and the synced tables.
+//
+// The synced tables are written generically from their descriptions
+// (graphsync.Table): UpsertTx, RemoveTx, RetireUnseenTx, RetireMissingTx
+// and RawsTx work for any table, and the behaviours a table declares
+// (containers, cascades, child rows, trees, windows, user discovery) are
+// implemented once, here.
+//
+// Methods ending in Tx take a transaction (Tx, from InTx) and run in it, so
+// that a page's rows and its checkpoint commit together; the others run on
+// their own.
+//
+// Who else may touch PostgreSQL, and why:
+//   - River, through RiverDriver, on the store's pool: its jobs are inserted
+//     in the store's transactions (Tx is pgx's for that reason).
+//   - The store reads river_job only to count the backlog per queue and
+//     state for metrics (ReadHealth), which River's API does not offer.
+//   - Test helpers and harnesses (internal/pgtest, internal/verify,
+//     internal/chaos, internal/bench, internal/schemadoc) import pgx to
+//     create databases and to check what the store wrote.
 package store

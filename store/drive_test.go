@@ -6,43 +6,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/pgtest"
 	"github.com/graphsync/graphsync/store"
 )
 
-func driveItem(id, parent, name string) store.DriveItem {
-	d := store.DriveItem{ID: id, UserID: "u1", DriveID: "b!d", Name: name, ParentID: parent, IsFolder: true,
-		Raw: []byte(fmt.Sprintf(`{"id":%q,"name":%q,"parentReference":{"id":%q}}`, id, name, parent))}
+// driveItem is a folder of user u1's drive as root/delta sends it; without
+// a parent, the drive's root.
+func driveItem(t testing.TB, id, parent, name string) graphsync.Row {
+	d := map[string]any{"id": id, "name": name, "folder": map[string]any{"childCount": 0},
+		"parentReference": map[string]any{"driveId": "b!d", "id": parent}}
 	if parent == "" {
-		d.IsRoot, d.Raw = true, []byte(fmt.Sprintf(`{"id":%q,"name":%q,"root":{}}`, id, name))
+		d["root"], d["parentReference"] = map[string]any{}, map[string]any{"driveId": "b!d"}
 	}
-	return d
+	return item(t, graphsync.Drive.Items(), graphsync.MapContext{User: "u1", Container: graphsync.OwnDrive}, d)
 }
 
-// driveTx runs fn in one transaction, as a page is applied.
-func driveTx(t *testing.T, s *store.Store, fn func(ctx context.Context, tx pgx.Tx) error) {
+func upsertDrive(t *testing.T, s *store.Store, c *store.Connection, items ...graphsync.Row) {
 	t.Helper()
-	if err := s.Tx(context.Background(), func(tx pgx.Tx) error { return fn(context.Background(), tx) }); err != nil {
-		t.Fatal(err)
-	}
+	upsert(t, s, graphsync.Drive.Items(), c.ID, items, nil)
 }
 
-func upsertDrive(t *testing.T, s *store.Store, connID int64, items ...store.DriveItem) {
+func deleteDrive(t *testing.T, s *store.Store, c *store.Connection, ids ...string) {
 	t.Helper()
-	driveTx(t, s, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := s.UpsertDriveItemsTx(ctx, tx, connID, items, nil)
-		return err
-	})
-}
-
-func deleteDrive(t *testing.T, s *store.Store, connID int64, ids ...string) {
-	t.Helper()
-	driveTx(t, s, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := s.DeleteDriveItemsTx(ctx, tx, connID, ids)
-		return err
-	})
+	remove(t, s, graphsync.Drive.Items(), stream(c, graphsync.Drive, "u1", graphsync.OwnDrive), graphsync.Window{}, ids...)
 }
 
 // drivePaths returns the live items' paths ("<null>" when unknown).
@@ -77,18 +64,18 @@ func TestDrivePaths(t *testing.T) {
 	c := newConnection(t, s, "u1", store.Tokens{AccessToken: "a", RefreshToken: "r"})
 
 	// A child arrives before its parent, which arrives before the root.
-	upsertDrive(t, s, c.ID, driveItem("f", "a", "f.txt"))
-	upsertDrive(t, s, c.ID, driveItem("a", "root", "A"), driveItem("b", "a", "B"))
+	upsertDrive(t, s, c, driveItem(t, "f", "a", "f.txt"))
+	upsertDrive(t, s, c, driveItem(t, "a", "root", "A"), driveItem(t, "b", "a", "B"))
 	wantPaths(t, drivePaths(t, s, c.ID), map[string]string{"f": "<null>", "a": "<null>", "b": "<null>"})
-	upsertDrive(t, s, c.ID, driveItem("root", "", "root"), driveItem("g", "b", "g.txt"))
+	upsertDrive(t, s, c, driveItem(t, "root", "", "root"), driveItem(t, "g", "b", "g.txt"))
 	wantPaths(t, drivePaths(t, s, c.ID), map[string]string{"root": "/", "a": "/A", "b": "/A/B", "f": "/A/f.txt", "g": "/A/B/g.txt"})
 
 	// Renaming a folder rewrites every path below it, and only those.
-	upsertDrive(t, s, c.ID, driveItem("a", "root", "A2"))
+	upsertDrive(t, s, c, driveItem(t, "a", "root", "A2"))
 	wantPaths(t, drivePaths(t, s, c.ID), map[string]string{"root": "/", "a": "/A2", "b": "/A2/B", "f": "/A2/f.txt", "g": "/A2/B/g.txt"})
 
 	// Moving a folder, reported with its new parent in one page.
-	upsertDrive(t, s, c.ID, driveItem("c", "root", "C"), driveItem("b", "c", "B"))
+	upsertDrive(t, s, c, driveItem(t, "c", "root", "C"), driveItem(t, "b", "c", "B"))
 	wantPaths(t, drivePaths(t, s, c.ID), map[string]string{"root": "/", "a": "/A2", "c": "/C", "b": "/C/B", "f": "/A2/f.txt", "g": "/C/B/g.txt"})
 
 	// Re-sending the same items writes nothing.
@@ -96,10 +83,9 @@ func TestDrivePaths(t *testing.T) {
 	if err := s.Pool().QueryRow(context.Background(), `SELECT max(synced_at) FROM drive_items`).Scan(&before); err != nil {
 		t.Fatal(err)
 	}
-	upsertDrive(t, s, c.ID, driveItem("a", "root", "A2"), driveItem("b", "c", "B"))
-	var n int
-	if err := s.Pool().QueryRow(context.Background(), `SELECT count(*) FROM drive_items WHERE synced_at > $1`, before).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("unchanged items rewrote %d rows (%v)", n, err)
+	upsertDrive(t, s, c, driveItem(t, "a", "root", "A2"), driveItem(t, "b", "c", "B"))
+	if n := count(t, s, `SELECT count(*) FROM drive_items WHERE synced_at > $1`, before); n != 0 {
+		t.Fatalf("unchanged items rewrote %d rows", n)
 	}
 }
 
@@ -107,33 +93,34 @@ func TestDriveFolderDeletion(t *testing.T) {
 	t.Parallel()
 	s := pgtest.Store(t)
 	c := newConnection(t, s, "u1", store.Tokens{AccessToken: "a", RefreshToken: "r"})
-	upsertDrive(t, s, c.ID, driveItem("root", "", "root"), driveItem("a", "root", "A"), driveItem("b", "a", "B"),
-		driveItem("f", "b", "f.txt"), driveItem("g", "a", "g.txt"))
+	upsertDrive(t, s, c, driveItem(t, "root", "", "root"), driveItem(t, "a", "root", "A"), driveItem(t, "b", "a", "B"),
+		driveItem(t, "f", "b", "f.txt"), driveItem(t, "g", "a", "g.txt"))
 
 	// Deleting a folder retires what lies below it, reported or not.
-	deleteDrive(t, s, c.ID, "a")
+	deleteDrive(t, s, c, "a")
 	wantPaths(t, drivePaths(t, s, c.ID), map[string]string{"root": "/"})
 
 	// An item moved out of the deleted folder later in the round comes
 	// back with what lies below it; what stayed in the folder does not.
-	upsertDrive(t, s, c.ID, driveItem("b", "root", "B"))
+	upsertDrive(t, s, c, driveItem(t, "b", "root", "B"))
 	wantPaths(t, drivePaths(t, s, c.ID), map[string]string{"root": "/", "b": "/B", "f": "/B/f.txt"})
 
 	// An item reported deleted itself stays deleted when its folder
 	// comes back.
-	deleteDrive(t, s, c.ID, "f")
-	upsertDrive(t, s, c.ID, driveItem("b", "root", "B2"))
+	deleteDrive(t, s, c, "f")
+	upsertDrive(t, s, c, driveItem(t, "b", "root", "B2"))
 	wantPaths(t, drivePaths(t, s, c.ID), map[string]string{"root": "/", "b": "/B2"})
 
 	// A full enumeration retires what it did not see.
 	since := time.Now()
-	driveTx(t, s, func(ctx context.Context, tx pgx.Tx) error {
-		if _, err := s.UpsertDriveItemsTx(ctx, tx, c.ID, []store.DriveItem{driveItem("root", "", "root")}, &since); err != nil {
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		items := graphsync.Drive.Items()
+		if _, err := s.UpsertTx(ctx, tx, items, c.ID, []graphsync.Row{driveItem(t, "root", "", "root")}, &since); err != nil {
 			return err
 		}
-		n, err := s.RetireUnseenDriveItemsTx(ctx, tx, c.ID, "u1", since)
-		if err == nil && n != 1 {
-			err = fmt.Errorf("retired %d items, want 1", n)
+		r, err := s.RetireUnseenTx(ctx, tx, items, stream(c, graphsync.Drive, "u1", graphsync.OwnDrive), since, graphsync.Window{})
+		if err == nil && r.Deleted != 1 {
+			err = fmt.Errorf("retired %d items, want 1", r.Deleted)
 		}
 		return err
 	})

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/graphsync/graphsync/graphsync"
 )
 
 // Health is what the database says about the fleet as a whole, for the
@@ -45,14 +47,24 @@ func (s *Store) ReadHealth(ctx context.Context, resources []string) (*Health, er
 			h.Connections[status] = n
 			return err
 		}},
-		// A stream whose scope is missing never succeeds; it is reported by
-		// its status, not as lag that would page someone every interval.
-		{"lag", `SELECT r.resource, extract(epoch FROM now() - min(coalesce(s.last_success_at, c.created_at)))::float8
-			FROM connections c
-			CROSS JOIN LATERAL unnest(c.resources) AS r(resource)
-			LEFT JOIN sync_state s ON s.connection_id = c.id AND s.resource = r.resource AND s.stream = ''
-			WHERE c.status = 'active' AND r.resource = ANY($1) AND coalesce(s.status, 'ok') <> 'missing_scope'
-			GROUP BY r.resource`, []any{resources}, func(rows pgx.Rows) error {
+		// A resource's lag is its top-level stream's, per user: the time
+		// since the resource last synced as a whole. A stream whose scope is
+		// missing never succeeds; it is reported by its status, not as lag
+		// that would page someone every interval. Neither counts a user who
+		// left the tenant.
+		{"lag", `WITH wanted AS (
+				SELECT c.id, r.resource, c.user_id, c.created_at FROM connections c
+				CROSS JOIN LATERAL unnest(c.resources) AS r(resource) WHERE c.status = 'active' AND c.kind = 'delegated'
+				UNION ALL
+				SELECT c.id, r.resource, u.id, c.created_at FROM connections c
+				JOIN ` + graphsync.Users.Items().Name + ` u ON u.connection_id = c.id AND u.deleted_at IS NULL
+				CROSS JOIN LATERAL unnest(c.resources) AS r(resource) WHERE c.status = 'active' AND c.kind = 'application'
+			)
+			SELECT w.resource, extract(epoch FROM now() - min(coalesce(s.last_success_at, w.created_at)))::float8
+			FROM wanted w
+			LEFT JOIN sync_state s ON s.connection_id = w.id AND s.user_id = w.user_id AND s.resource = w.resource AND s.stream = ''
+			WHERE w.resource = ANY($1) AND coalesce(s.status, 'ok') NOT IN ('missing_scope', 'stopped')
+			GROUP BY w.resource`, []any{resources}, func(rows pgx.Rows) error {
 			var resource string
 			var secs float64
 			err := rows.Scan(&resource, &secs)
@@ -93,4 +105,43 @@ func (s *Store) ReadHealth(ctx context.Context, resources []string) (*Health, er
 		}
 	}
 	return h, nil
+}
+
+// Written is what sync_state says has been written for one resource.
+type Written struct {
+	Pages, Upserted, Deleted int64
+}
+
+// WrittenByResource sums the streams' counters per resource (one
+// connection's when connectionID is not 0): sync progress as it commits.
+func (s *Store) WrittenByResource(ctx context.Context, connectionID int64) (map[string]Written, error) {
+	rows, err := s.pool.Query(ctx, `SELECT resource, sum(pages), sum(upserted), sum(deleted) FROM sync_state
+		WHERE $1 = 0 OR connection_id = $1 GROUP BY resource`, connectionID)
+	if err != nil {
+		return nil, fmt.Errorf("read sync progress: %w", err)
+	}
+	out := map[string]Written{}
+	var r string
+	var w Written
+	_, err = pgx.ForEachRow(rows, []any{&r, &w.Pages, &w.Upserted, &w.Deleted}, func() error {
+		out[r] = w
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read sync progress: %w", err)
+	}
+	return out, nil
+}
+
+// RowCounts counts a synced table's live and retired rows, every
+// connection's.
+func (s *Store) RowCounts(ctx context.Context, t *graphsync.Table) (live, deleted int64, err error) {
+	q := "SELECT count(*) FILTER (WHERE deleted_at IS NULL), count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM " + t.Name
+	if t.Map == nil { // a child table: its rows live and die with their parent's
+		q = "SELECT count(*), 0 FROM " + t.Name
+	}
+	if err := s.pool.QueryRow(ctx, q).Scan(&live, &deleted); err != nil {
+		return 0, 0, fmt.Errorf("count %s: %w", t.Name, err)
+	}
+	return live, deleted, nil
 }

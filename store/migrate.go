@@ -73,7 +73,8 @@ type MigrateResult struct {
 // second run applies nothing. Each migration runs in its own transaction, so
 // one that fails leaves the schema as it was and the error names the file and
 // the failing statement.
-func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*MigrateResult, error) {
+func (s *Store) Migrate(ctx context.Context, log *slog.Logger) (*MigrateResult, error) {
+	pool := s.pool
 	all, err := Migrations()
 	if err != nil {
 		return nil, err
@@ -158,7 +159,8 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, all []Migration, log *slog
 }
 
 // Pending lists migrations not yet applied; readiness checks use it.
-func Pending(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+func (s *Store) Pending(ctx context.Context) ([]string, error) {
+	pool := s.pool
 	all, err := Migrations()
 	if err != nil {
 		return nil, err

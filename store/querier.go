@@ -7,11 +7,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Querier is what both a pool and a transaction offer, so the same method can
-// run on its own or inside a caller's transaction.
-type Querier interface {
+// querier is what both the pool and a transaction offer, so one unexported
+// function serves a method and its Tx variant.
+type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }

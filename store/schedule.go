@@ -6,51 +6,49 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/graphsync/graphsync/graphsync"
 )
 
-// Due is a connection's resource whose last successful sync is older than
-// the sync interval (or that never synced). For an application connection
-// it names one user of the tenant, or is the user discovery itself
-// (Resource DirectoryResource, no user).
-type Due struct {
-	ConnectionID int64
-	Resource     string
-	UserID       string
-}
-
-// DirectoryResource is the pseudo-resource of an application connection's
-// user discovery (users/delta); it is not one of the connection's resources.
-const DirectoryResource = "users"
-
-// DueSyncs lists the active connections' resources due for a sync; when
-// connectionID is not 0, only that connection's. A stream that failed is
-// not due again before an interval has passed: River retries the failed
-// job itself.
-func (s *Store) DueSyncs(ctx context.Context, interval time.Duration, connectionID int64) ([]Due, error) {
+// DueSyncs lists the top-level streams of active connections whose last
+// successful sync is older than interval (or that never synced); when
+// connectionID is not 0, only that connection's. For an application
+// connection they are its users' resources and its user discovery. A stream
+// that failed is not due again before an interval has passed: River retries
+// the failed job itself.
+func (s *Store) DueSyncs(ctx context.Context, interval time.Duration, connectionID int64) ([]graphsync.Stream, error) {
 	rows, err := s.pool.Query(ctx, `WITH conns AS (
 			SELECT * FROM connections WHERE status = 'active' AND ($2 = 0 OR id = $2)
 		), wanted AS (
-			SELECT c.id, r.resource, '' AS user_id, '' AS stream
+			SELECT c.id, r.resource, c.user_id
 			FROM conns c CROSS JOIN LATERAL unnest(c.resources) AS r(resource) WHERE c.kind = 'delegated'
 			UNION ALL
-			SELECT c.id, $3, '', '' FROM conns c WHERE c.kind = 'application'
+			SELECT c.id, $3, '' FROM conns c WHERE c.kind = 'application'
 			UNION ALL
-			SELECT c.id, r.resource, u.id, u.id || '/'
-			FROM conns c JOIN directory_users u ON u.connection_id = c.id AND u.deleted_at IS NULL
+			SELECT c.id, r.resource, u.id
+			FROM conns c JOIN `+graphsync.Users.Items().Name+` u ON u.connection_id = c.id AND u.deleted_at IS NULL
 			CROSS JOIN LATERAL unnest(c.resources) AS r(resource) WHERE c.kind = 'application'
 		)
 		SELECT w.id, w.resource, w.user_id FROM wanted w
-		LEFT JOIN sync_state s ON s.connection_id = w.id AND s.resource = w.resource AND s.stream = w.stream
-		WHERE (s.last_success_at IS NULL OR s.last_success_at < now() - $1::interval)
+		LEFT JOIN sync_state s ON s.connection_id = w.id AND s.user_id = w.user_id AND s.resource = w.resource AND s.stream = ''
+		WHERE w.resource = ANY($4)
+			AND (s.last_success_at IS NULL OR s.last_success_at < now() - $1::interval)
 			AND coalesce(s.status, 'ok') <> 'stopped'
 			AND NOT coalesce(s.status = 'error' AND s.last_attempt_at > now() - $1::interval, false)
-		ORDER BY w.id, w.resource, w.user_id`, interval, connectionID, DirectoryResource)
+		ORDER BY w.id, w.user_id, w.resource`,
+		interval, connectionID, graphsync.Users.Name(), append(graphsync.Names(graphsync.Resources), graphsync.Users.Name()))
 	if err != nil {
 		return nil, fmt.Errorf("list due syncs: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Due, error) {
-		var d Due
-		return d, row.Scan(&d.ConnectionID, &d.Resource, &d.UserID)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (graphsync.Stream, error) {
+		var st graphsync.Stream
+		var resource string
+		if err := row.Scan(&st.Connection, &resource, &st.User); err != nil {
+			return st, err
+		}
+		var err error
+		st.Resource, err = graphsync.ParseResource(resource)
+		return st, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list due syncs: %w", err)

@@ -4,14 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/graphsync/graphsync/graphsync"
 )
 
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
+
+// Tx is a database transaction. It is pgx's, because River's driver takes
+// the same one: a job inserted in a Tx commits with the rows written in it.
+// Only the store runs statements in it.
+type Tx = pgx.Tx
 
 // Store is graphsync's handle on PostgreSQL.
 type Store struct {
@@ -24,7 +35,7 @@ type Store struct {
 func Open(ctx context.Context, url string, keys *Keyring) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("open database: parse DATABASE_URL: %w", redactURLError(err))
+		return nil, &ConfigError{Err: fmt.Errorf("DATABASE_URL is malformed: %w", redactURLError(err))}
 	}
 	if cfg.MaxConns < 20 {
 		cfg.MaxConns = 20
@@ -35,25 +46,47 @@ func Open(ctx context.Context, url string, keys *Keyring) (*Store, error) {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, fmt.Errorf("open database: unreachable: %w", err)
 	}
 	return &Store{pool: pool, keys: keys}, nil
 }
 
-// New wraps an existing pool.
+// ConfigError says the database settings themselves are wrong (not that
+// the database is down): retrying cannot help.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// New wraps an existing pool (tests build theirs).
 func New(pool *pgxpool.Pool, keys *Keyring) *Store { return &Store{pool: pool, keys: keys} }
 
-// Pool is the underlying pool, for River's driver and for tests.
+// Pool is the underlying pool. Only tests use it, to look at what the store
+// wrote.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// RiverDriver is the driver River's client needs, on the store's pool.
+func (s *Store) RiverDriver() riverdriver.Driver[Tx] { return riverpgxv5.New(s.pool) }
 
 // Keys is the keyring sealing token columns.
 func (s *Store) Keys() *Keyring { return s.keys }
 
+// WithKeys returns a store on the same pool sealing tokens with keys.
+func (s *Store) WithKeys(keys *Keyring) *Store { return &Store{pool: s.pool, keys: keys} }
+
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 
-// Tx runs fn in a transaction, committing when it returns nil.
-func (s *Store) Tx(ctx context.Context, fn func(pgx.Tx) error) error {
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("database unreachable: %w", err)
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) InTx(ctx context.Context, fn func(Tx) error) error {
 	return pgx.BeginFunc(ctx, s.pool, fn)
 }
 
@@ -65,29 +98,22 @@ func redactURLError(err error) error {
 
 func sanitizeParseError(msg string) string {
 	// pgx wraps the offending string in quotes after "cannot parse `...`".
-	if i := indexOf(msg, "cannot parse `"); i >= 0 {
-		if j := indexOf(msg[i+14:], "`"); j >= 0 {
-			return msg[:i+14] + "<redacted>" + msg[i+14+j:]
+	const mark = "cannot parse `"
+	if i := strings.Index(msg, mark); i >= 0 {
+		if j := strings.Index(msg[i+len(mark):], "`"); j >= 0 {
+			return msg[:i+len(mark)] + "<redacted>" + msg[i+len(mark)+j:]
 		}
 	}
 	return msg
 }
 
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
-
-// LockTx takes a transaction-scoped advisory lock on key, serialising
-// writers of the same group (one mailbox's folders) across every process so
-// that their row locks can never deadlock.
-func (s *Store) LockTx(ctx context.Context, tx pgx.Tx, key string) error {
+// LockMailboxTx takes a transaction-scoped advisory lock on one mailbox
+// (a connection's user), serialising the page writes of its streams across
+// every process so that their row locks can never deadlock.
+func (s *Store) LockMailboxTx(ctx context.Context, tx Tx, conn int64, user string) error {
+	key := "graphsync/" + strconv.FormatInt(conn, 10) + "/" + user
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key); err != nil {
-		return fmt.Errorf("lock %s: %w", key, err)
+		return fmt.Errorf("lock mailbox %s of connection %d: %w", user, conn, err)
 	}
 	return nil
 }
@@ -97,4 +123,9 @@ func (s *Store) LockTx(ctx context.Context, tx pgx.Tx, key string) error {
 func Retryable(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+// streamArgs are a stream's key columns as statement arguments.
+func streamArgs(st graphsync.Stream) (int64, string, string, string) {
+	return st.Connection, st.User, st.Resource.Name(), st.Container
 }

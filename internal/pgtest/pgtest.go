@@ -107,7 +107,7 @@ func template(t testing.TB, base string) string {
 			templateErr = err
 			return
 		}
-		_, err = store.Migrate(ctx, pool, nil)
+		_, err = store.New(pool, nil).Migrate(ctx, nil)
 		pool.Close()
 		if err != nil {
 			templateErr = err

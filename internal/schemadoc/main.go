@@ -57,7 +57,7 @@ func run(out string) error {
 		return err
 	}
 	defer pool.Close()
-	if _, err := store.Migrate(ctx, pool, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := store.New(pool, nil).Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
 		return err
 	}
 	doc, err := generate(ctx, pool)

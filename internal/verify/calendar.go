@@ -28,7 +28,7 @@ func Calendar(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, conne
 }
 
 // CalendarInWindow is Calendar over an explicit window.
-func CalendarInWindow(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string, w store.Window) ([]Result, error) {
+func CalendarInWindow(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string, w graphsync.Window) ([]Result, error) {
 	truth, err := Truth(ctx, emulatorURL, userID, "events")
 	if err != nil {
 		return nil, err
@@ -127,8 +127,8 @@ func eventKey(subject string, start time.Time, cancelled bool, attendees int) st
 // calendarWindow reads the window a user's calendar was last synced over
 // from its checkpoint (named events, prefixed with the user for
 // application connections).
-func calendarWindow(ctx context.Context, pool *pgxpool.Pool, connectionID int64, userID string) (store.Window, error) {
-	var w store.Window
+func calendarWindow(ctx context.Context, pool *pgxpool.Pool, connectionID int64, userID string) (graphsync.Window, error) {
+	var w graphsync.Window
 	err := pool.QueryRow(ctx, `SELECT window_start, window_end FROM sync_state
 		WHERE connection_id = $1 AND resource = 'calendar' AND stream IN ('events', $2 || '/events')
 			AND window_start IS NOT NULL AND window_end IS NOT NULL

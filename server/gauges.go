@@ -1,4 +1,4 @@
-package jobs
+package server
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -62,9 +64,7 @@ var (
 )
 
 // NewGauges returns the collector; register it with the worker's registry.
-// It also creates this package's counters at zero for every known label.
 func NewGauges(cfg GaugesConfig) *Gauges {
-	initSeries()
 	g := &Gauges{store: cfg.Store, log: cfg.Logger, secretExpiry: cfg.SecretExpiresAt, ttl: cfg.CacheFor, timeout: cfg.Timeout}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -102,21 +102,21 @@ func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 	for r, lag := range h.Lag {
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag.Seconds(), r)
 	}
-	jobs := map[[2]string]int64{}
-	for q := range jobKinds {
+	backlog := map[[2]string]int64{}
+	for q := range jobs.JobKinds {
 		for _, s := range backlogStates {
-			jobs[[2]string{q, s}] = 0
+			backlog[[2]string{q, s}] = 0
 		}
 	}
 	for _, jc := range h.Jobs {
-		jobs[[2]string{jc.Queue, jc.State}] = jc.N
+		backlog[[2]string{jc.Queue, jc.State}] = jc.N
 	}
-	for k, n := range jobs {
+	for k, n := range backlog {
 		ch <- prometheus.MustNewConstMetric(riverJobsDesc, prometheus.GaugeValue, float64(n), k[0], k[1])
 	}
 	quarantined := map[string]int64{}
-	for _, r := range Resources {
-		quarantined[r] = 0
+	for _, r := range graphsync.Resources {
+		quarantined[r.Name()] = 0
 	}
 	for r, n := range h.Quarantined {
 		quarantined[r] = n
@@ -136,7 +136,7 @@ func (g *Gauges) reading() (*store.Health, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
-	g.health, g.readErr = g.store.ReadHealth(ctx, Resources)
+	g.health, g.readErr = g.store.ReadHealth(ctx, graphsync.Names(graphsync.Resources))
 	g.read = time.Now()
 	if g.readErr != nil {
 		g.log.Warn("read database gauges", "error", g.readErr)

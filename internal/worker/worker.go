@@ -1,0 +1,81 @@
+// Package worker assembles the parts of a graphsync process from their
+// configurations: the Graph client, the token source, the sync engine and
+// the jobs service, wired to one store. The worker command, the other
+// commands that sync or hand out tokens, the demo, the benchmarks and the
+// tests all build their process here, so that they run the same thing.
+package worker
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/graphsync/graphsync/graph"
+	"github.com/graphsync/graphsync/identity"
+	"github.com/graphsync/graphsync/jobs"
+	"github.com/graphsync/graphsync/store"
+	"github.com/graphsync/graphsync/syncer"
+	"github.com/graphsync/graphsync/token"
+)
+
+// Config is what a process is built from. Graph, Engine and Jobs take their
+// packages' configurations; the store, the logger and the parts built here
+// are filled in.
+type Config struct {
+	Store  *store.Store
+	Logger *slog.Logger
+	Graph  graph.Config
+	// App is the app registration; its Tenant is replaced per connection.
+	App    identity.Config
+	Engine syncer.Config
+	Jobs   jobs.Config
+}
+
+// Worker is an assembled process.
+type Worker struct {
+	Store  *store.Store
+	Graph  *graph.Client
+	Tokens *token.Source
+	Engine *syncer.Engine
+	Jobs   *jobs.Service
+}
+
+// New builds a Worker.
+func New(cfg Config) (*Worker, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Graph.Logger == nil {
+		cfg.Graph.Logger = log
+	}
+	gc, err := graph.NewClient(cfg.Graph)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := token.New(token.Config{Store: cfg.Store, Graph: gc, App: cfg.App, Logger: log,
+		RefreshAhead: cfg.Jobs.RefreshAhead, Scheduled: jobs.ScheduleRefresh(refreshAhead(cfg.Jobs))})
+	if err != nil {
+		return nil, err
+	}
+	ec := cfg.Engine
+	ec.Store, ec.Graph, ec.Tokens, ec.Logger = cfg.Store, gc, tokens, log
+	engine, err := syncer.New(ec)
+	if err != nil {
+		return nil, err
+	}
+	jc := cfg.Jobs
+	jc.Store, jc.Engine, jc.Tokens, jc.Logger = cfg.Store, engine, tokens, log
+	svc, err := jobs.NewService(jc)
+	if err != nil {
+		return nil, err
+	}
+	return &Worker{Store: cfg.Store, Graph: gc, Tokens: tokens, Engine: engine, Jobs: svc}, nil
+}
+
+// refreshAhead is the margin the token source and the scheduler share.
+func refreshAhead(jc jobs.Config) time.Duration {
+	if jc.RefreshAhead > 0 {
+		return jc.RefreshAhead
+	}
+	return token.DefaultRefreshAhead
+}

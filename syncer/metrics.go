@@ -1,0 +1,59 @@
+package syncer
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/graphsync/graphsync/graphsync"
+)
+
+// Metrics of the sync engine. Labels are bounded: resources and outcomes,
+// never a connection or user id.
+var (
+	recordsWritten = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_records_total",
+		Help: "Records written by resource and action (upserted, deleted, left_window, quarantined).",
+	}, []string{"resource", "action"})
+	syncRuns = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_sync_runs_total",
+		Help: "Resource syncs by resource and outcome (ok, continued, throttled, reauth, missing_scope, unavailable, error).",
+	}, []string{"resource", "outcome"})
+	syncDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "graphsync_sync_duration_seconds",
+		Help:    "Duration of resource syncs by resource.",
+		Buckets: prometheus.ExponentialBuckets(0.05, 2.5, 12),
+	}, []string{"resource"})
+	deltaResyncs = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_delta_resyncs_total",
+		Help: "Delta rounds restarted from scratch because Graph expired the token (410 / syncStateNotFound).",
+	}, []string{"resource"})
+	pagesFetched = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_pages_total",
+		Help: "Graph pages written to the database, by resource.",
+	}, []string{"resource"})
+)
+
+// Label values known in advance: their series are created at zero, so that
+// rates and alert expressions have data before the first event.
+var (
+	recordActions = []string{"upserted", "deleted", "quarantined"}
+	syncOutcomes  = []string{"ok", "continued", "throttled", "reauth", "missing_scope", "unavailable", "error"}
+)
+
+func init() {
+	for _, r := range graphsync.All() {
+		name := r.Name()
+		for _, a := range recordActions {
+			recordsWritten.WithLabelValues(name, a)
+		}
+		if r.Shape() == graphsync.WindowedDelta {
+			recordsWritten.WithLabelValues(name, "left_window")
+		}
+		for _, o := range syncOutcomes {
+			syncRuns.WithLabelValues(name, o)
+		}
+		syncDuration.WithLabelValues(name)
+		deltaResyncs.WithLabelValues(name)
+		pagesFetched.WithLabelValues(name)
+	}
+}

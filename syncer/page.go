@@ -1,0 +1,217 @@
+package syncer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/store"
+)
+
+// maxIDBytes bounds the ids stored: Graph's are a few hundred bytes at
+// most, and PostgreSQL cannot index a key of more than about 2,700.
+const maxIDBytes = 1024
+
+// entry is one delta item after replays within a page are folded: the last
+// occurrence of an id wins.
+type entry struct {
+	id      string
+	raw     json.RawMessage
+	removed bool
+}
+
+// foldPage reads ids and deletion markers; items without a usable id are
+// returned apart for quarantine.
+func foldPage(t *graphsync.Table, items []json.RawMessage) (entries []entry, noID []json.RawMessage) {
+	index := make(map[string]int, len(items))
+	for _, raw := range items {
+		// Items come from a validated page: read the id without decoding
+		// (and validating again) the whole item.
+		id, ok := graphsync.ID(raw)
+		if !ok || id == "" || len(id) > maxIDBytes {
+			noID = append(noID, raw)
+			continue
+		}
+		e := entry{id: id, raw: raw, removed: t.IsRemoved(raw)}
+		if i, ok := index[id]; ok {
+			entries[i] = e
+			continue
+		}
+		index[id] = len(entries)
+		entries = append(entries, e)
+	}
+	return entries, noID
+}
+
+// applyPage writes one delta page of table t read through stream st: items
+// without an id are quarantined, partial updates are merged into the stored
+// objects, each item is mapped to its row (an item that cannot be mapped is
+// quarantined and the rest of the page goes on), then the rows are upserted
+// and the removed items retired.
+func (r *run) applyPage(ctx context.Context, tx store.Tx, t *graphsync.Table, st graphsync.Stream, items []json.RawMessage,
+	seen *time.Time, w graphsync.Window) (store.Progress, error) {
+	var p store.Progress
+	entries, noID := foldPage(t, items)
+	for _, raw := range noID {
+		if err := r.quarantine(ctx, tx, st, "", noIDReason(t.Item, raw), raw); err != nil {
+			return p, err
+		}
+	}
+	var partial []string
+	for _, e := range entries {
+		if !e.removed && !t.IsFull(e.raw) {
+			partial = append(partial, e.id)
+		}
+	}
+	stored, err := r.eng.store.RawsTx(ctx, tx, t, r.req.Conn.ID, partial)
+	if err != nil {
+		return p, err
+	}
+	rows := r.rowsStream(st)
+	mc := graphsync.MapContext{User: r.req.User, Container: rows.Container}
+	out := make([]graphsync.Row, 0, len(entries))
+	var removed []string
+	for _, e := range entries {
+		if e.removed {
+			removed = append(removed, e.id)
+			continue
+		}
+		raw := []byte(e.raw)
+		if old, ok := stored[e.id]; ok {
+			merged, err := mergeJSON(old, e.raw)
+			if err != nil {
+				if err := r.quarantine(ctx, tx, st, e.id, fmt.Errorf("merge partial update: %w", err), e.raw); err != nil {
+					return p, err
+				}
+				continue
+			}
+			raw = merged
+		}
+		row, err := t.Map(raw, mc)
+		if err != nil {
+			if err := r.quarantine(ctx, tx, st, e.id, err, raw); err != nil {
+				return p, err
+			}
+			continue
+		}
+		out = append(out, row)
+	}
+	u, err := r.eng.store.UpsertTx(ctx, tx, t, r.req.Conn.ID, out, seen)
+	if err != nil {
+		return p, err
+	}
+	// Removals go after the upserts so that an item moved out of a folder
+	// deleted in the same page is not retired with the folder.
+	n, err := r.eng.store.RemoveTx(ctx, tx, t, rows, removed, w)
+	if err != nil {
+		return p, err
+	}
+	recordsWritten.WithLabelValues(r.resource.Name(), "upserted").Add(float64(u))
+	r.countRemoved(n)
+	return store.Progress{Upserted: int(u), Deleted: int(n.Total())}, nil
+}
+
+// countRemoved counts a removal in the metrics.
+func (r *run) countRemoved(n store.Removed) {
+	recordsWritten.WithLabelValues(r.resource.Name(), "deleted").Add(float64(n.Deleted))
+	if r.resource.Shape() == graphsync.WindowedDelta {
+		recordsWritten.WithLabelValues(r.resource.Name(), "left_window").Add(float64(n.Left))
+	}
+}
+
+// quarantine stores records that cannot be written, with the reason.
+func (r *run) quarantine(ctx context.Context, tx store.Tx, st graphsync.Stream, id string, reason error, raw []byte) error {
+	recordsWritten.WithLabelValues(r.resource.Name(), "quarantined").Inc()
+	r.log.WarnContext(ctx, "record quarantined", "stream", st.Container, "item_id", store.CleanText(id), "reason", reason.Error())
+	return r.eng.store.QuarantineTx(ctx, tx, st, id, reason.Error(), raw)
+}
+
+// mergeJSON lays a partial delta item over the stored object: Graph's delta
+// may send an updated item as its id plus only the changed properties.
+func mergeJSON(stored, partial []byte) ([]byte, error) {
+	var base map[string]json.RawMessage
+	if err := json.Unmarshal(stored, &base); err != nil {
+		return nil, fmt.Errorf("stored object: %w", err)
+	}
+	var upd map[string]json.RawMessage
+	if err := json.Unmarshal(partial, &upd); err != nil {
+		return nil, err
+	}
+	for k, v := range upd {
+		base[k] = v
+	}
+	return json.Marshal(base)
+}
+
+// oneByOne applies a page's items one at a time, each in its own savepoint,
+// after PostgreSQL refused the page as a whole: the items it refuses go to
+// quarantine with its reason and the others are stored.
+func (r *run) oneByOne(d deltaStream) applyFunc {
+	return func(ctx context.Context, tx store.Tx, items []json.RawMessage, seen *time.Time) (store.Progress, error) {
+		var total store.Progress
+		for _, item := range items {
+			sp, err := tx.Begin(ctx)
+			if err != nil {
+				return total, err
+			}
+			p, err := d.apply(ctx, sp, []json.RawMessage{item}, seen)
+			if err == nil {
+				if err := sp.Commit(ctx); err != nil {
+					return total, err
+				}
+				total.Upserted += p.Upserted
+				total.Deleted += p.Deleted
+				continue
+			}
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return total, rerr
+			}
+			if !store.Rejected(err) {
+				return total, err
+			}
+			id, _ := graphsync.ID(item)
+			if err := r.quarantine(ctx, tx, d.stream, id, fmt.Errorf("PostgreSQL refused the record: %w", err), item); err != nil {
+				return total, err
+			}
+		}
+		return total, nil
+	}
+}
+
+// noIDReason says why foldPage set an item apart, in an operator's words.
+func noIDReason(kind string, raw []byte) error {
+	var head struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return fmt.Errorf("%s cannot be read as a JSON object: %w", kind, err)
+	}
+	var id string
+	switch {
+	case len(head.ID) == 0 || string(head.ID) == "null":
+		return fmt.Errorf("%s without an id", kind)
+	case json.Unmarshal(head.ID, &id) != nil:
+		return fmt.Errorf("%s id is not a string: %.40s", kind, head.ID)
+	case id == "":
+		return fmt.Errorf("%s with an empty id", kind)
+	case len(id) > maxIDBytes:
+		return fmt.Errorf("%s id is %d bytes, more than the %d an id may have", kind, len(id), maxIDBytes)
+	}
+	return fmt.Errorf("%s without a usable id", kind)
+}
+
+// listDigest fingerprints a list read whole (resources without delta): the
+// same digest as last time means nothing in it changed, and nothing needs
+// writing.
+func listDigest(items []json.RawMessage) string {
+	h := sha256.New()
+	for _, it := range items {
+		h.Write(it)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
