@@ -20,7 +20,7 @@ help: ## List the targets
 
 .PHONY: demo
 demo: ## Run the end-to-end demo: local PostgreSQL, the Graph emulator, connect, sync, mutate, sync, verify
-	$(GO) run ./cmd/graphsync demo
+	$(GO) run ./cmd/graphsync-demo
 
 .PHONY: test
 test: ## Vet, then run every test with the race detector on a real PostgreSQL

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/graphsync/graphsync/connect"
+	"github.com/graphsync/graphsync/graphsync"
 )
 
 // The resources decide the scopes; extra scopes (Sites.Read.All for the
@@ -14,7 +15,7 @@ import (
 func TestFlowScopes(t *testing.T) {
 	b := setup(t)
 	f := b.flow(t, func(c *connect.Config) {
-		c.Resources = []string{"mail", "calendar"}
+		c.Resources = []*graphsync.Resource{graphsync.Mail, graphsync.Calendar}
 		c.ExtraScopes = []string{"Sites.Read.All"}
 	})
 	for _, want := range []string{"Mail.Read", "Calendars.Read", "offline_access", "Sites.Read.All"} {
@@ -29,13 +30,16 @@ func TestFlowScopes(t *testing.T) {
 		t.Errorf("authorize URL does not request Sites.Read.All: %s", u)
 	}
 
-	_, err := connect.New(connect.Config{Store: b.store, Auth: b.auth, Resources: []string{"mail"},
+	_, err := connect.New(connect.Config{Store: b.store, Auth: b.auth, Resources: []*graphsync.Resource{graphsync.Mail},
 		ExtraScopes: []string{"https://contoso.sharepoint.com/AllSites.Read"}})
 	if err == nil {
 		t.Fatal("a SharePoint scope mixed with Graph scopes was accepted; the identity platform refuses one token for two resources")
 	}
 
-	app := b.flow(t, func(c *connect.Config) { c.Application = true; c.Resources = []string{"mail", "people"} })
+	app := b.flow(t, func(c *connect.Config) {
+		c.Application = true
+		c.Resources = []*graphsync.Resource{graphsync.Mail, graphsync.People}
+	})
 	for _, want := range []string{"User.Read.All", "Mail.Read", "People.Read.All"} {
 		if !slices.Contains(app.Scopes(), want) {
 			t.Errorf("application permissions %v lack %s", app.Scopes(), want)

@@ -15,6 +15,7 @@ import (
 	"github.com/graphsync/graphsync/connect"
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/pgtest"
 	"github.com/graphsync/graphsync/store"
 )
@@ -33,7 +34,7 @@ const (
 type bundle struct {
 	em    *emulator.Server
 	store *store.Store
-	auth  graphsync.AuthConfig
+	auth  identity.Config
 	user  emulator.User
 }
 
@@ -46,12 +47,12 @@ func setup(t *testing.T) *bundle {
 	}
 	t.Cleanup(func() { em.Close() })
 	return &bundle{em: em, store: pgtest.Store(t), user: em.Users()[0],
-		auth: graphsync.AuthConfig{LoginURL: em.URL(), Tenant: "common", ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}}
+		auth: identity.Config{LoginURL: em.URL(), Tenant: "common", ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}}
 }
 
 func (b *bundle) flow(t *testing.T, mod func(*connect.Config)) *connect.Flow {
 	t.Helper()
-	cfg := connect.Config{Store: b.store, Auth: b.auth, Resources: []string{"mail"}, LoginHint: b.user.UserPrincipalName}
+	cfg := connect.Config{Store: b.store, Auth: b.auth, Resources: []*graphsync.Resource{graphsync.Mail}, LoginHint: b.user.UserPrincipalName}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -207,24 +208,24 @@ func TestRedirectURIBound(t *testing.T) {
 		t.Fatalf("unregistered redirect URI: %d %v %.200s", status, loc, body)
 	}
 
-	a, err := graphsync.NewAuth(b.auth)
+	a, err := identity.NewAuth(b.auth)
 	if err != nil {
 		t.Fatal(err)
 	}
 	otherCfg := b.auth
 	otherCfg.RedirectURL = other
-	a2, err := graphsync.NewAuth(otherCfg)
+	a2, err := identity.NewAuth(otherCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	scopes := graphsync.DelegatedScopes([]graphsync.Resource{graphsync.Mail})
+	scopes := graphsync.DelegatedScopes([]*graphsync.Resource{graphsync.Mail})
 	verifier := oauth2.GenerateVerifier()
-	_, loc, body = authorize(t, a.AuthCodeURL("s", verifier, scopes, graphsync.AuthURLOptions{LoginHint: b.user.UserPrincipalName}))
+	_, loc, body = authorize(t, a.AuthCodeURL("s", verifier, scopes, identity.AuthURLOptions{LoginHint: b.user.UserPrincipalName}))
 	if loc == nil || loc.Query().Get("code") == "" {
 		t.Fatalf("authorize: %s", body)
 	}
 	_, err = a2.Exchange(context.Background(), loc.Query().Get("code"), verifier, scopes)
-	var te *graphsync.TokenError
+	var te *identity.TokenError
 	if !errors.As(err, &te) || te.AADSTS() != 500112 {
 		t.Fatalf("code redeemed for another redirect URI: %v, want AADSTS500112", err)
 	}

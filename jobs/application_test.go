@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/verify"
-	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -17,7 +17,7 @@ import (
 // while the others go on.
 func TestApplicationConnectionSyncsEveryUser(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{emu: emulator.Config{Users: 3, MessagesPerUser: 120}, application: true, resources: jobs.Resources})
+	b := setup(t, options{emu: emulator.Config{Users: 3, MessagesPerUser: 120}, application: true, resources: graphsync.Names(graphsync.Resources)})
 	if len(b.conns) != 1 {
 		t.Fatalf("%d connections, want one for the tenant", len(b.conns))
 	}
@@ -64,7 +64,7 @@ func TestApplicationConnectionSyncsEveryUser(t *testing.T) {
 			t.Errorf("%d %s rows of the removed user are still live", n, table)
 		}
 	}
-	if n := b.count(t, `SELECT count(*) FROM sync_state WHERE connection_id = $1 AND stream LIKE $2 || '/%' AND status <> 'stopped'`, conn.ID, gone); n != 0 {
+	if n := b.count(t, `SELECT count(*) FROM sync_state WHERE connection_id = $1 AND user_id = $2 AND status <> 'stopped'`, conn.ID, gone); n != 0 {
 		t.Fatalf("%d streams of the removed user are not stopped", n)
 	}
 	b.assertTenantMatchesTruth(t, conn)
@@ -75,7 +75,7 @@ func TestApplicationConnectionSyncsEveryUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range due {
-		if d.UserID == gone {
+		if d.User == gone {
 			t.Fatalf("sync of the removed user is due: %+v", d)
 		}
 	}
@@ -86,7 +86,7 @@ func TestApplicationConnectionSyncsEveryUser(t *testing.T) {
 		t.Fatal("emulator did not restore the user")
 	}
 	b.syncNow(t, 2*time.Minute)
-	if n := b.count(t, `SELECT count(*) FROM sync_state WHERE connection_id = $1 AND stream LIKE $2 || '/%' AND status = 'stopped'`, conn.ID, gone); n != 0 {
+	if n := b.count(t, `SELECT count(*) FROM sync_state WHERE connection_id = $1 AND user_id = $2 AND status = 'stopped'`, conn.ID, gone); n != 0 {
 		t.Fatalf("%d streams of the restored user are still stopped", n)
 	}
 	b.assertTenantMatchesTruth(t, conn)
@@ -98,7 +98,7 @@ func (b *bundle) assertTenantMatchesTruth(t *testing.T, conn *store.Connection) 
 	t.Helper()
 	for _, u := range b.em.Users() {
 		for _, res := range conn.Resources {
-			results, err := verify.Resource(context.Background(), b.store.Pool(), b.em.URL(), conn.ID, u.ID, res)
+			results, err := verify.Resource(context.Background(), b.store.Pool(), b.em.URL(), conn.ID, u.ID, res.Name())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/emulator"
-	"github.com/graphsync/graphsync/jobs"
-	"github.com/graphsync/graphsync/store"
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/worker"
 )
 
 // assertCalendarMatchesTruth compares every connection's live events with
@@ -128,9 +128,9 @@ func TestCalendarWindowRolls(t *testing.T) {
 	b := setup(t, options{
 		emu:       emulator.Config{Users: 2, EventsPerUser: 80},
 		resources: []string{"calendar"},
-		jobs: func(c *jobs.Config) {
-			c.CalendarPast, c.CalendarFuture = 30*day, 30*day
-			c.CalendarNow = func() time.Time { return time.Unix(0, now.Load()) }
+		worker: func(c *worker.Config) {
+			c.Engine.CalendarPast, c.Engine.CalendarFuture = 30*day, 30*day
+			c.Engine.Now = func() time.Time { return time.Unix(0, now.Load()) }
 		},
 	})
 	ctx := context.Background()
@@ -154,7 +154,7 @@ func TestCalendarWindowRolls(t *testing.T) {
 
 	want := time.Unix(0, now.Load()).UTC().Truncate(day)
 	for _, c := range b.conns {
-		st, err := b.store.SyncState(ctx, b.store.Pool(), store.Stream{ConnectionID: c.ID, Resource: "calendar", Name: "events"})
+		st, err := b.store.SyncState(ctx, graphsync.Stream{Connection: c.ID, User: c.UserID, Resource: graphsync.Calendar, Container: "events"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/internal/verify"
-	"github.com/graphsync/graphsync/jobs"
+	"github.com/graphsync/graphsync/internal/worker"
 )
 
 // Routes of the emulator's request counters; /me is served as /users/{u}.
@@ -83,11 +83,10 @@ func TestChatsSyncMatchesGroundTruth(t *testing.T) {
 
 // Messages sharing one lastModifiedDateTime are all stored, whether they
 // straddle a page boundary of one listing or the watermark between two.
-// Not parallel: it shrinks the page size every chat sync uses.
 func TestChatsEqualTimestamps(t *testing.T) {
-	t.Cleanup(jobs.SetChatMessagePageSize(2))
+	t.Parallel()
 	b := setup(t, options{emu: emulator.Config{Users: 2, MessagesPerUser: 1, ChatsPerUser: 1, ChatMessagesPerChat: 5},
-		resources: []string{"chats"}})
+		resources: []string{"chats"}, worker: func(c *worker.Config) { c.Engine.ChatPageSize = 2 }})
 	chatID, _ := firstChat(t, b)
 	same := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	var ids []string
@@ -204,7 +203,7 @@ func (b *bundle) assertTenantChatsMatchTruth(t *testing.T) {
 func TestChatsResumeAcrossJobs(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{emu: emulator.Config{Users: 2, MessagesPerUser: 1, ChatsPerUser: 1, ChatMessagesPerChat: 120},
-		resources: []string{"chats"}, jobs: func(c *jobs.Config) { c.MaxJobDuration = time.Nanosecond }})
+		resources: []string{"chats"}, worker: func(c *worker.Config) { c.Jobs.MaxJobDuration = time.Nanosecond }})
 	b.syncNow(t, time.Minute)
 	b.assertChatsMatchTruth(t)
 	// One chat shared by both users, 120 messages in pages of 50: three

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/emulator"
-	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/worker"
 )
 
 func TestContactsSyncMatchesGroundTruth(t *testing.T) {
@@ -15,7 +15,7 @@ func TestContactsSyncMatchesGroundTruth(t *testing.T) {
 	b := setup(t, options{
 		emu:       emulator.Config{Users: 2, MessagesPerUser: 5, ContactsPerUser: 120, PartialUpdates: true},
 		resources: []string{"contacts"},
-		graph:     func(c *graphsync.ClientConfig) { c.MaxPageSize = 25 },
+		worker:    func(c *worker.Config) { c.Graph.MaxPageSize = 25 },
 	})
 	b.syncNow(t, time.Minute)
 	b.assertContactsMatchTruth(t)

@@ -15,9 +15,10 @@ import (
 
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/verify"
-	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
+	"github.com/graphsync/graphsync/token"
 )
 
 // assertDriveMatchesTruth compares every connection's live drive items,
@@ -126,13 +127,13 @@ func TestDriveSyncMatchesGroundTruth(t *testing.T) {
 func (b *bundle) connectWithScopes(t *testing.T, upn string, scopes []string) *store.Connection {
 	t.Helper()
 	ctx := context.Background()
-	auth, err := graphsync.NewAuth(b.auth)
+	auth, err := identity.NewAuth(b.auth)
 	if err != nil {
 		t.Fatal(err)
 	}
 	verifier := oauth2.GenerateVerifier()
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get(auth.AuthCodeURL("s", verifier, scopes, graphsync.AuthURLOptions{LoginHint: upn}))
+	resp, err := noFollow.Get(auth.AuthCodeURL("s", verifier, scopes, identity.AuthURLOptions{LoginHint: upn}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func (b *bundle) connectWithScopes(t *testing.T, upn string, scopes []string) *s
 		t.Fatal(err)
 	}
 	conn, err := b.store.SaveConnection(ctx, &store.Connection{Kind: store.KindDelegated, TenantID: tok.TenantID, UserID: tok.ObjectID,
-		UserPrincipalName: tok.Username, Scopes: tok.Scopes, Resources: []string{"drive"}},
+		UserPrincipalName: tok.Username, Scopes: tok.Scopes, Resources: []*graphsync.Resource{graphsync.Drive}},
 		store.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry})
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +180,7 @@ func TestDriveSharePointToken(t *testing.T) {
 	ctx := context.Background()
 	users := b.em.Users()
 	sp := b.connectWithScopes(t, users[0].UserPrincipalName,
-		append(graphsync.DelegatedScopes([]graphsync.Resource{graphsync.Drive}), "Sites.Read.All"))
+		append(graphsync.DelegatedScopes([]*graphsync.Resource{graphsync.Drive}), "Sites.Read.All"))
 	plain := b.conns[1] // Files.Read.All only
 
 	// A drive sync redeems the SharePoint token of the connection granted
@@ -200,15 +201,12 @@ func TestDriveSharePointToken(t *testing.T) {
 	if n := b.count(t, `SELECT count(*) FROM connections WHERE position(convert_to('eyJ', 'UTF8') in sharepoint_token_enc) > 0`); n != 0 {
 		t.Fatal("the SharePoint token is stored in plaintext")
 	}
-	first, err := b.svc.AccessToken(ctx, sp.ID, jobs.TokenSharePoint)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := b.token(t, sp.ID, token.SharePoint)
 	if aud := jwtClaim(t, first, "aud"); aud != resource {
 		t.Fatalf("SharePoint token audience %q, want %q", aud, resource)
 	}
-	if again, err := b.svc.AccessToken(ctx, sp.ID, jobs.TokenSharePoint); err != nil || again != first {
-		t.Fatalf("a fresh SharePoint token was redeemed again (%v)", err)
+	if again := b.token(t, sp.ID, token.SharePoint); again != first {
+		t.Fatal("a fresh SharePoint token was redeemed again")
 	}
 
 	// Near expiry, it is redeemed anew, and the rotated refresh token
@@ -216,19 +214,13 @@ func TestDriveSharePointToken(t *testing.T) {
 	if _, err := b.store.Pool().Exec(ctx, `UPDATE connections SET sharepoint_token_expires_at = now() + interval '1 minute' WHERE id = $1`, sp.ID); err != nil {
 		t.Fatal(err)
 	}
-	second, err := b.svc.AccessToken(ctx, sp.ID, jobs.TokenSharePoint)
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := b.token(t, sp.ID, token.SharePoint)
 	if second == first || jwtClaim(t, second, "aud") != resource {
 		t.Fatal("the SharePoint token near expiry was not redeemed anew")
 	}
 	b.expireAccessTokens(t)
-	graph, err := b.svc.AccessToken(ctx, sp.ID, jobs.TokenGraph)
-	if err != nil {
-		t.Fatalf("Graph token after the SharePoint redemption: %v", err)
-	}
-	if aud := jwtClaim(t, graph, "aud"); aud != "https://graph.microsoft.com" {
+	graphToken := b.token(t, sp.ID, token.Graph)
+	if aud := jwtClaim(t, graphToken, "aud"); aud != "https://graph.microsoft.com" {
 		t.Fatalf("Graph token audience %q", aud)
 	}
 	b.em.Mutate(50)
@@ -237,7 +229,7 @@ func TestDriveSharePointToken(t *testing.T) {
 	b.assertDriveMatchesTruth(t)
 
 	// Without Sites.Read.All there is no SharePoint token.
-	if _, err := b.svc.AccessToken(ctx, plain.ID, jobs.TokenSharePoint); !errors.Is(err, jobs.ErrNoSharePoint) {
+	if _, _, err := b.w.Tokens.Get(ctx, plain.ID, token.SharePoint); !errors.Is(err, token.ErrNoSharePoint) {
 		t.Fatalf("SharePoint token of a connection without Sites.Read.All: %v, want ErrNoSharePoint", err)
 	}
 }
@@ -266,4 +258,14 @@ func TestDriveQuarantinesUndecodableItem(t *testing.T) {
 	if n := b.count(t, `SELECT count(*) FROM sync_state WHERE resource = 'drive' AND status <> 'ok'`); n != 0 {
 		t.Fatalf("%d drive streams not ok after a quarantined record", n)
 	}
+}
+
+// token gets a connection's access token of kind through the token source.
+func (b *bundle) token(t *testing.T, connectionID int64, kind token.Kind) string {
+	t.Helper()
+	tok, _, err := b.w.Tokens.Get(context.Background(), connectionID, kind)
+	if err != nil {
+		t.Fatalf("%s token of connection %d: %v", kind, connectionID, err)
+	}
+	return tok
 }

@@ -7,17 +7,22 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/graphsync/graphsync/connect"
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/pgtest"
 	"github.com/graphsync/graphsync/internal/verify"
+	"github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
@@ -30,17 +35,18 @@ const (
 type bundle struct {
 	em     *emulator.Server
 	store  *store.Store
-	graph  *graphsync.Client
+	graph  *graph.Client
+	w      *worker.Worker
 	svc    *jobs.Service
-	client *river.Client[pgx.Tx]
+	client *river.Client[store.Tx]
 	conns  []*store.Connection
-	auth   graphsync.AuthConfig
+	auth   identity.Config
 }
 
 type options struct {
-	emu        emulator.Config
-	jobs       func(*jobs.Config)
-	graph      func(*graphsync.ClientConfig)
+	emu emulator.Config
+	// worker tunes the process's configuration.
+	worker     func(*worker.Config)
 	noWorkers  bool
 	connectAll bool
 	// resources the connections sync; default mail only.
@@ -88,31 +94,24 @@ func setup(t *testing.T, o options) *bundle {
 
 	st := pgtest.Store(t)
 	if o.keys != nil {
-		st = store.New(st.Pool(), o.keys)
+		st = st.WithKeys(o.keys)
 	}
-	gcfg := graphsync.ClientConfig{BaseURL: em.URL(), MaxPageSize: 50, Logger: testLogger()}
-	if o.graph != nil {
-		o.graph(&gcfg)
+	auth := identity.Config{LoginURL: em.URL(), Tenant: "common", ClientID: testClientID, ClientSecret: testSecret, RedirectURL: redirect}
+	wcfg := worker.Config{Store: st, Logger: testLogger(), App: auth,
+		Graph: graph.Config{BaseURL: em.URL(), MaxPageSize: 50},
+		Jobs:  jobs.Config{DisableScheduler: true, PollInterval: 100 * time.Millisecond, SyncWorkers: 8}}
+	if o.worker != nil {
+		o.worker(&wcfg)
 	}
-	gc, err := graphsync.NewClient(gcfg)
+	w, err := worker.New(wcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := graphsync.AuthConfig{LoginURL: em.URL(), Tenant: "common", ClientID: testClientID, ClientSecret: testSecret, RedirectURL: redirect}
-	jcfg := jobs.Config{Store: st, Graph: gc, Auth: auth, Logger: testLogger(), DisableScheduler: true,
-		PollInterval: 100 * time.Millisecond, SyncWorkers: 8}
-	if o.jobs != nil {
-		o.jobs(&jcfg)
-	}
-	svc, err := jobs.NewService(jcfg)
+	client, err := w.Jobs.NewClient(!o.noWorkers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := svc.NewClient(!o.noWorkers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &bundle{em: em, store: st, graph: gc, svc: svc, client: client, auth: auth}
+	b := &bundle{em: em, store: wcfg.Store, graph: w.Graph, w: w, svc: w.Jobs, client: client, auth: auth}
 	if !o.noWorkers {
 		b.start(t)
 	}
@@ -143,7 +142,7 @@ func (b *bundle) connectAll(t *testing.T, resources []string) {
 	t.Helper()
 	for _, u := range b.em.Users() {
 		conn, err := connect.Headless(context.Background(), connect.Config{Store: b.store, Auth: b.auth, Graph: b.graph,
-			Resources: resources, LoginHint: u.UserPrincipalName})
+			Resources: parseResources(t, resources), LoginHint: u.UserPrincipalName})
 		if err != nil {
 			t.Fatalf("connect %s: %v", u.UserPrincipalName, err)
 		}
@@ -161,7 +160,7 @@ func (b *bundle) connectTenant(t *testing.T, resources []string) {
 	auth := b.auth
 	auth.Tenant = b.em.TenantID()
 	conn, err := connect.Headless(context.Background(), connect.Config{Store: b.store, Auth: auth, Graph: b.graph,
-		Resources: resources, Application: true})
+		Resources: parseResources(t, resources), Application: true})
 	if err != nil {
 		t.Fatalf("admin consent: %v", err)
 	}
@@ -179,35 +178,51 @@ func (b *bundle) syncNow(t *testing.T, timeout time.Duration) {
 	b.waitIdle(t, timeout)
 }
 
+// waitIdle waits until no sync job is left available, running, retryable,
+// scheduled or pending, and fails on a discarded one.
 func (b *bundle) waitIdle(t *testing.T, timeout time.Duration) {
 	t.Helper()
+	ctx := context.Background()
 	deadline := time.Now().Add(timeout)
-	for {
-		var active int
-		var lastErr *string
-		err := b.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM river_job
-			WHERE kind = 'graphsync_sync' AND state IN ('available', 'running', 'retryable', 'scheduled', 'pending')`).Scan(&active)
+	list := func(states ...rivertype.JobState) []*rivertype.JobRow {
+		res, err := b.client.JobList(ctx, river.NewJobListParams().Kinds(jobs.SyncArgs{}.Kind()).States(states...).First(10_000))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if active == 0 {
-			var discarded int
-			_ = b.store.Pool().QueryRow(context.Background(), `SELECT count(*), max(errors::text) FROM river_job WHERE kind = 'graphsync_sync' AND state = 'discarded'`).Scan(&discarded, &lastErr)
-			if discarded > 0 {
-				t.Fatalf("%d sync jobs discarded: %v", discarded, *lastErr)
+		return res.Jobs
+	}
+	lastError := func(rows []*rivertype.JobRow) string {
+		for _, r := range slices.Backward(rows) {
+			if len(r.Errors) > 0 {
+				return r.Errors[len(r.Errors)-1].Error
+			}
+		}
+		return ""
+	}
+	for {
+		active := list(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable,
+			rivertype.JobStateScheduled, rivertype.JobStatePending)
+		if len(active) == 0 {
+			if discarded := list(rivertype.JobStateDiscarded); len(discarded) > 0 {
+				t.Fatalf("%d sync jobs discarded: %s", len(discarded), lastError(discarded))
 			}
 			return
 		}
 		if time.Now().After(deadline) {
-			_ = b.store.Pool().QueryRow(context.Background(), `SELECT max(errors::text) FROM river_job WHERE kind = 'graphsync_sync'`).Scan(&lastErr)
-			e := ""
-			if lastErr != nil {
-				e = *lastErr
-			}
-			t.Fatalf("syncs still active after %s (%d jobs); errors: %s", timeout, active, e)
+			t.Fatalf("syncs still active after %s (%d jobs); errors: %s", timeout, len(active), lastError(active))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// parseResources reads the resources a test names.
+func parseResources(t *testing.T, names []string) []*graphsync.Resource {
+	t.Helper()
+	rs, err := graphsync.ParseResources(strings.Join(names, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
 }
 
 // assertMailMatchesTruth compares every connection's live folders and

@@ -11,29 +11,32 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/graphsync/graphsync/store"
+	"github.com/graphsync/graphsync/syncer"
 )
 
+// The engine's outcome in River's terms: a stop completes the job, a snooze
+// snoozes it, a failure is retried until syncAttempts, then left to the
+// next pass.
 func TestSyncJobOutcome(t *testing.T) {
-	failed := result{act: actFail, err: errors.New("boom")}
+	boom := []error{errors.New("boom")}
 	tests := []struct {
 		name    string
 		attempt int
-		results []result
+		out     syncer.Outcome
 		want    string // "nil", "error", or "snooze <duration>"
 	}{
-		{"all synced", 1, []result{{}, {}}, "nil"},
-		{"one failed: River retries", 1, []result{{}, failed}, "error"},
-		{"one failed, attempts used up: next pass", syncAttempts, []result{{}, failed}, "nil"},
-		{"shortest snooze wins, failure retried with it", 1, []result{{act: actSnooze, wait: time.Minute}, failed, {act: actSnooze, wait: 5 * time.Second}}, "snooze 5s"},
-		{"time budget: go on at once", 1, []result{{act: actSnooze}, {}}, "snooze 0s"},
-		{"re-auth stops the job", 1, []result{{act: actSnooze, wait: time.Second}, {act: actStop}, failed}, "nil"},
+		{"all synced", 1, syncer.Outcome{}, "nil"},
+		{"one failed: River retries", 1, syncer.Outcome{Failed: boom}, "error"},
+		{"one failed, attempts used up: next pass", syncAttempts, syncer.Outcome{Failed: boom}, "nil"},
+		{"snooze, failure retried with it", 1, syncer.Outcome{Snooze: true, Wait: 5 * time.Second, Failed: boom}, "snooze 5s"},
+		{"time budget: go on at once", 1, syncer.Outcome{Snooze: true}, "snooze 0s"},
+		{"re-auth stops the job", 1, syncer.Outcome{Stop: true, Failed: boom}, "nil"},
 	}
-	j := &syncJob{svc: &Service{log: slog.New(slog.NewTextHandler(io.Discard, nil))}, conn: &store.Connection{ID: 1}}
+	s := &Service{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			job := &river.Job[SyncArgs]{JobRow: &rivertype.JobRow{Attempt: tt.attempt}}
-			err := j.outcome(context.Background(), job, tt.results)
+			err := s.outcome(context.Background(), job, tt.out)
 			var snooze *rivertype.JobSnoozeError
 			got := "error"
 			switch {

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/graphsync/graphsync/emulator"
-	"github.com/graphsync/graphsync/jobs"
+	"github.com/graphsync/graphsync/internal/worker"
 )
 
 func TestPeopleSyncMatchesGroundTruth(t *testing.T) {
@@ -59,7 +59,7 @@ func TestPeopleSnapshotResumesAcrossJobs(t *testing.T) {
 	b := setup(t, options{
 		emu:       emulator.Config{Users: 2, MessagesPerUser: 5, PeoplePerUser: 250},
 		resources: []string{"people"},
-		jobs:      func(c *jobs.Config) { c.MaxJobDuration = time.Nanosecond },
+		worker:    func(c *worker.Config) { c.Jobs.MaxJobDuration = time.Nanosecond },
 	})
 	continued := syncRuns(t, "people", "continued")
 	b.syncNow(t, time.Minute)

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
 	"github.com/graphsync/graphsync/emulator"
-	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/graph"
+	"github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
@@ -21,22 +21,20 @@ import (
 // Graph client, service and River client.
 type process struct {
 	svc    *jobs.Service
-	client *river.Client[pgx.Tx]
+	client *river.Client[store.Tx]
 }
 
 // newProcess starts another worker process against the bundle's emulator
 // and database, as a fresh `graphsync worker` would.
 func (b *bundle) newProcess(t *testing.T, pageSize int) *process {
 	t.Helper()
-	gc, err := graphsync.NewClient(graphsync.ClientConfig{BaseURL: b.em.URL(), MaxPageSize: pageSize, Logger: testLogger()})
+	w, err := worker.New(worker.Config{Store: b.store, Logger: testLogger(), App: b.auth,
+		Graph: graph.Config{BaseURL: b.em.URL(), MaxPageSize: pageSize},
+		Jobs:  jobs.Config{DisableScheduler: true, PollInterval: 100 * time.Millisecond, SyncWorkers: 8}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := jobs.NewService(jobs.Config{Store: b.store, Graph: gc, Auth: b.auth, Logger: testLogger(),
-		DisableScheduler: true, PollInterval: 100 * time.Millisecond, SyncWorkers: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := w.Jobs
 	client, err := svc.NewClient(true)
 	if err != nil {
 		t.Fatal(err)
@@ -155,8 +153,8 @@ func TestExpiredDeltaTokensResync(t *testing.T) {
 func TestDeltaTokensExpireMidRound(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{
-		emu:   emulator.Config{Users: 1, MessagesPerUser: 400, Latency: emulator.Latency{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond}},
-		graph: func(c *graphsync.ClientConfig) { c.MaxPageSize = 10 },
+		emu:    emulator.Config{Users: 1, MessagesPerUser: 400, Latency: emulator.Latency{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond}},
+		worker: func(c *worker.Config) { c.Graph.MaxPageSize = 10 },
 	})
 	b.enqueue(t)
 	waitFor(t, 20*time.Second, "the first message pages to commit", func() bool {
@@ -183,8 +181,7 @@ func TestAccessTokenExpiresMidSync(t *testing.T) {
 		emu: emulator.Config{Users: 1, MessagesPerUser: 300, AccessTokenLifetime: 2 * time.Second,
 			Latency: emulator.Latency{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond}},
 		// Use each token until Graph refuses it.
-		jobs:  func(c *jobs.Config) { c.RefreshAhead = time.Millisecond },
-		graph: func(c *graphsync.ClientConfig) { c.MaxPageSize = 5 },
+		worker: func(c *worker.Config) { c.Jobs.RefreshAhead, c.Graph.MaxPageSize = time.Millisecond, 5 },
 	})
 	b.syncNow(t, time.Minute)
 	b.assertMailMatchesTruth(t)
@@ -293,9 +290,9 @@ func TestThrottledSyncHonoursRetryAfter(t *testing.T) {
 			b := setup(t, options{
 				emu: emulator.Config{Users: 2, MessagesPerUser: 300,
 					Throttle: emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: tc.requests, Window: tc.window, Concurrent: 4}}},
-				graph: func(c *graphsync.ClientConfig) {
-					c.MaxPageSize = tc.pageSize
-					c.MaxInlineWait = tc.inline
+				worker: func(c *worker.Config) {
+					c.Graph.MaxPageSize = tc.pageSize
+					c.Graph.MaxInlineWait = tc.inline
 				},
 			})
 			b.syncNow(t, time.Minute)
@@ -328,8 +325,8 @@ func TestThrottledSyncHonoursRetryAfter(t *testing.T) {
 func TestKilledWorkerResumesFromCheckpoint(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{
-		emu:   emulator.Config{Users: 1, MessagesPerUser: 400, Latency: emulator.Latency{Min: 20 * time.Millisecond, Max: 50 * time.Millisecond}},
-		graph: func(c *graphsync.ClientConfig) { c.MaxPageSize = 10 },
+		emu:    emulator.Config{Users: 1, MessagesPerUser: 400, Latency: emulator.Latency{Min: 20 * time.Millisecond, Max: 50 * time.Millisecond}},
+		worker: func(c *worker.Config) { c.Graph.MaxPageSize = 10 },
 	})
 	b.enqueue(t)
 	waitFor(t, 20*time.Second, "the first message pages to commit", func() bool {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graphsync"
 )
 
 // A resource whose permission the user never granted is marked
@@ -16,7 +17,7 @@ func TestMissingScopeMarksOnlyThatResource(t *testing.T) {
 	b := setup(t, options{emu: emulator.Config{Users: 1, MessagesPerUser: 60}, resources: []string{"mail"}})
 	conn := b.conns[0]
 	// Enabled after consent: the token carries Mail.Read only.
-	if err := b.store.SetResources(context.Background(), conn.ID, []string{"mail", "calendar"}); err != nil {
+	if err := b.store.SetResources(context.Background(), conn.ID, []*graphsync.Resource{graphsync.Mail, graphsync.Calendar}); err != nil {
 		t.Fatal(err)
 	}
 	b.syncNow(t, time.Minute)
@@ -27,10 +28,10 @@ func TestMissingScopeMarksOnlyThatResource(t *testing.T) {
 	}
 	var calendar, mail int
 	for _, st := range states {
-		switch st.Resource {
+		switch st.Resource.Name() {
 		case "calendar":
 			// The resource's own row carries the verdict `graphsync status` shows.
-			if st.Name != "" {
+			if st.Container != "" {
 				continue
 			}
 			calendar++
@@ -40,7 +41,7 @@ func TestMissingScopeMarksOnlyThatResource(t *testing.T) {
 		case "mail":
 			mail++
 			if st.Status != "ok" {
-				t.Errorf("mail stream %q: status %q, want ok", st.Name, st.Status)
+				t.Errorf("mail stream %q: status %q, want ok", st.Container, st.Status)
 			}
 		}
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/pglocal"
 	"github.com/graphsync/graphsync/internal/secretscan"
-	"github.com/graphsync/graphsync/jobs"
+	"github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -51,13 +51,12 @@ func TestNoSecretLeaks(t *testing.T) {
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b := setup(t, options{
-		emu:   emulator.Config{Users: 3, MessagesPerUser: 60, AccessTokenLifetime: 30 * time.Second},
-		jobs:  func(c *jobs.Config) { c.Logger = logger },
-		graph: func(c *graphsync.ClientConfig) { c.Logger = logger },
+		emu:    emulator.Config{Users: 3, MessagesPerUser: 60, AccessTokenLifetime: 30 * time.Second},
+		worker: func(c *worker.Config) { c.Logger = logger },
 	})
 
 	// Connect again with the flow's logger on, and deliver a forged answer.
-	flow, err := connect.New(connect.Config{Store: b.store, Auth: b.auth, Graph: b.graph, Resources: []string{"mail"},
+	flow, err := connect.New(connect.Config{Store: b.store, Auth: b.auth, Graph: b.graph, Resources: []*graphsync.Resource{graphsync.Mail},
 		LoginHint: b.em.Users()[0].UserPrincipalName, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -154,9 +153,9 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	// first and the old one second, as the rotation procedure says.
 	both := keyring(newKey + "," + oldKey)
 	b := setup(t, options{
-		keys: keyring(oldKey),
-		emu:  emulator.Config{Users: 4, MessagesPerUser: 150, AccessTokenLifetime: 30 * time.Second},
-		jobs: func(c *jobs.Config) { c.Store = store.New(c.Store.Pool(), both) },
+		keys:   keyring(oldKey),
+		emu:    emulator.Config{Users: 4, MessagesPerUser: 150, AccessTokenLifetime: 30 * time.Second},
+		worker: func(c *worker.Config) { c.Store = c.Store.WithKeys(both) },
 	})
 	ctx := context.Background()
 	start := time.Now()

@@ -6,6 +6,8 @@
 
 ALTER TABLE sync_state ADD COLUMN user_id text NOT NULL DEFAULT '';
 ALTER TABLE quarantine ADD COLUMN user_id text NOT NULL DEFAULT '';
+-- The old key has no user: two users' streams collide under it once split.
+ALTER TABLE sync_state DROP CONSTRAINT sync_state_pkey;
 
 UPDATE sync_state s SET user_id = c.user_id
 FROM connections c WHERE c.id = s.connection_id AND c.kind = 'delegated';
@@ -23,7 +25,6 @@ UPDATE quarantine q SET user_id = split_part(q.stream, '/', 1),
 FROM connections c
 WHERE c.id = q.connection_id AND c.kind = 'application' AND q.resource <> 'users' AND position('/' in q.stream) > 0;
 
-ALTER TABLE sync_state DROP CONSTRAINT sync_state_pkey;
 ALTER TABLE sync_state ADD PRIMARY KEY (connection_id, user_id, resource, stream);
 
 COMMENT ON COLUMN sync_state.user_id IS 'The user (mailbox) whose data the stream reads: the connection''s user for a delegated connection, one user of the tenant for an application connection; empty for an application connection''s user discovery (resource users).';

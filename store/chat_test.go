@@ -77,10 +77,8 @@ func TestChatsAndMembers(t *testing.T) {
 	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	upsert(t, s, graphsync.Chats.Items(), c.ID, []graphsync.Row{chatMessage(t, "c2", "1", "hi", t0, false),
 		chatMessage(t, "c2", "2", "", t0, true)}, nil)
-	var gone []string
-	inTx(t, s, func(ctx context.Context, tx store.Tx) (err error) {
-		gone, err = s.RetireMissingTx(ctx, tx, chats, c.ID, "u1", []string{"c1"})
-		return err
+	gone := inTx(t, s, func(ctx context.Context, tx store.Tx) ([]string, error) {
+		return s.RetireMissingTx(ctx, tx, chats, c.ID, "u1", []string{"c1"})
 	})
 	if len(gone) != 1 || gone[0] != "c2" {
 		t.Fatalf("retired %v, want [c2]", gone)
@@ -140,12 +138,9 @@ func TestChatMessages(t *testing.T) {
 		t.Fatal("a message of one chat overwrote the message of another with the same id")
 	}
 	watermark := func(chat string) time.Time {
-		var wm time.Time
-		inTx(t, s, func(ctx context.Context, tx store.Tx) (err error) {
-			wm, err = s.LatestModifiedTx(ctx, tx, messages, stream(c, graphsync.Chats, "u1", chat))
-			return err
+		return inTx(t, s, func(ctx context.Context, tx store.Tx) (time.Time, error) {
+			return s.LatestModifiedTx(ctx, tx, messages, stream(c, graphsync.Chats, "u1", chat))
 		})
-		return wm
 	}
 	if wm := watermark("c1"); !wm.Equal(del) {
 		t.Fatalf("watermark %s, want %s", wm, del)

@@ -31,24 +31,28 @@ func directoryUser(t testing.TB, id string) graphsync.Row {
 // userItems returns, for every table synced per user, one item read for
 // user, as Graph sends it.
 func userItems(t testing.TB, user string) map[*graphsync.Table]graphsync.Row {
-	at := func(c string) graphsync.MapContext { return graphsync.MapContext{User: user, Container: c, Position: 1} }
-	items := map[*graphsync.Table]graphsync.Row{
-		graphsync.Mail.Folders(): item(t, graphsync.Mail.Folders(), at(""), map[string]any{"id": "mf-" + user, "parentFolderId": "root"}),
-		graphsync.Mail.Items(): item(t, graphsync.Mail.Items(), at("mf-"+user), map[string]any{"id": "m-" + user,
-			"parentFolderId": "mf-" + user, "receivedDateTime": "2025-03-01T10:00:00Z"}),
-		graphsync.Contacts.Folders(): item(t, graphsync.Contacts.Folders(), at(""), map[string]any{"id": "cf-" + user, "parentFolderId": "def"}),
-		graphsync.Contacts.Items(): item(t, graphsync.Contacts.Items(), at("cf-"+user), map[string]any{"id": "ct-" + user,
-			"parentFolderId": "cf-" + user, "createdDateTime": "2025-01-01T00:00:00Z"}),
-		graphsync.Drive.Items(): item(t, graphsync.Drive.Items(), at(graphsync.OwnDrive), map[string]any{"id": "root-" + user,
-			"name": "root", "root": map[string]any{}, "parentReference": map[string]any{"driveId": "d-" + user}}),
-		graphsync.Chats.Folders(): item(t, graphsync.Chats.Folders(), at(""), map[string]any{"id": "chat-" + user, "chatType": "group"}),
-		graphsync.Chats.Items(): item(t, graphsync.Chats.Items(), at("chat-"+user), map[string]any{"id": "1",
-			"lastModifiedDateTime": "2025-03-01T10:00:00Z"}),
+	items := map[*graphsync.Table]graphsync.Row{}
+	for _, it := range []struct {
+		table     *graphsync.Table
+		container string
+		members   map[string]any
+	}{
+		{graphsync.Mail.Folders(), "", map[string]any{"id": "mf-" + user, "parentFolderId": "root"}},
+		{graphsync.Mail.Items(), "mf-" + user, map[string]any{"id": "m-" + user, "parentFolderId": "mf-" + user,
+			"receivedDateTime": "2025-03-01T10:00:00Z"}},
+		{graphsync.Calendar.Items(), "", eventJSON("e-"+user, inWindow)},
+		{graphsync.Contacts.Folders(), "", map[string]any{"id": "cf-" + user, "parentFolderId": "def"}},
+		{graphsync.Contacts.Items(), "cf-" + user, map[string]any{"id": "ct-" + user, "parentFolderId": "cf-" + user,
+			"createdDateTime": "2025-01-01T00:00:00Z"}},
+		{graphsync.Drive.Items(), graphsync.OwnDrive, map[string]any{"id": "root-" + user, "name": "root",
+			"root": map[string]any{}, "parentReference": map[string]any{"driveId": "d-" + user}}},
+		{graphsync.Chats.Folders(), "", map[string]any{"id": "chat-" + user, "chatType": "group"}},
+		{graphsync.Chats.Items(), "chat-" + user, map[string]any{"id": "1", "lastModifiedDateTime": "2025-03-01T10:00:00Z"}},
 		// The same person for every user: people are keyed by user too.
-		graphsync.People.Items(): item(t, graphsync.People.Items(), at(""), map[string]any{"id": "p", "displayName": "P"}),
+		{graphsync.People.Items(), "", map[string]any{"id": "p", "displayName": "P"}},
+	} {
+		items[it.table] = item(t, it.table, graphsync.MapContext{User: user, Container: it.container, Position: 1}, it.members)
 	}
-	e := eventJSON("e-"+user, inWindow)
-	items[graphsync.Calendar.Items()] = item(t, graphsync.Calendar.Items(), at(""), e)
 	return items
 }
 

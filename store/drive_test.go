@@ -113,16 +113,15 @@ func TestDriveFolderDeletion(t *testing.T) {
 
 	// A full enumeration retires what it did not see.
 	since := time.Now()
-	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+	r := inTx(t, s, func(ctx context.Context, tx store.Tx) (store.Removed, error) {
 		items := graphsync.Drive.Items()
 		if _, err := s.UpsertTx(ctx, tx, items, c.ID, []graphsync.Row{driveItem(t, "root", "", "root")}, &since); err != nil {
-			return err
+			return store.Removed{}, err
 		}
-		r, err := s.RetireUnseenTx(ctx, tx, items, stream(c, graphsync.Drive, "u1", graphsync.OwnDrive), since, graphsync.Window{})
-		if err == nil && r.Deleted != 1 {
-			err = fmt.Errorf("retired %d items, want 1", r.Deleted)
-		}
-		return err
+		return s.RetireUnseenTx(ctx, tx, items, stream(c, graphsync.Drive, "u1", graphsync.OwnDrive), since, graphsync.Window{})
 	})
+	if r.Deleted != 1 {
+		t.Fatalf("retired %d items, want 1", r.Deleted)
+	}
 	wantPaths(t, drivePaths(t, s, c.ID), map[string]string{"root": "/"})
 }

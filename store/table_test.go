@@ -90,41 +90,51 @@ func TestChildRowsFollowTheirParent(t *testing.T) {
 			WHERE connection_id = $1 AND chat_id = $2`,
 			"UPDATE chat_members SET display_name = 'x'"},
 	} {
-		t.Run(tc.parent.Name, func(t *testing.T) {
-			t.Parallel()
-			s := pgtest.Store(t)
-			c := newConnection(t, s, "u1", store.Tokens{AccessToken: "a", RefreshToken: "r"})
-			children := func(id string) string { return text(t, s, tc.list, c.ID, id) }
-			var seen *time.Time
-			if tc.parent.Seen { // as a full round would mark them
-				now := time.Now()
-				seen = &now
-			}
+		for _, more := range []int{0, 70} { // parents besides p1 and p2: multi-row INSERT and COPY paths
+			t.Run(fmt.Sprintf("%s/%d", tc.parent.Name, 2+more), func(t *testing.T) {
+				t.Parallel()
+				s := pgtest.Store(t)
+				c := newConnection(t, s, "u1", store.Tokens{AccessToken: "a", RefreshToken: "r"})
+				children := func(id string) string { return text(t, s, tc.list, c.ID, id) }
+				var seen *time.Time
+				if tc.parent.Seen { // as a full round would mark them
+					now := time.Now()
+					seen = &now
+				}
+				// page is p1 with members, p2 with carol, and the other parents.
+				page := func(members ...string) []graphsync.Row {
+					rows := []graphsync.Row{tc.row(t, "p1", members...), tc.row(t, "p2", "carol")}
+					for i := range more {
+						rows = append(rows, tc.row(t, fmt.Sprint("o", i), "dan"))
+					}
+					return rows
+				}
 
-			if n := upsert(t, s, tc.parent, c.ID, []graphsync.Row{tc.row(t, "p1", "ann", "bob"), tc.row(t, "p2", "carol")}, seen); n != 2 {
-				t.Fatalf("first upsert changed %d rows, want 2", n)
-			}
-			if got := children("p1"); got != "ann@contoso.test:ann,bob@contoso.test:bob" {
-				t.Fatalf("children of p1: %q", got)
-			}
-			if _, err := s.Pool().Exec(t.Context(), tc.tamper); err != nil {
-				t.Fatal(err)
-			}
-			if n := upsert(t, s, tc.parent, c.ID, []graphsync.Row{tc.row(t, "p1", "ann", "bob"), tc.row(t, "p2", "carol")}, seen); n != 0 {
-				t.Fatalf("unchanged upsert changed %d rows", n)
-			}
-			if got := children("p1"); got != "ann@contoso.test:x,bob@contoso.test:x" {
-				t.Fatalf("children of an unchanged parent were rewritten: %q", got)
-			}
-			if n := upsert(t, s, tc.parent, c.ID, []graphsync.Row{tc.row(t, "p1", "ann"), tc.row(t, "p2", "carol")}, seen); n != 1 {
-				t.Fatalf("one changed parent: upsert changed %d rows", n)
-			}
-			if got := children("p1"); got != "ann@contoso.test:ann" {
-				t.Fatalf("children of the changed parent: %q, want ann's alone, as sent", got)
-			}
-			if got := children("p2"); got != "carol@contoso.test:x" {
-				t.Fatalf("children of the unchanged parent in the same page were rewritten: %q", got)
-			}
-		})
+				if n := upsert(t, s, tc.parent, c.ID, page("ann", "bob"), seen); n != int64(2+more) {
+					t.Fatalf("first upsert changed %d rows, want %d", n, 2+more)
+				}
+				if got := children("p1"); got != "ann@contoso.test:ann,bob@contoso.test:bob" {
+					t.Fatalf("children of p1: %q", got)
+				}
+				if _, err := s.Pool().Exec(t.Context(), tc.tamper); err != nil {
+					t.Fatal(err)
+				}
+				if n := upsert(t, s, tc.parent, c.ID, page("ann", "bob"), seen); n != 0 {
+					t.Fatalf("unchanged upsert changed %d rows", n)
+				}
+				if got := children("p1"); got != "ann@contoso.test:x,bob@contoso.test:x" {
+					t.Fatalf("children of an unchanged parent were rewritten: %q", got)
+				}
+				if n := upsert(t, s, tc.parent, c.ID, page("ann"), seen); n != 1 {
+					t.Fatalf("one changed parent: upsert changed %d rows", n)
+				}
+				if got := children("p1"); got != "ann@contoso.test:ann" {
+					t.Fatalf("children of the changed parent: %q, want ann's alone, as sent", got)
+				}
+				if got := children("p2"); got != "carol@contoso.test:x" {
+					t.Fatalf("children of the unchanged parent in the same page were rewritten: %q", got)
+				}
+			})
+		}
 	}
 }

@@ -28,10 +28,6 @@ const (
 	chatMaxStale = 24 * time.Hour
 )
 
-// chatMessagePageSize is the $top of message listings: 50 is the largest
-// Graph accepts. Tests shrink it to cross page boundaries.
-var chatMessagePageSize = 50
-
 // chatMark is a chat's message position, stored as its stream's watermark.
 type chatMark struct {
 	// Modified is the latest lastModifiedDateTime stored once a listing
@@ -222,7 +218,7 @@ func (r *run) syncChatMessages(ctx context.Context, c graphsync.Chat) error {
 	mark := parseChatMark(state.Watermark)
 	link := state.NextLink
 	if link == "" {
-		q := "$top=" + strconv.Itoa(chatMessagePageSize) + "&$orderby=lastModifiedDateTime%20desc"
+		q := "$top=" + strconv.Itoa(r.eng.cfg.ChatPageSize) + "&$orderby=lastModifiedDateTime%20desc"
 		if !mark.Modified.IsZero() {
 			// $filter applies only with $orderby on the same property, as
 			// Microsoft documents; gt is one of the two operators it allows.

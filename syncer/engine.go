@@ -51,6 +51,9 @@ type Config struct {
 	CalendarRoll time.Duration
 	// Now is the clock the calendar window follows (time.Now when nil).
 	Now func() time.Time
+	// ChatPageSize is the $top of chat message listings (default 50, the
+	// largest Graph accepts).
+	ChatPageSize int
 }
 
 // Engine syncs mailboxes. It is safe for concurrent use.
@@ -86,6 +89,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ChatPageSize <= 0 {
+		cfg.ChatPageSize = 50
 	}
 	return &Engine{cfg: cfg, store: cfg.Store, graph: cfg.Graph, tokens: cfg.Tokens, log: cfg.Logger}, nil
 }

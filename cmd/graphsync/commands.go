@@ -29,7 +29,6 @@ var commands = []struct {
 	{"worker", "work the queues: refresh tokens, schedule and run syncs", func(m *Main) Command { return &WorkerCommand{m} }},
 	{"connect", "connect a Microsoft account through the OAuth sign-in", func(m *Main) Command { return &ConnectCommand{m} }},
 	{"sync", "enqueue syncs now, optionally waiting with progress", func(m *Main) Command { return &SyncCommand{m} }},
-	{"demo", "run the whole pipeline against the bundled Graph emulator and verify it", func(m *Main) Command { return &DemoCommand{m} }},
 	{"status", "show each connection's sync state, lag, throttling and errors", func(m *Main) Command { return &StatusCommand{m} }},
 	{"version", "print the version", func(m *Main) Command { return &VersionCommand{m} }},
 }

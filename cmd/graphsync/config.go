@@ -101,7 +101,7 @@ func checkDatabase(ctx context.Context, url string) []string {
 		return []string{fmt.Sprintf("DATABASE_URL: %v", err)}
 	}
 	defer st.Close()
-	pending, err := store.Pending(ctx, st.Pool())
+	pending, err := st.Pending(ctx)
 	if err != nil {
 		return []string{fmt.Sprintf("DATABASE_URL: cannot read applied migrations: %v", err)}
 	}

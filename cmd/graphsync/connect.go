@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/connect"
+	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/config"
 	"github.com/graphsync/graphsync/store"
 )
@@ -53,7 +55,7 @@ func (c *ConnectCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	secret, _ := cfg.Secret()
-	gc, err := graphsync.NewClient(graphsync.ClientConfig{BaseURL: cfg.GraphURL})
+	gc, err := graph.NewClient(graph.Config{BaseURL: cfg.GraphURL})
 	if err != nil {
 		return err
 	}
@@ -68,7 +70,7 @@ func (c *ConnectCommand) Run(ctx context.Context, args []string) error {
 	}
 	flow, err := connect.New(connect.Config{Store: st, Graph: gc, Resources: rs, ExtraScopes: extraScopes, Prompt: *prompt, LoginHint: *loginHint,
 		StateTTL: *timeout, Logger: newLogger(cfg, c.Stderr), Application: *application,
-		Auth: graphsync.AuthConfig{LoginURL: cfg.LoginURL, Tenant: authTenant, ClientID: cfg.ClientID, ClientSecret: secret, RedirectURL: cfg.RedirectURL}})
+		Auth: identity.Config{LoginURL: cfg.LoginURL, Tenant: authTenant, ClientID: cfg.ClientID, ClientSecret: secret, RedirectURL: cfg.RedirectURL}})
 	if err != nil {
 		return &usageError{err}
 	}
@@ -94,29 +96,15 @@ func (c *ConnectCommand) Run(ctx context.Context, args []string) error {
 		name = "the whole tenant"
 	}
 	fmt.Fprintf(c.Stdout, "Connected %s (connection %d, tenant %s, resources %s).\n",
-		name, conn.ID, conn.TenantID, strings.Join(conn.Resources, ","))
+		name, conn.ID, conn.TenantID, strings.Join(graphsync.Names(conn.Resources), ","))
 	return nil
 }
 
 // parseResources checks a comma-separated list of resources.
-func parseResources(s string) ([]string, error) {
-	known := map[string]bool{}
-	for _, r := range jobsResources() {
-		known[r] = true
+func parseResources(s string) ([]*graphsync.Resource, error) {
+	rs, err := graphsync.ParseResources(s)
+	if err != nil {
+		return nil, &usageError{err}
 	}
-	var out []string
-	for _, r := range strings.Split(s, ",") {
-		r = strings.TrimSpace(r)
-		if r == "" {
-			continue
-		}
-		if !known[r] {
-			return nil, usageErrorf("unknown resource %q: graphsync syncs %s", r, strings.Join(jobsResources(), ", "))
-		}
-		out = append(out, r)
-	}
-	if len(out) == 0 {
-		return nil, usageErrorf("no resources given")
-	}
-	return out, nil
+	return rs, nil
 }

@@ -80,7 +80,7 @@ func (c *ConnectionsCommand) list(ctx context.Context, args []string) error {
 	row(w, "ID", "KIND", "TENANT", "UPN", "STATUS", "RESOURCES", "TOKEN EXPIRES", "LAST ERROR")
 	for _, cn := range conns {
 		row(w, strconv.FormatInt(cn.ID, 10), cn.Kind, cn.TenantID, cn.UserPrincipalName, cn.Status,
-			strings.Join(cn.Resources, ","), formatTime(cn.AccessTokenExpiresAt), oneLine(cn.LastError, 60))
+			strings.Join(graphsync.Names(cn.Resources), ","), formatTime(cn.AccessTokenExpiresAt), oneLine(cn.LastError, 60))
 	}
 	return w.Flush()
 }
@@ -96,13 +96,13 @@ func (c *ConnectionsCommand) show(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	quarantined, err := quarantineCounts(ctx, st, cn.ID)
+	quarantined, err := st.QuarantineCounts(ctx, cn.ID)
 	if err != nil {
 		return err
 	}
 	total := 0
-	for _, n := range quarantined {
-		total += n
+	for _, q := range quarantined {
+		total += q.N
 	}
 
 	w := table(c.Stdout)
@@ -115,7 +115,7 @@ func (c *ConnectionsCommand) show(ctx context.Context, args []string) error {
 		{"Name", cn.DisplayName},
 		{"Status", cn.Status},
 		{"Scopes", strings.Join(cn.Scopes, " ")},
-		{"Resources", strings.Join(cn.Resources, ", ")},
+		{"Resources", strings.Join(graphsync.Names(cn.Resources), ", ")},
 		{"Token expires", formatTime(cn.AccessTokenExpiresAt)},
 		{"Token refreshed", formatTime(cn.TokenRefreshedAt)},
 		{"Last error", errorText(cn.LastErrorCode, cn.LastError, cn.LastErrorAt)},
@@ -140,7 +140,7 @@ func (c *ConnectionsCommand) show(ctx context.Context, args []string) error {
 		if s.NextLink != "" {
 			progress = "since " + formatTime(s.RoundStartedAt)
 		}
-		row(w, s.Resource, oneLine(s.Name, 24), streamStatus(s.Status, s.MissingScope), formatTime(s.LastSuccessAt),
+		row(w, s.Resource.Name(), oneLine(streamLabel(cn, s), 24), streamStatus(s.Status, s.MissingScope), formatTime(s.LastSuccessAt),
 			lag(now, s.LastSuccessAt), itoa(s.Pages), itoa(s.Upserted), itoa(s.Deleted), itoa(s.Resyncs),
 			progress, oneLine(s.LastError, 80))
 	}
@@ -217,8 +217,8 @@ func (l *importLine) validate() error {
 		errs = append(errs, errors.New("resources is empty: list some of mail, calendar, drive, chats, people, contacts"))
 	}
 	for _, r := range l.Resources {
-		if graphsync.RequiredScope(graphsync.Resource(r)) == "" {
-			errs = append(errs, fmt.Errorf("resource %q is not one of mail, calendar, drive, chats, people, contacts", r))
+		if rs, err := graphsync.ParseResources(r); err != nil || len(rs) != 1 {
+			errs = append(errs, fmt.Errorf("resource %q is not one of %s", r, strings.Join(graphsync.Names(graphsync.Resources), ", ")))
 		}
 	}
 	return errors.Join(errs...)
@@ -270,7 +270,7 @@ func (c *ConnectionsCommand) importFile(ctx context.Context, args []string) erro
 				UserID:            l.UserID,
 				UserPrincipalName: l.UserPrincipalName,
 				Scopes:            l.Scopes,
-				Resources:         l.Resources,
+				Resources:         mustResources(l.Resources),
 			}, store.Tokens{RefreshToken: l.RefreshToken})
 		}
 		if err != nil {
@@ -371,3 +371,18 @@ func oneLine(s string, n int) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// mustResources parses resource names a line's validation accepted.
+func mustResources(names []string) []*graphsync.Resource {
+	rs, _ := graphsync.ParseResources(strings.Join(names, ","))
+	return rs
+}
+
+// streamLabel names a stream within its connection: its container, after
+// its user for an application connection.
+func streamLabel(cn *store.Connection, s *store.SyncState) string {
+	if cn.Kind == store.KindApplication && s.User != "" {
+		return s.User + "/" + s.Container
+	}
+	return s.Container
+}

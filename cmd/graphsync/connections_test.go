@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -97,23 +98,23 @@ func TestConnectionsRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	cn, err := st.SaveConnection(ctx, &store.Connection{
 		Kind: store.KindDelegated, TenantID: "tenant-a", UserID: "user-a", UserPrincipalName: "ada@contoso.com",
-		Scopes: []string{"Mail.Read"}, Resources: []string{"mail"},
+		Scopes: []string{"Mail.Read"}, Resources: []*graphsync.Resource{graphsync.Mail},
 	}, store.Tokens{RefreshToken: "rt-secret-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	other, err := st.SaveConnection(ctx, &store.Connection{
 		Kind: store.KindDelegated, TenantID: "tenant-a", UserID: "user-b", UserPrincipalName: "bob@contoso.com",
-		Resources: []string{"calendar"},
+		Resources: []*graphsync.Resource{graphsync.Calendar},
 	}, store.Tokens{RefreshToken: "rt-secret-b"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mail := store.Stream{ConnectionID: cn.ID, Resource: "mail", Name: "inbox"}
-	if _, err := st.StartRoundTx(ctx, st.Pool(), mail, true); err != nil {
+	mail := graphsync.Stream{Connection: cn.ID, User: cn.UserID, Resource: graphsync.Mail, Container: "inbox"}
+	if _, err := st.StartRound(ctx, mail, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.FinishRoundTx(ctx, st.Pool(), mail, "https://graph/delta?token=1", store.Progress{Pages: 2, Upserted: 5}); err != nil {
+	if err := st.FinishRounds(ctx, []store.Finish{{Stream: mail, DeltaLink: "https://graph/delta?token=1", Progress: store.Progress{Pages: 2, Upserted: 5}}}); err != nil {
 		t.Fatal(err)
 	}
 	id := fmt.Sprint(cn.ID)
@@ -164,7 +165,7 @@ func TestConnectionsRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c.Resources
+		return graphsync.Names(c.Resources)
 	}
 	code, out, errOut = b.run("connections", "resources", id, "--disable", "mail")
 	wantCode(t, code, 0, out, errOut)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -12,7 +13,7 @@ func TestKeysGenerateAndRotate(t *testing.T) {
 	b := setup(t)
 	st := b.store()
 	cn, err := st.SaveConnection(t.Context(), &store.Connection{
-		Kind: store.KindDelegated, TenantID: "t", UserID: "u", Resources: []string{"mail"},
+		Kind: store.KindDelegated, TenantID: "t", UserID: "u", Resources: []*graphsync.Resource{graphsync.Mail},
 	}, store.Tokens{RefreshToken: "rt-rotate"})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +37,7 @@ func TestKeysGenerateAndRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := store.New(st.Pool(), kr).Tokens(t.Context(), cn.ID)
+	tok, err := st.WithKeys(kr).Tokens(t.Context(), cn.ID)
 	if err != nil || tok.RefreshToken != "rt-rotate" {
 		t.Fatalf("token after rotation: matches %v, err %v", tok.RefreshToken == "rt-rotate", err)
 	}

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"slices"
 
-	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/graph"
+	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/config"
+	"github.com/graphsync/graphsync/internal/progress"
 	"github.com/graphsync/graphsync/jobs"
 )
 
@@ -21,7 +23,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
-	if cfg.LogFormat == "text" || (cfg.LogFormat == "auto" && isTerminal(w)) {
+	if cfg.LogFormat == "text" || (cfg.LogFormat == "auto" && progress.IsTerminal(w)) {
 		h = slog.NewTextHandler(w, opts)
 	} else {
 		h = slog.NewJSONHandler(w, opts)
@@ -67,11 +69,11 @@ func (h *contextHandler) Handle(ctx context.Context, r slog.Record) error {
 		if !ok {
 			return true
 		}
-		var ge *graphsync.Error
+		var ge *graph.Error
 		if errors.As(err, &ge) && ge.RequestID != "" && !have("request_id") {
 			extra = append(extra, slog.String("request_id", ge.RequestID))
 		}
-		var te *graphsync.TokenError
+		var te *identity.TokenError
 		if errors.As(err, &te) {
 			if te.TraceID != "" && !have("trace_id") {
 				extra = append(extra, slog.String("trace_id", te.TraceID))

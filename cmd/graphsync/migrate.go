@@ -6,7 +6,6 @@ import (
 	"log/slog"
 
 	"github.com/graphsync/graphsync/internal/config"
-	"github.com/graphsync/graphsync/store"
 )
 
 // MigrateCommand applies graphsync's and River's migrations.
@@ -27,7 +26,7 @@ func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	res, err := store.Migrate(ctx, st.Pool(), slog.New(slog.DiscardHandler))
+	res, err := st.Migrate(ctx, slog.New(slog.DiscardHandler))
 	if res != nil {
 		for _, v := range res.RiverApplied {
 			fmt.Fprintf(c.Stdout, "applied River migration %03d\n", v)

@@ -22,7 +22,7 @@ func (c *ConnectionsCommand) resources(ctx context.Context, args []string) error
 		return err
 	}
 	defer st.Close()
-	var on, off []string
+	var on, off []*graphsync.Resource
 	if *enable != "" {
 		if on, err = parseResources(*enable); err != nil {
 			return err
@@ -35,11 +35,11 @@ func (c *ConnectionsCommand) resources(ctx context.Context, args []string) error
 	}
 	for _, r := range on {
 		if slices.Contains(off, r) {
-			return usageErrorf("resource %q is both enabled and disabled", r)
+			return usageErrorf("resource %q is both enabled and disabled", r.Name())
 		}
 	}
 	if len(on)+len(off) > 0 {
-		next := slices.DeleteFunc(slices.Clone(cn.Resources), func(r string) bool { return slices.Contains(off, r) })
+		next := slices.DeleteFunc(slices.Clone(cn.Resources), func(r *graphsync.Resource) bool { return slices.Contains(off, r) })
 		for _, r := range on {
 			if !slices.Contains(next, r) {
 				next = append(next, r)
@@ -50,30 +50,12 @@ func (c *ConnectionsCommand) resources(ctx context.Context, args []string) error
 		}
 		cn.Resources = next
 		for _, r := range on {
-			if need := neededPermission(cn, r); need != "" && !granted(cn.Scopes, need) {
+			if need := r.Permission(cn.Kind == store.KindApplication); need != "" && !graphsync.Granted(cn.Scopes, need) {
 				fmt.Fprintf(c.Stderr, "warning: %s needs the %s permission, which connection %d was not granted; "+
 					"it will show missing_scope until the connection is consented again\n", r, need, cn.ID)
 			}
 		}
 	}
-	fmt.Fprintf(c.Stdout, "connection %d (%s) syncs: %s\n", cn.ID, describe(cn), strings.Join(cn.Resources, ", "))
+	fmt.Fprintf(c.Stdout, "connection %d (%s) syncs: %s\n", cn.ID, describe(cn), strings.Join(graphsync.Names(cn.Resources), ", "))
 	return nil
-}
-
-func neededPermission(cn *store.Connection, resource string) string {
-	if cn.Kind == store.KindApplication {
-		return graphsync.RequiredPermission(graphsync.Resource(resource))
-	}
-	return graphsync.RequiredScope(graphsync.Resource(resource))
-}
-
-// granted reports whether scopes (bare or resource-qualified, as the
-// identity platform returns them) hold the permission.
-func granted(scopes []string, permission string) bool {
-	for _, s := range scopes {
-		if strings.EqualFold(s, permission) || strings.HasSuffix(strings.ToLower(s), "/"+strings.ToLower(permission)) {
-			return true
-		}
-	}
-	return false
 }

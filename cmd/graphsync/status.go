@@ -57,18 +57,22 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	quarantined, err := quarantineCounts(ctx, st, *only)
+	counts, err := st.QuarantineCounts(ctx, *only)
 	if err != nil {
 		return err
 	}
-	windows, err := throttleWindows(ctx, st)
+	quarantined := map[quarantineKey]int{}
+	for _, q := range counts {
+		quarantined[quarantineKey{q.ConnectionID, q.Resource}] = q.N
+	}
+	windows, err := st.OpenThrottleWindows(ctx)
 	if err != nil {
 		return err
 	}
 
 	byConn := map[int64][]*store.SyncState{}
 	for _, s := range states {
-		byConn[s.ConnectionID] = append(byConn[s.ConnectionID], s)
+		byConn[s.Connection] = append(byConn[s.Connection], s)
 	}
 	now := time.Now()
 	w := table(c.Stdout)
@@ -123,11 +127,11 @@ func summarize(cn *store.Connection, states []*store.SyncState) []*resourceStatu
 		}
 		return r
 	}
-	for _, name := range cn.Resources {
-		get(name)
+	for _, r := range cn.Resources {
+		get(r.Name())
 	}
 	for _, s := range states {
-		r := get(s.Resource)
+		r := get(s.Resource.Name())
 		if r.streams == 0 || statusRank[s.Status] > r.rank {
 			r.rank = statusRank[s.Status]
 			r.status = streamStatus(s.Status, s.MissingScope)
@@ -161,74 +165,18 @@ type quarantineKey struct {
 	resource   string
 }
 
-// quarantineCounts counts quarantined records per connection and resource
-// (every connection's when id is 0).
-// TODO(store): move into store as (*Store).QuarantineCounts.
-func quarantineCounts(ctx context.Context, st *store.Store, id int64) (map[quarantineKey]int, error) {
-	rows, err := st.Pool().Query(ctx, `SELECT connection_id, resource, count(*) FROM quarantine
-		WHERE connection_id IS NOT NULL AND ($1 = 0 OR connection_id = $1)
-		GROUP BY connection_id, resource`, id)
-	if err != nil {
-		return nil, fmt.Errorf("count quarantined records: %w", err)
-	}
-	defer rows.Close()
-	out := map[quarantineKey]int{}
-	for rows.Next() {
-		var k quarantineKey
-		var n int
-		if err := rows.Scan(&k.connection, &k.resource, &n); err != nil {
-			return nil, fmt.Errorf("count quarantined records: %w", err)
-		}
-		out[k] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count quarantined records: %w", err)
-	}
-	return out, nil
-}
-
-type throttleWindow struct {
-	scope string
-	until time.Time
-}
-
-// throttleWindows lists the throttle windows still open.
-// TODO(store): move into store as (*Store).ThrottleWindows.
-func throttleWindows(ctx context.Context, st *store.Store) ([]throttleWindow, error) {
-	rows, err := st.Pool().Query(ctx, "SELECT scope, until FROM throttle_windows WHERE until > now() ORDER BY scope")
-	if err != nil {
-		return nil, fmt.Errorf("read throttle windows: %w", err)
-	}
-	defer rows.Close()
-	var out []throttleWindow
-	for rows.Next() {
-		var t throttleWindow
-		if err := rows.Scan(&t.scope, &t.until); err != nil {
-			return nil, fmt.Errorf("read throttle windows: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read throttle windows: %w", err)
-	}
-	return out, nil
-}
-
 // throttledUntil is the end of the latest open window that holds back cn:
-// its mailbox's (mailbox:<tenant>/<user id or UPN>) or its tenant's
-// (tenant:<tenant>/<service>).
-func throttledUntil(cn *store.Connection, windows []throttleWindow, now time.Time) *time.Time {
+// its mailbox's, or one of its tenant's services'.
+func throttledUntil(cn *store.Connection, windows []store.ThrottleWindow, now time.Time) *time.Time {
 	var latest *time.Time
 	for i, w := range windows {
-		kind, rest, _ := strings.Cut(w.scope, ":")
-		tenant, who, _ := strings.Cut(rest, "/")
-		if !w.until.After(now) || !strings.EqualFold(tenant, cn.TenantID) {
+		if !w.Until.After(now) || !strings.EqualFold(w.Scope.Tenant, cn.TenantID) {
 			continue
 		}
-		match := kind == "tenant" ||
-			(kind == "mailbox" && who != "" && (strings.EqualFold(who, cn.UserID) || strings.EqualFold(who, cn.UserPrincipalName)))
-		if match && (latest == nil || w.until.After(*latest)) {
-			latest = &windows[i].until
+		match := !w.Scope.IsMailbox() ||
+			strings.EqualFold(w.Scope.Mailbox, cn.UserID) || strings.EqualFold(w.Scope.Mailbox, cn.UserPrincipalName)
+		if match && (latest == nil || w.Until.After(*latest)) {
+			latest = &windows[i].Until
 		}
 	}
 	return latest

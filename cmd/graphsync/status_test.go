@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -21,7 +22,7 @@ func TestStatus(t *testing.T) {
 
 	cn, err := st.SaveConnection(ctx, &store.Connection{
 		Kind: store.KindDelegated, TenantID: "tenant-s", UserID: "user-s", UserPrincipalName: "sam@contoso.com",
-		Resources: []string{"mail", "calendar", "contacts"},
+		Resources: []*graphsync.Resource{graphsync.Mail, graphsync.Calendar, graphsync.Contacts},
 	}, store.Tokens{RefreshToken: "rt"})
 	if err != nil {
 		t.Fatal(err)
@@ -30,27 +31,29 @@ func TestStatus(t *testing.T) {
 		name string
 		p    store.Progress
 	}{{"inbox", store.Progress{Pages: 2, Upserted: 7, Deleted: 1}}, {"sent", store.Progress{Pages: 1, Upserted: 3}}} {
-		s := store.Stream{ConnectionID: cn.ID, Resource: "mail", Name: folder.name}
-		if _, err := st.StartRoundTx(ctx, st.Pool(), s, true); err != nil {
+		s := graphsync.Stream{Connection: cn.ID, User: cn.UserID, Resource: graphsync.Mail, Container: folder.name}
+		if _, err := st.StartRound(ctx, s, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.FinishRoundTx(ctx, st.Pool(), s, "delta", folder.p); err != nil {
+		if err := st.FinishRounds(ctx, []store.Finish{{Stream: s, DeltaLink: "delta", Progress: folder.p}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cal := store.Stream{ConnectionID: cn.ID, Resource: "calendar"}
+	cal := graphsync.Stream{Connection: cn.ID, User: cn.UserID, Resource: graphsync.Calendar}
 	if err := st.RecordStreamError(ctx, cal, store.StreamMissingScope, "Graph answered 403 Forbidden", "Calendars.Read"); err != nil {
 		t.Fatal(err)
 	}
-	mailbox := store.Stream{ConnectionID: cn.ID, Resource: "mail", Name: "inbox"}
-	if err := st.QuarantineTx(ctx, st.Pool(), mailbox, "msg-1", "receivedDateTime is not a time", []byte(`{"id":"msg-1"}`)); err != nil {
+	mailbox := graphsync.Stream{Connection: cn.ID, User: cn.UserID, Resource: graphsync.Mail, Container: "inbox"}
+	if err := st.InTx(ctx, func(tx store.Tx) error {
+		return st.QuarantineTx(ctx, tx, mailbox, "msg-1", "receivedDateTime is not a time", []byte(`{"id":"msg-1"}`))
+	}); err != nil {
 		t.Fatal(err)
 	}
 	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	if err := st.SetThrottle(ctx, "mailbox:tenant-s/user-s", until, "429"); err != nil {
+	if err := st.SetThrottle(ctx, graphsync.Scope{Tenant: "tenant-s", Mailbox: "user-s"}, until, "429"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetThrottle(ctx, "mailbox:tenant-s/someone-else", until.Add(time.Hour), "429"); err != nil {
+	if err := st.SetThrottle(ctx, graphsync.Scope{Tenant: "tenant-s", Mailbox: "someone-else"}, until.Add(time.Hour), "429"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -7,7 +7,7 @@ import (
 	"io"
 
 	"github.com/graphsync/graphsync/internal/config"
-	"github.com/graphsync/graphsync/jobs"
+	"github.com/graphsync/graphsync/token"
 )
 
 // token prints a usable access token of a connection, for apps that call
@@ -16,7 +16,7 @@ func (c *ConnectionsCommand) token(ctx context.Context, args []string) error {
 	fs := c.flagSet("connections token", "connections token ID [--resource graph|sharepoint] [flags]",
 		"Print a fresh access token of a connection on stdout, redeemed anew first when it is about to expire.\n"+
 			"A SharePoint token needs a delegated connection granted Sites.Read.All.")
-	resource := fs.String("resource", jobs.TokenGraph, "the token's resource: graph or sharepoint")
+	resource := fs.String("resource", string(token.Graph), "the token's resource: graph or sharepoint")
 	cfg, err := c.load(fs, args, config.Need{Database: true, Keys: true, App: true})
 	if err != nil {
 		return err
@@ -24,8 +24,9 @@ func (c *ConnectionsCommand) token(ctx context.Context, args []string) error {
 	if err := wantArgs(fs, 1, "a connection ID"); err != nil {
 		return err
 	}
-	if *resource != jobs.TokenGraph && *resource != jobs.TokenSharePoint {
-		return usageErrorf("--resource %q: want %s or %s", *resource, jobs.TokenGraph, jobs.TokenSharePoint)
+	kind, err := token.ParseKind(*resource)
+	if err != nil {
+		return &usageError{err}
 	}
 	st, err := openStore(ctx, cfg, true)
 	if err != nil {
@@ -36,12 +37,12 @@ func (c *ConnectionsCommand) token(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc, _, err := newService(cfg, st, newLogger(cfg, io.Discard), nil)
+	w, err := newWorker(cfg, st, newLogger(cfg, io.Discard), nil)
 	if err != nil {
 		return err
 	}
-	tok, err := svc.AccessToken(ctx, cn.ID, *resource)
-	if errors.Is(err, jobs.ErrNoSharePoint) {
+	tok, _, err := w.Tokens.Get(ctx, cn.ID, kind)
+	if errors.Is(err, token.ErrNoSharePoint) {
 		return fmt.Errorf("connection %d has no SharePoint token: sign in again granting Sites.Read.All", cn.ID)
 	}
 	if err != nil {

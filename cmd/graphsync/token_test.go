@@ -14,21 +14,22 @@ import (
 
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/store"
 )
 
 // signInWith runs the authorization code flow against the emulator with
 // the given scopes and saves the connection.
-func signInWith(t *testing.T, st *store.Store, cfg graphsync.AuthConfig, upn string, scopes []string) *store.Connection {
+func signInWith(t *testing.T, st *store.Store, cfg identity.Config, upn string, scopes []string) *store.Connection {
 	t.Helper()
 	ctx := t.Context()
-	auth, err := graphsync.NewAuth(cfg)
+	auth, err := identity.NewAuth(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	verifier := oauth2.GenerateVerifier()
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get(auth.AuthCodeURL("s", verifier, scopes, graphsync.AuthURLOptions{LoginHint: upn}))
+	resp, err := noFollow.Get(auth.AuthCodeURL("s", verifier, scopes, identity.AuthURLOptions{LoginHint: upn}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func signInWith(t *testing.T, st *store.Store, cfg graphsync.AuthConfig, upn str
 		t.Fatal(err)
 	}
 	conn, err := st.SaveConnection(ctx, &store.Connection{Kind: store.KindDelegated, TenantID: tok.TenantID, UserID: tok.ObjectID,
-		UserPrincipalName: tok.Username, Scopes: tok.Scopes, Resources: []string{"drive"}},
+		UserPrincipalName: tok.Username, Scopes: tok.Scopes, Resources: []*graphsync.Resource{graphsync.Drive}},
 		store.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry})
 	if err != nil {
 		t.Fatal(err)
@@ -85,8 +86,8 @@ func TestConnectionsToken(t *testing.T) {
 	b.env["GRAPHSYNC_REDIRECT_URL"] = redirect
 
 	st := b.store()
-	auth := graphsync.AuthConfig{LoginURL: em.URL(), Tenant: "common", ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}
-	driveScopes := graphsync.DelegatedScopes([]graphsync.Resource{graphsync.Drive})
+	auth := identity.Config{LoginURL: em.URL(), Tenant: "common", ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}
+	driveScopes := graphsync.DelegatedScopes([]*graphsync.Resource{graphsync.Drive})
 	users := em.Users()
 	sp := signInWith(t, st, auth, users[0].UserPrincipalName, append(driveScopes, "Sites.Read.All"))
 	plain := signInWith(t, st, auth, users[1].UserPrincipalName, driveScopes)

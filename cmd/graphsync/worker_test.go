@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"slices"
@@ -18,10 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graphsync/graphsync/connect"
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/config"
-	"github.com/graphsync/graphsync/internal/pgtest"
 	"github.com/graphsync/graphsync/internal/promtest"
 	"github.com/graphsync/graphsync/store"
 )
@@ -121,15 +122,16 @@ func startWorker(t *testing.T, ecfg emulator.Config, extraEnv map[string]string)
 	})
 	maps.Copy(b.env, extraEnv)
 
-	gc, err := graphsync.NewClient(graphsync.ClientConfig{BaseURL: em.URL()})
+	gc, err := graph.NewClient(graph.Config{BaseURL: em.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := graphsync.AuthConfig{LoginURL: em.URL(), Tenant: "common", ClientID: workerClientID, ClientSecret: workerSecret, RedirectURL: redirect}
+	auth := identity.Config{LoginURL: em.URL(), Tenant: "common", ClientID: workerClientID, ClientSecret: workerSecret, RedirectURL: redirect}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, u := range em.Users() {
-		conn, err := connectUser(ctx, w.st, gc, auth, u.UserPrincipalName)
+		conn, err := connect.Headless(ctx, connect.Config{Store: w.st, Graph: gc, Auth: auth, Resources: graphsync.Resources,
+			LoginHint: u.UserPrincipalName})
 		if err != nil {
 			t.Fatalf("connect %s: %v", u.UserPrincipalName, err)
 		}
@@ -457,74 +459,6 @@ func TestWorkerRefusesUnprotectedRiverUI(t *testing.T) {
 	wantNotContains(t, "stderr", out+errOut, workerSecret)
 }
 
-// TestReadyzFailsWhenMigrationsPending: /readyz names pending migrations and
-// turns ready once they are applied; /healthz answers all along.
-func TestReadyzFailsWhenMigrationsPending(t *testing.T) {
-	t.Parallel()
-	url := pgtest.NewDatabase(t)
-	st, err := store.Open(t.Context(), url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	cfg := &config.Config{HTTPAddr: freeTCPAddr(t), RiverUI: "false", LogLevel: "info", LogFormat: "json"}
-	srv, err := serveHTTP(t.Context(), cfg, st, nil, newLogger(cfg, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	base := "http://" + cfg.HTTPAddr
-	code, body := httpGet(t, base+"/readyz", "")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "migrations pending") || !strings.Contains(body, "001_foundation") {
-		t.Errorf("/readyz before migrating: %d %q", code, body)
-	}
-	if code, _ := httpGet(t, base+"/healthz", ""); code != http.StatusOK {
-		t.Errorf("/healthz: %d", code)
-	}
-	if code, metrics := httpGet(t, base+"/metrics", ""); code != http.StatusOK || !strings.Contains(metrics, "graphsync_database_up 0") {
-		t.Errorf("/metrics on an unmigrated database: %d, want graphsync_database_up 0", code)
-	}
-	if _, err := store.Migrate(t.Context(), st.Pool(), nil); err != nil {
-		t.Fatal(err)
-	}
-	if code, body := httpGet(t, base+"/readyz", ""); code != http.StatusOK {
-		t.Errorf("/readyz after migrating: %d %q", code, body)
-	}
-}
-
-// TestRequireToken: bearer and basic-auth password accepted, anything else
-// refused with a challenge.
-func TestRequireToken(t *testing.T) {
-	t.Parallel()
-	h := requireToken("s3cret-token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "in") }))
-	for _, tt := range []struct {
-		name string
-		set  func(*http.Request)
-		code int
-	}{
-		{"none", func(*http.Request) {}, 401},
-		{"bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer s3cret-token") }, 200},
-		{"wrong bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer s3cret-tokeN") }, 401},
-		{"prefix", func(r *http.Request) { r.Header.Set("Authorization", "Bearer s3cret") }, 401},
-		{"basic", func(r *http.Request) { r.SetBasicAuth("anyone", "s3cret-token") }, 200},
-		{"basic wrong", func(r *http.Request) { r.SetBasicAuth("s3cret-token", "x") }, 401},
-	} {
-		req, _ := http.NewRequest(http.MethodGet, "/riverui/", nil)
-		tt.set(req)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != tt.code {
-			t.Errorf("%s: %d, want %d", tt.name, rec.Code, tt.code)
-		}
-		if tt.code == 401 && rec.Header().Get("WWW-Authenticate") == "" {
-			t.Errorf("%s: 401 without WWW-Authenticate", tt.name)
-		}
-	}
-	if !isLoopback("127.0.0.1:9464") || !isLoopback("[::1]:1") || !isLoopback("localhost:1") || isLoopback(":9464") || isLoopback("0.0.0.0:1") || isLoopback("10.0.0.1:1") {
-		t.Error("isLoopback misjudges an address")
-	}
-}
-
 // TestOpsSettings: bad values of the operators' settings are named.
 func TestOpsSettings(t *testing.T) {
 	t.Parallel()
@@ -553,7 +487,7 @@ func TestLoggerAddsRequestID(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
 	log := newLogger(&config.Config{LogFormat: "auto", LogLevel: "info"}, &buf)
-	err := fmt.Errorf("sync mail: %w", &graphsync.Error{Status: 500, Code: "generalException", RequestID: "req-1234"})
+	err := fmt.Errorf("sync mail: %w", &graph.Error{Status: 500, Code: "generalException", RequestID: "req-1234"})
 	log.Error("sync failed", "error", err)
 	var rec map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
@@ -595,4 +529,13 @@ func TestRunbooks(t *testing.T) {
 			t.Errorf("docs/operations.md has no runbook paragraph headed ### %s", name)
 		}
 	}
+}
+
+func freeLoopbackURL(path string) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return fmt.Sprintf("http://%s%s", l.Addr().String(), path), nil
 }

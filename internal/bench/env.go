@@ -24,8 +24,11 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/pglocal"
+	gsworker "github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
@@ -41,10 +44,12 @@ type env struct {
 	o     *Options
 	em    *emulator.Server
 	dbURL string
+	// pool is the harness's own handle on the scenario's database: it
+	// reads the synced tables and River's jobs, and COPYs the baseline.
 	pool  *pgxpool.Pool
 	st    *store.Store
 	svc   *jobs.Service
-	river *river.Client[pgx.Tx]
+	river *river.Client[store.Tx]
 	key   string
 	// tenant is the authority the app signs in with: the emulator's tenant,
 	// or "organizations" when users come from several tenants.
@@ -119,23 +124,22 @@ func (e *env) openDatabase(ctx context.Context, name string) error {
 		return fmt.Errorf("open %s: %w", db, err)
 	}
 	e.st = store.New(e.pool, keys)
-	if _, err := store.Migrate(ctx, e.pool, nil); err != nil {
+	if _, err := e.st.Migrate(ctx, nil); err != nil {
 		return err
 	}
-	gc, err := graphsync.NewClient(graphsync.ClientConfig{BaseURL: e.em.URL()})
+	// This process only enqueues; the workers are separate processes.
+	w, err := gsworker.New(gsworker.Config{Store: e.st, Graph: graph.Config{BaseURL: e.em.URL()}, App: e.auth(),
+		Jobs: jobs.Config{DisableScheduler: true}})
 	if err != nil {
 		return err
 	}
-	e.svc, err = jobs.NewService(jobs.Config{Store: e.st, Graph: gc, DisableScheduler: true, Auth: e.auth()})
-	if err != nil {
-		return err
-	}
+	e.svc = w.Jobs
 	e.river, err = e.svc.NewClient(false)
 	return err
 }
 
-func (e *env) auth() graphsync.AuthConfig {
-	return graphsync.AuthConfig{LoginURL: e.em.URL(), Tenant: e.tenant, ClientID: benchClientID, ClientSecret: benchSecret,
+func (e *env) auth() identity.Config {
+	return identity.Config{LoginURL: e.em.URL(), Tenant: e.tenant, ClientID: benchClientID, ClientSecret: benchSecret,
 		RedirectURL: "http://127.0.0.1:1/callback"}
 }
 
@@ -155,16 +159,12 @@ func (e *env) close() {
 // (PKCE, the emulator consenting at once) and stores a delegated connection
 // syncing resources. The browser's part is a single GET whose redirect
 // carries the code, so thousands of users connect in seconds.
-func (e *env) connect(ctx context.Context, resources []string) error {
-	a, err := graphsync.NewAuth(e.auth())
+func (e *env) connect(ctx context.Context, resources []*graphsync.Resource) error {
+	a, err := identity.NewAuth(e.auth())
 	if err != nil {
 		return err
 	}
-	rs := make([]graphsync.Resource, len(resources))
-	for i, r := range resources {
-		rs[i] = graphsync.Resource(r)
-	}
-	scopes := graphsync.DelegatedScopes(rs)
+	scopes := graphsync.DelegatedScopes(resources)
 	browser := &http.Client{Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	users := e.em.Users()
@@ -173,7 +173,7 @@ func (e *env) connect(ctx context.Context, resources []string) error {
 		u := users[i]
 		verifier := oauth2.GenerateVerifier()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-			a.AuthCodeURL("bench", verifier, scopes, graphsync.AuthURLOptions{LoginHint: u.UserPrincipalName}), nil)
+			a.AuthCodeURL("bench", verifier, scopes, identity.AuthURLOptions{LoginHint: u.UserPrincipalName}), nil)
 		if err != nil {
 			return err
 		}

@@ -3,11 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/graphsync/graphsync/emulator"
-	"github.com/graphsync/graphsync/jobs"
+	"github.com/graphsync/graphsync/graphsync"
 )
 
 const (
@@ -25,7 +26,7 @@ func idleFleet(ctx context.Context, o *Options, rep *Report) error {
 	if conns == 0 {
 		conns = o.size(10_000, 300)
 	}
-	resources := append([]string(nil), jobs.Resources...)
+	resources := slices.Clone(graphsync.Resources)
 	// Connections are users of many organisations, fleetTenantSize each:
 	// Teams and OneDrive limit requests per app per tenant, so one tenant
 	// of 10,000 users cannot be polled in a minute by anyone (see the
@@ -97,7 +98,7 @@ func idleFleet(ctx context.Context, o *Options, rep *Report) error {
 	}
 	queries := s1.Queries - s0.Queries
 	perStream := float64(requests) / float64(streams)
-	rep.add(name, fmt.Sprintf("connections × resources (%s)", strings.Join(resources, ", ")), fmt.Sprintf("%s × %d", count(conns), len(resources)), "10,000 × 5", ptr(conns >= 10_000 && len(resources) >= 5))
+	rep.add(name, fmt.Sprintf("connections × resources (%s)", strings.Join(graphsync.Names(resources), ", ")), fmt.Sprintf("%s × %d", count(conns), len(resources)), "10,000 × 5", ptr(conns >= 10_000 && len(resources) >= 5))
 	rep.add(name, "tenants the connections belong to", fmt.Sprintf("%s (%d users each)", count(tenants), fleetTenantSize), "", nil)
 	rep.add(name, "streams (delta collections, chat and People lists)", count(streams), "", nil)
 	rep.add(name, fmt.Sprintf("idle pass wall time (one worker process, --sync-workers %d)", fleetSyncWorkers), dur.Round(100*time.Millisecond).String(), "", nil)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/verify"
 	"github.com/graphsync/graphsync/store"
 )
@@ -49,7 +50,7 @@ func ingest(ctx context.Context, o *Options, rep *Report) error {
 		return err
 	}
 	defer e.close()
-	if err := e.connect(ctx, []string{"mail"}); err != nil {
+	if err := e.connect(ctx, []*graphsync.Resource{graphsync.Mail}); err != nil {
 		return err
 	}
 
@@ -277,7 +278,7 @@ func (e *env) verifyMail(ctx context.Context) error {
 // graphsync requests them (immutable ids, largest pages), perMailbox folders
 // at a time, counting items with a byte scan. It returns the messages read.
 func (e *env) readAll(ctx context.Context, perMailbox int, keep func(user string, body []byte)) (int64, time.Duration, error) {
-	a, err := graphsync.NewAuth(e.auth())
+	a, err := identity.NewAuth(e.auth())
 	if err != nil {
 		return 0, 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graphsync"
 )
 
 // memory measures the worker's peak resident set while it syncs one large
@@ -25,7 +26,7 @@ func memory(ctx context.Context, o *Options, rep *Report) error {
 		return err
 	}
 	defer e.close()
-	if err := e.connect(ctx, []string{"mail"}); err != nil {
+	if err := e.connect(ctx, []*graphsync.Resource{graphsync.Mail}); err != nil {
 		return err
 	}
 	w, err := e.startWorker(ctx, name, func(c *WorkerConfig) { c.MaxPageSize = ingestPageSize })

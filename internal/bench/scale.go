@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graphsync"
 )
 
 // scaleOut syncs the same mailboxes with 1, 2 and 3 worker processes on one
@@ -23,7 +24,7 @@ func scaleOut(ctx context.Context, o *Options, rep *Report) error {
 		return err
 	}
 	defer e.close()
-	if err := e.connect(ctx, []string{"mail"}); err != nil {
+	if err := e.connect(ctx, []*graphsync.Resource{graphsync.Mail}); err != nil {
 		return err
 	}
 	var base float64

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graphsync"
 )
 
 // throttle syncs several mailboxes against Outlook's limits scaled down
@@ -26,7 +27,7 @@ func throttle(ctx context.Context, o *Options, rep *Report) error {
 		return err
 	}
 	defer e.close()
-	if err := e.connect(ctx, []string{"mail"}); err != nil {
+	if err := e.connect(ctx, []*graphsync.Resource{graphsync.Mail}); err != nil {
 		return err
 	}
 	// The client is configured for the limits as an operator would for

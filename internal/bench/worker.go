@@ -20,7 +20,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/time/rate"
 
-	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/graph"
+	"github.com/graphsync/graphsync/identity"
+	gsworker "github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
@@ -68,9 +70,9 @@ func (q *queryCounter) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pg
 }
 func (q *queryCounter) TraceCopyFromEnd(context.Context, *pgx.Conn, pgx.TraceCopyFromEndData) {}
 
-// RunWorker is the body of a benchmark worker process: the same jobs.Service
-// and River workers as `graphsync worker`, with its pool's statements
-// counted, until ctx ends.
+// RunWorker is the body of a benchmark worker process: the same process
+// (internal/worker) and River workers as `graphsync worker`, with its
+// pool's statements counted, until ctx ends.
 func RunWorker(ctx context.Context) error {
 	var cfg WorkerConfig
 	if err := json.Unmarshal([]byte(os.Getenv(workerEnv)), &cfg); err != nil {
@@ -112,22 +114,20 @@ func RunWorker(ctx context.Context) error {
 	}
 	defer pool.Close()
 	st := store.New(pool, keys)
-	gcfg := graphsync.ClientConfig{BaseURL: cfg.GraphURL, MaxPageSize: cfg.MaxPageSize, Logger: log}
+	gcfg := graph.Config{BaseURL: cfg.GraphURL, MaxPageSize: cfg.MaxPageSize, Logger: log}
 	if cfg.MailboxRate > 0 {
 		gcfg.MailboxRate = rate.Limit(cfg.MailboxRate)
 		gcfg.MailboxBurst = cfg.MailboxBurst
 	}
-	gc, err := graphsync.NewClient(gcfg)
+	w, err := gsworker.New(gsworker.Config{Store: st, Logger: log, Graph: gcfg,
+		App: identity.Config{LoginURL: cfg.GraphURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			RedirectURL: "http://127.0.0.1:1/callback"},
+		Jobs: jobs.Config{DisableScheduler: true, SyncWorkers: cfg.SyncWorkers, PollInterval: 100 * time.Millisecond,
+			MaxJobDuration: 10 * time.Minute}})
 	if err != nil {
 		return err
 	}
-	svc, err := jobs.NewService(jobs.Config{Store: st, Graph: gc, Logger: log, DisableScheduler: true,
-		SyncWorkers: cfg.SyncWorkers, PollInterval: 100 * time.Millisecond, MaxJobDuration: 10 * time.Minute,
-		Auth: graphsync.AuthConfig{LoginURL: cfg.GraphURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-			RedirectURL: "http://127.0.0.1:1/callback"}})
-	if err != nil {
-		return err
-	}
+	svc := w.Jobs
 	client, err := svc.NewClient(true)
 	if err != nil {
 		return err

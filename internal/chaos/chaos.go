@@ -22,12 +22,17 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/graphsync/graphsync/connect"
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/pglocal"
+	gsworker "github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
@@ -101,8 +106,8 @@ func (o *Options) defaults() {
 const (
 	clientID = "graphsync-chaos"
 	secret   = "chaos-client-secret"
-	// refreshAhead is jobs.Config's default: tokens are refreshed this long
-	// before they expire.
+	// refreshAhead is the workers' default (token.DefaultRefreshAhead):
+	// tokens are refreshed this long before they expire.
 	refreshAhead = 10 * time.Minute
 	// mailboxCap is Outlook's limit of concurrent requests per app and
 	// mailbox, which graphsync must keep to across processes.
@@ -118,8 +123,11 @@ type harness struct {
 	dbURL string
 	em    *emulator.Server
 	st    *store.Store
+	// db is the harness's own handle on the database: it reads the synced
+	// tables and River's jobs, and hands a killed worker's jobs back.
+	db    *pgxpool.Pool
 	svc   *jobs.Service
-	river *river.Client[pgx.Tx]
+	river *river.Client[store.Tx]
 	env   []string
 	conns []*store.Connection
 	rep   *Report
@@ -202,8 +210,11 @@ func (h *harness) prepare(ctx context.Context) (err error) {
 	if h.st, err = store.Open(ctx, h.dbURL, keys); err != nil {
 		return err
 	}
-	if _, err := store.Migrate(ctx, h.st.Pool(), nil); err != nil {
+	if _, err := h.st.Migrate(ctx, nil); err != nil {
 		return err
+	}
+	if h.db, err = pgxpool.New(ctx, h.dbURL); err != nil {
+		return fmt.Errorf("open database: %w", err)
 	}
 
 	redirect, err := freeLoopbackURL("/callback")
@@ -223,23 +234,23 @@ func (h *harness) prepare(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	gc, err := graphsync.NewClient(graphsync.ClientConfig{BaseURL: h.em.URL()})
+	auth := identity.Config{LoginURL: h.em.URL(), Tenant: "common", ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}
+	// This process only connects users and enqueues; the workers are
+	// separate processes.
+	w, err := gsworker.New(gsworker.Config{Store: h.st, Graph: graph.Config{BaseURL: h.em.URL()}, App: auth,
+		Jobs: jobs.Config{DisableScheduler: true}})
 	if err != nil {
 		return err
 	}
-	auth := graphsync.AuthConfig{LoginURL: h.em.URL(), Tenant: "common", ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}
 	for _, u := range h.em.Users() {
-		conn, err := connectUser(ctx, h.st, gc, auth, u.UserPrincipalName)
+		conn, err := connectUser(ctx, h.st, w.Graph, auth, u.UserPrincipalName)
 		if err != nil {
 			return fmt.Errorf("connect %s: %w", u.UserPrincipalName, err)
 		}
 		h.conns = append(h.conns, conn)
 	}
-	h.logf("connected %d users through the OAuth flow; resources %s", len(h.conns), strings.Join(jobs.Resources, ", "))
-	// This process only enqueues; the workers are separate processes.
-	if h.svc, err = jobs.NewService(jobs.Config{Store: h.st, Graph: gc, Auth: auth, DisableScheduler: true}); err != nil {
-		return err
-	}
+	h.logf("connected %d users through the OAuth flow; resources %s", len(h.conns), strings.Join(graphsync.Names(graphsync.Resources), ", "))
+	h.svc = w.Jobs
 	if h.river, err = h.svc.NewClient(false); err != nil {
 		return err
 	}
@@ -272,6 +283,9 @@ func (h *harness) close() {
 	if h.em != nil {
 		h.em.StopMutations()
 		_ = h.em.Close()
+	}
+	if h.db != nil {
+		h.db.Close()
 	}
 	if h.st != nil {
 		h.st.Close()
@@ -333,14 +347,16 @@ func (h *harness) killWorker(ctx context.Context, w *worker) error {
 
 // rescue does what River's rescuer does for jobs of a dead worker once
 // RescueAfter has passed (11 minutes by default), without the wait: the
-// harness knows the process is gone.
+// harness knows the process is gone. It plays the rescuer on purpose, with
+// an UPDATE of river_job on its own pool, since River's API offers no way
+// to hand back a running job of another process.
 func (h *harness) rescue(ctx context.Context, riverID string) (int64, error) {
 	if riverID == "" {
 		return 0, nil
 	}
 	var n int64
 	err := retryDB(ctx, func() error {
-		tag, err := h.st.Pool().Exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now()
+		tag, err := h.db.Exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now()
 			WHERE state = 'running' AND attempted_by[array_upper(attempted_by, 1)] = $1`, riverID)
 		n = tag.RowsAffected()
 		return err
@@ -527,13 +543,21 @@ func (h *harness) finish(ctx context.Context) error {
 }
 
 func (h *harness) retryWaiting(ctx context.Context) error {
-	rows, err := h.st.Pool().Query(ctx, `SELECT id FROM river_job WHERE state IN ('retryable', 'scheduled') AND kind = 'graphsync_sync'`)
-	if err != nil {
-		return err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return err
+	var ids []int64
+	params := river.NewJobListParams().Kinds(jobs.SyncArgs{}.Kind()).
+		States(rivertype.JobStateRetryable, rivertype.JobStateScheduled).First(1000)
+	for {
+		res, err := h.river.JobList(ctx, params)
+		if err != nil {
+			return err
+		}
+		for _, j := range res.Jobs {
+			ids = append(ids, j.ID)
+		}
+		if len(res.Jobs) == 0 || res.LastCursor == nil {
+			break
+		}
+		params = params.After(res.LastCursor)
 	}
 	h.rep.JobsRetryable = len(ids)
 	for _, id := range ids {
@@ -548,7 +572,7 @@ func (h *harness) retryWaiting(ctx context.Context) error {
 func (h *harness) drain(ctx context.Context) error {
 	for {
 		var active int
-		err := h.st.Pool().QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'graphsync_sync'
+		err := h.db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'graphsync_sync'
 			AND state IN ('available', 'running', 'retryable', 'scheduled', 'pending')`).Scan(&active)
 		if err != nil {
 			return err
@@ -564,8 +588,8 @@ func (h *harness) drain(ctx context.Context) error {
 	}
 }
 
-func connectUser(ctx context.Context, st *store.Store, gc *graphsync.Client, auth graphsync.AuthConfig, upn string) (*store.Connection, error) {
-	return connect.Headless(ctx, connect.Config{Store: st, Graph: gc, Auth: auth, Resources: jobs.Resources, LoginHint: upn})
+func connectUser(ctx context.Context, st *store.Store, gc *graph.Client, auth identity.Config, upn string) (*store.Connection, error) {
+	return connect.Headless(ctx, connect.Config{Store: st, Graph: gc, Auth: auth, Resources: graphsync.Resources, LoginHint: upn})
 }
 
 func freeLoopbackURL(path string) (string, error) {

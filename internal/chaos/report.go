@@ -12,8 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/verify"
-	"github.com/graphsync/graphsync/jobs"
 )
 
 // Report is what a run saw. Violations name every broken rule; a run
@@ -70,11 +70,11 @@ func (r *Report) violate(format string, a ...any) {
 // counters with the rules.
 func (h *harness) check(ctx context.Context) error {
 	r := h.rep
-	pool := h.st.Pool()
+	pool := h.db
 	r.Quarantined = map[string]int64{}
 	for _, conn := range h.conns {
-		for _, res := range jobs.Resources {
-			results, err := verify.Resource(ctx, pool, h.em.URL(), conn.ID, conn.UserID, res)
+		for _, res := range graphsync.Resources {
+			results, err := verify.Resource(ctx, pool, h.em.URL(), conn.ID, conn.UserID, res.Name())
 			if err != nil {
 				r.violate("compare %s of %s: %v", res, conn.UserPrincipalName, err)
 				continue
@@ -205,7 +205,7 @@ func (h *harness) interruptedBetween(a, b time.Time) bool {
 // syncedTables lists the tables holding synced records: those with
 // connection_id, user_id, id and deleted_at columns.
 func syncedTables(ctx context.Context, h *harness) ([]string, error) {
-	rows, err := h.st.Pool().Query(ctx, `SELECT table_name FROM information_schema.columns
+	rows, err := h.db.Query(ctx, `SELECT table_name FROM information_schema.columns
 		WHERE table_schema = 'public' AND column_name IN ('connection_id', 'user_id', 'id', 'deleted_at')
 		GROUP BY table_name HAVING count(*) = 4 ORDER BY table_name`)
 	if err != nil {
@@ -219,7 +219,7 @@ func (r *Report) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k string, v any, note string) { fmt.Fprintf(tw, "  %s\t%v\t%s\n", k, v, note) }
 	o := r.Options
-	fmt.Fprintf(tw, "graphsync chaos: %d users × %d messages, resources %s, %s of chaos\n", o.Users, o.MessagesPerUser, strings.Join(jobs.Resources, ", "), o.Duration)
+	fmt.Fprintf(tw, "graphsync chaos: %d users × %d messages, resources %s, %s of chaos\n", o.Users, o.MessagesPerUser, strings.Join(graphsync.Names(graphsync.Resources), ", "), o.Duration)
 	row("kills survived (SIGKILL)", r.Kills, fmt.Sprintf("%d running jobs handed back", r.JobsRescued))
 	row("PostgreSQL restarts survived", r.PostgresRestarts, "pg_ctl restart -m immediate")
 	row("objects checked against the truth", r.Checked, "")

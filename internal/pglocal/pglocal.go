@@ -303,3 +303,31 @@ func WithDatabase(conn, db string) string {
 	}
 	return conn + " dbname=" + db
 }
+
+// CreateDatabase creates database name on the server at serverURL and
+// returns its URL.
+func CreateDatabase(ctx context.Context, serverURL, name string) (string, error) {
+	if err := exec1(ctx, serverURL, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	return WithDatabase(serverURL, name), nil
+}
+
+// DropDatabase drops database name on the server at serverURL, closing its
+// connections.
+func DropDatabase(ctx context.Context, serverURL, name string) error {
+	if err := exec1(ctx, serverURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}
+
+func exec1(ctx context.Context, url, sql string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, sql)
+	return err
+}

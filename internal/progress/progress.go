@@ -1,21 +1,27 @@
-package main
+// Package progress shows a sync's progress as it commits: records, pages
+// and the rate per resource, redrawn in place on a terminal, plain lines
+// every few seconds otherwise.
+package progress
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"time"
 
+	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
-// watchSyncs shows per-resource progress (records, pages, rate) until no
-// sync job is left: lines redrawn in place on a terminal, plain lines every
-// few seconds otherwise.
-func watchSyncs(ctx context.Context, st *store.Store, w io.Writer, term bool) error {
-	base, _, err := readProgress(ctx, st)
+// Watch shows per-resource progress (records, pages, rate) until no sync
+// job is left, and fails when some failed for good.
+func Watch(ctx context.Context, st *store.Store, client *river.Client[store.Tx], w io.Writer, term bool) error {
+	base, _, err := readProgress(ctx, st, client)
 	if err != nil {
 		return err
 	}
@@ -26,7 +32,7 @@ func watchSyncs(ctx context.Context, st *store.Store, w io.Writer, term bool) er
 	}
 	var lastPrint time.Time
 	for {
-		per, total, err := readProgress(ctx, st)
+		per, total, err := readProgress(ctx, st, client)
 		if err != nil {
 			return err
 		}
@@ -100,4 +106,54 @@ func (v *progressView) render(now time.Time, per map[string]progress, active int
 		fmt.Fprintf(v.w, "\r\033[K      %s\n", l)
 	}
 	v.drawn = len(lines) + 1
+}
+
+// progress is what has been written so far, and how many sync jobs are
+// active or failed for good.
+type progress struct {
+	pages, upserted, deleted int64
+	active, failed           int
+}
+
+// readProgress reads the counters per resource from the store and the sync
+// jobs' states from River.
+func readProgress(ctx context.Context, st *store.Store, client *river.Client[store.Tx]) (map[string]progress, progress, error) {
+	var total progress
+	written, err := st.WrittenByResource(ctx, 0)
+	if err != nil {
+		return nil, total, err
+	}
+	per := make(map[string]progress, len(written))
+	for r, w := range written {
+		per[r] = progress{pages: w.Pages, upserted: w.Upserted, deleted: w.Deleted}
+	}
+	if total.active, err = countSyncJobs(ctx, client, rivertype.JobStateAvailable, rivertype.JobStateRunning,
+		rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending); err != nil {
+		return nil, total, err
+	}
+	if total.failed, err = countSyncJobs(ctx, client, rivertype.JobStateDiscarded); err != nil {
+		return nil, total, err
+	}
+	return per, total, nil
+}
+
+// countSyncJobs counts sync jobs in the given states, up to River's
+// listing limit.
+func countSyncJobs(ctx context.Context, client *river.Client[store.Tx], states ...rivertype.JobState) (int, error) {
+	res, err := client.JobList(ctx, river.NewJobListParams().Kinds(jobs.SyncArgs{}.Kind()).States(states...).First(10_000))
+	if err != nil {
+		return 0, fmt.Errorf("list sync jobs: %w", err)
+	}
+	return len(res.Jobs), nil
+}
+
+// IsTerminal reports whether w is a terminal, where progress is redrawn in
+// place.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -10,51 +10,47 @@ import (
 	"github.com/graphsync/graphsync/store"
 )
 
-// Helpers shared by the tests of the synced tables.
+// What the tests of the synced tables share.
 
-// inTx runs fn in one transaction, as a page is applied, and fails the test
-// on error.
-func inTx(t testing.TB, s *store.Store, fn func(ctx context.Context, tx store.Tx) error) {
+// inTx runs fn in one transaction, as a page is applied, fails the test on
+// error, and returns fn's result.
+func inTx[T any](t testing.TB, s *store.Store, fn func(ctx context.Context, tx store.Tx) (T, error)) T {
 	t.Helper()
 	ctx := context.Background()
-	if err := s.InTx(ctx, func(tx store.Tx) error { return fn(ctx, tx) }); err != nil {
+	var v T
+	if err := s.InTx(ctx, func(tx store.Tx) (err error) {
+		v, err = fn(ctx, tx)
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
+	return v
 }
 
 // upsert writes rows of table for a connection in one transaction and
 // returns how many changed.
 func upsert(t testing.TB, s *store.Store, table *graphsync.Table, conn int64, rows []graphsync.Row, seen *time.Time) int64 {
 	t.Helper()
-	var n int64
-	inTx(t, s, func(ctx context.Context, tx store.Tx) (err error) {
-		n, err = s.UpsertTx(ctx, tx, table, conn, rows, seen)
-		return err
+	return inTx(t, s, func(ctx context.Context, tx store.Tx) (int64, error) {
+		return s.UpsertTx(ctx, tx, table, conn, rows, seen)
 	})
-	return n
 }
 
 // remove retires the rows Graph reported removed in a stream.
 func remove(t testing.TB, s *store.Store, table *graphsync.Table, st graphsync.Stream, w graphsync.Window, ids ...string) store.Removed {
 	t.Helper()
-	var r store.Removed
-	inTx(t, s, func(ctx context.Context, tx store.Tx) (err error) {
-		r, err = s.RemoveTx(ctx, tx, table, st, ids, w)
-		return err
+	return inTx(t, s, func(ctx context.Context, tx store.Tx) (store.Removed, error) {
+		return s.RemoveTx(ctx, tx, table, st, ids, w)
 	})
-	return r
 }
 
 // retireUnseen retires the rows of a stream a full round begun at since
 // did not see.
 func retireUnseen(t testing.TB, s *store.Store, table *graphsync.Table, st graphsync.Stream, since time.Time, w graphsync.Window) store.Removed {
 	t.Helper()
-	var r store.Removed
-	inTx(t, s, func(ctx context.Context, tx store.Tx) (err error) {
-		r, err = s.RetireUnseenTx(ctx, tx, table, st, since, w)
-		return err
+	return inTx(t, s, func(ctx context.Context, tx store.Tx) (store.Removed, error) {
+		return s.RetireUnseenTx(ctx, tx, table, st, since, w)
 	})
-	return r
 }
 
 // stream names a stream of a connection.
@@ -87,22 +83,24 @@ func rowOf(table *graphsync.Table, values map[string]any) graphsync.Row {
 	return row
 }
 
+// queryValue runs a query returning one value.
+func queryValue[T any](t testing.TB, s *store.Store, sql string, args ...any) T {
+	t.Helper()
+	var v T
+	if err := s.Pool().QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return v
+}
+
 // count runs a query returning one number.
 func count(t testing.TB, s *store.Store, sql string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := s.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return queryValue[int](t, s, sql, args...)
 }
 
 // text runs a query returning one string.
 func text(t testing.TB, s *store.Store, sql string, args ...any) string {
 	t.Helper()
-	var v string
-	if err := s.Pool().QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return v
+	return queryValue[string](t, s, sql, args...)
 }
