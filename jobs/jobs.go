@@ -157,6 +157,10 @@ func (s *Service) workers() *river.Workers {
 	return workers
 }
 
+// SyncWorker is the worker of SyncArgs, for tests that work one job
+// (rivertest).
+func (s *Service) SyncWorker() river.Worker[SyncArgs] { return &syncWorker{svc: s} }
+
 // uniqueWhileActive makes a job unique per args until it completes, so a
 // connection is never refreshed or synced twice at once by any process.
 var uniqueWhileActive = river.UniqueOpts{

@@ -45,15 +45,23 @@ func Main(m *testing.M) {
 
 func server(t testing.TB) string {
 	t.Helper()
+	url, err := serverURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+func serverURL() (string, error) {
 	once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		cluster, startErr = pglocal.FromEnv(ctx, pglocal.Options{}, "TEST_DATABASE_URL", "DATABASE_URL")
 	})
 	if startErr != nil {
-		t.Fatalf("pgtest: no PostgreSQL: %v", startErr)
+		return "", fmt.Errorf("pgtest: no PostgreSQL: %w", startErr)
 	}
-	return cluster.URL
+	return cluster.URL, nil
 }
 
 // ServerURL is the URL of the server's maintenance database.
@@ -62,6 +70,14 @@ func ServerURL(t testing.TB) string { return server(t) }
 // template returns a database holding every migration, created once per
 // migration set and reused: copying it is much faster than migrating.
 func template(t testing.TB, base string) string {
+	name, err := templateDB(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func templateDB(base string) (string, error) {
 	templateOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -121,9 +137,9 @@ func template(t testing.TB, base string) string {
 		_, templateErr = conn.Exec(ctx, "ALTER DATABASE "+templateName+" WITH is_template true")
 	})
 	if templateErr != nil {
-		t.Fatalf("pgtest: build template database: %v", templateErr)
+		return "", fmt.Errorf("pgtest: build template database: %w", templateErr)
 	}
-	return templateName
+	return templateName, nil
 }
 
 // NewDatabase creates an empty database (no migrations) and returns its URL;
@@ -143,7 +159,25 @@ func NewMigrated(t testing.TB) string {
 
 func create(t testing.TB, from string) string {
 	t.Helper()
-	base := server(t)
+	url, drop, err := createDB(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Log(err)
+		}
+	})
+	return url
+}
+
+// createDB creates a database from template from and returns its URL and
+// how to drop it.
+func createDB(from string) (string, func() error, error) {
+	base, err := serverURL()
+	if err != nil {
+		return "", nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	b := make([]byte, 6)
@@ -151,26 +185,33 @@ func create(t testing.TB, from string) string {
 	name := "graphsync_test_" + hex.EncodeToString(b)
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		t.Fatalf("pgtest: connect: %v", err)
+		return "", nil, fmt.Errorf("pgtest: connect: %w", err)
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+from); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
+		return "", nil, fmt.Errorf("pgtest: create database: %w", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Logf("pgtest: drop %s: %v", name, err)
-			return
+	drop := func() error {
+		if err := pglocal.DropDatabase(context.Background(), base, name); err != nil {
+			return fmt.Errorf("pgtest: %w", err)
 		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("pgtest: drop %s: %v", name, err)
-		}
-	})
-	return withDatabase(base, name)
+		return nil
+	}
+	return withDatabase(base, name), drop, nil
+}
+
+// Migrated creates a migrated database for code without a testing.TB
+// (examples) and returns its URL and how to drop it.
+func Migrated() (string, func() error, error) {
+	base, err := serverURL()
+	if err != nil {
+		return "", nil, err
+	}
+	tmpl, err := templateDB(base)
+	if err != nil {
+		return "", nil, err
+	}
+	return createDB(tmpl)
 }
 
 // Pool opens a pool on url closed when the test ends.
