@@ -35,6 +35,10 @@ func TestApplicationConnectionSyncsEveryUser(t *testing.T) {
 	if n := b.count(t, "SELECT count(*) FROM directory_users WHERE connection_id = $1 AND deleted_at IS NULL", conn.ID); n != len(users) {
 		t.Fatalf("%d users discovered, the tenant has %d", n, len(users))
 	}
+	// Discovery keeps its deltaLink: the next pass asks only for changes.
+	if n := b.count(t, "SELECT count(*) FROM sync_state WHERE connection_id = $1 AND resource = 'users' AND delta_link IS NOT NULL", conn.ID); n != 1 {
+		t.Fatalf("user discovery stored %d deltaLinks, want 1", n)
+	}
 	b.assertTenantMatchesTruth(t, conn)
 
 	b.em.Mutate(120)
