@@ -18,7 +18,9 @@
 //     in the store's transactions (Tx is pgx's for that reason).
 //   - The store reads river_job only to count the backlog per queue and
 //     state for metrics (ReadHealth), which River's API does not offer.
-//   - Test helpers and harnesses (internal/pgtest, internal/verify,
-//     internal/chaos, internal/bench, internal/schemadoc) import pgx to
-//     create databases and to check what the store wrote.
+//   - Test helpers and harnesses import pgx to create databases and to check
+//     what the store wrote: internal/pglocal and internal/pgtest (throwaway
+//     clusters and databases), internal/verify (the ground-truth checks,
+//     given a pool by the demo, the chaos harness and the tests),
+//     internal/demo, internal/chaos, internal/bench and internal/schemadoc.
 package store

@@ -172,7 +172,7 @@ func (c *ConnectionsCommand) setStatus(ctx context.Context, verb string, args []
 
 func (c *ConnectionsCommand) delete(ctx context.Context, args []string) error {
 	fs := c.flagSet("connections delete", "connections delete ID --yes [flags]",
-		"Delete a connection and every row synced through it, in one transaction.")
+		"Remove a connection and every row synced through it, in one transaction.")
 	yes := fs.Bool("yes", false, "really delete: required")
 	st, cn, err := c.openConnection(ctx, fs, args)
 	if err != nil {
@@ -183,7 +183,7 @@ func (c *ConnectionsCommand) delete(ctx context.Context, args []string) error {
 		return usageErrorf("deleting connection %d (%s) removes every row synced through it; add --yes to go ahead", cn.ID, describe(cn))
 	}
 	if err := st.DeleteConnection(ctx, cn.ID); err != nil {
-		return fmt.Errorf("delete connection %d: %w", cn.ID, err)
+		return fmt.Errorf("connection %d: remove: %w", cn.ID, err)
 	}
 	fmt.Fprintf(c.Stdout, "deleted connection %d (%s) and its synced rows\n", cn.ID, describe(cn))
 	return nil
