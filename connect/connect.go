@@ -389,3 +389,14 @@ func randomString() string {
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// LoopbackRedirect returns a redirect URL with path on a free loopback
+// port, for flows run without a person (the demo, benchmarks, tests).
+func LoopbackRedirect(path string) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return fmt.Sprintf("http://%s%s", l.Addr().String(), path), nil
+}

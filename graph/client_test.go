@@ -13,6 +13,7 @@ import (
 	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/identity"
+	"github.com/graphsync/graphsync/internal/emutest"
 )
 
 // pageAll follows nextLinks to the deltaLink and returns every entry.
@@ -23,7 +24,7 @@ func pageAll(t *testing.T, c *graph.Client, call graph.Call, link string) ([]jso
 		if pages > 1000 {
 			t.Fatal("delta round did not end")
 		}
-		p, err := c.GetPage(ctx(t), call, link)
+		p, err := c.GetPage(emutest.Context(t), call, link)
 		if err != nil {
 			t.Fatalf("page %d: %v", pages, err)
 		}
@@ -83,12 +84,12 @@ func folders(t *testing.T, c *graph.Client, call graph.Call) []graphsync.MailFol
 
 func TestMailDeltaPaging(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{MessagesPerUser: 80})
-	tok := b.signIn(t, mailScopes())
-	c := b.client(t, graph.Config{MaxPageSize: 7})
-	call := mailCall(tok, b.user.ID)
+	b := emutest.Setup(t, emulator.Config{MessagesPerUser: 80})
+	tok := b.SignIn(t, mailScopes())
+	c := newClient(t, b, graph.Config{MaxPageSize: 7})
+	call := mailCall(tok, b.User.ID)
 
-	truth, err := b.srv.Truth(b.user.ID, "messages")
+	truth, err := b.Srv.Truth(b.User.ID, "messages")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestMailDeltaPaging(t *testing.T) {
 	}
 
 	// Changes since the deltaLinks are only what was mutated.
-	b.srv.Mutate(10)
+	b.Srv.Mutate(10)
 	changed := 0
 	for _, link := range deltaLinks {
 		items, _ := pageAll(t, c, call, link)
@@ -122,28 +123,28 @@ func TestMailDeltaPaging(t *testing.T) {
 	}
 
 	// Expired sync state surfaces as a reset, never as data.
-	b.srv.ExpireDeltaTokens()
+	b.Srv.ExpireDeltaTokens()
 	for _, link := range deltaLinks {
-		_, err := c.GetPage(ctx(t), call, link)
+		_, err := c.GetPage(emutest.Context(t), call, link)
 		if !graph.IsSyncReset(err) {
 			t.Fatalf("expired deltaLink: %v, want a sync reset", err)
 		}
-		assertNoSecrets(t, b.srv, err.Error())
+		emutest.AssertNoSecrets(t, b.Srv, err.Error())
 		break
 	}
 }
 
 func TestExpiredAccessTokenIsUnauthorized(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5, AccessTokenLifetime: 2 * time.Second})
-	tok := b.signIn(t, mailScopes())
-	c := b.client(t, graph.Config{})
-	call := mailCall(tok, b.user.ID)
-	if _, err := c.GetPage(ctx(t), call, "/me/mailFolders"); err != nil {
+	b := emutest.Setup(t, emulator.Config{Users: 1, MessagesPerUser: 5, AccessTokenLifetime: 2 * time.Second})
+	tok := b.SignIn(t, mailScopes())
+	c := newClient(t, b, graph.Config{})
+	call := mailCall(tok, b.User.ID)
+	if _, err := c.GetPage(emutest.Context(t), call, "/me/mailFolders"); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(tok.Expiry) + 1100*time.Millisecond)
-	_, err := c.GetPage(ctx(t), call, "/me/mailFolders")
+	_, err := c.GetPage(emutest.Context(t), call, "/me/mailFolders")
 	var ge *graph.Error
 	if !graph.IsUnauthorized(err) || !errors.As(err, &ge) || ge.Status != http.StatusUnauthorized || ge.RequestID == "" {
 		t.Fatalf("expired token: %v, want 401 with a request-id", err)
@@ -151,24 +152,24 @@ func TestExpiredAccessTokenIsUnauthorized(t *testing.T) {
 	if graph.IsSyncReset(err) || graph.IsForbidden(err) {
 		t.Fatal("401 matched other predicates")
 	}
-	assertNoSecrets(t, b.srv, err.Error())
+	emutest.AssertNoSecrets(t, b.Srv, err.Error())
 
 	// The caller refreshes and retries.
-	fresh, err := b.auth.Refresh(ctx(t), tok.RefreshToken, nil)
+	fresh, err := b.Auth.Refresh(emutest.Context(t), tok.RefreshToken, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.GetPage(ctx(t), mailCall(fresh, b.user.ID), "/me/mailFolders"); err != nil {
+	if _, err := c.GetPage(emutest.Context(t), mailCall(fresh, b.User.ID), "/me/mailFolders"); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestErrorPredicates(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
-	c := b.client(t, graph.Config{})
-	mail := b.signIn(t, mailScopes())
-	noMail := b.signIn(t, graphsync.DelegatedScopes(nil))
+	b := emutest.Setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
+	c := newClient(t, b, graph.Config{})
+	mail := b.SignIn(t, mailScopes())
+	noMail := b.SignIn(t, graphsync.DelegatedScopes(nil))
 
 	tests := []struct {
 		name  string
@@ -183,7 +184,7 @@ func TestErrorPredicates(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := c.GetPage(ctx(t), mailCall(tt.tok, b.user.ID), tt.link)
+			_, err := c.GetPage(emutest.Context(t), mailCall(tt.tok, b.User.ID), tt.link)
 			if !tt.check(err) {
 				t.Fatalf("got %v", err)
 			}
@@ -200,18 +201,18 @@ func TestErrorPredicates(t *testing.T) {
 
 func TestRetryAfterHonoured(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
-	tok := b.signIn(t, mailScopes())
-	b.srv.SetThrottle(emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 4, Window: time.Second}})
-	b.srv.ResetCounters()
-	c := b.client(t, graph.Config{MailboxConcurrency: 1, MaxRetries: 5, MaxInlineWait: 3 * time.Second})
-	call := mailCall(tok, b.user.ID)
+	b := emutest.Setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
+	tok := b.SignIn(t, mailScopes())
+	b.Srv.SetThrottle(emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 4, Window: time.Second}})
+	b.Srv.ResetCounters()
+	c := newClient(t, b, graph.Config{MailboxConcurrency: 1, MaxRetries: 5, MaxInlineWait: 3 * time.Second})
+	call := mailCall(tok, b.User.ID)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 12)
 	for range 12 {
 		wg.Go(func() {
-			_, err := c.GetPage(ctx(t), call, "/me/mailFolders")
+			_, err := c.GetPage(emutest.Context(t), call, "/me/mailFolders")
 			errs <- err
 		})
 	}
@@ -222,7 +223,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cnt := b.srv.Counters()
+	cnt := b.Srv.Counters()
 	if cnt.Throttled == 0 {
 		t.Fatal("the emulator never throttled: the test proves nothing")
 	}
@@ -233,43 +234,43 @@ func TestRetryAfterHonoured(t *testing.T) {
 
 func TestLongRetryAfterIsHandedToCaller(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
-	tok := b.signIn(t, mailScopes())
-	b.srv.SetThrottle(emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 1, Window: time.Minute}})
-	b.srv.ResetCounters()
-	c := b.client(t, graph.Config{MaxInlineWait: time.Second})
-	call := mailCall(tok, b.user.ID)
+	b := emutest.Setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
+	tok := b.SignIn(t, mailScopes())
+	b.Srv.SetThrottle(emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 1, Window: time.Minute}})
+	b.Srv.ResetCounters()
+	c := newClient(t, b, graph.Config{MaxInlineWait: time.Second})
+	call := mailCall(tok, b.User.ID)
 
-	if _, err := c.GetPage(ctx(t), call, "/me/mailFolders"); err != nil {
+	if _, err := c.GetPage(emutest.Context(t), call, "/me/mailFolders"); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err := c.GetPage(ctx(t), call, "/me/mailFolders")
+	_, err := c.GetPage(emutest.Context(t), call, "/me/mailFolders")
 	ra, ok := graph.IsThrottled(err)
 	if !ok || ra <= time.Second || time.Since(start) > 900*time.Millisecond {
 		t.Fatalf("got %v after %v; want a throttling error over 1s, returned at once", err, time.Since(start))
 	}
-	until := c.BlockedUntil(mailbox(b.user.ID))
+	until := c.BlockedUntil(mailbox(b.User.ID))
 	if time.Until(until) < 30*time.Second {
 		t.Fatalf("BlockedUntil = %v, want the window recorded", until)
 	}
-	sent := totalRequests(b.srv)
+	sent := totalRequests(b.Srv)
 
 	// Inside the window nothing leaves this process.
-	_, err = c.GetPage(ctx(t), call, "/me/mailFolders")
+	_, err = c.GetPage(emutest.Context(t), call, "/me/mailFolders")
 	if _, ok := graph.IsThrottled(err); !ok {
 		t.Fatalf("call inside the window: %v, want throttled", err)
 	}
 	// A window seeded from elsewhere (another process's 429) holds too.
-	other := b.client(t, graph.Config{})
-	other.Block(mailbox(b.user.ID), until)
-	if _, err := other.GetPage(ctx(t), call, "/me/mailFolders"); err == nil {
+	other := newClient(t, b, graph.Config{})
+	other.Block(mailbox(b.User.ID), until)
+	if _, err := other.GetPage(emutest.Context(t), call, "/me/mailFolders"); err == nil {
 		t.Fatal("a blocked mailbox was called")
 	}
-	if n := totalRequests(b.srv); n != sent {
+	if n := totalRequests(b.Srv); n != sent {
 		t.Fatalf("%d requests left during the window", n-sent)
 	}
-	if e := b.srv.Counters().EarlyRetries; e != 0 {
+	if e := b.Srv.Counters().EarlyRetries; e != 0 {
 		t.Fatalf("%d early retries", e)
 	}
 }
@@ -286,13 +287,13 @@ func totalRequests(srv *emulator.Server) int64 {
 
 func TestRetriesInjectedFaults(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 80})
-	tok := b.signIn(t, mailScopes())
-	c := b.client(t, graph.Config{MaxPageSize: 5, MaxRetries: 10})
-	call := mailCall(tok, b.user.ID)
+	b := emutest.Setup(t, emulator.Config{Users: 1, MessagesPerUser: 80})
+	tok := b.SignIn(t, mailScopes())
+	c := newClient(t, b, graph.Config{MaxPageSize: 5, MaxRetries: 10})
+	call := mailCall(tok, b.User.ID)
 	fs := folders(t, c, call)
 
-	b.srv.SetFaults(emulator.Faults{
+	b.Srv.SetFaults(emulator.Faults{
 		Routes: []string{"/messages/delta"},
 		Reset:  0.1, Truncated: 0.1, MalformedJSON: 0.1, Status503: 0.05, Status504: 0.05, RetryAfter: 0.5,
 	})
@@ -301,16 +302,16 @@ func TestRetriesInjectedFaults(t *testing.T) {
 		items, _ := pageAll(t, c, call, "/me/mailFolders/"+f.ID+"/messages/delta")
 		got = append(got, ids(t, items, nil)...)
 	}
-	b.srv.SetFaults(emulator.Faults{})
+	b.Srv.SetFaults(emulator.Faults{})
 	slices.Sort(got)
-	truth, err := b.srv.Truth(b.user.ID, "messages")
+	truth, err := b.Srv.Truth(b.User.ID, "messages")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := ids(t, truth, nil); !slices.Equal(got, want) {
 		t.Fatalf("with faults: %d messages, want %d", len(got), len(want))
 	}
-	faults := b.srv.Counters().Faults
+	faults := b.Srv.Counters().Faults
 	var n int64
 	for _, v := range faults {
 		n += v
@@ -323,10 +324,10 @@ func TestRetriesInjectedFaults(t *testing.T) {
 
 func TestPartialUpdates(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 40, PartialUpdates: true})
-	tok := b.signIn(t, mailScopes())
-	c := b.client(t, graph.Config{})
-	call := mailCall(tok, b.user.ID)
+	b := emutest.Setup(t, emulator.Config{Users: 1, MessagesPerUser: 40, PartialUpdates: true})
+	tok := b.SignIn(t, mailScopes())
+	c := newClient(t, b, graph.Config{})
+	call := mailCall(tok, b.User.ID)
 	known := map[string]bool{}
 	links := map[string]string{}
 	for _, f := range folders(t, c, call) {
@@ -341,11 +342,11 @@ func TestPartialUpdates(t *testing.T) {
 		}
 		links[f.ID] = delta
 	}
-	b.srv.Mutate(40)
+	b.Srv.Mutate(40)
 	partial := 0
 	for _, link := range links {
 		// A folder the mutations deleted answers 404; its messages are gone.
-		if _, err := c.GetPage(ctx(t), call, link); graph.IsNotFound(err) {
+		if _, err := c.GetPage(emutest.Context(t), call, link); graph.IsNotFound(err) {
 			continue
 		}
 		items, _ := pageAll(t, c, call, link)
@@ -370,21 +371,21 @@ func TestPartialUpdates(t *testing.T) {
 
 func TestMailboxConcurrencyCap(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5, Latency: emulator.Latency{Min: 20 * time.Millisecond, Max: 30 * time.Millisecond}})
-	tok := b.signIn(t, mailScopes())
-	b.srv.ResetCounters()
-	c := b.client(t, graph.Config{})
-	call := mailCall(tok, b.user.ID)
+	b := emutest.Setup(t, emulator.Config{Users: 1, MessagesPerUser: 5, Latency: emulator.Latency{Min: 20 * time.Millisecond, Max: 30 * time.Millisecond}})
+	tok := b.SignIn(t, mailScopes())
+	b.Srv.ResetCounters()
+	c := newClient(t, b, graph.Config{})
+	call := mailCall(tok, b.User.ID)
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			if _, err := c.GetPage(ctx(t), call, "/me/mailFolders"); err != nil {
+			if _, err := c.GetPage(emutest.Context(t), call, "/me/mailFolders"); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
-	peak := b.srv.Counters().PeakConcurrency[b.user.ID]
+	peak := b.Srv.Counters().PeakConcurrency[b.User.ID]
 	if peak < 2 || peak > 4 {
 		t.Fatalf("peak concurrency on the mailbox = %d, want 2..4", peak)
 	}
@@ -392,10 +393,10 @@ func TestMailboxConcurrencyCap(t *testing.T) {
 
 func TestPreferHeadersCombine(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 30})
-	tok := b.signIn(t, mailScopes())
-	c := b.client(t, graph.Config{MaxPageSize: 3})
-	plain := mailCall(tok, b.user.ID)
+	b := emutest.Setup(t, emulator.Config{Users: 1, MessagesPerUser: 30})
+	tok := b.SignIn(t, mailScopes())
+	c := newClient(t, b, graph.Config{MaxPageSize: 3})
+	plain := mailCall(tok, b.User.ID)
 	immutable := plain
 	immutable.ImmutableIDs = true
 	immutable.Headers = map[string]string{"prefer": `outlook.timezone="UTC"`, "Authorization": "Bearer ignored"}
@@ -403,7 +404,7 @@ func TestPreferHeadersCombine(t *testing.T) {
 	var plainIDs, immIDs []string
 	for _, f := range folders(t, c, plain) {
 		link := "/me/mailFolders/" + f.ID + "/messages/delta"
-		p, err := c.GetPage(ctx(t), immutable, link)
+		p, err := c.GetPage(emutest.Context(t), immutable, link)
 		if err != nil {
 			t.Fatal(err)
 		}

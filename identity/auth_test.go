@@ -12,38 +12,38 @@ import (
 	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/identity"
-	"github.com/graphsync/graphsync/internal/secretscan"
+	"github.com/graphsync/graphsync/internal/emutest"
 )
 
 func TestAuthCodePKCERoundTrip(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{})
-	tok := b.signIn(t, mailScopes())
+	b := emutest.Setup(t, emulator.Config{})
+	tok := b.SignIn(t, mailScopes())
 
 	if tok.AccessToken == "" || tok.RefreshToken == "" || tok.IDToken == "" || tok.Expiry.IsZero() {
 		t.Fatalf("token lacks parts: %v", tok)
 	}
-	if tok.Username != b.user.UserPrincipalName || tok.ObjectID != b.user.ID || tok.TenantID != b.srv.TenantID() {
+	if tok.Username != b.User.UserPrincipalName || tok.ObjectID != b.User.ID || tok.TenantID != b.Srv.TenantID() {
 		t.Fatalf("identity = %q %q %q, want %q %q %q", tok.Username, tok.ObjectID, tok.TenantID,
-			b.user.UserPrincipalName, b.user.ID, b.srv.TenantID())
+			b.User.UserPrincipalName, b.User.ID, b.Srv.TenantID())
 	}
 	if !slices.ContainsFunc(tok.Scopes, func(s string) bool { return strings.EqualFold(s, "https://graph.microsoft.com/Mail.Read") }) {
 		t.Fatalf("scopes %q lack Mail.Read", tok.Scopes)
 	}
 
-	c := b.client(t, graph.Config{})
+	c := b.Client(t, graph.Config{})
 	var me graphsync.User
-	if err := c.Get(ctx(t), graph.Call{Token: tok.AccessToken, Service: graphsync.Directory, Resource: "me"}, "/me", &me); err != nil {
+	if err := c.Get(emutest.Context(t), graph.Call{Token: tok.AccessToken, Service: graphsync.Directory, Resource: "me"}, "/me", &me); err != nil {
 		t.Fatal(err)
 	}
-	if me.ID != b.user.ID {
-		t.Fatalf("/me id = %q, want %q", me.ID, b.user.ID)
+	if me.ID != b.User.ID {
+		t.Fatalf("/me id = %q, want %q", me.ID, b.User.ID)
 	}
 
 	// The verifier binds the code to this client: another one is refused,
 	// and so is a second redemption.
-	code := b.authorize(t, mailScopes(), b.user.UserPrincipalName, oauth2.GenerateVerifier())
-	_, err := b.auth.Exchange(ctx(t), code.code, oauth2.GenerateVerifier(), mailScopes())
+	code := b.Authorize(t, mailScopes(), b.User.UserPrincipalName, oauth2.GenerateVerifier())
+	_, err := b.Auth.Exchange(emutest.Context(t), code.Code, oauth2.GenerateVerifier(), mailScopes())
 	var te *identity.TokenError
 	if !errors.As(err, &te) || te.Code != "invalid_grant" || !te.NeedsReauth() {
 		t.Fatalf("exchange with a wrong verifier: %v, want invalid_grant", err)
@@ -52,28 +52,28 @@ func TestAuthCodePKCERoundTrip(t *testing.T) {
 
 func TestRefreshRotates(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{})
-	first := b.signIn(t, mailScopes())
+	b := emutest.Setup(t, emulator.Config{})
+	first := b.SignIn(t, mailScopes())
 
-	second, err := b.auth.Refresh(ctx(t), first.RefreshToken, mailScopes())
+	second, err := b.Auth.Refresh(emutest.Context(t), first.RefreshToken, mailScopes())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if second.RefreshToken == "" || second.RefreshToken == first.RefreshToken {
 		t.Fatalf("refresh token was not rotated: %v", second)
 	}
-	if second.AccessToken == first.AccessToken || second.Username != b.user.UserPrincipalName {
+	if second.AccessToken == first.AccessToken || second.Username != b.User.UserPrincipalName {
 		t.Fatalf("refreshed token is wrong: %v", second)
 	}
 	// A narrower scope is allowed; the rotated token works again.
-	third, err := b.auth.Refresh(ctx(t), second.RefreshToken, []string{"offline_access", "User.Read"})
+	third, err := b.Auth.Refresh(emutest.Context(t), second.RefreshToken, []string{"offline_access", "User.Read"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if third.RefreshToken == "" {
 		t.Fatal("no refresh token after a scoped refresh")
 	}
-	if _, err := b.auth.Refresh(ctx(t), "", nil); err == nil {
+	if _, err := b.Auth.Refresh(emutest.Context(t), "", nil); err == nil {
 		t.Fatal("refresh with an empty token was sent")
 	}
 }
@@ -82,51 +82,51 @@ func TestTokenErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name          string
-		provoke       func(t *testing.T, b *bundle, tok *identity.Token) error
+		provoke       func(t *testing.T, b *emutest.Bundle, tok *identity.Token) error
 		status        int
 		code          string
 		aadsts        int
 		reauth, opErr bool
 	}{
-		{"revoked grant", func(t *testing.T, b *bundle, tok *identity.Token) error {
-			b.srv.RevokeGrant(b.user.ID)
-			_, err := b.auth.Refresh(ctx(t), tok.RefreshToken, nil)
+		{"revoked grant", func(t *testing.T, b *emutest.Bundle, tok *identity.Token) error {
+			b.Srv.RevokeGrant(b.User.ID)
+			_, err := b.Auth.Refresh(emutest.Context(t), tok.RefreshToken, nil)
 			return err
 		}, 400, "invalid_grant", 50173, true, false},
-		{"consent removed", func(t *testing.T, b *bundle, tok *identity.Token) error {
-			b.srv.RemoveConsent(b.user.ID)
-			_, err := b.auth.Refresh(ctx(t), tok.RefreshToken, nil)
+		{"consent removed", func(t *testing.T, b *emutest.Bundle, tok *identity.Token) error {
+			b.Srv.RemoveConsent(b.User.ID)
+			_, err := b.Auth.Refresh(emutest.Context(t), tok.RefreshToken, nil)
 			return err
 		}, 400, "invalid_grant", 65001, true, false},
-		{"unknown refresh token", func(t *testing.T, b *bundle, tok *identity.Token) error {
-			_, err := b.auth.Refresh(ctx(t), "1.AXEA-not-issued", nil)
+		{"unknown refresh token", func(t *testing.T, b *emutest.Bundle, tok *identity.Token) error {
+			_, err := b.Auth.Refresh(emutest.Context(t), "1.AXEA-not-issued", nil)
 			return err
 		}, 400, "invalid_grant", 9002313, true, false},
-		{"expired secret", func(t *testing.T, b *bundle, tok *identity.Token) error {
-			if err := b.srv.ExpireClientSecret(testClientID); err != nil {
+		{"expired secret", func(t *testing.T, b *emutest.Bundle, tok *identity.Token) error {
+			if err := b.Srv.ExpireClientSecret(emutest.ClientID); err != nil {
 				t.Fatal(err)
 			}
-			_, err := b.auth.Refresh(ctx(t), tok.RefreshToken, nil)
+			_, err := b.Auth.Refresh(emutest.Context(t), tok.RefreshToken, nil)
 			return err
 		}, 401, "invalid_client", 7000222, false, true},
-		{"wrong secret", func(t *testing.T, b *bundle, tok *identity.Token) error {
-			_, err := newAuth(t, b.srv, b.srv.TenantID(), "not-the-secret").Refresh(ctx(t), tok.RefreshToken, nil)
+		{"wrong secret", func(t *testing.T, b *emutest.Bundle, tok *identity.Token) error {
+			_, err := emutest.NewAuth(t, b.Srv, b.Srv.TenantID(), "not-the-secret").Refresh(emutest.Context(t), tok.RefreshToken, nil)
 			return err
 		}, 401, "invalid_client", 7000215, false, true},
-		{"client credentials on common", func(t *testing.T, b *bundle, tok *identity.Token) error {
-			_, err := newAuth(t, b.srv, "common", testSecret).ClientCredentials(ctx(t))
+		{"client credentials on common", func(t *testing.T, b *emutest.Bundle, tok *identity.Token) error {
+			_, err := emutest.NewAuth(t, b.Srv, "common", emutest.Secret).ClientCredentials(emutest.Context(t))
 			return err
 		}, 0, "unsupported_grant_type", 9001023, false, true},
-		{"client credentials on consumers", func(t *testing.T, b *bundle, tok *identity.Token) error {
-			_, err := newAuth(t, b.srv, "consumers", testSecret).ClientCredentials(ctx(t))
+		{"client credentials on consumers", func(t *testing.T, b *emutest.Bundle, tok *identity.Token) error {
+			_, err := emutest.NewAuth(t, b.Srv, "consumers", emutest.Secret).ClientCredentials(emutest.Context(t))
 			return err
 		}, 0, "unsupported_grant_type", 9001023, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
-			tok := b.signIn(t, mailScopes())
+			b := emutest.Setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
+			tok := b.SignIn(t, mailScopes())
 			err := tt.provoke(t, b, tok)
 			var te *identity.TokenError
 			if !errors.As(err, &te) {
@@ -141,20 +141,20 @@ func TestTokenErrors(t *testing.T) {
 			if tt.status != 0 && (te.TraceID == "" || te.CorrelationID == "") {
 				t.Errorf("trace and correlation ids were not parsed: %+v", te)
 			}
-			assertNoSecrets(t, b.srv, err.Error())
+			emutest.AssertNoSecrets(t, b.Srv, err.Error())
 		})
 	}
 }
 
 func TestScopesRefusedBeforeCalling(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
-	tok := b.signIn(t, mailScopes())
+	b := emutest.Setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
+	tok := b.SignIn(t, mailScopes())
 	mixed := []string{"offline_access", "https://graph.microsoft.com/.default", "Mail.Read"}
-	if _, err := b.auth.Refresh(ctx(t), tok.RefreshToken, mixed); err == nil || !strings.Contains(err.Error(), ".default") {
+	if _, err := b.Auth.Refresh(emutest.Context(t), tok.RefreshToken, mixed); err == nil || !strings.Contains(err.Error(), ".default") {
 		t.Fatalf("refresh with .default mixed in: %v, want a client-side refusal", err)
 	}
-	if _, err := b.auth.Exchange(ctx(t), "some-code", "verifier", []string{"Mail.Read", "https://management.azure.com/user_impersonation"}); err == nil ||
+	if _, err := b.Auth.Exchange(emutest.Context(t), "some-code", "verifier", []string{"Mail.Read", "https://management.azure.com/user_impersonation"}); err == nil ||
 		!strings.Contains(err.Error(), "different resources") {
 		t.Fatalf("exchange with two resources: %v, want a client-side refusal", err)
 	}
@@ -162,26 +162,26 @@ func TestScopesRefusedBeforeCalling(t *testing.T) {
 
 func TestClientCredentials(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
-	tok, err := b.auth.ClientCredentials(ctx(t))
+	b := emutest.Setup(t, emulator.Config{Users: 1, MessagesPerUser: 5})
+	tok, err := b.Auth.ClientCredentials(emutest.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.AccessToken == "" || tok.RefreshToken != "" || tok.TenantID != b.srv.TenantID() {
+	if tok.AccessToken == "" || tok.RefreshToken != "" || tok.TenantID != b.Srv.TenantID() {
 		t.Fatalf("app token is wrong: %v", tok)
 	}
-	c := b.client(t, graph.Config{})
+	c := b.Client(t, graph.Config{})
 	var u graphsync.User
-	err = c.Get(ctx(t), graph.Call{Token: tok.AccessToken, Service: graphsync.Directory, Tenant: tok.TenantID, Resource: "users"},
-		"/users/"+b.user.ID, &u)
-	if err != nil || u.ID != b.user.ID {
+	err = c.Get(emutest.Context(t), graph.Call{Token: tok.AccessToken, Service: graphsync.Directory, Tenant: tok.TenantID, Resource: "users"},
+		"/users/"+b.User.ID, &u)
+	if err != nil || u.ID != b.User.ID {
 		t.Fatalf("app-only GET user: %v %+v", err, u)
 	}
 }
 
 func TestAuthURLs(t *testing.T) {
 	t.Parallel()
-	a, err := identity.NewAuth(identity.Config{Tenant: "common", ClientID: "app-id", RedirectURL: testRedirect})
+	a, err := identity.NewAuth(identity.Config{Tenant: "common", ClientID: "app-id", RedirectURL: emutest.Redirect})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,20 +206,11 @@ func TestAuthURLs(t *testing.T) {
 	}
 }
 
-// assertNoSecrets fails if s holds any token, code or secret the emulator
-// issued.
-func assertNoSecrets(t *testing.T, srv *emulator.Server, s string) {
-	t.Helper()
-	if found := secretscan.Scan("error text", []byte(s), srv.IssuedSecrets()); len(found) > 0 {
-		t.Fatalf("%q leaks an issued secret: %v", s, found)
-	}
-}
-
 // A refresh token redeems SharePoint tokens too when the grant covers
 // SharePoint; the rotated refresh token still redeems Graph tokens.
 func TestResourceTokenForSharePoint(t *testing.T) {
 	t.Parallel()
-	b := setup(t, emulator.Config{})
+	b := emutest.Setup(t, emulator.Config{})
 	resource, err := identity.SharePointResource("https://contoso-my.sharepoint.com/personal/adele_contoso_com/Documents")
 	if err != nil || resource != "https://contoso.sharepoint.com" {
 		t.Fatalf("SharePointResource = %q, %v", resource, err)
@@ -230,8 +221,8 @@ func TestResourceTokenForSharePoint(t *testing.T) {
 		}
 	}
 
-	tok := b.signIn(t, append(graphsync.DelegatedScopes([]*graphsync.Resource{graphsync.Drive}), "Sites.Read.All"))
-	sp, err := b.auth.ResourceToken(ctx(t), tok.RefreshToken, resource)
+	tok := b.SignIn(t, append(graphsync.DelegatedScopes([]*graphsync.Resource{graphsync.Drive}), "Sites.Read.All"))
+	sp, err := b.Auth.ResourceToken(emutest.Context(t), tok.RefreshToken, resource)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,22 +233,22 @@ func TestResourceTokenForSharePoint(t *testing.T) {
 		t.Fatalf("SharePoint token scopes %q are not for %s", sp.Scopes, resource)
 	}
 	// Graph refuses a token for another audience.
-	c := b.client(t, graph.Config{})
+	c := b.Client(t, graph.Config{})
 	var me graphsync.User
-	err = c.Get(ctx(t), graph.Call{Token: sp.AccessToken, Service: graphsync.Directory, Resource: "me"}, "/me", &me)
+	err = c.Get(emutest.Context(t), graph.Call{Token: sp.AccessToken, Service: graphsync.Directory, Resource: "me"}, "/me", &me)
 	if !graph.IsUnauthorized(err) {
 		t.Fatalf("Graph with a SharePoint token: %v, want 401", err)
 	}
-	if _, err := b.auth.Refresh(ctx(t), sp.RefreshToken, nil); err != nil {
+	if _, err := b.Auth.Refresh(emutest.Context(t), sp.RefreshToken, nil); err != nil {
 		t.Fatalf("the rotated refresh token no longer redeems Graph tokens: %v", err)
 	}
-	if _, err := b.auth.ResourceToken(ctx(t), tok.RefreshToken, "https://contoso.sharepoint.com/sites/x"); err == nil {
+	if _, err := b.Auth.ResourceToken(emutest.Context(t), tok.RefreshToken, "https://contoso.sharepoint.com/sites/x"); err == nil {
 		t.Fatal("a resource with a path was accepted")
 	}
 
 	// Without a Sites permission there is no SharePoint consent.
-	plain := b.signIn(t, mailScopes())
-	_, err = b.auth.ResourceToken(ctx(t), plain.RefreshToken, resource)
+	plain := b.SignIn(t, mailScopes())
+	_, err = b.Auth.ResourceToken(emutest.Context(t), plain.RefreshToken, resource)
 	var te *identity.TokenError
 	if !errors.As(err, &te) || te.AADSTS() != 65001 {
 		t.Fatalf("SharePoint token without Sites.Read.All: %v, want AADSTS65001", err)

@@ -98,7 +98,7 @@ const (
 func startWorker(t *testing.T, ecfg emulator.Config, extraEnv map[string]string) *workerBundle {
 	t.Helper()
 	b := setup(t)
-	redirect, err := freeLoopbackURL("/callback")
+	redirect, err := connect.LoopbackRedirect("/callback")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,13 +529,4 @@ func TestRunbooks(t *testing.T) {
 			t.Errorf("docs/operations.md has no runbook paragraph headed ### %s", name)
 		}
 	}
-}
-
-func freeLoopbackURL(path string) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return fmt.Sprintf("http://%s%s", l.Addr().String(), path), nil
 }

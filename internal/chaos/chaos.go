@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	mathrand "math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,7 +216,7 @@ func (h *harness) prepare(ctx context.Context) (err error) {
 		return fmt.Errorf("open database: %w", err)
 	}
 
-	redirect, err := freeLoopbackURL("/callback")
+	redirect, err := connect.LoopbackRedirect("/callback")
 	if err != nil {
 		return err
 	}
@@ -590,13 +589,4 @@ func (h *harness) drain(ctx context.Context) error {
 
 func connectUser(ctx context.Context, st *store.Store, gc *graph.Client, auth identity.Config, upn string) (*store.Connection, error) {
 	return connect.Headless(ctx, connect.Config{Store: st, Graph: gc, Auth: auth, Resources: graphsync.Resources, LoginHint: upn})
-}
-
-func freeLoopbackURL(path string) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return fmt.Sprintf("http://%s%s", l.Addr().String(), path), nil
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -83,7 +82,7 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	fmt.Fprintln(out, "      migrated a fresh database (tokens are encrypted with a key generated for this run)")
 
 	fmt.Fprintf(out, "[2/7] Graph emulator: %d users × %d messages\n", o.Users, o.Messages)
-	redirect, err := freeLoopbackURL("/callback")
+	redirect, err := connect.LoopbackRedirect("/callback")
 	if err != nil {
 		return err
 	}
@@ -257,13 +256,4 @@ func checkedTables(results []verify.Result) []*graphsync.Table {
 		}
 	}
 	return out
-}
-
-func freeLoopbackURL(path string) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return fmt.Sprintf("http://%s%s", l.Addr().String(), path), nil
 }
