@@ -360,9 +360,9 @@ func (n *notifier) update(s *subscription, exp time.Time, notifyURL string, auth
 	return true
 }
 
-// remove deletes a subscription; a non-empty event is sent to its
-// lifecycle URL (subscriptionRemoved).
-func (n *notifier) remove(id, event string) bool {
+// remove deletes a subscription, by the app or (service) by the emulator;
+// a non-empty event is sent to its lifecycle URL (subscriptionRemoved).
+func (n *notifier) remove(id string, service bool, event string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s := n.subs[id]
@@ -370,12 +370,12 @@ func (n *notifier) remove(id, event string) bool {
 		return false
 	}
 	delete(n.subs, id)
-	if event == "" {
+	if !service {
 		n.cnt.Deleted++
 		return true
 	}
 	n.cnt.Removed++
-	if s.lifeURL != "" {
+	if event != "" && s.lifeURL != "" {
 		n.queueLocked(n.lifecycleNote(s, s.exp, event))
 	}
 	return true
@@ -395,7 +395,7 @@ func (em *Emulator) RemoveSubscription(id string) error {
 	if !s.t.outlook && !s.t.teams {
 		event = ""
 	}
-	if !n.remove(id, event) {
+	if !n.remove(id, true, event) {
 		return errNoSubscription
 	}
 	return nil
@@ -437,7 +437,7 @@ func (em *Emulator) SendLifecycle(id, event string) error {
 		if !s.t.outlook && !s.t.teams {
 			return fmt.Errorf("emulator: Graph sends subscriptionRemoved only for Outlook resources and chat messages, not %s", s.resource)
 		}
-		if !n.remove(id, event) {
+		if !n.remove(id, true, event) {
 			return errNoSubscription
 		}
 		return nil
@@ -1033,7 +1033,7 @@ func (n *notifier) scanLocked() {
 	contactMemo := map[*userRec][]entryChange{}
 	var notes []*pendingNote
 	for _, st := range subs {
-		notes = append(notes, n.notesFor(st, from, cur, changes, chatMemo, contactMemo, at, latest)...)
+		notes = append(notes, n.notesFor(st, changes, chatMemo, contactMemo, at, latest)...)
 	}
 	em.mu.RUnlock()
 	n.lastVer = cur
@@ -1190,7 +1190,7 @@ func (n *notifier) contactChanges(u *userRec, changes func(*collection) []entryC
 }
 
 // notesFor builds one subscription's notifications; em.mu held for reading.
-func (n *notifier) notesFor(st subState, from, cur uint64, changes func(*collection) []entryChange,
+func (n *notifier) notesFor(st subState, changes func(*collection) []entryChange,
 	chatMemo map[*chat][]chatChange, contactMemo map[*userRec][]entryChange, at func(uint64) time.Time, latest time.Time) []*pendingNote {
 	s, t := st.s, st.s.t
 	var out []*pendingNote

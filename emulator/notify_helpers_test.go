@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,10 +70,13 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
-	rc.mu.Lock()
-	rc.posts = append(rc.posts, body.Value)
-	rc.mu.Unlock()
-	w.WriteHeader(int(rc.status.Load()))
+	status := int(rc.status.Load())
+	if status < 300 {
+		rc.mu.Lock()
+		rc.posts = append(rc.posts, body.Value)
+		rc.mu.Unlock()
+	}
+	w.WriteHeader(status)
 }
 
 // notes flattens the notifications received so far.
@@ -187,15 +189,6 @@ func errCode(m map[string]any) (string, string) {
 func sub(resource, changeType, url string) map[string]any {
 	return map[string]any{"changeType": changeType, "notificationUrl": url, "resource": resource,
 		"expirationDateTime": in(24 * time.Hour), "clientState": "secret-state"}
-}
-
-func hasPrefixAny(s string, ps ...string) bool {
-	for _, p := range ps {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // fastNotify is a configuration that makes delivery waits short.

@@ -734,7 +734,7 @@ func (em *Emulator) updateSubscription(c *call, id string) {
 
 func (em *Emulator) deleteSubscription(c *call, id string) {
 	if s := em.visible(c, id, "Delete"); s != nil {
-		em.notifier().remove(s.id, "")
+		em.notifier().remove(s.id, false, "")
 		c.w.WriteHeader(http.StatusNoContent)
 	}
 }
