@@ -597,3 +597,75 @@ func TestNotificationControlPlane(t *testing.T) {
 		t.Errorf("reset counters: %d", st)
 	}
 }
+
+// StartMutations' changes are notified like Mutate's, and ChangedAt is the
+// time the change was applied.
+func TestChangeNotificationsStartMutations(t *testing.T) {
+	t.Parallel()
+	cfg := notifyCfg()
+	cfg.Users = 1
+	b := setup(t, cfg)
+	u := b.srv.Users()[0].ID
+	hook := newReceiver(t)
+	b.mustSubscribe(t, b.appToken(t), sub("users/"+u+"/messages", "created,updated,deleted", hook.URL()))
+	start := time.Now()
+	b.srv.StartMutations(200)
+	hook.waitNotes(t, 3, nil)
+	b.srv.StopMutations()
+	for _, r := range b.srv.NotificationLog() {
+		if r.ChangedAt.Before(start) || r.ChangedAt.After(r.QueuedAt) || (r.State == "delivered" && r.DeliveredAt.Before(r.QueuedAt)) {
+			t.Errorf("record times %+v", r)
+		}
+	}
+	if last := b.srv.LastChangeAt(); last.Before(start) || last.After(time.Now()) {
+		t.Errorf("LastChangeAt %v", last)
+	}
+}
+
+// Deleting a contact folder deletes its contacts, which a contacts
+// subscription reports; a users/{id} subscription sees only that user.
+func TestChangeNotificationsContactFolderAndOneUser(t *testing.T) {
+	t.Parallel()
+	cfg := notifyCfg()
+	cfg.Users = 3
+	b := setup(t, cfg)
+	tok := b.appToken(t)
+	users := b.srv.Users()
+	u := users[0].ID
+	contacts, one := newReceiver(t), newReceiver(t)
+	b.mustSubscribe(t, tok, sub("users/"+u+"/contacts", "deleted", contacts.URL()))
+	b.mustSubscribe(t, tok, sub("users/"+users[1].ID, "updated", one.URL()))
+	em := b.srv.Emulator
+	// Delete a child contact folder holding contacts, as mutateContactFolders does.
+	em.mu.Lock()
+	rec := em.lookupUser(u)
+	var gone []string
+	for _, f := range rec.contactFolders.live() {
+		if live := rec.contacts[f.id].live(); len(live) > 0 {
+			for _, e := range live {
+				gone = append(gone, e.id)
+			}
+			rec.contactFolders.remove(em.nextVersion(), f)
+			delete(rec.contacts, f.id)
+			break
+		}
+	}
+	em.mu.Unlock()
+	if len(gone) == 0 {
+		t.Fatal("no contact folder with contacts")
+	}
+	got := contacts.waitNotes(t, len(gone), nil)
+	for _, m := range got {
+		if id := resourceData(t, m)["id"]; m["changeType"] != "deleted" || !slices.Contains(gone, fmt.Sprint(id)) {
+			t.Errorf("contact folder deletion: %v", m)
+		}
+	}
+	b.srv.RemoveUser(users[2].ID)
+	b.srv.RemoveUser(users[1].ID)
+	n := one.waitNotes(t, 1, nil)
+	waitScanned(t, em)
+	waitDelivered(t, em)
+	if n = one.notes(); len(n) != 1 || n[0]["resource"] != "Users/"+users[1].ID {
+		t.Errorf("users/{id} subscription got %v", n)
+	}
+}
