@@ -233,10 +233,7 @@ func (n *notifier) startLocked() {
 // closeNotifications stops scanning and delivery, abandoning what is in
 // flight; Server.Close calls it.
 func (em *Emulator) closeNotifications() {
-	n := &em.ntf
-	if n.em == nil {
-		return // never used
-	}
+	n := em.notifier()
 	n.mu.Lock()
 	n.closed = true
 	for _, q := range n.queues {
