@@ -70,6 +70,11 @@ type Config struct {
 	PartialUpdates bool
 	// Logger receives request and mutation logs; nil discards them.
 	Logger *slog.Logger
+
+	// Notifications configures change notifications (subscriptions.go,
+	// notify.go): timeouts, retry scale, batching, the per-mailbox limit and
+	// whether non-loopback notification URLs are allowed.
+	Notifications Notifications
 }
 
 // App is a registered Entra application.

@@ -31,6 +31,9 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		return true
 	}
 	post := r.Method == http.MethodPost || r.Method == http.MethodPut
+	if em.serveNotificationControl(w, r, p) { // change notifications (notify_control.go)
+		return
+	}
 	switch {
 	case p[0] == "users" && r.Method == http.MethodGet:
 		reply(em.Users())

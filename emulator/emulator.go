@@ -49,6 +49,9 @@ type Emulator struct {
 	mutStop chan struct{}
 	mutDone chan struct{}
 	mutMu   sync.Mutex
+
+	// Change notifications (notify.go, subscriptions.go).
+	ntf notifier
 }
 
 // New builds the tenant described by cfg.
@@ -77,6 +80,7 @@ func (em *Emulator) setClock(f func() time.Time) { em.clock.Store(&f) }
 // nextVersion must be called with em.mu held for writing.
 func (em *Emulator) nextVersion() uint64 {
 	em.version++
+	em.changed(em.version) // change notifications
 	return em.version
 }
 
@@ -243,6 +247,7 @@ func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
 // Close stops mutations and the listener, ending open connections.
 func (s *Server) Close() error {
 	s.StopMutations()
+	s.closeNotifications()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil {

@@ -142,6 +142,9 @@ func (em *Emulator) dispatch(c *call) {
 		return
 	}
 	c.tok = tok
+	if em.serveSubscriptions(c) { // change notifications (subscriptions.go)
+		return
+	}
 	rt, ok := c.match(strings.TrimPrefix(r.URL.EscapedPath(), "/v1.0"))
 	if !ok {
 		if c.seg == nil {

@@ -462,5 +462,6 @@ func (em *Emulator) addChatMessage(chatID string, at time.Time, poison bool) (st
 		contentType: "text", importance: "normal", poison: poison}
 	c.msgs = append(c.msgs, m)
 	c.updated = em.now()
+	em.changed(0) // change notifications
 	return id, nil
 }

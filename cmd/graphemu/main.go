@@ -36,7 +36,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("graphemu", flag.ContinueOnError)
 	var (
 		addr        = fs.String("addr", "127.0.0.1:8089", "listen address (loopback unless -allow-remote)")
-		allowRemote = fs.Bool("allow-remote", false, "allow a non-loopback listen address")
+		allowRemote = fs.Bool("allow-remote", false, "allow a non-loopback listen address and non-loopback notification URLs")
 		seed        = fs.Int64("seed", 1, "seed for deterministic data")
 		users       = fs.Int("users", 5, "number of users")
 		messages    = fs.Int("messages", 200, "messages per user")
@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		deltaLife   = fs.Duration("delta-token-lifetime", 0, "delta token lifetime (0 = never expire by age)")
 		partial     = fs.Bool("partial-updates", false, "Outlook delta returns updated items as changed properties only")
 		mutations   = fs.Float64("mutations", 0, "random changes applied per second (0 = none)")
+		notifyScale = fs.Float64("notify-scale", 1, "factor on change notification waits: retry backoff, the 4-hour retry window, throttling and reauthorization timings")
 		verbose     = fs.Bool("v", false, "log every request and mutation")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -63,6 +64,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if ip := net.ParseIP(host); !*allowRemote && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
 		return fmt.Errorf("-addr %s is not a loopback address; pass -allow-remote to listen there", *addr)
+	}
+	if *notifyScale <= 0 {
+		return fmt.Errorf("-notify-scale %v must be positive", *notifyScale)
 	}
 	th, err := emulator.ThrottleProfile(*profile)
 	if err != nil {
@@ -82,6 +86,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		ChatsPerUser: *chats, ChatMessagesPerChat: *chatMsgs, PeoplePerUser: *people, ContactsPerUser: *contacts,
 		AccessTokenLifetime: *atLifetime, DeltaTokenLifetime: *deltaLife, Throttle: th, Latency: lat,
 		PartialUpdates: *partial, Logger: logger,
+		// -allow-remote also lets notifications go to non-loopback URLs.
+		Notifications: emulator.Notifications{AllowRemote: *allowRemote, Scale: *notifyScale},
 	})
 	if err != nil {
 		return err
