@@ -51,7 +51,9 @@ type Config struct {
 	PeoplePerUser       int
 	ContactsPerUser     int
 	// Apps are the registered Entra applications. Default: one confidential
-	// client "graphsync-test-client" with secret "emulator-secret".
+	// client "graphsync-test-client" with secret "emulator-secret" and the
+	// redirect URIs http://localhost:8085/callback (graphsync's default) and
+	// http://127.0.0.1:8085/callback.
 	Apps []App
 	// AccessTokenLifetime defaults to one hour (expires_in 3599).
 	AccessTokenLifetime time.Duration
@@ -171,7 +173,13 @@ type User struct {
 const (
 	defaultClientID = "graphsync-test-client"
 	defaultSecret   = "emulator-secret"
-	defaultRedirect = "http://127.0.0.1:8085/callback"
+	// defaultRedirect is graphsync's default GRAPHSYNC_REDIRECT_URL, so a
+	// first `graphsync connect` against graphemu needs no flag.
+	defaultRedirect = "http://localhost:8085/callback"
+	// loopbackRedirect is the same callback by IP literal. Registering both
+	// is common during development (learn.microsoft.com/entra/identity-platform/reply-url);
+	// Entra matches redirect URIs exactly, so each must be registered.
+	loopbackRedirect = "http://127.0.0.1:8085/callback"
 )
 
 func (c *Config) setDefaults() {
@@ -193,7 +201,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.Tenants, 1)
 	if len(c.Apps) == 0 {
-		c.Apps = []App{{ClientID: defaultClientID, Secret: defaultSecret, RedirectURIs: []string{defaultRedirect}}}
+		c.Apps = []App{{ClientID: defaultClientID, Secret: defaultSecret, RedirectURIs: []string{defaultRedirect, loopbackRedirect}}}
 	}
 	if c.AccessTokenLifetime == 0 {
 		c.AccessTokenLifetime = time.Hour
