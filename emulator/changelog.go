@@ -286,6 +286,7 @@ type cursorToken struct {
 	Gen    uint64            `json:"g"`           // expiry generation
 	Issued int64             `json:"t"`           // unix seconds
 	Delta  bool              `json:"d,omitempty"` // a deltatoken (round done)
+	Empty  uint64            `json:"e,omitempty"` // empty pages served (Faults.EmptyPages)
 	Query  map[string]string `json:"q,omitempty"`
 }
 

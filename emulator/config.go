@@ -160,6 +160,41 @@ type Faults struct {
 	// server_error or 503 temporarily_unavailable before any grant is
 	// redeemed. Routes does not apply.
 	TokenEndpoint float64
+
+	// The fields below are switches, not rates: while set they apply to
+	// every Graph request matching Routes (every one when Routes is empty),
+	// so that a test reproduces exactly one hostile response.
+
+	// LinkOrigin replaces the scheme and authority of @odata.nextLink and
+	// @odata.deltaLink (LinkKind picks which) with this origin, such as
+	// "https://evil.example": links that leave the service.
+	LinkOrigin string
+	// LinkDefaultPort writes those links with the request's own scheme and
+	// host and the scheme's default port made explicit (http://host:80/…,
+	// https://host:443/…).
+	LinkDefaultPort bool
+	// LinkKind limits LinkOrigin and LinkDefaultPort to "nextLink" or
+	// "deltaLink"; empty means both.
+	LinkKind string
+	// NextLinkLoop makes each page's @odata.nextLink the request's own URL
+	// (a last page's @odata.deltaLink becomes such a nextLink): a round that
+	// never ends, serving the same page again and again.
+	NextLinkLoop bool
+	// EmptyPages answers every delta request with a page of no items and an
+	// @odata.nextLink carrying a new, valid token each time: an endless
+	// chain of distinct empty pages. Once cleared, the last link continues
+	// the round where it stood.
+	EmptyPages bool
+	// Redirect (301, 302, 303, 307 or 308) answers requests with that
+	// status and a Location on RedirectTo (default https://evil.example;
+	// when it has no path, the request's path and query are appended).
+	Redirect   int
+	RedirectTo string
+	// TokenRedirect, an absolute http(s) URL, answers every
+	// /oauth2/v2.0/token request 307 Temporary Redirect (which keeps the
+	// method and body, client secret included) with a Location on it, the
+	// request's path appended when it has none. Routes does not apply.
+	TokenRedirect string
 }
 
 // User is a mailbox owner in the emulated tenant.

@@ -65,7 +65,10 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 	case p[0] == "faults" && post:
 		var f Faults
 		if decode(&f) {
-			em.SetFaults(f)
+			if err := em.SetFaults(f); err != nil {
+				bad(http.StatusBadRequest, err)
+				return
+			}
 			w.WriteHeader(http.StatusNoContent)
 		}
 	case p[0] == "throttle" && post:
@@ -103,6 +106,26 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	case p[0] == "inject-control-char" && len(p) == 3 && post:
+		id, err := em.InjectControlCharMessage(p[1], p[2])
+		if err != nil {
+			bad(http.StatusBadRequest, fmt.Errorf("inject-control-char: %w", err))
+			return
+		}
+		reply(map[string]string{"id": id})
+	case p[0] == "inject-large" && len(p) == 3 && post:
+		n, err1 := strconv.Atoi(r.URL.Query().Get("n"))
+		size, err2 := strconv.Atoi(r.URL.Query().Get("bytes"))
+		if err1 != nil || err2 != nil {
+			bad(http.StatusBadRequest, fmt.Errorf("inject-large: query parameters n and bytes must be integers"))
+			return
+		}
+		ids, err := em.InjectLargeMessages(p[1], p[2], n, size)
+		if err != nil {
+			bad(http.StatusBadRequest, fmt.Errorf("inject-large: %w", err))
+			return
+		}
+		reply(map[string][]string{"ids": ids})
 	case p[0] == "counters" && r.Method == http.MethodGet:
 		reply(em.Counters())
 	case p[0] == "counters" && r.Method == http.MethodDelete:

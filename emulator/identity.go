@@ -490,6 +490,9 @@ func (em *Emulator) token(w http.ResponseWriter, r *http.Request, tenant string)
 		em.tokenError(w, http.StatusMethodNotAllowed, "invalid_request", 900561, "The endpoint only accepts POST requests. Received a GET request.", "")
 		return
 	}
+	if em.tokenRedirect(w, r) {
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		em.tokenError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.", "")
 		return
