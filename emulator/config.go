@@ -104,6 +104,9 @@ type Throttle struct {
 	Teams TeamsLimits
 	// Drive limits apply per app per tenant, in SharePoint resource units.
 	Drive DriveLimits
+	// Directory limits (users) apply per app per tenant, in the identity
+	// service's resource units.
+	Directory DirectoryLimits
 	// ServiceUnavailable is the share (0..1) of throttled responses sent as
 	// 503 with Retry-After instead of 429, as SharePoint and Outlook do.
 	ServiceUnavailable float64
@@ -115,6 +118,14 @@ type OutlookLimits struct {
 	Requests   int
 	Window     time.Duration // default 10 minutes when Requests > 0
 	Concurrent int
+}
+
+// DirectoryLimits: Microsoft documents a budget of resource units per app
+// and tenant pair per 10 seconds: 3,500 for tenants under 50 users, 5,000
+// up to 500, 8,000 above (throttling-limits, identity and access service).
+type DirectoryLimits struct {
+	ResourceUnits int
+	Window        time.Duration // default 10 seconds when ResourceUnits > 0
 }
 
 // TeamsLimits: Microsoft documents 20 requests per second per app per tenant
@@ -250,6 +261,9 @@ func (c *Config) setDefaults() {
 	if c.Throttle.Drive.ResourceUnits > 0 && c.Throttle.Drive.Window == 0 {
 		c.Throttle.Drive.Window = time.Minute
 	}
+	if c.Throttle.Directory.ResourceUnits > 0 && c.Throttle.Directory.Window == 0 {
+		c.Throttle.Directory.Window = 10 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -293,19 +307,21 @@ func guidFrom(seed int64, label string) string {
 // ThrottleProfile names a set of limits: "none" (unlimited), "outlook"
 // (Microsoft's documented limits: 10,000 requests per 10 minutes and 4
 // concurrent per app per mailbox, 20 chat requests per second, 1,200 drive
-// resource units per minute) or "strict" (small limits that make clients
-// meet throttling within seconds).
+// resource units per minute, 3,500 directory resource units per 10 seconds)
+// or "strict" (small limits that make clients meet throttling within
+// seconds).
 func ThrottleProfile(name string) (Throttle, error) {
 	switch name {
 	case "", "none":
 		return Throttle{}, nil
 	case "outlook":
 		return Throttle{Outlook: OutlookLimits{Requests: 10000, Window: 10 * time.Minute, Concurrent: 4},
-			Teams: TeamsLimits{RequestsPerSecond: 20}, Drive: DriveLimits{ResourceUnits: 1200, Window: time.Minute}}, nil
+			Teams: TeamsLimits{RequestsPerSecond: 20}, Drive: DriveLimits{ResourceUnits: 1200, Window: time.Minute},
+			Directory: DirectoryLimits{ResourceUnits: 3500, Window: 10 * time.Second}}, nil
 	case "strict":
 		return Throttle{Outlook: OutlookLimits{Requests: 60, Window: 10 * time.Second, Concurrent: 2},
 			Teams: TeamsLimits{RequestsPerSecond: 5}, Drive: DriveLimits{ResourceUnits: 60, Window: 10 * time.Second},
-			ServiceUnavailable: 0.1}, nil
+			Directory: DirectoryLimits{ResourceUnits: 40, Window: 10 * time.Second}, ServiceUnavailable: 0.1}, nil
 	}
 	return Throttle{}, fmt.Errorf("unknown throttling profile %q (want none, outlook or strict)", name)
 }

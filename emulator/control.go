@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // serveControl serves the /_emulator/ control plane, mirroring the Go
@@ -126,6 +127,20 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		reply(map[string][]string{"ids": ids})
+	case p[0] == "rates" && r.Method == http.MethodGet:
+		q := r.URL.Query()
+		window, err := time.ParseDuration(q.Get("window"))
+		if err != nil {
+			bad(http.StatusBadRequest, fmt.Errorf("rates: query parameter window must be a duration such as 1s or 1m"))
+			return
+		}
+		n, err := em.MaxRequestsInWindow(q.Get("service"), q.Get("tenant"), window)
+		if err != nil {
+			bad(http.StatusBadRequest, err)
+			return
+		}
+		ru, _ := em.MaxResourceUnitsInWindow(q.Get("service"), q.Get("tenant"), window)
+		reply(map[string]int{"maxRequests": n, "maxResourceUnits": ru})
 	case p[0] == "counters" && r.Method == http.MethodGet:
 		reply(em.Counters())
 	case p[0] == "counters" && r.Method == http.MethodDelete:
