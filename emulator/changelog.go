@@ -66,7 +66,7 @@ func (c *collection) record(ver uint64, e *entry) {
 	if e.raw != nil {
 		e.full, e.idOff, e.idEnd = e.raw, -1, -1
 	} else {
-		e.full, e.idOff, e.idEnd = e.obj.encode(nil, nil)
+		e.full, e.idOff, e.idEnd = e.obj.encodeShared()
 	}
 	if len(e.vers) > 0 && e.vers[len(e.vers)-1] == ver {
 		return
