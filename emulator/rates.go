@@ -24,7 +24,7 @@ type rateKey struct{ service, tenant string }
 
 // arrivals are parallel slices, 10 bytes a request.
 type arrivals struct {
-	at   []int64 // unix nanoseconds, non-decreasing
+	at   []int64 // unix nanoseconds, in about arrival order (maxInWindow sorts)
 	cost []uint16
 }
 
@@ -44,11 +44,7 @@ func (rl *rateLog) record(service, tenant string, at time.Time, cost int) {
 		a.at = append(a.at[:0], a.at[half:]...)
 		a.cost = append(a.cost[:0], a.cost[half:]...)
 	}
-	ns := at.UnixNano()
-	if n := len(a.at); n > 0 && ns < a.at[n-1] {
-		ns = a.at[n-1] // a clock step back must not unsort the log
-	}
-	a.at = append(a.at, ns)
+	a.at = append(a.at, at.UnixNano())
 	a.cost = append(a.cost, uint16(min(cost, 1<<16-1)))
 }
 
