@@ -66,7 +66,7 @@ func (c *collection) record(ver uint64, e *entry) {
 	if e.raw != nil {
 		e.full, e.idOff, e.idEnd = e.raw, -1, -1
 	} else {
-		e.full, e.idOff, e.idEnd = e.obj.encode(nil, nil)
+		e.full, e.idOff, e.idEnd = e.obj.encodeShared()
 	}
 	if len(e.vers) > 0 && e.vers[len(e.vers)-1] == ver {
 		return
@@ -286,6 +286,7 @@ type cursorToken struct {
 	Gen    uint64            `json:"g"`           // expiry generation
 	Issued int64             `json:"t"`           // unix seconds
 	Delta  bool              `json:"d,omitempty"` // a deltatoken (round done)
+	Empty  uint64            `json:"e,omitempty"` // empty pages served (Faults.EmptyPages)
 	Query  map[string]string `json:"q,omitempty"`
 }
 

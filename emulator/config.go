@@ -51,7 +51,9 @@ type Config struct {
 	PeoplePerUser       int
 	ContactsPerUser     int
 	// Apps are the registered Entra applications. Default: one confidential
-	// client "graphsync-test-client" with secret "emulator-secret".
+	// client "graphsync-test-client" with secret "emulator-secret" and the
+	// redirect URIs http://localhost:8085/callback (graphsync's default) and
+	// http://127.0.0.1:8085/callback.
 	Apps []App
 	// AccessTokenLifetime defaults to one hour (expires_in 3599).
 	AccessTokenLifetime time.Duration
@@ -107,6 +109,9 @@ type Throttle struct {
 	Teams TeamsLimits
 	// Drive limits apply per app per tenant, in SharePoint resource units.
 	Drive DriveLimits
+	// Directory limits (users) apply per app per tenant, in the identity
+	// service's resource units.
+	Directory DirectoryLimits
 	// ServiceUnavailable is the share (0..1) of throttled responses sent as
 	// 503 with Retry-After instead of 429, as SharePoint and Outlook do.
 	ServiceUnavailable float64
@@ -118,6 +123,14 @@ type OutlookLimits struct {
 	Requests   int
 	Window     time.Duration // default 10 minutes when Requests > 0
 	Concurrent int
+}
+
+// DirectoryLimits: Microsoft documents a budget of resource units per app
+// and tenant pair per 10 seconds: 3,500 for tenants under 50 users, 5,000
+// up to 500, 8,000 above (throttling-limits, identity and access service).
+type DirectoryLimits struct {
+	ResourceUnits int
+	Window        time.Duration // default 10 seconds when ResourceUnits > 0
 }
 
 // TeamsLimits: Microsoft documents 20 requests per second per app per tenant
@@ -163,6 +176,41 @@ type Faults struct {
 	// server_error or 503 temporarily_unavailable before any grant is
 	// redeemed. Routes does not apply.
 	TokenEndpoint float64
+
+	// The fields below are switches, not rates: while set they apply to
+	// every Graph request matching Routes (every one when Routes is empty),
+	// so that a test reproduces exactly one hostile response.
+
+	// LinkOrigin replaces the scheme and authority of @odata.nextLink and
+	// @odata.deltaLink (LinkKind picks which) with this origin, such as
+	// "https://evil.example": links that leave the service.
+	LinkOrigin string
+	// LinkDefaultPort writes those links with the request's own scheme and
+	// host and the scheme's default port made explicit (http://host:80/…,
+	// https://host:443/…).
+	LinkDefaultPort bool
+	// LinkKind limits LinkOrigin and LinkDefaultPort to "nextLink" or
+	// "deltaLink"; empty means both.
+	LinkKind string
+	// NextLinkLoop makes each page's @odata.nextLink the request's own URL
+	// (a last page's @odata.deltaLink becomes such a nextLink): a round that
+	// never ends, serving the same page again and again.
+	NextLinkLoop bool
+	// EmptyPages answers every delta request with a page of no items and an
+	// @odata.nextLink carrying a new, valid token each time: an endless
+	// chain of distinct empty pages. Once cleared, the last link continues
+	// the round where it stood.
+	EmptyPages bool
+	// Redirect (301, 302, 303, 307 or 308) answers requests with that
+	// status and a Location on RedirectTo (default https://evil.example;
+	// when it has no path, the request's path and query are appended).
+	Redirect   int
+	RedirectTo string
+	// TokenRedirect, an absolute http(s) URL, answers every
+	// /oauth2/v2.0/token request 307 Temporary Redirect (which keeps the
+	// method and body, client secret included) with a Location on it, the
+	// request's path appended when it has none. Routes does not apply.
+	TokenRedirect string
 }
 
 // User is a mailbox owner in the emulated tenant.
@@ -176,7 +224,13 @@ type User struct {
 const (
 	defaultClientID = "graphsync-test-client"
 	defaultSecret   = "emulator-secret"
-	defaultRedirect = "http://127.0.0.1:8085/callback"
+	// defaultRedirect is graphsync's default GRAPHSYNC_REDIRECT_URL, so a
+	// first `graphsync connect` against graphemu needs no flag.
+	defaultRedirect = "http://localhost:8085/callback"
+	// loopbackRedirect is the same callback by IP literal. Registering both
+	// is common during development (learn.microsoft.com/entra/identity-platform/reply-url);
+	// Entra matches redirect URIs exactly, so each must be registered.
+	loopbackRedirect = "http://127.0.0.1:8085/callback"
 )
 
 func (c *Config) setDefaults() {
@@ -198,7 +252,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.Tenants, 1)
 	if len(c.Apps) == 0 {
-		c.Apps = []App{{ClientID: defaultClientID, Secret: defaultSecret, RedirectURIs: []string{defaultRedirect}}}
+		c.Apps = []App{{ClientID: defaultClientID, Secret: defaultSecret, RedirectURIs: []string{defaultRedirect, loopbackRedirect}}}
 	}
 	if c.AccessTokenLifetime == 0 {
 		c.AccessTokenLifetime = time.Hour
@@ -211,6 +265,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Throttle.Drive.ResourceUnits > 0 && c.Throttle.Drive.Window == 0 {
 		c.Throttle.Drive.Window = time.Minute
+	}
+	if c.Throttle.Directory.ResourceUnits > 0 && c.Throttle.Directory.Window == 0 {
+		c.Throttle.Directory.Window = 10 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -255,19 +312,21 @@ func guidFrom(seed int64, label string) string {
 // ThrottleProfile names a set of limits: "none" (unlimited), "outlook"
 // (Microsoft's documented limits: 10,000 requests per 10 minutes and 4
 // concurrent per app per mailbox, 20 chat requests per second, 1,200 drive
-// resource units per minute) or "strict" (small limits that make clients
-// meet throttling within seconds).
+// resource units per minute, 3,500 directory resource units per 10 seconds)
+// or "strict" (small limits that make clients meet throttling within
+// seconds).
 func ThrottleProfile(name string) (Throttle, error) {
 	switch name {
 	case "", "none":
 		return Throttle{}, nil
 	case "outlook":
 		return Throttle{Outlook: OutlookLimits{Requests: 10000, Window: 10 * time.Minute, Concurrent: 4},
-			Teams: TeamsLimits{RequestsPerSecond: 20}, Drive: DriveLimits{ResourceUnits: 1200, Window: time.Minute}}, nil
+			Teams: TeamsLimits{RequestsPerSecond: 20}, Drive: DriveLimits{ResourceUnits: 1200, Window: time.Minute},
+			Directory: DirectoryLimits{ResourceUnits: 3500, Window: 10 * time.Second}}, nil
 	case "strict":
 		return Throttle{Outlook: OutlookLimits{Requests: 60, Window: 10 * time.Second, Concurrent: 2},
 			Teams: TeamsLimits{RequestsPerSecond: 5}, Drive: DriveLimits{ResourceUnits: 60, Window: 10 * time.Second},
-			ServiceUnavailable: 0.1}, nil
+			Directory: DirectoryLimits{ResourceUnits: 40, Window: 10 * time.Second}, ServiceUnavailable: 0.1}, nil
 	}
 	return Throttle{}, fmt.Errorf("unknown throttling profile %q (want none, outlook or strict)", name)
 }

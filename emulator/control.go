@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // serveControl serves the /_emulator/ control plane, mirroring the Go
@@ -68,7 +69,10 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 	case p[0] == "faults" && post:
 		var f Faults
 		if decode(&f) {
-			em.SetFaults(f)
+			if err := em.SetFaults(f); err != nil {
+				bad(http.StatusBadRequest, err)
+				return
+			}
 			w.WriteHeader(http.StatusNoContent)
 		}
 	case p[0] == "throttle" && post:
@@ -106,6 +110,40 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	case p[0] == "inject-control-char" && len(p) == 3 && post:
+		id, err := em.InjectControlCharMessage(p[1], p[2])
+		if err != nil {
+			bad(http.StatusBadRequest, fmt.Errorf("inject-control-char: %w", err))
+			return
+		}
+		reply(map[string]string{"id": id})
+	case p[0] == "inject-large" && len(p) == 3 && post:
+		n, err1 := strconv.Atoi(r.URL.Query().Get("n"))
+		size, err2 := strconv.Atoi(r.URL.Query().Get("bytes"))
+		if err1 != nil || err2 != nil {
+			bad(http.StatusBadRequest, fmt.Errorf("inject-large: query parameters n and bytes must be integers"))
+			return
+		}
+		ids, err := em.InjectLargeMessages(p[1], p[2], n, size)
+		if err != nil {
+			bad(http.StatusBadRequest, fmt.Errorf("inject-large: %w", err))
+			return
+		}
+		reply(map[string][]string{"ids": ids})
+	case p[0] == "rates" && r.Method == http.MethodGet:
+		q := r.URL.Query()
+		window, err := time.ParseDuration(q.Get("window"))
+		if err != nil {
+			bad(http.StatusBadRequest, fmt.Errorf("rates: query parameter window must be a duration such as 1s or 1m"))
+			return
+		}
+		n, err := em.MaxRequestsInWindow(q.Get("service"), q.Get("tenant"), window)
+		if err != nil {
+			bad(http.StatusBadRequest, err)
+			return
+		}
+		ru, _ := em.MaxResourceUnitsInWindow(q.Get("service"), q.Get("tenant"), window)
+		reply(map[string]int{"maxRequests": n, "maxResourceUnits": ru})
 	case p[0] == "counters" && r.Method == http.MethodGet:
 		reply(em.Counters())
 	case p[0] == "counters" && r.Method == http.MethodDelete:

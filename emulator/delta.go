@@ -84,6 +84,20 @@ func (c *call) serveDelta(s deltaSpec) {
 		}
 		t = cursorToken{Key: s.key, Query: opts}
 	}
+	if em.emptyPages(c) {
+		// An endless chain of distinct empty pages: each link carries the
+		// round's position unchanged and a new count, so it stays valid.
+		em.cnt.fault("empty_page")
+		if t.Snap == 0 {
+			em.mu.RLock()
+			t.Snap = em.version
+			em.mu.RUnlock()
+		}
+		t.Empty++
+		t.Gen, t.Issued = em.currentGen(), em.now().Unix()
+		c.writePage(s, t, pagePrefix(nil, s.context), 0, false)
+		return
+	}
 	size := s.defSize
 	if v := t.Query["$top"]; v != "" {
 		n, _ := strconv.Atoi(v)

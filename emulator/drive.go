@@ -151,7 +151,11 @@ func (em *Emulator) mutateDrive(u *userRec, r *rand.Rand, ver uint64) string {
 		}
 	}
 	now := em.now()
-	switch op := r.IntN(100); {
+	op := r.IntN(100)
+	if op >= 25 && op < 45 && len(files) == 0 {
+		op = 0 // nothing to edit yet (a drive of folders only): upload instead
+	}
+	switch {
 	case op < 25 || len(movable) == 0:
 		e := em.addDriveItem(u, ver, pick(r, folders), fmt.Sprintf("upload-%d.txt", r.IntN(100000)), false, now)
 		return "driveItem created " + e.id

@@ -41,10 +41,11 @@ type Emulator struct {
 	tokMu    sync.Mutex
 	tokenGen uint64
 
-	auth authState
-	thr  throttler
-	flt  faultInjector
-	cnt  counters
+	auth  authState
+	thr   throttler
+	flt   faultInjector
+	cnt   counters
+	rates rateLog
 
 	mutStop chan struct{}
 	mutDone chan struct{}

@@ -2,9 +2,13 @@ package emulator
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,28 +25,87 @@ func (fi *faultInjector) init(seed int64) {
 	fi.rng = rand.New(rand.NewPCG(uint64(seed), 0xfa17))
 }
 
-// SetFaults replaces the fault configuration; the zero value disables faults.
-func (em *Emulator) SetFaults(f Faults) {
+// SetFaults replaces the fault configuration; the zero value disables
+// faults. An invalid configuration is refused and the previous one kept.
+func (em *Emulator) SetFaults(f Faults) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
 	em.flt.mu.Lock()
 	defer em.flt.mu.Unlock()
 	em.flt.f = f
+	return nil
+}
+
+func (f Faults) validate() error {
+	for name, r := range map[string]float64{"Status500": f.Status500, "Status502": f.Status502, "Status503": f.Status503,
+		"Status504": f.Status504, "RetryAfter": f.RetryAfter, "Reset": f.Reset, "Slow": f.Slow, "Truncated": f.Truncated,
+		"MalformedJSON": f.MalformedJSON, "DeltaExpired": f.DeltaExpired, "TokenEndpoint": f.TokenEndpoint} {
+		if r < 0 || r > 1 || r != r {
+			return fmt.Errorf("faults: %s is %v; rates are between 0 and 1", name, r)
+		}
+	}
+	if f.SlowBy < 0 {
+		return fmt.Errorf("faults: SlowBy %s is negative", f.SlowBy)
+	}
+	if f.LinkOrigin != "" {
+		u, err := url.Parse(f.LinkOrigin)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("faults: LinkOrigin %q is not an origin such as https://evil.example", f.LinkOrigin)
+		}
+		if f.LinkDefaultPort {
+			return errors.New("faults: LinkOrigin and LinkDefaultPort both rewrite the links' origin; set one")
+		}
+	}
+	if f.LinkKind != "" && f.LinkKind != "nextLink" && f.LinkKind != "deltaLink" {
+		return fmt.Errorf("faults: LinkKind %q: want nextLink, deltaLink or empty for both", f.LinkKind)
+	}
+	switch f.Redirect {
+	case 0, 301, 302, 303, 307, 308:
+	default:
+		return fmt.Errorf("faults: Redirect %d is not a redirect status (301, 302, 303, 307 or 308)", f.Redirect)
+	}
+	for name, v := range map[string]string{"RedirectTo": f.RedirectTo, "TokenRedirect": f.TokenRedirect} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("faults: %s %q is not an absolute http(s) URL", name, v)
+		}
+	}
+	if f.RedirectTo != "" && f.Redirect == 0 {
+		return errors.New("faults: RedirectTo is set but Redirect (the status) is not")
+	}
+	return nil
+}
+
+// routeHit reports whether path matches f.Routes.
+func (f *Faults) routeHit(path string) bool {
+	if len(f.Routes) == 0 {
+		return true
+	}
+	for _, r := range f.Routes {
+		if strings.Contains(path, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// fixed returns the configuration when path matches Routes, for the switch
+// faults (links, redirects, empty pages).
+func (fi *faultInjector) fixed(path string) (Faults, bool) {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	return fi.f, fi.f.routeHit(path)
 }
 
 func (fi *faultInjector) roll(path string) (Faults, float64, float64, bool) {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	f := fi.f
-	if len(f.Routes) > 0 {
-		hit := false
-		for _, r := range f.Routes {
-			if strings.Contains(path, r) {
-				hit = true
-				break
-			}
-		}
-		if !hit {
-			return f, 0, 0, false
-		}
+	if !f.routeHit(path) {
+		return f, 0, 0, false
 	}
 	return f, fi.rng.Float64(), fi.rng.Float64(), true
 }
@@ -204,5 +267,139 @@ func (em *Emulator) sleepLatency(r *http.Request) error {
 		return nil
 	case <-r.Context().Done():
 		return r.Context().Err()
+	}
+}
+
+// applyFixed serves the switch faults that act on a whole response: a
+// redirect instead of the response, or the response with its paging links
+// rewritten. It reports whether it served the request.
+func (em *Emulator) applyFixed(c *call, w *statusWriter) bool {
+	f, ok := em.flt.fixed(c.r.URL.Path)
+	if !ok {
+		return false
+	}
+	if f.Redirect != 0 {
+		to := f.RedirectTo
+		if to == "" {
+			to = "https://evil.example"
+		}
+		em.cnt.fault("redirect")
+		w.Header().Set("Location", redirectTarget(to, c.r))
+		w.WriteHeader(f.Redirect)
+		return true
+	}
+	if f.LinkOrigin == "" && !f.LinkDefaultPort && !f.NextLinkLoop {
+		return false
+	}
+	buf := &bufferWriter{h: http.Header{}, status: 200}
+	c.w = buf
+	em.dispatch(c)
+	body := buf.b.Bytes()
+	if buf.status == http.StatusOK {
+		self := "http://" + c.r.Host + c.r.URL.RequestURI()
+		body = rewriteLinks(body, func(key, link string) (string, string) {
+			switch {
+			case f.NextLinkLoop:
+				em.cnt.fault("next_link_loop")
+				return "@odata.nextLink", self
+			case f.LinkKind != "" && "@odata."+f.LinkKind != key:
+				return key, link
+			}
+			u, err := url.Parse(link)
+			if err != nil {
+				return key, link
+			}
+			if f.LinkOrigin != "" {
+				o, _ := url.Parse(f.LinkOrigin)
+				u.Scheme, u.Host = o.Scheme, o.Host
+				em.cnt.fault("link_origin")
+			} else {
+				port := "80"
+				if u.Scheme == "https" {
+					port = "443"
+				}
+				u.Host = net.JoinHostPort(u.Hostname(), port)
+				em.cnt.fault("link_default_port")
+			}
+			return key, u.String()
+		})
+	}
+	for k, v := range buf.h {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(buf.status)
+	_, _ = w.Write(body)
+	return true
+}
+
+// redirectTarget is to, with the request's path and query when to has no
+// path of its own.
+func redirectTarget(to string, r *http.Request) string {
+	u, err := url.Parse(to)
+	if err != nil || (u.Path != "" && u.Path != "/") {
+		return to
+	}
+	return strings.TrimSuffix(to, "/") + r.URL.RequestURI()
+}
+
+// tokenRedirect answers a token request 307 when Faults.TokenRedirect is
+// set; it reports whether it did.
+func (em *Emulator) tokenRedirect(w http.ResponseWriter, r *http.Request) bool {
+	em.flt.mu.Lock()
+	to := em.flt.f.TokenRedirect
+	em.flt.mu.Unlock()
+	if to == "" {
+		return false
+	}
+	em.cnt.fault("token_redirect")
+	w.Header().Set("Location", redirectTarget(to, r))
+	w.WriteHeader(http.StatusTemporaryRedirect)
+	return true
+}
+
+// emptyPages reports whether Faults.EmptyPages applies to the request.
+func (em *Emulator) emptyPages(c *call) bool {
+	f, ok := em.flt.fixed(c.r.URL.Path)
+	return ok && f.EmptyPages
+}
+
+// rewriteLinks passes each top-level "@odata.nextLink" and
+// "@odata.deltaLink" of a JSON body to fn, which returns the key and link
+// to write in their place; the rest of the body is kept byte for byte.
+func rewriteLinks(body []byte, fn func(key, link string) (string, string)) []byte {
+	var out []byte
+	rest := body
+	for {
+		i, key := -1, ""
+		for _, k := range []string{"@odata.nextLink", "@odata.deltaLink"} {
+			if j := bytes.Index(rest, []byte(`"`+k+`":"`)); j >= 0 && (i < 0 || j < i) {
+				i, key = j, k
+			}
+		}
+		if i < 0 {
+			return append(out, rest...)
+		}
+		start := i + len(key) + 3 // the value's opening quote
+		end := start + 1
+		for end < len(rest) && rest[end] != '"' {
+			if rest[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		if end >= len(rest) {
+			return append(out, rest...)
+		}
+		var link string
+		if json.Unmarshal(rest[start:end+1], &link) != nil {
+			return append(out, rest...)
+		}
+		k, l := fn(key, link)
+		out = append(out, rest[:i]...)
+		out = append(out, raw(k)...)
+		out = append(out, ':')
+		out = append(out, raw(l)...)
+		rest = rest[end+1:]
 	}
 }

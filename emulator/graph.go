@@ -122,7 +122,7 @@ func (em *Emulator) serveGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.route = routeKey(r.URL.Path)
-	if em.flt.apply(c, rec) {
+	if em.flt.apply(c, rec) || em.applyFixed(c, rec) {
 		return
 	}
 	em.dispatch(c)

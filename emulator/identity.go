@@ -55,6 +55,7 @@ type refreshRec struct {
 type accessClaims struct {
 	app        bool
 	oid, appid string
+	tid        string // the tenant the token is for: the throttling scope of Teams, OneDrive and the directory
 	scp, roles []string
 	exp        int64
 }
@@ -160,6 +161,7 @@ func (em *Emulator) authenticate(r *http.Request) (*accessClaims, string) {
 		Exp   int64    `json:"exp"`
 		Nbf   int64    `json:"nbf"`
 		Oid   string   `json:"oid"`
+		Tid   string   `json:"tid"`
 		AppID string   `json:"appid"`
 		Scp   string   `json:"scp"`
 		Roles []string `json:"roles"`
@@ -172,7 +174,7 @@ func (em *Emulator) authenticate(r *http.Request) (*accessClaims, string) {
 	if now >= cl.Exp || now < cl.Nbf-300 {
 		return nil, "Access token has expired or is not yet valid."
 	}
-	return &accessClaims{app: cl.IDTyp == "app", oid: cl.Oid, appid: cl.AppID, scp: strings.Fields(cl.Scp), roles: cl.Roles, exp: cl.Exp}, ""
+	return &accessClaims{app: cl.IDTyp == "app", oid: cl.Oid, appid: cl.AppID, tid: cl.Tid, scp: strings.Fields(cl.Scp), roles: cl.Roles, exp: cl.Exp}, ""
 }
 
 // serveIdentity serves /{tenant}/oauth2/v2.0/{authorize,token} and
@@ -488,6 +490,9 @@ func (em *Emulator) tokenError(w http.ResponseWriter, status int, errName string
 func (em *Emulator) token(w http.ResponseWriter, r *http.Request, tenant string) {
 	if r.Method != http.MethodPost {
 		em.tokenError(w, http.StatusMethodNotAllowed, "invalid_request", 900561, "The endpoint only accepts POST requests. Received a GET request.", "")
+		return
+	}
+	if em.tokenRedirect(w, r) {
 		return
 	}
 	if err := r.ParseForm(); err != nil {

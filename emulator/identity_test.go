@@ -378,3 +378,32 @@ func TestHomeTenants(t *testing.T) {
 		t.Errorf("token endpoint of home tenant %s: %d %s, want invalid_grant for a bogus code", home, st, body)
 	}
 }
+
+// The default app is registered with graphsync's default redirect URI,
+// http://localhost:8085/callback, and its 127.0.0.1 form; Entra matches
+// redirect URIs exactly, so any other (another port) is AADSTS50011.
+// https://learn.microsoft.com/entra/identity-platform/reply-url
+func TestDefaultRedirectURIs(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Seed: 7, Users: 1, MessagesPerUser: 1})
+	for _, uri := range []string{"http://localhost:8085/callback", "http://127.0.0.1:8085/callback"} {
+		q := authQuery("Mail.Read")
+		q.Set("redirect_uri", uri)
+		st, rq, body := b.authorize(t, q)
+		if st != http.StatusFound || rq.Get("code") == "" {
+			t.Errorf("%s: %d %v %s", uri, st, rq, body)
+			continue
+		}
+		if st, body := b.postForm(t, "/common/oauth2/v2.0/token", url.Values{"client_id": {defaultClientID}, "client_secret": {defaultSecret},
+			"grant_type": {"authorization_code"}, "code": {rq.Get("code")}, "redirect_uri": {uri}}); st != 200 {
+			t.Errorf("%s: redeem: %d %s", uri, st, body)
+		}
+	}
+	for _, uri := range []string{"http://localhost:8086/callback", "https://localhost:8085/callback"} {
+		q := authQuery("Mail.Read")
+		q.Set("redirect_uri", uri)
+		if st, _, body := b.authorize(t, q); st != 400 || !strings.Contains(body, "AADSTS50011") {
+			t.Errorf("%s accepted: %d %s", uri, st, body)
+		}
+	}
+}

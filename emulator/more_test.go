@@ -124,6 +124,24 @@ func TestControlPlane(t *testing.T) {
 	if st != 200 || !strings.Contains(body, tok) || !strings.Contains(body, defaultSecret) {
 		t.Errorf("secrets lack issued values")
 	}
+	st, body = do("POST", "/_emulator/inject-control-char/"+users[0].ID+"/inbox", "")
+	var one struct{ ID string }
+	_ = json.Unmarshal([]byte(body), &one)
+	if st != 200 || one.ID == "" {
+		t.Errorf("inject-control-char: %d %s", st, body)
+	}
+	st, body = do("POST", "/_emulator/inject-large/"+users[0].ID+"/outbox?n=2&bytes=1000", "")
+	var many struct{ IDs []string }
+	_ = json.Unmarshal([]byte(body), &many)
+	if st != 200 || len(many.IDs) != 2 {
+		t.Errorf("inject-large: %d %s", st, body)
+	}
+	for _, p := range []string{"/_emulator/inject-large/" + users[0].ID + "/outbox?n=2", "/_emulator/inject-large/" + users[0].ID + "/nowhere?n=1&bytes=1",
+		"/_emulator/inject-control-char/nobody/inbox"} {
+		if st, body := do("POST", p, ""); st != 400 {
+			t.Errorf("%s: %d %s", p, st, body)
+		}
+	}
 	if st, _ := do("POST", "/_emulator/mutations/start?rate=50", ""); st != 204 {
 		t.Errorf("start mutations: %d", st)
 	}

@@ -89,6 +89,38 @@ func (o object) encode(dst []byte, keep func(string) bool) (out []byte, idOff, i
 	return append(dst, '}'), idOff, idEnd
 }
 
+// encodeShared encodes o like encode(nil, nil) and points o's values into
+// the encoding, so that an entry holds its properties once: the encoding
+// serves pages, and the fields, slices of it, serve $select and partial
+// updates. Holding both copies doubled the memory of every stored message.
+// The encoding is sized exactly, so no later append moves it under the
+// fields, and capped, so no append can write into it.
+func (o object) encodeShared() (out []byte, idOff, idEnd int) {
+	size := 2 + max(len(o)-1, 0)
+	for _, f := range o {
+		size += len(f.k) + 3 + len(f.v)
+	}
+	out = make([]byte, 0, size)
+	out = append(out, '{')
+	idOff, idEnd = -1, -1
+	for i, f := range o {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, f.k...)
+		out = append(out, '"', ':')
+		start := len(out)
+		out = append(out, f.v...)
+		o[i].v = out[start:len(out):len(out)]
+		if f.k == "id" {
+			idOff, idEnd = start, len(out)
+		}
+	}
+	out = append(out, '}')
+	return out[:len(out):len(out)], idOff, idEnd
+}
+
 // selectSet parses $select into lower-cased property names; nil when absent.
 func selectSet(s string) map[string]bool {
 	if strings.TrimSpace(s) == "" {

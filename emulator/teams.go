@@ -16,9 +16,13 @@ import (
 type chat struct {
 	id, topic, kind string
 	created         time.Time
-	updated         time.Time
-	members         []*userRec
-	msgs            []*chatMsg
+	// updated is lastUpdatedDateTime, which Microsoft documents as the
+	// "date and time at which the chat was renamed or the list of members
+	// was last changed" (learn.microsoft.com/graph/api/resources/chat):
+	// messages, new, edited or deleted, leave it alone.
+	updated time.Time
+	members []*userRec
+	msgs    []*chatMsg
 }
 
 type chatMsg struct {
@@ -73,7 +77,9 @@ func (em *Emulator) genChats(anchor time.Time) {
 			for j := 0; j < em.cfg.ChatMessagesPerChat; j++ {
 				t = t.Add(time.Duration(1+r.IntN(3600*6)) * time.Second)
 				if j == 2 && c.kind == "group" {
-					em.addChatMsg(c, nil, t, "<systemEventMessage/>", "html", r)
+					// The chat was named then: a rename moves lastUpdatedDateTime.
+					em.postChatEvent(c, t, em.renamedDetail(c, c.members[0]))
+					c.updated = t
 					continue
 				}
 				em.addChatMsg(c, pick(r, c.members), t, sentence(r, 3+r.IntN(20)), pick(r, []string{"text", "html"}), r)
@@ -102,16 +108,75 @@ func (em *Emulator) addChatMsg(c *chat, from *userRec, t time.Time, content, cty
 		content = "<p>" + content + "</p>"
 	}
 	m := &chatMsg{id: id, from: from, created: t, modified: t, content: content, contentType: ctype, importance: "normal"}
-	if from == nil {
-		m.event = map[string]any{"@odata.type": "#microsoft.graph.chatRenamedEventMessageDetail", "chatId": c.id,
-			"chatDisplayName": c.topic, "initiator": map[string]any{"application": nil, "device": nil,
-				"user": map[string]any{"@odata.type": "#microsoft.graph.teamworkUserIdentity", "id": c.members[0].id, "displayName": nil, "userIdentityType": "aadUser", "tenantId": em.cfg.TenantID}}}
-	}
 	c.msgs = append(c.msgs, m)
-	if t.After(c.updated) {
-		c.updated = t
-	}
 	return m
+}
+
+// postChatEvent adds the system event message Teams posts into a chat when
+// it is renamed or its members change: no sender, the body
+// <systemEventMessage/> and the event in eventDetail.
+func (em *Emulator) postChatEvent(c *chat, t time.Time, detail map[string]any) *chatMsg {
+	m := em.addChatMsg(c, nil, t, "<systemEventMessage/>", "html", nil)
+	m.event = detail
+	return m
+}
+
+func (em *Emulator) teamworkUser(u *userRec, named bool) map[string]any {
+	var name any
+	if named {
+		name = u.name
+	}
+	return map[string]any{"@odata.type": "#microsoft.graph.teamworkUserIdentity", "id": u.id, "displayName": name,
+		"userIdentityType": "aadUser", "tenantId": em.cfg.TenantID}
+}
+
+func (em *Emulator) initiator(by *userRec) map[string]any {
+	return map[string]any{"application": nil, "device": nil, "user": em.teamworkUser(by, false)}
+}
+
+func (em *Emulator) renamedDetail(c *chat, by *userRec) map[string]any {
+	return map[string]any{"@odata.type": "#microsoft.graph.chatRenamedEventMessageDetail", "chatId": c.id,
+		"chatDisplayName": c.topic, "initiator": em.initiator(by)}
+}
+
+// renameChat sets the topic, as Teams does, with a chatRenamedEventMessageDetail
+// event; it moves lastUpdatedDateTime. Called with em.mu held.
+func (em *Emulator) renameChat(c *chat, topic string, by *userRec, at time.Time) *chatMsg {
+	c.topic = topic
+	c.updated = at
+	return em.postChatEvent(c, at, em.renamedDetail(c, by))
+}
+
+// addChatMember adds u to c with a membersAddedEventMessageDetail event and
+// indexes the chat under u; it moves lastUpdatedDateTime. Called with
+// em.mu held.
+func (em *Emulator) addChatMember(c *chat, u, by *userRec, at time.Time) *chatMsg {
+	c.members = append(c.members, u)
+	em.indexChat(u, c)
+	c.updated = at
+	return em.postChatEvent(c, at, map[string]any{"@odata.type": "#microsoft.graph.membersAddedEventMessageDetail",
+		"visibleHistoryStartDateTime": "0001-01-01T00:00:00Z", "members": []any{em.teamworkUser(u, false)},
+		"initiator": em.initiator(by)})
+}
+
+// removeChatMember takes u out of c with a membersDeletedEventMessageDetail
+// event; the chat leaves u's list. It moves lastUpdatedDateTime. Called with
+// em.mu held.
+func (em *Emulator) removeChatMember(c *chat, u, by *userRec, at time.Time) *chatMsg {
+	c.members = slices.DeleteFunc(c.members, func(x *userRec) bool { return x == u })
+	em.chatsByUser[u] = slices.DeleteFunc(em.chatsByUser[u], func(x *chat) bool { return x == c })
+	c.updated = at
+	return em.postChatEvent(c, at, map[string]any{"@odata.type": "#microsoft.graph.membersDeletedEventMessageDetail",
+		"members": []any{em.teamworkUser(u, false)}, "initiator": em.initiator(by)})
+}
+
+// indexChat adds c to u's chats, keeping them in id order.
+func (em *Emulator) indexChat(u *userRec, c *chat) {
+	list := em.chatsByUser[u]
+	i, found := slices.BinarySearchFunc(list, c.id, func(x *chat, id string) int { return strings.Compare(x.id, id) })
+	if !found {
+		em.chatsByUser[u] = slices.Insert(list, i, c)
+	}
 }
 
 func (em *Emulator) chatMsgJSON(c *chat, m *chatMsg, includeUnknown bool) object {
@@ -228,6 +293,9 @@ func (em *Emulator) chatMessagesTruth(u *userRec) []json.RawMessage {
 	return out
 }
 
+// mutateChats changes one of u's chats: new, edited and deleted messages
+// (which leave lastUpdatedDateTime alone), and in group chats renames and
+// member changes (which move it).
 func (em *Emulator) mutateChats(u *userRec, r *rand.Rand, ver uint64) string {
 	chats := em.userChats(u)
 	if len(chats) == 0 {
@@ -241,39 +309,87 @@ func (em *Emulator) mutateChats(u *userRec, r *rand.Rand, ver uint64) string {
 			live = append(live, m)
 		}
 	}
-	switch op := r.IntN(100); {
-	case op < 60 || len(live) == 0:
+	op := r.IntN(100)
+	if op >= 80 && c.kind != "group" {
+		op = r.IntN(80) // one-on-one and meeting chats keep their members and name here
+	}
+	switch {
+	case op < 50 || len(live) == 0:
 		m := em.addChatMsg(c, pick(r, c.members), now, sentence(r, 4+r.IntN(12)), "text", r)
 		return "chatMessage created " + c.id + "/" + m.id
-	case op < 85:
+	case op < 70:
 		m := pick(r, live)
-		t := now
-		m.edited, m.modified = &t, t
-		m.content += " (edited)"
-		c.updated = now
+		editChatMsg(m, now)
 		return "chatMessage edited " + c.id + "/" + m.id
-	default:
+	case op < 80:
 		m := pick(r, live)
 		t := now
 		m.deleted, m.modified = &t, t
-		c.updated = now
 		return "chatMessage deleted " + c.id + "/" + m.id
+	case op < 90:
+		em.renameChat(c, pick(r, []string{"Project ", "Équipe ", "チーム ", "Launch "})+pick(r, words), u, now)
+		return "chat renamed " + c.id
+	default:
+		var outside []*userRec
+		for _, x := range em.users {
+			if !slices.Contains(c.members, x) {
+				outside = append(outside, x)
+			}
+		}
+		// Keep at least two members, and the first (who started the chat).
+		if len(c.members) > 2 && (len(outside) == 0 || r.IntN(2) == 0) {
+			x := pick(r, c.members[1:])
+			em.removeChatMember(c, x, c.members[0], now)
+			return "chat member removed " + c.id + "/" + x.id
+		}
+		if len(outside) == 0 {
+			return "no-op"
+		}
+		x := pick(r, outside)
+		em.addChatMember(c, x, u, now)
+		return "chat member added " + c.id + "/" + x.id
 	}
 }
 
-// listChats serves /users/{id}/chats: $top at most 50, $expand=members,
-// ordered by lastUpdatedDateTime descending.
+func editChatMsg(m *chatMsg, at time.Time) {
+	m.edited, m.modified = &at, at
+	m.content += " (edited)"
+}
+
+// listChats serves /users/{id}/chats: $top at most 50; $expand of members,
+// lastMessagePreview or both; $orderby only lastMessagePreview/createdDateTime
+// desc; otherwise ordered by lastUpdatedDateTime descending.
+// https://learn.microsoft.com/graph/api/chat-list
 func (c *call) listChats() {
 	if !c.tok.app && c.user.id != c.tok.oid {
 		c.fail(http.StatusForbidden, "Forbidden", "Requested API is not supported for another user in delegated context.")
 		return
 	}
 	q := c.r.URL.Query()
-	expand, _ := query(q, "expand")
-	members := strings.EqualFold(expand, "members")
-	if expand != "" && !members && !strings.EqualFold(expand, "lastMessagePreview") {
-		c.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Expand '%s' is not supported.", expand))
-		return
+	var members, preview bool
+	if expand, ok := query(q, "expand"); ok {
+		// OData's $expand takes a comma-separated list, and the page names
+		// both properties as supported without ruling out the pair.
+		for _, p := range strings.Split(expand, ",") {
+			switch p = strings.TrimSpace(p); {
+			case strings.EqualFold(p, "members"):
+				members = true
+			case strings.EqualFold(p, "lastMessagePreview"):
+				preview = true
+			default:
+				c.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Expand '%s' is not supported.", p))
+				return
+			}
+		}
+	}
+	byPreview := false
+	if v, ok := query(q, "orderby"); ok {
+		f := strings.Fields(v)
+		if len(f) != 2 || !strings.EqualFold(f[0], "lastMessagePreview/createdDateTime") || !strings.EqualFold(f[1], "desc") {
+			c.fail(http.StatusBadRequest, "BadRequest", "The only supported $orderby value is 'lastMessagePreview/createdDateTime desc'.")
+			return
+		}
+		byPreview = true
 	}
 	if v, ok := query(q, "top"); ok {
 		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 50 {
@@ -281,14 +397,77 @@ func (c *call) listChats() {
 			return
 		}
 	}
+	unknown := includeUnknown(c.r)
 	c.em.mu.RLock()
+	chats := c.em.userChats(c.user)
+	if byPreview {
+		// Chats without messages have no preview and come last.
+		sort.SliceStable(chats, func(i, j int) bool {
+			a, b := latestChatMsg(chats[i]), latestChatMsg(chats[j])
+			return a != nil && (b == nil || a.created.After(b.created))
+		})
+	}
 	var items [][]byte
-	for _, ch := range c.em.userChats(c.user) {
-		b, _, _ := c.em.chatJSON(ch, members).encode(nil, nil)
+	for _, ch := range chats {
+		o := c.em.chatJSON(ch, members)
+		if preview {
+			o = append(o, field{"lastMessagePreview@odata.context", raw(c.context("chats('" + url.QueryEscape(ch.id) + "')/lastMessagePreview/$entity"))})
+			o = append(o, field{"lastMessagePreview", c.em.chatMessageInfo(ch, unknown)})
+		}
+		b, _, _ := o.encode(nil, nil)
 		items = append(items, b)
 	}
 	c.em.mu.RUnlock()
-	c.servePagedCount(items, c.context("chats"), 20, 50)
+	var exp []string
+	if members {
+		exp = append(exp, "members()")
+	}
+	if preview {
+		exp = append(exp, "lastMessagePreview()")
+	}
+	ctx := "chats"
+	if len(exp) > 0 {
+		ctx += "(" + strings.Join(exp, ",") + ")"
+	}
+	c.servePagedCount(items, c.context(ctx), 20, 50)
+}
+
+// latestChatMsg is the chat's newest message by creation, deleted or not,
+// system events included: the one lastMessagePreview shows.
+func latestChatMsg(c *chat) *chatMsg {
+	var last *chatMsg
+	for _, m := range c.msgs {
+		if last == nil || m.created.After(last.created) {
+			last = m
+		}
+	}
+	return last
+}
+
+// chatMessageInfo encodes lastMessagePreview: id, createdDateTime,
+// isDeleted, messageType, body, from and eventDetail of the newest message,
+// or null when the chat has none.
+// https://learn.microsoft.com/graph/api/resources/chatmessageinfo
+func (em *Emulator) chatMessageInfo(c *chat, includeUnknown bool) []byte {
+	m := latestChatMsg(c)
+	if m == nil {
+		return []byte("null")
+	}
+	full := em.chatMsgJSON(c, m, includeUnknown)
+	o := object{}
+	o.set("@odata.type", "#microsoft.graph.chatMessageInfo")
+	o.set("id", m.id)
+	o.set("createdDateTime", ms(m.created))
+	o.set("isDeleted", m.deleted != nil)
+	for _, k := range []string{"messageType", "body", "from", "eventDetail"} {
+		o = append(o, field{k, full.get(k)})
+	}
+	b, _, _ := o.encode(nil, nil)
+	return b
+}
+
+func includeUnknown(r *http.Request) bool {
+	return strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Prefer"), ",")), "include-unknown-enum-members")
 }
 
 // chatMessages serves /chats/{id}/messages: $top at most 50; $orderby
@@ -354,7 +533,7 @@ func (c *call) chatMessages() {
 			}
 		}
 	}
-	unknown := strings.Contains(strings.ToLower(strings.Join(c.r.Header.Values("Prefer"), ",")), "include-unknown-enum-members")
+	unknown := includeUnknown(c.r)
 	em.mu.RLock()
 	msgs := slices.Clone(ch.msgs)
 	key := func(m *chatMsg) time.Time {
@@ -432,8 +611,9 @@ func (c *call) servePagedCount(items [][]byte, ctx string, def, maxN int) {
 
 // AddChatMessage posts a message to a chat whose lastModifiedDateTime is
 // exactly at (its id, the creation time in milliseconds, is the latest free
-// one not after at), and moves the chat's lastUpdatedDateTime to now. Tests
-// use it to give messages identical modification times.
+// one not after at). The chat's lastUpdatedDateTime does not move: Microsoft
+// documents it as changing with renames and member changes only. Tests use
+// it to give messages identical modification times.
 func (em *Emulator) AddChatMessage(chatID string, at time.Time) (string, error) {
 	return em.addChatMessage(chatID, at, false)
 }
@@ -461,7 +641,132 @@ func (em *Emulator) addChatMessage(chatID string, at time.Time, poison bool) (st
 	m := &chatMsg{id: id, from: c.members[0], created: created, modified: at, content: "same millisecond " + id,
 		contentType: "text", importance: "normal", poison: poison}
 	c.msgs = append(c.msgs, m)
-	c.updated = em.now()
 	em.changed(0) // change notifications
 	return id, nil
+}
+
+// chatMsgOf finds a live user message; called with em.mu held.
+func (em *Emulator) chatMsgOf(chatID, msgID string) (*chatMsg, error) {
+	c := em.chats[chatID]
+	if c == nil {
+		return nil, fmt.Errorf("emulator: no chat %q", chatID)
+	}
+	for _, m := range c.msgs {
+		if m.id == msgID {
+			if m.deleted != nil || m.from == nil {
+				return nil, fmt.Errorf("emulator: message %q of chat %q is deleted or a system event", msgID, chatID)
+			}
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("emulator: no message %q in chat %q", msgID, chatID)
+}
+
+// EditChatMessage edits a chat message now: lastModifiedDateTime and
+// lastEditedDateTime move, the chat's lastUpdatedDateTime does not.
+func (em *Emulator) EditChatMessage(chatID, msgID string) error {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	m, err := em.chatMsgOf(chatID, msgID)
+	if err != nil {
+		return err
+	}
+	editChatMsg(m, em.now())
+	em.changed(0) // change notifications
+	return nil
+}
+
+// DeleteChatMessage deletes a chat message now: it keeps its id, gets
+// deletedDateTime and an empty body; the chat's lastUpdatedDateTime does
+// not move.
+func (em *Emulator) DeleteChatMessage(chatID, msgID string) error {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	m, err := em.chatMsgOf(chatID, msgID)
+	if err != nil {
+		return err
+	}
+	t := em.now()
+	m.deleted, m.modified = &t, t
+	em.changed(0) // change notifications
+	return nil
+}
+
+// RenameChat sets a group or meeting chat's topic now, posting the
+// chatRenamedEventMessageDetail system message; lastUpdatedDateTime moves.
+// It returns the system message's id.
+func (em *Emulator) RenameChat(chatID, topic string) (string, error) {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	c := em.chats[chatID]
+	switch {
+	case c == nil:
+		return "", fmt.Errorf("emulator: no chat %q", chatID)
+	case c.kind == "oneOnOne":
+		return "", fmt.Errorf("emulator: chat %q is one-on-one and has no topic", chatID)
+	case strings.TrimSpace(topic) == "":
+		return "", fmt.Errorf("emulator: empty topic for chat %q", chatID)
+	}
+	id := em.renameChat(c, topic, c.members[0], em.now()).id
+	em.changed(0) // change notifications
+	return id, nil
+}
+
+// AddChatMember adds a user to a group chat now, posting the
+// membersAddedEventMessageDetail system message; lastUpdatedDateTime moves
+// and the chat joins the user's chat list. It returns the system message's id.
+func (em *Emulator) AddChatMember(chatID, userID string) (string, error) {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	c, u, err := em.groupChatAndUser(chatID, userID)
+	if err != nil {
+		return "", err
+	}
+	if slices.Contains(c.members, u) {
+		return "", fmt.Errorf("emulator: user %q is already in chat %q", userID, chatID)
+	}
+	id := em.addChatMember(c, u, c.members[0], em.now()).id
+	em.changed(0) // change notifications
+	return id, nil
+}
+
+// RemoveChatMember takes a user out of a group chat now, posting the
+// membersDeletedEventMessageDetail system message; lastUpdatedDateTime moves
+// and the chat leaves the user's chat list. The chat keeps at least two
+// members. It returns the system message's id.
+func (em *Emulator) RemoveChatMember(chatID, userID string) (string, error) {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	c, u, err := em.groupChatAndUser(chatID, userID)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case !slices.Contains(c.members, u):
+		return "", fmt.Errorf("emulator: user %q is not in chat %q", userID, chatID)
+	case len(c.members) <= 2:
+		return "", fmt.Errorf("emulator: chat %q would have fewer than two members", chatID)
+	}
+	by := c.members[0]
+	if by == u {
+		by = c.members[1]
+	}
+	id := em.removeChatMember(c, u, by, em.now()).id
+	em.changed(0) // change notifications
+	return id, nil
+}
+
+func (em *Emulator) groupChatAndUser(chatID, userID string) (*chat, *userRec, error) {
+	c := em.chats[chatID]
+	if c == nil {
+		return nil, nil, fmt.Errorf("emulator: no chat %q", chatID)
+	}
+	if c.kind != "group" {
+		return nil, nil, fmt.Errorf("emulator: chat %q is %s; only group chats change members", chatID, c.kind)
+	}
+	u := em.lookupUser(userID)
+	if u == nil {
+		return nil, nil, fmt.Errorf("emulator: no user %q", userID)
+	}
+	return c, u, nil
 }

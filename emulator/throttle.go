@@ -23,8 +23,8 @@ type throttler struct {
 	windows    map[string]*window
 	inflight   map[string]int // app|mailbox, Outlook requests only
 	retryUntil map[string]time.Time
-	// windows opened per throttling scope (service|app, plus |mailbox for
-	// Outlook): when the Retry-After was given and when it ends.
+	// windows opened per throttling scope (service|app|tenant, or
+	// outlook|app|mailbox): when the Retry-After was given and when it ends.
 	opened map[string][2]time.Time
 	rng    *rand.Rand
 }
@@ -52,17 +52,53 @@ func (em *Emulator) SetThrottle(th Throttle) {
 	em.thr.windows = map[string]*window{}
 }
 
-func (t *throttler) charge(key string, now time.Time, span time.Duration, cost, limit int) (bool, time.Duration) {
+// charge adds cost to the window at key and reports whether it stays
+// within limit, the time left in the window, and the window's use so far.
+func (t *throttler) charge(key string, now time.Time, span time.Duration, cost, limit int) (bool, time.Duration, int) {
 	w := t.windows[key]
 	if w == nil || now.Sub(w.start) >= span {
 		w = &window{start: now}
 		t.windows[key] = w
 	}
 	w.used += cost
-	if w.used <= limit {
-		return true, 0
+	left := w.start.Add(span).Sub(now)
+	return w.used <= limit, left, w.used
+}
+
+// requestCost is what a request counts for in its service's budget:
+// SharePoint resource units for OneDrive (1 for a delta with a token, 2
+// without, as multi-item queries cost), identity resource units for the
+// directory (GET users 2, any other path 1; $select -1, $top under 20 -1,
+// $expand +1; never below 1), and one request elsewhere.
+// https://learn.microsoft.com/sharepoint/dev/general-development/how-to-avoid-getting-throttled-or-blocked-in-sharepoint-online
+// https://learn.microsoft.com/graph/throttling-limits#identity-and-access-service-limits
+func requestCost(c *call) int {
+	switch c.svc {
+	case svcDrive:
+		if _, tok := tokenFromQuery(c); tok != "" {
+			return 1
+		}
+		return 2
+	case svcDirectory:
+		cost := 1
+		if c.route == "users" {
+			cost = 2
+		}
+		q := c.r.URL.Query()
+		if _, ok := query(q, "select"); ok {
+			cost--
+		}
+		if v, ok := query(q, "top"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n < 20 {
+				cost--
+			}
+		}
+		if _, ok := query(q, "expand"); ok {
+			cost++
+		}
+		return max(cost, 1)
 	}
-	return false, w.start.Add(span).Sub(now)
+	return 1
 }
 
 // admit records concurrency and applies limits. When it refuses, it has
@@ -74,12 +110,16 @@ func (t *throttler) admit(c *call) (release func(), ok bool) {
 	if c.user != nil {
 		mailbox = c.user.id
 	}
-	app := c.tok.appid
+	app, tenant := c.tok.appid, c.tok.tid
 	key := app + "|" + mailbox
-	scope := c.svc + "|" + app
+	// Outlook limits a mailbox; Teams, OneDrive and the directory limit an
+	// app in a tenant.
+	scope := c.svc + "|" + app + "|" + tenant
 	if c.svc == svcOutlook {
-		scope += "|" + mailbox
+		scope = c.svc + "|" + app + "|" + mailbox
 	}
+	cost := requestCost(c)
+	em.rates.record(c.svc, tenant, now, cost)
 	t.mu.Lock()
 	if until, ok := t.retryUntil[key]; ok && now.Before(until) {
 		em.cnt.early(key)
@@ -104,6 +144,7 @@ func (t *throttler) admit(c *call) (release func(), ok bool) {
 		em.cnt.leave(mailbox)
 	}
 	cfg := t.cfg
+	h := c.w.Header()
 	var wait time.Duration
 	code, msg := "", ""
 	switch c.svc {
@@ -112,30 +153,46 @@ func (t *throttler) admit(c *call) (release func(), ok bool) {
 			code, msg, wait = "ApplicationThrottled", "Application is over its MailboxConcurrency limit.", time.Second
 		}
 		if cfg.Outlook.Requests > 0 {
-			if ok, w := t.charge("o|"+key, now, cfg.Outlook.Window, 1, cfg.Outlook.Requests); !ok && code == "" {
+			if ok, w, _ := t.charge("o|"+key, now, cfg.Outlook.Window, 1, cfg.Outlook.Requests); !ok && code == "" {
 				code, msg, wait = "TooManyRequests", "Please retry again later.", w
 			}
 		}
 	case svcTeams:
 		if cfg.Teams.RequestsPerSecond > 0 {
-			if ok, w := t.charge("t|"+app, now, time.Second, 1, cfg.Teams.RequestsPerSecond); !ok {
+			if ok, w, _ := t.charge("t|"+app+"|"+tenant, now, time.Second, 1, cfg.Teams.RequestsPerSecond); !ok {
 				code, msg, wait = "TooManyRequests", "Please retry again later.", w
 			}
 		}
 	case svcDrive:
-		if cfg.Drive.ResourceUnits > 0 {
-			cost := 2 // multi-item query or delta without a token
-			if _, tok := tokenFromQuery(c); tok != "" {
-				cost = 1
-			}
-			ok, w := t.charge("d|"+app, now, cfg.Drive.Window, cost, cfg.Drive.ResourceUnits)
+		if limit := cfg.Drive.ResourceUnits; limit > 0 {
+			ok, w, used := t.charge("d|"+app+"|"+tenant, now, cfg.Drive.Window, cost, limit)
 			if !ok {
 				code, msg, wait = "activityLimitReached", "The request has been throttled", w
-				secs := strconv.Itoa(int(math.Ceil(w.Seconds())))
-				c.w.Header().Set("RateLimit-Limit", strconv.Itoa(cfg.Drive.ResourceUnits))
-				c.w.Header().Set("RateLimit-Remaining", "0")
-				c.w.Header().Set("RateLimit-Reset", secs)
 			}
+			// SharePoint sends the IETF draft RateLimit headers once an app
+			// has used 80% of its window's resource units, to app-only
+			// tokens only (devblogs.microsoft.com/microsoft365dev/prevent-throttling-in-your-application-by-using-ratelimit-headers-in-sharepoint-online).
+			if c.tok.app && used*5 >= limit*4 {
+				h.Set("RateLimit-Limit", strconv.Itoa(limit))
+				h.Set("RateLimit-Remaining", strconv.Itoa(max(0, limit-used)))
+				h.Set("RateLimit-Reset", strconv.Itoa(max(1, int(math.Ceil(w.Seconds())))))
+			}
+		}
+	case svcDirectory:
+		if limit := cfg.Directory.ResourceUnits; limit > 0 {
+			ok, w, used := t.charge("i|"+app+"|"+tenant, now, cfg.Directory.Window, cost, limit)
+			if !ok {
+				code, msg, wait = "TooManyRequests", "Please retry again later.", w
+				h.Set("x-ms-throttle-scope", "Tenant_Application/ReadWrite/"+app+"/"+tenant)
+				h.Set("x-ms-throttle-information", "ResourceUnitLimitExceeded")
+			} else if used*10 > limit*8 {
+				// "Returned only when the application consumed more than
+				// 0.8 of its limit. The value ranges from 0.8 to 1.8."
+				h.Set("x-ms-throttle-limit-percentage", strconv.FormatFloat(min(float64(used)/float64(limit), 1.8), 'f', 2, 64))
+			}
+		}
+		if code == "" {
+			h.Set("x-ms-resource-unit", strconv.Itoa(cost))
 		}
 	}
 	if code == "" {
@@ -148,7 +205,7 @@ func (t *throttler) admit(c *call) (release func(), ok bool) {
 	unavailable := cfg.ServiceUnavailable > 0 && t.rng.Float64() < cfg.ServiceUnavailable
 	t.mu.Unlock()
 	release()
-	c.w.Header().Set("Retry-After", strconv.Itoa(secs))
+	h.Set("Retry-After", strconv.Itoa(secs))
 	if unavailable {
 		em.cnt.throttle(true)
 		c.fail(http.StatusServiceUnavailable, "serviceNotAvailable", "The service is temporarily unavailable. Please retry after the time given in the Retry-After header.")
@@ -198,8 +255,8 @@ type Counters struct {
 	// Outlook's limit of 4 concurrent requests.
 	PeakOutlook map[string]int `json:"peakOutlook"`
 	// EarlySent counts requests that arrived inside an open Retry-After
-	// window of their throttling scope ("service|appId", plus "|mailbox"
-	// for Outlook) more than InFlightGrace after the window opened: sent
+	// window of their throttling scope ("service|appId|tenantId", or
+	// "outlook|appId|mailbox") more than InFlightGrace after the window opened: sent
 	// after the client could have read the Retry-After. Unlike
 	// EarlyRetries it leaves out requests already on their way.
 	EarlySent      int64            `json:"earlySent"`
@@ -370,8 +427,10 @@ func (em *Emulator) Counters() Counters {
 	return out
 }
 
-// ResetCounters zeroes the counters (concurrency in flight is kept).
+// ResetCounters zeroes the counters and the request-rate log (concurrency
+// in flight is kept).
 func (em *Emulator) ResetCounters() {
+	em.rates.reset()
 	k := &em.cnt
 	k.mu.Lock()
 	in := k.in

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/graphsync/graphsync/internal/jsonscan"
 )
 
 // Chat is a Teams one-on-one, group or meeting chat.
@@ -18,6 +20,16 @@ type Chat struct {
 	TenantID            string               `json:"tenantId,omitempty"`
 	WebURL              string               `json:"webUrl,omitempty"`
 	Members             []ConversationMember `json:"members,omitempty"` // with $expand=members
+	// LastMessagePreview is the newest message, with
+	// $expand=lastMessagePreview; nil in a chat without messages.
+	LastMessagePreview *ChatMessageInfo `json:"lastMessagePreview,omitempty"`
+}
+
+// ChatMessageInfo is the summary of a chat's newest message.
+type ChatMessageInfo struct {
+	ID              string    `json:"id"`
+	CreatedDateTime time.Time `json:"createdDateTime"`
+	IsDeleted       bool      `json:"isDeleted,omitempty"`
 }
 
 // ConversationMember is a chat member.
@@ -92,8 +104,11 @@ var chatList = &Table{
 	Name: "chats", Item: "chat",
 	Columns: []Column{{"id", Key}, {"user_id", Key}, {"topic", Text}, {"chat_type", Text}, {"created_at", Time},
 		{"last_updated_at", Time}, {"web_url", Text}, {"tenant_id", Text}, {"raw", JSON}},
+	// The preview of each chat's newest message tells which chats have new
+	// messages without asking each: Microsoft documents lastUpdatedDateTime
+	// as moving only when a chat is renamed or its members change.
 	Path: func(user, _ string) string {
-		return user + "/chats?$expand=members&$top=" + strconv.Itoa(ChatListPageSize)
+		return user + "/chats?$expand=members,lastMessagePreview&$top=" + strconv.Itoa(ChatListPageSize)
 	},
 	Child:    chatMembers,
 	Shared:   true,
@@ -132,7 +147,7 @@ func mapChat(raw []byte, c MapContext) (Row, error) {
 		return Row{}, err
 	}
 	row := Row{Values: []any{ch.ID, c.User, ch.Topic, ch.ChatType, ch.CreatedDateTime, ch.LastUpdatedDateTime,
-		ch.WebURL, ch.TenantID, raw}}
+		ch.WebURL, ch.TenantID, StoredChat(raw)}}
 	// Members come from the same object: each keeps its own raw JSON.
 	var full struct {
 		Members []json.RawMessage `json:"members"`
@@ -193,4 +208,27 @@ func mapChatMessage(raw []byte, c MapContext) (Row, error) {
 	return Row{Values: []any{c.Container, m.ID, c.User, m.MessageType, senderID, senderName, bodyType, body,
 		m.Subject, m.Importance, m.ReplyToID, m.CreatedDateTime, m.LastModifiedDateTime, edited, deleted,
 		mentions, attachments, raw}}, nil
+}
+
+// StoredChat is a chat as stored: without the preview of its newest
+// message, which changes with every message (chat_messages holds them) and
+// would rewrite the chat's row each time.
+func StoredChat(raw []byte) []byte {
+	out := make([]byte, 0, len(raw))
+	out = append(out, '{')
+	ok := jsonscan.Members(raw, func(key, val []byte) bool {
+		switch string(key) {
+		case `"lastMessagePreview"`, `"lastMessagePreview@odata.context"`:
+			return true
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(append(append(out, key...), ':'), val...)
+		return true
+	})
+	if !ok {
+		return raw
+	}
+	return append(out, '}')
 }

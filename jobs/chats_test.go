@@ -16,6 +16,9 @@ import (
 const (
 	chatListRoute     = "users/{u}/chats"
 	chatMessagesRoute = "users/{u}/chats/{c}/messages"
+	// editCheck is how long a chat's messages may go unlisted without a
+	// new message: the default sync interval.
+	editCheck = 5 * time.Minute
 )
 
 func TestChatsSyncMatchesGroundTruth(t *testing.T) {
@@ -42,6 +45,9 @@ func TestChatsSyncMatchesGroundTruth(t *testing.T) {
 	if len(kinds) < 3 {
 		t.Fatalf("mutations made only %v", kinds)
 	}
+	// Edits and deletions of older messages show in no preview: they are
+	// found within one sync interval.
+	b.elapse(editCheck)
 	b.syncNow(t, time.Minute)
 	b.assertChatsMatchTruth(t)
 	if n := b.count(t, `SELECT count(*) FROM chat_messages WHERE deleted_at IS NOT NULL
@@ -97,6 +103,9 @@ func TestChatsEqualTimestamps(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
+	// Messages stamped in the past are not the chat's newest: the periodic
+	// listing from the watermark finds them.
+	b.elapse(editCheck)
 	b.syncNow(t, time.Minute)
 	b.assertChatsMatchTruth(t)
 
@@ -107,6 +116,7 @@ func TestChatsEqualTimestamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids = append(ids, late)
+	b.elapse(editCheck)
 	b.syncNow(t, time.Minute)
 	b.assertChatsMatchTruth(t)
 	for _, id := range ids {
@@ -170,6 +180,7 @@ func TestChatsApplicationConnection(t *testing.T) {
 	b.assertTenantChatsMatchTruth(t)
 	for i := 0; i < 10 && b.count(t, "SELECT count(*) FROM chat_messages WHERE deleted_at IS NOT NULL") == 0; i++ {
 		b.em.Mutate(100)
+		b.elapse(editCheck)
 		b.syncNow(t, 2*time.Minute)
 	}
 	b.assertTenantChatsMatchTruth(t)
@@ -259,4 +270,83 @@ func sumRequests(c emulator.Counters, route string) int64 {
 func (b *bundle) assertChatsMatchTruth(t *testing.T) {
 	t.Helper()
 	b.assertMatchesTruth(t, "chats")
+}
+
+// Chats as Microsoft documents them: a new message moves the chat's
+// lastMessagePreview, not its lastUpdatedDateTime, and is synced on the next
+// pass; edits and deletions of older messages move neither and are synced
+// within one sync interval; a rename moves lastUpdatedDateTime and the
+// chat's row follows.
+func TestChatsNewMessagesAtOnceEditsWithinInterval(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{emu: emulator.Config{Users: 2, MessagesPerUser: 1, ChatsPerUser: 3, ChatMessagesPerChat: 10},
+		resources: []string{"chats"}})
+	b.syncNow(t, time.Minute)
+	b.assertChatsMatchTruth(t)
+	chatID, _ := firstChat(t, b)
+	var old []string
+	for _, raw := range b.truth(t, b.conns[0].UserID, "chatMessages") {
+		var m struct {
+			ID          string `json:"id"`
+			ChatID      string `json:"chatId"`
+			MessageType string `json:"messageType"`
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.ChatID == chatID && m.MessageType == "message" {
+			old = append(old, m.ID)
+		}
+	}
+	if len(old) < 2 {
+		t.Fatalf("chat %s has %d user messages, want 2 to edit and delete", chatID, len(old))
+	}
+
+	id, err := b.em.AddChatMessage(chatID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.syncNow(t, time.Minute)
+	if n := b.count(t, "SELECT count(*) FROM chat_messages WHERE chat_id = $1 AND id = $2", chatID, id); n == 0 {
+		t.Fatal("a new message was not synced on the next pass")
+	}
+
+	if err := b.em.EditChatMessage(chatID, old[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.em.DeleteChatMessage(chatID, old[1]); err != nil {
+		t.Fatal(err)
+	}
+	b.elapse(editCheck)
+	b.syncNow(t, time.Minute)
+	b.assertChatsMatchTruth(t)
+	if n := b.count(t, "SELECT count(*) FROM chat_messages WHERE chat_id = $1 AND id = $2 AND last_edited_at IS NOT NULL", chatID, old[0]); n == 0 {
+		t.Fatal("the edit was not synced within one interval")
+	}
+	if n := b.count(t, "SELECT count(*) FROM chat_messages WHERE chat_id = $1 AND id = $2 AND deleted_at IS NOT NULL", chatID, old[1]); n == 0 {
+		t.Fatal("the deletion was not synced within one interval")
+	}
+
+	renamed := false
+	for _, raw := range b.truth(t, b.conns[0].UserID, "chats") {
+		var c struct{ ID, ChatType string }
+		if json.Unmarshal(raw, &c) == nil && c.ChatType == "group" {
+			if _, err := b.em.RenameChat(c.ID, "Renamed for the test"); err != nil {
+				t.Fatal(err)
+			}
+			renamed = true
+			break
+		}
+	}
+	if !renamed {
+		t.Fatal("no group chat to rename")
+	}
+	b.syncNow(t, time.Minute)
+	if n := b.count(t, "SELECT count(*) FROM chats WHERE topic = 'Renamed for the test' AND deleted_at IS NULL"); n == 0 {
+		t.Fatal("the rename was not synced")
+	}
+	b.assertChatsMatchTruth(t)
+	if n := b.count(t, `SELECT count(*) FROM chats WHERE raw ? 'lastMessagePreview'`); n != 0 {
+		t.Fatalf("%d chats store the preview of their newest message, which would rewrite them with every message", n)
+	}
 }

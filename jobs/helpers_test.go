@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
+	"github.com/graphsync/graphsync/syncer"
 )
 
 const (
@@ -41,6 +43,8 @@ type bundle struct {
 	client *river.Client[store.Tx]
 	conns  []*store.Connection
 	auth   identity.Config
+	// skew moves the engine's clock ahead of the real one (elapse).
+	skew *atomic.Int64
 }
 
 type options struct {
@@ -97,9 +101,11 @@ func setup(t *testing.T, o options) *bundle {
 		st = st.WithKeys(o.keys)
 	}
 	auth := identity.Config{LoginURL: em.URL(), Tenant: "common", ClientID: testClientID, ClientSecret: testSecret, RedirectURL: redirect}
+	skew := &atomic.Int64{}
 	wcfg := worker.Config{Store: st, Logger: testLogger(), App: auth,
-		Graph: graph.Config{BaseURL: em.URL(), MaxPageSize: 50},
-		Jobs:  jobs.Config{DisableScheduler: true, PollInterval: 100 * time.Millisecond, SyncWorkers: 8}}
+		Engine: syncer.Config{Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }},
+		Graph:  graph.Config{BaseURL: em.URL(), MaxPageSize: 50},
+		Jobs:   jobs.Config{DisableScheduler: true, PollInterval: 100 * time.Millisecond, SyncWorkers: 8}}
 	if o.worker != nil {
 		o.worker(&wcfg)
 	}
@@ -111,7 +117,7 @@ func setup(t *testing.T, o options) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bundle{em: em, store: wcfg.Store, graph: w.Graph, w: w, svc: w.Jobs, client: client, auth: auth}
+	b := &bundle{em: em, store: wcfg.Store, graph: w.Graph, w: w, svc: w.Jobs, client: client, auth: auth, skew: skew}
 	if !o.noWorkers {
 		b.start(t)
 	}
@@ -279,3 +285,7 @@ func (b *bundle) truth(t *testing.T, userID, resource string) []json.RawMessage 
 	}
 	return out
 }
+
+// elapse moves the engine's clock ahead by d, as if d passed between two
+// syncs (the chats' edit check, the calendar window).
+func (b *bundle) elapse(d time.Duration) { b.skew.Add(int64(d)) }

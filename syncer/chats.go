@@ -21,11 +21,6 @@ const (
 	// server whose clock lags, are read again rather than lost. Upserts are
 	// idempotent, so the overlap costs a few rows read, nothing written.
 	chatOverlap = 5 * time.Minute
-	// chatMaxStale bounds how long a chat goes without its messages being
-	// listed. Microsoft documents lastUpdatedDateTime as moving when the chat
-	// is renamed or its members change; in practice it moves with new
-	// messages, but an edit or deletion of an old message may not move it.
-	chatMaxStale = 24 * time.Hour
 )
 
 // chatMark is a chat's message position, stored as its stream's watermark.
@@ -34,14 +29,17 @@ type chatMark struct {
 	// was read to its end; the next listing filters from it (less
 	// chatOverlap).
 	Modified time.Time `json:"modified"`
-	// ChatUpdated is the chat's lastUpdatedDateTime that the messages are
-	// synced up to; the messages are listed again once the chat's moves.
-	ChatUpdated time.Time `json:"chatUpdated"`
-	// Target is the chat's lastUpdatedDateTime when the listing in progress
-	// started; it becomes ChatUpdated when the listing ends. Taking it
-	// before the listing means a change made while it runs moves the chat
-	// past it, so the next pass lists the chat again.
-	Target time.Time `json:"target"`
+	// Newest is the id of the chat's newest message (its
+	// lastMessagePreview) that the messages are synced up to; the messages
+	// are listed again once another message is the newest.
+	Newest string `json:"newest,omitempty"`
+	// Pending is the newest message's id when the listing in progress
+	// started; it becomes Newest when the listing ends. Taking it before
+	// the listing means a message posted while it runs makes the chat due
+	// again on the next pass.
+	Pending string `json:"pending,omitempty"`
+	// Listed is when the last listing ended, by the engine's clock.
+	Listed time.Time `json:"listed"`
 }
 
 func parseChatMark(s string) chatMark {
@@ -76,16 +74,14 @@ func (r *run) syncChats(ctx context.Context) error {
 		return err
 	}
 	var due []string
-	byID := map[string]graphsync.Chat{}
+	byID := make(map[string]graphsync.Chat, len(chats))
+	now := r.eng.cfg.Now()
 	for _, c := range chats {
 		st, err := r.state(ctx, r.stream(c.ID))
 		if err != nil {
 			return err
 		}
-		if st.LastSuccessAt == nil && st.Watermark == "" && st.NextLink == "" {
-			st = nil // never listed
-		}
-		if chatDue(c, st, time.Now()) {
+		if r.chatDue(c, st, now) {
 			due = append(due, c.ID)
 			byID[c.ID] = c
 		}
@@ -96,20 +92,22 @@ func (r *run) syncChats(ctx context.Context) error {
 }
 
 // chatDue says whether a chat's messages must be listed: never listed, a
-// listing in progress, the chat updated since, or not listed for
-// chatMaxStale.
-func chatDue(c graphsync.Chat, st *store.SyncState, now time.Time) bool {
-	if st == nil || st.NextLink != "" || st.LastSuccessAt == nil {
+// listing in progress, a new newest message (lastMessagePreview), or not
+// listed for EditCheck. Edits and deletions of older messages move no
+// preview; only the listing from the watermark finds them, so EditCheck
+// bounds how late they can be (Microsoft documents the chat's
+// lastUpdatedDateTime as moving only when it is renamed or its members
+// change, so it tells nothing of messages).
+func (r *run) chatDue(c graphsync.Chat, st *store.SyncState, now time.Time) bool {
+	if st.NextLink != "" || st.LastSuccessAt == nil {
 		return true
 	}
 	m := parseChatMark(st.Watermark)
-	switch {
-	case m.ChatUpdated.IsZero(), c.LastUpdatedDateTime.IsZero():
-		return true
-	case c.LastUpdatedDateTime.After(m.ChatUpdated):
-		return true
+	newest := ""
+	if c.LastMessagePreview != nil {
+		newest = c.LastMessagePreview.ID
 	}
-	return now.Sub(*st.LastSuccessAt) > chatMaxStale
+	return newest != m.Newest || now.Sub(m.Listed) >= r.eng.cfg.EditCheck
 }
 
 // syncChatList reads every page of the user's chats, then writes them in
@@ -140,7 +138,11 @@ func (r *run) syncChatList(ctx context.Context) ([]graphsync.Chat, error) {
 		return nil, err
 	}
 	var chats []graphsync.Chat
-	digest := listDigest(items)
+	stored := make([]json.RawMessage, len(items))
+	for i, it := range items {
+		stored[i] = graphsync.StoredChat(it)
+	}
+	digest := listDigest(stored)
 	if digest == state.Watermark && state.LastSuccessAt != nil {
 		// The same list as last time: nothing to write. Chats that could
 		// not be decoded were quarantined then.
@@ -225,7 +227,10 @@ func (r *run) syncChatMessages(ctx context.Context, c graphsync.Chat) error {
 			q += "&$filter=lastModifiedDateTime%20gt%20" + chatTime(mark.Modified.Add(-chatOverlap))
 		}
 		link = t.Path(r.userPath(), c.ID) + "?" + q
-		mark.Target = c.LastUpdatedDateTime
+		mark.Pending = ""
+		if c.LastMessagePreview != nil {
+			mark.Pending = c.LastMessagePreview.ID
+		}
 		err := r.eng.store.InTx(ctx, func(tx store.Tx) error {
 			if _, err := r.eng.store.StartRoundTx(ctx, tx, st, mark.Modified.IsZero()); err != nil {
 				return err
@@ -264,7 +269,7 @@ func (r *run) syncChatMessages(ctx context.Context, c graphsync.Chat) error {
 			if stored.After(done.Modified) {
 				done.Modified = stored
 			}
-			done.ChatUpdated, done.Target = done.Target, time.Time{}
+			done.Newest, done.Pending, done.Listed = done.Pending, "", r.eng.cfg.Now()
 			if err := r.eng.store.SetWatermarkTx(ctx, tx, st, encodeChatMark(done)); err != nil {
 				return err
 			}

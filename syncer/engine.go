@@ -49,11 +49,17 @@ type Config struct {
 	// day's before the window moves, which costs a full round (default one
 	// day).
 	CalendarRoll time.Duration
-	// Now is the clock the calendar window follows (time.Now when nil).
+	// Now is the clock the calendar window and the chats' edit check follow
+	// (time.Now when nil).
 	Now func() time.Time
 	// ChatPageSize is the $top of chat message listings (default 50, the
 	// largest Graph accepts).
 	ChatPageSize int
+	// EditCheck is how long a chat's messages may go unlisted when no new
+	// message shows in its preview: edits and deletions of older messages
+	// are found by the listing only, so they are at most this late (default
+	// 5 minutes; the worker sets the sync interval).
+	EditCheck time.Duration
 }
 
 // Engine syncs mailboxes. It is safe for concurrent use.
@@ -92,6 +98,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.ChatPageSize <= 0 {
 		cfg.ChatPageSize = 50
+	}
+	if cfg.EditCheck <= 0 {
+		cfg.EditCheck = 5 * time.Minute
 	}
 	return &Engine{cfg: cfg, store: cfg.Store, graph: cfg.Graph, tokens: cfg.Tokens, log: cfg.Logger}, nil
 }

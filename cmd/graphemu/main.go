@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,14 +22,28 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		fmt.Fprintln(os.Stderr, "graphemu:", err)
-		os.Exit(1)
-	}
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout), os.Stderr))
 }
+
+// exitCode reports err and maps it to the process status: 0 for success
+// and for -h (asking for help is not an error), 2 for a bad flag (the flag
+// package has printed why), 1 otherwise.
+func exitCode(err error, stderr io.Writer) int {
+	var bad badFlagError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &bad):
+		return 2
+	}
+	fmt.Fprintln(stderr, "graphemu:", err)
+	return 1
+}
+
+// badFlagError is a flag the flag package refused and already reported.
+type badFlagError struct{ error }
+
+func (e badFlagError) Unwrap() error { return e.error }
 
 // run parses flags, serves until ctx ends, and prints where to point
 // graphsync.
@@ -55,8 +70,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		notifyScale = fs.Float64("notify-scale", 1, "factor on change notification waits: retry backoff, the 4-hour retry window, throttling and reauthorization timings")
 		verbose     = fs.Bool("v", false, "log every request and mutation")
 	)
+	fs.SetOutput(out)
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return badFlagError{err}
 	}
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil {
@@ -102,7 +121,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	base := srv.URL()
 	fmt.Fprintf(out, "graphemu listening on %s (tenant %s)\n", base, em.TenantID())
-	fmt.Fprintf(out, "  GRAPHSYNC_GRAPH_URL=%s\n  GRAPHSYNC_LOGIN_URL=%s\n", base, base)
 	fmt.Fprintf(out, "  Graph:     %s/v1.0/\n  authorize: %s/%s/oauth2/v2.0/authorize\n  token:     %s/%s/oauth2/v2.0/token\n  control:   %s/_emulator/\n",
 		base, base, em.TenantID(), base, em.TenantID(), base)
 	for _, a := range em.Apps() {
@@ -111,7 +129,48 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	for _, u := range em.Users() {
 		fmt.Fprintf(out, "  user: %s %s (%s)\n", u.ID, u.UserPrincipalName, u.DisplayName)
 	}
+	printEnv(out, em, base)
 	<-ctx.Done()
 	fmt.Fprintln(out, "graphemu stopping")
 	return srv.Close()
+}
+
+// printEnv prints, ready to paste into a shell, every variable graphsync
+// needs to use this emulator with its first registered app.
+func printEnv(out io.Writer, em *emulator.Emulator, base string) {
+	apps := em.Apps()
+	if len(apps) == 0 {
+		return
+	}
+	a := apps[0]
+	redirect := ""
+	if len(a.RedirectURIs) > 0 {
+		redirect = a.RedirectURIs[0]
+	}
+	fmt.Fprintln(out, "# point graphsync at this emulator:")
+	for _, kv := range [][2]string{
+		{"GRAPHSYNC_CLIENT_ID", a.ClientID},
+		{"GRAPHSYNC_CLIENT_SECRET", a.Secret},
+		{"GRAPHSYNC_TENANT", em.TenantID()},
+		{"GRAPHSYNC_REDIRECT_URL", redirect},
+		{"GRAPHSYNC_GRAPH_URL", base},
+		{"GRAPHSYNC_LOGIN_URL", base},
+	} {
+		fmt.Fprintf(out, "export %s=%s\n", kv[0], shellQuote(kv[1]))
+	}
+}
+
+// shellQuote leaves plain values as they are and single-quotes the rest.
+func shellQuote(s string) string {
+	plain := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@%+=,", r)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -59,6 +59,10 @@ func New(cfg Config) (*Worker, error) {
 	}
 	ec := cfg.Engine
 	ec.Store, ec.Graph, ec.Tokens, ec.Logger = cfg.Store, gc, tokens, log
+	if ec.EditCheck == 0 {
+		// Edits of older chat messages are found within one sync interval.
+		ec.EditCheck = cfg.Jobs.SyncInterval
+	}
 	engine, err := syncer.New(ec)
 	if err != nil {
 		return nil, err
