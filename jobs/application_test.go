@@ -42,6 +42,7 @@ func TestApplicationConnectionSyncsEveryUser(t *testing.T) {
 	b.assertTenantMatchesTruth(t, conn)
 
 	b.em.Mutate(120)
+	b.elapse(editCheck)
 	b.syncNow(t, 2*time.Minute)
 	b.assertTenantMatchesTruth(t, conn)
 

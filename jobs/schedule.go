@@ -83,12 +83,20 @@ func insertMany(ctx context.Context, client *river.Client[store.Tx], params []ri
 	return inserted, nil
 }
 
-// EnqueueSync inserts sync jobs now for a connection's resources (every
-// connection's when connectionID is 0; all of its enabled resources when
-// resources is empty). For an application connection that is user
+// EnqueueOption tunes EnqueueSync.
+type EnqueueOption func(*SyncArgs)
+
+// Incremental queues a pass as the scheduler does instead of a thorough
+// one: streams the engine would check later (chats whose newest message did
+// not change) are not checked now.
+func Incremental(a *SyncArgs) { a.Thorough = false }
+
+// EnqueueSync inserts thorough sync jobs now for a connection's resources
+// (every connection's when connectionID is 0; all of its enabled resources
+// when resources is empty). For an application connection that is user
 // discovery plus every known user's resources; discovery queues the users
 // it finds new.
-func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx], connectionID int64, resources []*graphsync.Resource) (int, error) {
+func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx], connectionID int64, resources []*graphsync.Resource, opts ...EnqueueOption) (int, error) {
 	conns, err := s.store.Connections(ctx)
 	if err != nil {
 		return 0, err
@@ -115,7 +123,11 @@ func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx
 			continue
 		}
 		for _, u := range users {
-			params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID, UserID: u, Resources: rs}})
+			args := SyncArgs{ConnectionID: c.ID, UserID: u, Resources: rs, Thorough: true}
+			for _, o := range opts {
+				o(&args)
+			}
+			params = append(params, river.InsertManyParams{Args: args})
 		}
 	}
 	if len(params) == 0 {

@@ -91,15 +91,15 @@ func (r *run) syncChats(ctx context.Context) error {
 	})
 }
 
-// chatDue says whether a chat's messages must be listed: never listed, a
-// listing in progress, a new newest message (lastMessagePreview), or not
-// listed for EditCheck. Edits and deletions of older messages move no
+// chatDue says whether a chat's messages must be listed: a thorough sync,
+// never listed, a listing in progress, a new newest message
+// (lastMessagePreview), or not listed for EditCheck. Edits and deletions of older messages move no
 // preview; only the listing from the watermark finds them, so EditCheck
 // bounds how late they can be (Microsoft documents the chat's
 // lastUpdatedDateTime as moving only when it is renamed or its members
 // change, so it tells nothing of messages).
 func (r *run) chatDue(c graphsync.Chat, st *store.SyncState, now time.Time) bool {
-	if st.NextLink != "" || st.LastSuccessAt == nil {
+	if r.req.Thorough || st.NextLink != "" || st.LastSuccessAt == nil {
 		return true
 	}
 	m := parseChatMark(st.Watermark)

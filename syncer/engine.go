@@ -119,6 +119,9 @@ type Request struct {
 	// Deadline bounds the job: past it the engine checkpoints and asks to
 	// continue in a new job.
 	Deadline time.Time
+	// Thorough checks every stream now, even those the engine would check
+	// later (chats whose newest message did not change).
+	Thorough bool
 }
 
 // Outcome is what the job should do next: Stop wins (the connection cannot
