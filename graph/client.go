@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -234,17 +235,51 @@ type Call struct {
 
 // Get fetches a single object such as /me or /me/drive into out.
 func (c *Client) Get(ctx context.Context, call Call, link string, out any) error {
-	_, err := c.do(ctx, call, link, false, func(body []byte) error {
+	_, err := c.do(ctx, call, request{method: http.MethodGet, link: link}, func(body []byte) error {
 		return json.Unmarshal(body, out)
 	})
 	return err
 }
 
-// do sends a GET with throttling and retries, and hands a 2xx body to
-// decode. A decode error is treated like a truncated body and retried.
-func (c *Client) do(ctx context.Context, call Call, link string, collection bool, decode func([]byte) error) (string, error) {
-	const method = http.MethodGet
-	u, err := c.resolve(link)
+// Send sends a POST, PATCH or DELETE with in (nil: no body) as JSON and
+// decodes a 2xx answer's body into out (nil: ignored). Such a request is
+// retried only when Graph refused it without acting (429, 503 and 504 with
+// throttling); a transport failure is returned, as the request may have
+// been carried out.
+func (c *Client) Send(ctx context.Context, call Call, method, link string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("graph: %s %s: encode request: %w", method, call.Resource, err)
+		}
+	}
+	_, err := c.do(ctx, call, request{method: method, link: link, body: body}, func(b []byte) error {
+		if out == nil || len(b) == 0 {
+			return nil
+		}
+		return json.Unmarshal(b, out)
+	})
+	return err
+}
+
+// request is what do sends.
+type request struct {
+	method, link string
+	body         []byte // JSON
+	collection   bool   // a collection page: send the page size
+}
+
+// idempotent reports whether a request may be sent again after a transport
+// failure or a malformed answer.
+func (r request) idempotent() bool { return r.method == http.MethodGet }
+
+// do sends a request with throttling and retries, and hands a 2xx body to
+// decode. A decode error of a GET is treated like a truncated body and
+// retried.
+func (c *Client) do(ctx context.Context, call Call, rq request, decode func([]byte) error) (string, error) {
+	method := rq.method
+	u, err := c.resolve(rq.link)
 	if err != nil {
 		return "", fmt.Errorf("graph: %s %s: %w", method, call.Resource, err)
 	}
@@ -269,7 +304,7 @@ func (c *Client) do(ctx context.Context, call Call, link string, collection bool
 	}
 
 	for attempt := 0; ; attempt++ {
-		req, err := c.newRequest(ctx, call, u, collection)
+		req, err := c.newRequest(ctx, call, u, rq)
 		if err != nil {
 			return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
 		}
@@ -317,7 +352,7 @@ func (c *Client) do(ctx context.Context, call Call, link string, collection bool
 			if ctx.Err() != nil {
 				return "", fmt.Errorf("graph: %s %s: %w", method, path, ctx.Err())
 			}
-			if attempt >= c.cfg.MaxRetries {
+			if attempt >= c.cfg.MaxRetries || !rq.idempotent() {
 				return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
 			}
 			retriesTotal.WithLabelValues(res, transportReason(err)).Inc()
@@ -334,7 +369,7 @@ func (c *Client) do(ctx context.Context, call Call, link string, collection bool
 				return requestID, nil
 			}
 			var perr *pageError
-			if errors.As(derr, &perr) || attempt >= c.cfg.MaxRetries {
+			if errors.As(derr, &perr) || attempt >= c.cfg.MaxRetries || !rq.idempotent() {
 				return "", fmt.Errorf("graph: %s %s: decode response (request-id %s): %w", method, path, requestID, derr)
 			}
 			retriesTotal.WithLabelValues(res, "malformed").Inc()
@@ -405,14 +440,21 @@ func (c *Client) resolve(link string) (*url.URL, error) {
 	return u, nil
 }
 
-func (c *Client) newRequest(ctx context.Context, call Call, u *url.URL, collection bool) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+func (c *Client) newRequest(ctx context.Context, call Call, u *url.URL, rq request) (*http.Request, error) {
+	var body io.Reader
+	if rq.body != nil {
+		body = bytes.NewReader(rq.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, rq.method, u.String(), body)
 	if err != nil {
 		return nil, err
 	}
 	h := req.Header
+	if rq.body != nil {
+		h.Set("Content-Type", "application/json")
+	}
 	var prefer []string
-	if collection && c.cfg.MaxPageSize > 0 && call.Service == graphsync.Outlook {
+	if rq.collection && c.cfg.MaxPageSize > 0 && call.Service == graphsync.Outlook {
 		prefer = append(prefer, "odata.maxpagesize="+strconv.Itoa(c.cfg.MaxPageSize))
 	}
 	if call.ImmutableIDs {
@@ -565,7 +607,7 @@ func transportReason(err error) string {
 
 var resourceLabels = map[string]bool{
 	"mail": true, "calendar": true, "drive": true, "chats": true, "people": true,
-	"contacts": true, "users": true, "me": true, "mailfolders": true, "contactfolders": true,
+	"contacts": true, "users": true, "me": true, "mailfolders": true, "contactfolders": true, "subscriptions": true,
 }
 
 // resourceLabel keeps the metric label set bounded whatever callers pass.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strconv"
 
 	"github.com/graphsync/graphsync/internal/jsonscan"
@@ -37,7 +38,7 @@ func (e *pageError) Error() string { return e.msg }
 // Location, followed verbatim.
 func (c *Client) GetPage(ctx context.Context, call Call, link string) (*Page, error) {
 	var pb pageBody
-	reqID, err := c.do(ctx, call, link, true, func(body []byte) error {
+	reqID, err := c.do(ctx, call, request{method: http.MethodGet, link: link, collection: true}, func(body []byte) error {
 		var err error
 		pb, err = splitPage(body)
 		return err

@@ -105,6 +105,7 @@ func DecodeEvent(raw json.RawMessage) (Event, error) {
 var Calendar = &Resource{
 	name: "calendar", service: Outlook, delegated: "Calendars.Read", application: "Calendars.Read",
 	shape: WindowedDelta, items: calendarEvents,
+	notify: outlookNotifications("events"),
 }
 
 var calendarEvents = &Table{

@@ -93,6 +93,13 @@ func DecodeChatMessage(raw json.RawMessage) (ChatMessage, error) {
 var Chats = &Resource{
 	name: "chats", service: Teams, delegated: "Chat.Read", application: "Chat.Read.All",
 	shape: ChatList, folders: chatList, items: chatMessages,
+	// Past an hour, a chat message subscription needs a lifecycle URL,
+	// which graphsync always gives.
+	notify: &Notifications{
+		Resource:    func(user string) string { return "users/" + url.PathEscape(user) + "/chats/getAllMessages" },
+		ChangeTypes: "created,updated,deleted",
+		MaxLifetime: 4320 * time.Minute,
+	},
 	// The Graph client's Teams limiter paces them per tenant.
 	parallel: 4,
 }

@@ -71,6 +71,7 @@ func DecodeContact(raw json.RawMessage) (Contact, error) {
 var Contacts = &Resource{
 	name: "contacts", service: Outlook, delegated: "Contacts.Read", application: "Contacts.Read",
 	shape: FolderTree, folders: contactFolders, items: contactItems,
+	notify: outlookNotifications("contacts"),
 	// The default Contacts folder is not listed by contactFolders/delta
 	// (which lists the folders below it), and Graph documents contact delta
 	// only per folder, so its contacts are read through its well-known name.

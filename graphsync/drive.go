@@ -97,6 +97,13 @@ func DecodeDriveItem(raw json.RawMessage) (DriveItem, error) {
 var Drive = &Resource{
 	name: "drive", service: OneDrive, delegated: "Files.Read.All", application: "Files.Read.All",
 	shape: Delta, items: driveItems,
+	// OneDrive notifies only "updated", of the drive as a whole: the app
+	// calls delta.
+	notify: &Notifications{
+		Resource:    func(user string) string { return "users/" + url.PathEscape(user) + "/drive/root" },
+		ChangeTypes: "updated",
+		MaxLifetime: 42300 * time.Minute,
+	},
 }
 
 // OwnDrive is the container of the stream of a user's own drive; another

@@ -81,6 +81,7 @@ func DecodeMessage(raw json.RawMessage) (Message, error) {
 var Mail = &Resource{
 	name: "mail", service: Outlook, delegated: "Mail.Read", application: "Mail.Read",
 	shape: FolderTree, folders: mailFolders, items: mailMessages,
+	notify: outlookNotifications("messages"),
 	// The Graph client caps requests in flight per mailbox on top of it.
 	parallel: 4,
 }

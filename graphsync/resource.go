@@ -2,8 +2,10 @@ package graphsync
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Resource is a kind of Microsoft 365 data graphsync syncs, described once,
@@ -26,6 +28,36 @@ type Resource struct {
 	// parallel is how many of the resource's streams of one user sync at
 	// once (folders, chats).
 	parallel int
+	// notify is how Graph tells of the resource's changes; nil when it
+	// cannot (People).
+	notify *Notifications
+}
+
+// Notifications is how Graph tells of a resource's changes through change
+// notifications: what to subscribe to and for how long
+// (learn.microsoft.com/graph/api/resources/subscription, "Subscription
+// lifetime").
+type Notifications struct {
+	// Resource is the subscribed Graph resource for a mailbox (the tenant
+	// for user discovery, where user is empty).
+	Resource func(user string) string
+	// ChangeTypes is the subscription's changeType.
+	ChangeTypes string
+	// MaxLifetime is the longest expiration Microsoft documents.
+	MaxLifetime time.Duration
+}
+
+// Notifications is how Graph tells of the resource's changes; nil when it
+// has no change notifications (the resource is polled).
+func (r *Resource) Notifications() *Notifications { return r.notify }
+
+// outlookNotifications subscribes to a mailbox's Outlook collection.
+func outlookNotifications(collection string) *Notifications {
+	return &Notifications{
+		Resource:    func(user string) string { return "users/" + url.PathEscape(user) + "/" + collection },
+		ChangeTypes: "created,updated,deleted",
+		MaxLifetime: 10080 * time.Minute,
+	}
 }
 
 // Shape is how the sync engine reads a resource from Graph.

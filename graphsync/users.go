@@ -3,6 +3,7 @@ package graphsync
 import (
 	"encoding/json"
 	"strings"
+	"time"
 )
 
 // User is a directory user, as /me or /users/{id} returns it.
@@ -34,6 +35,11 @@ func DecodeUser(raw json.RawMessage) (User, error) {
 var Users = &Resource{
 	name: "users", service: Directory, application: "User.Read.All",
 	shape: Discovery, items: directoryUsers,
+	notify: &Notifications{
+		Resource:    func(string) string { return "users" },
+		ChangeTypes: "updated,deleted",
+		MaxLifetime: 41760 * time.Minute,
+	},
 }
 
 // userSelect names the user properties users/delta tracks: a change to any

@@ -28,6 +28,11 @@ type Syncer interface {
 	Sync(ctx context.Context, req syncer.Request) (syncer.Outcome, error)
 }
 
+// Reconciler creates, renews and removes change-notification subscriptions.
+type Reconciler interface {
+	Reconcile(ctx context.Context) error
+}
+
 // Refresher refreshes a connection's access token: the token source.
 type Refresher interface {
 	Refresh(ctx context.Context, connectionID int64, rejected string) (string, error)
@@ -43,6 +48,13 @@ type Config struct {
 
 	// SyncInterval is how often each connection's resources are synced.
 	SyncInterval time.Duration
+	// SubscribedInterval is how often a resource with an active
+	// change-notification subscription is polled as a safety net (default
+	// 6 hours; never shorter than SyncInterval).
+	SubscribedInterval time.Duration
+	// Subscriptions keeps the change-notification subscriptions; nil when
+	// notifications are off (every resource is polled every SyncInterval).
+	Subscriptions Reconciler
 	// RefreshAhead is how long before expiry an access token is refreshed.
 	RefreshAhead time.Duration
 	// MaxJobDuration bounds one sync job; a longer sync checkpoints and
@@ -79,6 +91,9 @@ func (c *Config) validate() error {
 	}
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = 5 * time.Minute
+	}
+	if c.SubscribedInterval <= 0 {
+		c.SubscribedInterval = 6 * time.Hour
 	}
 	if c.RefreshAhead <= 0 {
 		c.RefreshAhead = token.DefaultRefreshAhead
@@ -139,6 +154,11 @@ func (s *Service) NewClient(work bool) (*river.Client[store.Tx], error) {
 					func() (river.JobArgs, *river.InsertOpts) { return ScheduleArgs{}, nil },
 					&river.PeriodicJobOpts{RunOnStart: true}),
 			}
+			if s.cfg.Subscriptions != nil {
+				rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(s.cfg.ScheduleEvery),
+					func() (river.JobArgs, *river.InsertOpts) { return SubscriptionsArgs{}, nil },
+					&river.PeriodicJobOpts{RunOnStart: true}))
+			}
 		}
 	}
 	client, err := river.NewClient(s.store.RiverDriver(), rc)
@@ -154,6 +174,7 @@ func (s *Service) workers() *river.Workers {
 	river.AddWorker(workers, &refreshWorker{svc: s})
 	river.AddWorker(workers, &syncWorker{svc: s})
 	river.AddWorker(workers, &scheduleWorker{svc: s})
+	river.AddWorker(workers, &subscriptionsWorker{svc: s})
 	return workers
 }
 

@@ -23,6 +23,11 @@ var (
 		Help:    "Time River jobs spent in their worker, by queue.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 3, 12),
 	}, []string{"queue"})
+	notificationToCommit = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "graphsync_notification_to_commit_seconds",
+		Help:    "Time from a change notification's arrival to the commit of the sync it queued.",
+		Buckets: []float64{.1, .25, .5, 1, 2, 3, 5, 10, 30, 60, 300},
+	})
 	jobWait = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "graphsync_job_queue_wait_seconds",
 		Help:    "Time River jobs waited available before a worker took them, by queue.",
@@ -36,7 +41,7 @@ var (
 var (
 	// JobKinds lists each queue's job kinds.
 	JobKinds = map[string][]string{
-		QueueTokens: {RefreshArgs{}.Kind(), ScheduleArgs{}.Kind()},
+		QueueTokens: {RefreshArgs{}.Kind(), ScheduleArgs{}.Kind(), SubscriptionsArgs{}.Kind()},
 		QueueSync:   {SyncArgs{}.Kind()},
 	}
 	jobOutcomeNames = []string{"completed", "failed", "discarded", "cancelled", "snoozed"}

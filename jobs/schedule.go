@@ -145,7 +145,7 @@ func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx
 // spread over spreadOver so a large fleet does not fire in the same second.
 // Uniqueness keeps one job per connection and user pending.
 func (s *Service) enqueueDue(ctx context.Context, client *river.Client[store.Tx], connectionID int64, spreadOver time.Duration) (int, error) {
-	due, err := s.store.DueSyncs(ctx, s.cfg.SyncInterval, connectionID)
+	due, err := s.store.DueSyncs(ctx, s.cfg.SyncInterval, s.cfg.SubscribedInterval, connectionID)
 	if err != nil {
 		return 0, err
 	}

@@ -33,6 +33,9 @@ type SyncArgs struct {
 	// by an operator brings everything up to date. It is not part of the
 	// job's uniqueness.
 	Thorough bool `json:"thorough,omitempty"`
+	// NotifiedAt is when the change notification that queued the job
+	// arrived (zero for scheduled and explicit syncs).
+	NotifiedAt time.Time `json:"notified_at,omitzero"`
 }
 
 // Kind is River's name for the job.
@@ -94,9 +97,29 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	if len(req.Resources) == 0 {
 		return nil
 	}
+	started := time.Now()
 	out, err := s.cfg.Engine.Sync(ctx, req)
 	if err != nil {
 		return err
+	}
+	if !args.NotifiedAt.IsZero() && !out.Stop && !out.Snooze && len(out.Failed) == 0 {
+		notificationToCommit.Observe(time.Since(args.NotifiedAt).Seconds())
+	}
+	// Notifications that arrived while the job ran found it running (one
+	// job per mailbox): it syncs their resources again before it ends.
+	for again := 0; again < 3 && !out.Stop && !out.Snooze && len(out.Failed) == 0 && time.Now().Before(req.Deadline); again++ {
+		notified, err := s.store.NotifiedSince(ctx, conn.ID, req.User, req.Resources, started)
+		if err != nil || len(notified) == 0 {
+			break
+		}
+		req.Resources = req.Resources[:0:0]
+		for r := range notified {
+			req.Resources = append(req.Resources, r)
+		}
+		req.PassStart, started = time.Now(), time.Now()
+		if out, err = s.cfg.Engine.Sync(ctx, req); err != nil {
+			return err
+		}
 	}
 	if discovery && !out.Stop && !out.Snooze && len(out.Failed) == 0 {
 		// A user discovered now is synced in the same pass.

@@ -13,10 +13,15 @@ import (
 // DueSyncs lists the top-level streams of active connections whose last
 // successful sync is older than interval (or that never synced); when
 // connectionID is not 0, only that connection's. For an application
-// connection they are its users' resources and its user discovery. A stream
-// that failed is not due again before an interval has passed: River retries
-// the failed job itself.
-func (s *Store) DueSyncs(ctx context.Context, interval time.Duration, connectionID int64) ([]graphsync.Stream, error) {
+// connection they are its users' resources and its user discovery. A
+// stream with an active change-notification subscription is due only
+// after subscribed, when that is longer: Graph tells of its changes, and
+// polling is the safety net. A stream that failed is not due again before
+// an interval has passed: River retries the failed job itself.
+func (s *Store) DueSyncs(ctx context.Context, interval, subscribed time.Duration, connectionID int64) ([]graphsync.Stream, error) {
+	if subscribed < interval {
+		subscribed = interval
+	}
 	rows, err := s.pool.Query(ctx, `WITH conns AS (
 			SELECT * FROM connections WHERE status = 'active' AND ($2 = 0 OR id = $2)
 		), wanted AS (
@@ -31,12 +36,15 @@ func (s *Store) DueSyncs(ctx context.Context, interval time.Duration, connection
 		)
 		SELECT w.id, w.resource, w.user_id FROM wanted w
 		LEFT JOIN sync_state s ON s.connection_id = w.id AND s.user_id = w.user_id AND s.resource = w.resource AND s.stream = ''
+		LEFT JOIN subscriptions sub ON sub.connection_id = w.id AND sub.user_id = w.user_id AND sub.resource = w.resource
+			AND sub.status = 'active' AND sub.expires_at > now()
 		WHERE w.resource = ANY($4)
-			AND (s.last_success_at IS NULL OR s.last_success_at < now() - $1::interval)
+			AND (s.last_success_at IS NULL
+				OR s.last_success_at < now() - CASE WHEN sub.id IS NULL THEN $1::interval ELSE $5::interval END)
 			AND coalesce(s.status, 'ok') <> 'stopped'
 			AND NOT coalesce(s.status = 'error' AND s.last_attempt_at > now() - $1::interval, false)
 		ORDER BY w.id, w.user_id, w.resource`,
-		interval, connectionID, graphsync.Users.Name(), append(graphsync.Names(graphsync.Resources), graphsync.Users.Name()))
+		interval, connectionID, graphsync.Users.Name(), append(graphsync.Names(graphsync.Resources), graphsync.Users.Name()), subscribed)
 	if err != nil {
 		return nil, fmt.Errorf("list due syncs: %w", err)
 	}

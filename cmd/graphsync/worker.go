@@ -98,6 +98,13 @@ func runWorker(ctx context.Context, w *worker.Worker, cfg *config.Config, log *s
 		}
 		defer srv.Close()
 	}
+	if w.Notify != nil {
+		srv, err := server.StartNotifications(cfg.NotifyAddr, w.Receiver(client), log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
 	if err := client.Start(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
@@ -135,8 +142,9 @@ func newWorker(cfg *config.Config, st *store.Store, log *slog.Logger, tune func(
 		Graph:  graph.Config{BaseURL: cfg.GraphURL, MaxPageSize: 100, Timeout: cfg.GraphTimeout},
 		App: identity.Config{LoginURL: cfg.LoginURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: secret,
 			RedirectURL: cfg.RedirectURL},
-		Engine: syncer.Config{CalendarPast: cfg.CalendarPast, CalendarFuture: cfg.CalendarFuture},
-		Jobs:   jobs.Config{SyncInterval: cfg.SyncInterval},
+		Engine:    syncer.Config{CalendarPast: cfg.CalendarPast, CalendarFuture: cfg.CalendarFuture},
+		Jobs:      jobs.Config{SyncInterval: cfg.SyncInterval, SubscribedInterval: cfg.SubscribedInterval},
+		NotifyURL: cfg.NotifyURL,
 	}
 	if tune != nil {
 		tune(&wc)

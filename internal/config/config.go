@@ -36,6 +36,14 @@ type Config struct {
 	LogLevel                     string
 	UIToken                      string
 	RiverUI                      string
+	// NotifyURL is the public base URL Graph posts change notifications
+	// to; empty leaves them off.
+	NotifyURL string
+	// NotifyAddr is where the notification endpoint listens.
+	NotifyAddr string
+	// SubscribedInterval is how often a resource Graph notifies about is
+	// polled as a safety net.
+	SubscribedInterval time.Duration
 	// GraphTimeout bounds one Graph request (the worker's --graph-timeout);
 	// zero keeps the client's default.
 	GraphTimeout time.Duration
@@ -64,6 +72,9 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_LOGIN_URL", Flag: "login-url", Default: "https://login.microsoftonline.com", Help: "identity platform base URL", field: func(c *Config) *string { return &c.LoginURL }},
 	{Env: "GRAPHSYNC_HTTP_ADDR", Flag: "http-addr", Default: "127.0.0.1:9464", Help: "worker's HTTP address for /metrics, /healthz, /readyz, /riverui/", field: func(c *Config) *string { return &c.HTTPAddr }},
 	{Env: "GRAPHSYNC_SYNC_INTERVAL", Flag: "sync-interval", Default: "5m", Help: "how often each connection's resources are synced", duration: func(c *Config) *time.Duration { return &c.SyncInterval }},
+	{Env: "GRAPHSYNC_NOTIFY_URL", Flag: "notify-url", Help: "public https base URL Graph posts change notifications to (`/notifications`, `/lifecycle` below it); empty: no change notifications, every resource is polled every GRAPHSYNC_SYNC_INTERVAL", field: func(c *Config) *string { return &c.NotifyURL }},
+	{Env: "GRAPHSYNC_NOTIFY_ADDR", Flag: "notify-addr", Default: "127.0.0.1:9465", Help: "address the change-notification endpoint listens on (put a TLS-terminating proxy in front; only this address is meant to be reachable from the internet)", field: func(c *Config) *string { return &c.NotifyAddr }},
+	{Env: "GRAPHSYNC_SUBSCRIBED_INTERVAL", Flag: "subscribed-interval", Default: "6h", Help: "how often a resource with an active change-notification subscription is polled as a safety net", duration: func(c *Config) *time.Duration { return &c.SubscribedInterval }},
 	{Env: "GRAPHSYNC_CALENDAR_PAST", Flag: "calendar-past", Default: "8760h", Help: "how far back the calendar window reaches (calendarView)", duration: func(c *Config) *time.Duration { return &c.CalendarPast }},
 	{Env: "GRAPHSYNC_CALENDAR_FUTURE", Flag: "calendar-future", Default: "8760h", Help: "how far ahead the calendar window reaches", duration: func(c *Config) *time.Duration { return &c.CalendarFuture }},
 	{Env: "GRAPHSYNC_LOG_FORMAT", Flag: "log-format", Default: "json", Help: "json, text, or auto (text on a terminal, json otherwise)", field: func(c *Config) *string { return &c.LogFormat }},
@@ -147,6 +158,20 @@ func (c *Config) Validate(need Need) error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); c.HTTPAddr != "" && err != nil {
 		bad("GRAPHSYNC_HTTP_ADDR %q is not host:port", c.HTTPAddr)
 	}
+	if c.NotifyURL != "" {
+		u, err := url.Parse(c.NotifyURL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad("GRAPHSYNC_NOTIFY_URL %q is not an http(s) URL", c.NotifyURL)
+		case u.Scheme != "https" && !loopbackHost(u.Hostname()):
+			bad("GRAPHSYNC_NOTIFY_URL %q must be https: Graph posts notifications only to https endpoints", c.NotifyURL)
+		case u.RawQuery != "" || u.Fragment != "":
+			bad("GRAPHSYNC_NOTIFY_URL %q must not carry a query or fragment", c.NotifyURL)
+		}
+		if _, _, err := net.SplitHostPort(c.NotifyAddr); err != nil {
+			bad("GRAPHSYNC_NOTIFY_ADDR %q is not host:port", c.NotifyAddr)
+		}
+	}
 	switch c.LogFormat {
 	case "json", "text", "auto":
 	default:
@@ -161,6 +186,15 @@ func (c *Config) Validate(need Need) error {
 		bad("GRAPHSYNC_LOG_LEVEL %q is not debug, info, warn or error", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// loopbackHost reports whether host names this machine.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func checkURL(errs *[]error, name, raw string) {

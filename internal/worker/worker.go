@@ -6,15 +6,19 @@
 package worker
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
 	"github.com/graphsync/graphsync/graph"
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/jobs"
+	"github.com/graphsync/graphsync/notify"
 	"github.com/graphsync/graphsync/store"
 	"github.com/graphsync/graphsync/syncer"
 	"github.com/graphsync/graphsync/token"
+	"github.com/riverqueue/river"
 )
 
 // Config is what a process is built from. Graph, Engine and Jobs take their
@@ -28,6 +32,9 @@ type Config struct {
 	App    identity.Config
 	Engine syncer.Config
 	Jobs   jobs.Config
+	// NotifyURL is the public base URL Graph posts change notifications to;
+	// empty leaves notifications off (every resource is polled).
+	NotifyURL string
 }
 
 // Worker is an assembled process.
@@ -37,6 +44,18 @@ type Worker struct {
 	Tokens *token.Source
 	Engine *syncer.Engine
 	Jobs   *jobs.Service
+	// Notify keeps the change-notification subscriptions; nil when
+	// notifications are off.
+	Notify *notify.Manager
+	log    *slog.Logger
+}
+
+// Receiver is the endpoint Graph posts notifications to, queueing syncs
+// through client.
+func (w *Worker) Receiver(client *river.Client[store.Tx]) *notify.Receiver {
+	return notify.NewReceiver(w.Store, func(ctx context.Context, conn int64, user string, r *graphsync.Resource, at time.Time) error {
+		return w.Jobs.EnqueueNotified(ctx, client, conn, user, r, at)
+	}, w.log)
 }
 
 // New builds a Worker.
@@ -67,13 +86,22 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	var manager *notify.Manager
+	if cfg.NotifyURL != "" {
+		if manager, err = notify.NewManager(notify.Config{Store: cfg.Store, Graph: gc, Tokens: tokens, URL: cfg.NotifyURL, Logger: log}); err != nil {
+			return nil, err
+		}
+	}
 	jc := cfg.Jobs
 	jc.Store, jc.Engine, jc.Tokens, jc.Logger = cfg.Store, engine, tokens, log
+	if manager != nil {
+		jc.Subscriptions = manager
+	}
 	svc, err := jobs.NewService(jc)
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{Store: cfg.Store, Graph: gc, Tokens: tokens, Engine: engine, Jobs: svc}, nil
+	return &Worker{Store: cfg.Store, Graph: gc, Tokens: tokens, Engine: engine, Jobs: svc, Notify: manager, log: log}, nil
 }
 
 // refreshAhead is the margin the token source and the scheduler share.
