@@ -24,6 +24,7 @@ type Emulator struct {
 	key [32]byte // signs tokens and cursors
 	// clock is replaceable in tests to age codes, tokens and secrets.
 	clock atomic.Pointer[func() time.Time]
+	skew  atomic.Int64 // Advance's total
 
 	mu       sync.RWMutex // guards the tenant data below
 	version  uint64
@@ -77,6 +78,15 @@ func New(cfg Config) (*Emulator, error) {
 func (em *Emulator) now() time.Time { return (*em.clock.Load())() }
 
 func (em *Emulator) setClock(f func() time.Time) { em.clock.Store(&f) }
+
+// Advance moves the emulator's clock d ahead of the real one (on top of
+// earlier advances): tokens, subscriptions and lifetimes age at once, as if
+// d had passed, so a test sees a subscription renewed days ahead without
+// waiting.
+func (em *Emulator) Advance(d time.Duration) {
+	total := time.Duration(em.skew.Add(int64(d)))
+	em.setClock(func() time.Time { return time.Now().Add(total) })
+}
 
 // nextVersion must be called with em.mu held for writing.
 func (em *Emulator) nextVersion() uint64 {

@@ -54,3 +54,12 @@ func (s *Service) EnqueueNotified(ctx context.Context, client *river.Client[stor
 	}
 	return nil
 }
+
+// EnqueueSubscriptions queues a round of the subscriptions job now, rather
+// than at its next period: Graph asked for a renewal or removed one.
+func (s *Service) EnqueueSubscriptions(ctx context.Context, client *river.Client[store.Tx]) error {
+	if _, err := client.Insert(ctx, SubscriptionsArgs{}, nil); err != nil {
+		return fmt.Errorf("queue the subscriptions job: %w", err)
+	}
+	return nil
+}

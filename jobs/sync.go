@@ -94,34 +94,46 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 			}
 		}
 	}
+	// Notifications that arrived once this job was queued found it pending
+	// (one job per mailbox): their resources join it. The margin covers a
+	// notification recorded just as the job was inserted.
+	heard, err := s.store.Notified(ctx, conn.ID, req.User)
+	if err != nil {
+		return err
+	}
+	since := job.CreatedAt.Add(-time.Second)
+	req.Resources = notified(conn, req.User, heard, func(r *graphsync.Resource, m store.NotifiedMark) bool {
+		return slices.Contains(req.Resources, r) || m.At.After(since)
+	})
 	if len(req.Resources) == 0 {
 		return nil
 	}
-	started := time.Now()
 	out, err := s.cfg.Engine.Sync(ctx, req)
 	if err != nil {
 		return err
 	}
-	if !args.NotifiedAt.IsZero() && !out.Stop && !out.Snooze && len(out.Failed) == 0 {
+	if !args.NotifiedAt.IsZero() && out.Done() {
 		notificationToCommit.Observe(time.Since(args.NotifiedAt).Seconds())
 	}
-	// Notifications that arrived while the job ran found it running (one
-	// job per mailbox): it syncs their resources again before it ends.
-	for again := 0; again < 3 && !out.Stop && !out.Snooze && len(out.Failed) == 0 && time.Now().Before(req.Deadline); again++ {
-		notified, err := s.store.NotifiedSince(ctx, conn.ID, req.User, req.Resources, started)
-		if err != nil || len(notified) == 0 {
-			break
+	// Notifications that arrive while it runs find it running: it syncs
+	// their resources again before it ends.
+	// (User discovery queues more jobs after its sync; a directory
+	// notification that finds it running is read by the next pass.)
+	for again := 0; out.Done() && s.cfg.Subscriptions != nil && !discovery; again++ {
+		rerun, now, err := s.finish(ctx, job, conn, req.User, heard)
+		if err != nil || len(rerun) == 0 {
+			return err
 		}
-		req.Resources = req.Resources[:0:0]
-		for r := range notified {
-			req.Resources = append(req.Resources, r)
+		if again == 3 || time.Now().After(req.Deadline) {
+			// Still changing: the job runs again shortly, as a new pass.
+			return river.JobSnooze(time.Second)
 		}
-		req.PassStart, started = time.Now(), time.Now()
+		req.Resources, req.PassStart, heard = rerun, time.Now(), now
 		if out, err = s.cfg.Engine.Sync(ctx, req); err != nil {
 			return err
 		}
 	}
-	if discovery && !out.Stop && !out.Snooze && len(out.Failed) == 0 {
+	if discovery && out.Done() {
 		// A user discovered now is synced in the same pass.
 		client, err := clientFrom(ctx)
 		if err != nil {
@@ -134,6 +146,48 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 		s.log.InfoContext(ctx, "tenant users discovered", "connection_id", conn.ID, "syncs_queued", n)
 	}
 	return s.outcome(ctx, job, out)
+}
+
+// finish ends a job that synced everything: in one transaction, it reads
+// the mailbox's notification counts, locking them, and completes the job
+// unless a count rose since heard, in which case it returns those
+// resources to sync again, with the counts read. A notification arriving
+// at the end either finds the job completed (and queues a new one) or is
+// seen here.
+func (s *Service) finish(ctx context.Context, job *river.Job[SyncArgs], conn *store.Connection, user string, heard store.Notified) ([]*graphsync.Resource, store.Notified, error) {
+	var rerun []*graphsync.Resource
+	var now store.Notified
+	err := s.store.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		if now, err = s.store.NotifiedTx(ctx, tx, conn.ID, user); err != nil {
+			return err
+		}
+		rerun = notified(conn, user, now, func(r *graphsync.Resource, m store.NotifiedMark) bool {
+			return m.Count > heard[r].Count
+		})
+		if len(rerun) > 0 {
+			return nil
+		}
+		return store.CompleteJob(ctx, tx, job)
+	})
+	return rerun, now, err
+}
+
+// notified lists, in their usual order, the resources a mailbox's job
+// syncs (user discovery for an application connection's tenant, else the
+// connection's enabled resources) that pick selects.
+func notified(conn *store.Connection, user string, marks store.Notified, pick func(*graphsync.Resource, store.NotifiedMark) bool) []*graphsync.Resource {
+	candidates := graphsync.Resources
+	if conn.Kind == store.KindApplication && user == "" {
+		candidates = []*graphsync.Resource{graphsync.Users}
+	}
+	var out []*graphsync.Resource
+	for _, r := range candidates {
+		if (r == graphsync.Users || slices.Contains(conn.Resources, r)) && pick(r, marks[r]) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // outcome turns the engine's outcome into the job's: stopping wins (the

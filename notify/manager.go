@@ -101,7 +101,7 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 	for _, sub := range gone {
 		m.remove(ctx, sub)
 	}
-	due, err := st.SubscriptionsDue(ctx, m.cfg.Batch)
+	due, err := st.SubscriptionsDue(ctx, m.cfg.Now(), m.cfg.Batch)
 	if err != nil {
 		return err
 	}

@@ -15,26 +15,33 @@ import (
 	"github.com/graphsync/graphsync/store"
 )
 
-// Enqueue queues a sync of one mailbox's resource that Graph said may have
-// changed at notifiedAt (the jobs package's EnqueueNotified).
-type Enqueue func(ctx context.Context, conn int64, user string, r *graphsync.Resource, notifiedAt time.Time) error
+// Queue is where the Receiver hands work: the jobs package through a River
+// client.
+type Queue interface {
+	// Sync queues a sync of one mailbox's resource that Graph said may
+	// have changed at notifiedAt.
+	Sync(ctx context.Context, conn int64, user string, r *graphsync.Resource, notifiedAt time.Time) error
+	// Reconcile queues a round of the Manager now: a subscription needs
+	// renewing or creating again.
+	Reconcile(ctx context.Context) error
+}
 
 // Receiver is the endpoint Graph posts change and lifecycle notifications
 // to. It answers the validation handshake, checks each notification's
 // clientState against the subscription's in constant time, and queues a
 // sync per mailbox and resource; it answers 202 within milliseconds.
 type Receiver struct {
-	store   *store.Store
-	enqueue Enqueue
-	log     *slog.Logger
+	store *store.Store
+	queue Queue
+	log   *slog.Logger
 }
 
 // NewReceiver returns a Receiver.
-func NewReceiver(st *store.Store, enqueue Enqueue, log *slog.Logger) *Receiver {
+func NewReceiver(st *store.Store, q Queue, log *slog.Logger) *Receiver {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{store: st, enqueue: enqueue, log: log}
+	return &Receiver{store: st, queue: q, log: log}
 }
 
 // maxBody bounds a notification POST: Graph sends at most a few hundred
@@ -89,89 +96,104 @@ type notification struct {
 }
 
 // handle acts on a batch: one sync per mailbox and resource, however many
-// notifications name it.
+// notifications name it, and one database lookup per subscription.
 func (rc *Receiver) handle(ctx context.Context, batch []notification, lifecycle bool) {
 	now := time.Now()
-	type key struct {
-		conn     int64
-		user     string
-		resource *graphsync.Resource
+	type found struct {
+		sub   *store.Subscription
+		state string
+		err   error
 	}
-	queued := map[key]bool{}
+	subs := map[string]found{}
+	heard := map[*store.Subscription]int{}
+	var order []*store.Subscription
+	reconcile := false
 	for _, n := range batch {
-		sub, ok := rc.verify(ctx, n)
+		f, ok := subs[n.SubscriptionID]
 		if !ok {
+			f.sub, f.state, f.err = rc.store.SubscriptionByGraphID(ctx, n.SubscriptionID)
+			subs[n.SubscriptionID] = f
+		}
+		if !rc.verify(ctx, f.sub, f.state, f.err, n.ClientState) {
 			continue
 		}
-		k := key{sub.Connection, sub.User, sub.Resource}
 		if lifecycle {
 			received.WithLabelValues("lifecycle_" + lifecycleLabel(n.LifecycleEvent)).Inc()
-			if !rc.lifecycle(ctx, sub, n.LifecycleEvent) {
+			renew, resync := rc.lifecycle(ctx, f.sub, n.LifecycleEvent)
+			reconcile = reconcile || renew
+			if !resync {
 				continue
 			}
+		} else if heard[f.sub] > 0 {
+			received.WithLabelValues("duplicate").Inc()
 		} else {
-			if err := rc.store.MarkNotified(ctx, sub.ID); err != nil {
-				rc.log.ErrorContext(ctx, "record notification", "error", err)
-			}
-			if queued[k] {
-				received.WithLabelValues("duplicate").Inc()
-				continue
-			}
 			received.WithLabelValues("accepted").Inc()
 		}
-		if queued[k] {
-			continue
+		if heard[f.sub] == 0 {
+			order = append(order, f.sub)
 		}
-		queued[k] = true
-		if err := rc.enqueue(ctx, sub.Connection, sub.User, sub.Resource, now); err != nil {
+		heard[f.sub]++
+	}
+	for _, sub := range order {
+		// Recorded before the job is queued: a job running for the mailbox
+		// sees the count rise and syncs again.
+		if err := rc.store.MarkNotified(ctx, sub.ID, heard[sub]); err != nil {
+			rc.log.ErrorContext(ctx, "record notification", "error", err)
+		}
+		if err := rc.queue.Sync(ctx, sub.Connection, sub.User, sub.Resource, now); err != nil {
 			rc.log.ErrorContext(ctx, "queue a notified sync", "connection_id", sub.Connection, "resource", sub.Resource.Name(), "error", err)
 		}
 	}
+	if reconcile {
+		if err := rc.queue.Reconcile(ctx); err != nil {
+			rc.log.ErrorContext(ctx, "queue a subscriptions round", "error", err)
+		}
+	}
 }
 
-// verify finds a notification's subscription and checks its clientState.
-func (rc *Receiver) verify(ctx context.Context, n notification) (*store.Subscription, bool) {
-	sub, state, err := rc.store.SubscriptionByGraphID(ctx, n.SubscriptionID)
+// verify checks a notification's clientState against its subscription's
+// (looked up with err).
+func (rc *Receiver) verify(ctx context.Context, sub *store.Subscription, state string, err error, got string) bool {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		received.WithLabelValues("unknown").Inc()
-		return nil, false
+		return false
 	case err != nil:
 		rc.log.ErrorContext(ctx, "look up the subscription of a notification", "error", err)
 		received.WithLabelValues("error").Inc()
-		return nil, false
+		return false
 	}
 	// Hashing first makes the comparison independent of the lengths.
-	want, got := sha256.Sum256([]byte(state)), sha256.Sum256([]byte(n.ClientState))
-	if state == "" || subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
+	w, g := sha256.Sum256([]byte(state)), sha256.Sum256([]byte(got))
+	if state == "" || subtle.ConstantTimeCompare(w[:], g[:]) != 1 {
 		received.WithLabelValues("rejected").Inc()
 		rc.log.WarnContext(ctx, "notification with a wrong clientState dropped", "connection_id", sub.Connection, "resource", sub.Resource.Name())
-		return nil, false
+		return false
 	}
-	return sub, true
+	return true
 }
 
-// lifecycle acts on a lifecycle event and says whether the stream must be
-// synced: Graph may have dropped notifications.
-func (rc *Receiver) lifecycle(ctx context.Context, sub *store.Subscription, event string) bool {
+// lifecycle acts on a lifecycle event and says whether the subscription
+// must be renewed or created again, and whether the stream must be synced
+// because Graph may have dropped notifications.
+func (rc *Receiver) lifecycle(ctx context.Context, sub *store.Subscription, event string) (renew, resync bool) {
 	switch event {
 	case "reauthorizationRequired":
-		// Renewing reauthorizes; the manager does it on its next round.
+		// Renewing reauthorizes.
 		if err := rc.store.RenewNow(ctx, sub.ID, false); err != nil {
 			rc.log.ErrorContext(ctx, "schedule a renewal", "error", err)
 		}
-		return false
+		return true, false
 	case "subscriptionRemoved":
-		// Created again on the manager's next round; what changed meanwhile
-		// is read by delta.
+		// Created again; what changed meanwhile is read by delta.
 		if err := rc.store.RenewNow(ctx, sub.ID, true); err != nil {
 			rc.log.ErrorContext(ctx, "schedule a new subscription", "error", err)
 		}
-		return true
+		return true, true
 	case "missed":
-		return true
+		return false, true
 	}
-	return false
+	return false, false
 }
 
 func lifecycleLabel(event string) string {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -67,6 +68,15 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // RiverDriver is the driver River's client needs, on the store's pool.
 func (s *Store) RiverDriver() riverdriver.Driver[Tx] { return riverpgxv5.New(s.pool) }
+
+// CompleteJob marks a running job completed in tx: it ends exactly when
+// what tx read and wrote commits.
+func CompleteJob[T river.JobArgs](ctx context.Context, tx Tx, job *river.Job[T]) error {
+	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+		return fmt.Errorf("complete job %d: %w", job.ID, err)
+	}
+	return nil
+}
 
 // Keys is the keyring sealing token columns.
 func (s *Store) Keys() *Keyring { return s.keys }

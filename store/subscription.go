@@ -71,18 +71,19 @@ func clientStateAAD(conn int64, user string, r *graphsync.Resource) string {
 // SubscriptionsDue lists, at most limit, the subscriptions to create,
 // renew or retry now: of every active connection's users and resources
 // that Graph notifies about (user discovery of application connections
-// included), those without a subscription row and those whose renew_at has
-// passed. A new one has ID 0, status pending and no Graph id.
-func (s *Store) SubscriptionsDue(ctx context.Context, limit int) ([]*Subscription, error) {
+// included), those without a subscription row and those whose renew_at is
+// not after now (the manager's clock). A new one has ID 0, status pending
+// and no Graph id.
+func (s *Store) SubscriptionsDue(ctx context.Context, now time.Time, limit int) ([]*Subscription, error) {
 	rows, err := s.pool.Query(ctx, wantedSubscriptions+`
 		SELECT coalesce(sub.id, 0), w.id, w.user_id, w.resource, coalesce(sub.graph_resource, ''), coalesce(sub.graph_id, ''),
 			coalesce(sub.status, 'pending'), sub.expires_at, sub.renew_at, coalesce(sub.last_error, ''), sub.last_error_at,
 			coalesce(sub.failures, 0), sub.notified_at, coalesce(sub.notifications, 0)
 		FROM wanted w
 		LEFT JOIN subscriptions sub ON sub.connection_id = w.id AND sub.user_id = w.user_id AND sub.resource = w.resource
-		WHERE sub.id IS NULL OR sub.renew_at IS NULL OR sub.renew_at <= now()
+		WHERE sub.id IS NULL OR sub.renew_at IS NULL OR sub.renew_at <= $4
 		ORDER BY sub.renew_at NULLS FIRST, w.id, w.user_id, w.resource
-		LIMIT $3`, notifiable(), graphsync.Users.Name(), limit)
+		LIMIT $3`, notifiable(), graphsync.Users.Name(), limit, now)
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions due: %w", err)
 	}
@@ -236,34 +237,56 @@ func (s *Store) SubscriptionByGraphID(ctx context.Context, graphID string) (*Sub
 	return sub, state, nil
 }
 
-// MarkNotified records that a change notification for the subscription
-// arrived now.
-func (s *Store) MarkNotified(ctx context.Context, id int64) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE subscriptions SET notified_at = now(), notifications = notifications + 1
-		WHERE id = $1`, id); err != nil {
+// MarkNotified records that count notifications for the subscription
+// arrived now (lifecycle events that ask for a resync count too).
+func (s *Store) MarkNotified(ctx context.Context, id int64, count int) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE subscriptions SET notified_at = now(), notifications = notifications + $2
+		WHERE id = $1`, id, count); err != nil {
 		return fmt.Errorf("record notification of subscription %d: %w", id, err)
 	}
 	return nil
 }
 
-// NotifiedSince returns, among resources, those of a mailbox notified
-// after since, with when the first such notification arrived.
-func (s *Store) NotifiedSince(ctx context.Context, conn int64, user string, resources []*graphsync.Resource, since time.Time) (map[*graphsync.Resource]time.Time, error) {
-	rows, err := s.pool.Query(ctx, `SELECT resource, notified_at FROM subscriptions
-		WHERE connection_id = $1 AND user_id = $2 AND resource = ANY($3) AND notified_at > $4`,
-		conn, user, graphsync.Names(resources), since)
+// Notified is what a mailbox's subscriptions have heard, per resource:
+// when the last change notification arrived, and how many in all. A sync
+// compares two readings to learn, without trusting clocks, whether Graph
+// spoke while it ran.
+type Notified map[*graphsync.Resource]NotifiedMark
+
+// NotifiedMark is one resource's reading.
+type NotifiedMark struct {
+	At    time.Time
+	Count int64
+}
+
+// Notified reads the marks of a mailbox's subscriptions (the Unix epoch
+// and 0 for one never notified).
+func (s *Store) Notified(ctx context.Context, conn int64, user string) (Notified, error) {
+	return notified(ctx, s.pool, "", conn, user)
+}
+
+// NotifiedTx is Notified in tx, locking the mailbox's subscriptions until
+// tx ends: a notification arriving meanwhile (MarkNotified) waits, so a
+// job that finds nothing new and completes in tx cannot miss it.
+func (s *Store) NotifiedTx(ctx context.Context, tx Tx, conn int64, user string) (Notified, error) {
+	return notified(ctx, tx, " FOR UPDATE", conn, user)
+}
+
+func notified(ctx context.Context, q querier, lock string, conn int64, user string) (Notified, error) {
+	rows, err := q.Query(ctx, `SELECT resource, coalesce(notified_at, 'epoch'), notifications FROM subscriptions
+		WHERE connection_id = $1 AND user_id = $2`+lock, conn, user)
 	if err != nil {
 		return nil, fmt.Errorf("read notifications of connection %d: %w", conn, err)
 	}
-	out := map[*graphsync.Resource]time.Time{}
+	out := Notified{}
 	var name string
-	var at time.Time
-	_, err = pgx.ForEachRow(rows, []any{&name, &at}, func() error {
+	var m NotifiedMark
+	_, err = pgx.ForEachRow(rows, []any{&name, &m.At, &m.Count}, func() error {
 		r, err := graphsync.ParseResource(name)
 		if err != nil {
 			return err
 		}
-		out[r] = at
+		out[r] = m
 		return nil
 	})
 	if err != nil {

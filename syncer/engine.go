@@ -50,7 +50,7 @@ type Config struct {
 	// day).
 	CalendarRoll time.Duration
 	// Now is the clock the calendar window and the chats' edit check follow
-	// (time.Now when nil).
+	// (time.Now when nil); the process's subscriptions are renewed by it too.
 	Now func() time.Time
 	// ChatPageSize is the $top of chat message listings (default 50, the
 	// largest Graph accepts).
@@ -133,6 +133,9 @@ type Outcome struct {
 	Wait   time.Duration
 	Failed []error
 }
+
+// Done says every resource was brought up to date.
+func (o Outcome) Done() bool { return !o.Stop && !o.Snooze && len(o.Failed) == 0 }
 
 // errContinue says a job reached its time budget with work left; its
 // checkpoints are committed and a new job picks up.

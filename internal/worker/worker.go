@@ -50,12 +50,24 @@ type Worker struct {
 	log    *slog.Logger
 }
 
-// Receiver is the endpoint Graph posts notifications to, queueing syncs
+// Receiver is the endpoint Graph posts notifications to, queueing jobs
 // through client.
 func (w *Worker) Receiver(client *river.Client[store.Tx]) *notify.Receiver {
-	return notify.NewReceiver(w.Store, func(ctx context.Context, conn int64, user string, r *graphsync.Resource, at time.Time) error {
-		return w.Jobs.EnqueueNotified(ctx, client, conn, user, r, at)
-	}, w.log)
+	return notify.NewReceiver(w.Store, queue{w.Jobs, client}, w.log)
+}
+
+// queue is the Receiver's way to the jobs.
+type queue struct {
+	jobs   *jobs.Service
+	client *river.Client[store.Tx]
+}
+
+func (q queue) Sync(ctx context.Context, conn int64, user string, r *graphsync.Resource, at time.Time) error {
+	return q.jobs.EnqueueNotified(ctx, q.client, conn, user, r, at)
+}
+
+func (q queue) Reconcile(ctx context.Context) error {
+	return q.jobs.EnqueueSubscriptions(ctx, q.client)
 }
 
 // New builds a Worker.
@@ -88,7 +100,8 @@ func New(cfg Config) (*Worker, error) {
 	}
 	var manager *notify.Manager
 	if cfg.NotifyURL != "" {
-		if manager, err = notify.NewManager(notify.Config{Store: cfg.Store, Graph: gc, Tokens: tokens, URL: cfg.NotifyURL, Logger: log}); err != nil {
+		if manager, err = notify.NewManager(notify.Config{Store: cfg.Store, Graph: gc, Tokens: tokens, URL: cfg.NotifyURL, Logger: log,
+			Now: cfg.Engine.Now}); err != nil {
 			return nil, err
 		}
 	}
