@@ -174,6 +174,17 @@ func ParseResources(list string) ([]*Resource, error) {
 	return out, nil
 }
 
+// Notifiable lists the resources Graph sends change notifications about.
+func Notifiable() []*Resource {
+	var out []*Resource
+	for _, r := range All() {
+		if r.notify != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Names returns the resources' names.
 func Names(rs []*Resource) []string {
 	out := make([]string, len(rs))

@@ -28,9 +28,10 @@ type Syncer interface {
 	Sync(ctx context.Context, req syncer.Request) (syncer.Outcome, error)
 }
 
-// Reconciler creates, renews and removes change-notification subscriptions.
+// Reconciler creates, renews and removes change-notification
+// subscriptions, returning the streams it subscribed anew.
 type Reconciler interface {
-	Reconcile(ctx context.Context) error
+	Reconcile(ctx context.Context) ([]graphsync.Stream, error)
 }
 
 // Refresher refreshes a connection's access token: the token source.

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -28,6 +29,10 @@ var (
 		Help:    "Time from a change notification's arrival to the commit of the sync it queued.",
 		Buckets: []float64{.1, .25, .5, 1, 2, 3, 5, 10, 30, 60, 300},
 	})
+	unnotifiedChanges = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_unnotified_changes_total",
+		Help: "Syncs that found changes in a subscribed resource that no change notification announced (Graph did not notify, or could not reach the endpoint), by resource.",
+	}, []string{"resource"})
 	jobWait = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "graphsync_job_queue_wait_seconds",
 		Help:    "Time River jobs waited available before a worker took them, by queue.",
@@ -56,6 +61,9 @@ func initSeries() {
 		}
 		jobDuration.WithLabelValues(queue)
 		jobWait.WithLabelValues(queue)
+	}
+	for _, r := range graphsync.Notifiable() {
+		unnotifiedChanges.WithLabelValues(r.Name())
 	}
 }
 

@@ -2,10 +2,12 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
@@ -34,10 +36,27 @@ func (w *subscriptionsWorker) Timeout(*river.Job[SubscriptionsArgs]) time.Durati
 }
 
 func (w *subscriptionsWorker) Work(ctx context.Context, job *river.Job[SubscriptionsArgs]) error {
-	if w.svc.cfg.Subscriptions == nil {
+	s := w.svc
+	if s.cfg.Subscriptions == nil {
 		return nil
 	}
-	return w.svc.cfg.Subscriptions.Reconcile(ctx)
+	created, err := s.cfg.Subscriptions.Reconcile(ctx)
+	if len(created) == 0 {
+		return err
+	}
+	// What changed before a stream was subscribed was not notified: each is
+	// synced once (the store counted its creation as a notification, so a
+	// job already running for the mailbox syncs it again instead).
+	client, cerr := clientFrom(ctx)
+	if cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	for _, st := range created {
+		if qerr := s.enqueueStream(ctx, client, st, time.Time{}); qerr != nil {
+			return errors.Join(err, qerr)
+		}
+	}
+	return err
 }
 
 // EnqueueNotified queues a sync of one mailbox's resource because Graph
@@ -45,12 +64,29 @@ func (w *subscriptionsWorker) Work(ctx context.Context, job *river.Job[Subscript
 // queues one job (River's uniqueness); a job already running for it checks
 // for notifications that arrived meanwhile before it ends, and syncs again.
 func (s *Service) EnqueueNotified(ctx context.Context, client *river.Client[store.Tx], conn int64, user string, r *graphsync.Resource, notifiedAt time.Time) error {
-	args := SyncArgs{ConnectionID: conn, UserID: user, NotifiedAt: notifiedAt}
-	if r != graphsync.Users {
-		args.Resources = []string{r.Name()}
+	return s.enqueueStream(ctx, client, graphsync.Stream{Connection: conn, User: user, Resource: r}, notifiedAt)
+}
+
+// enqueueStream queues a sync of one top-level stream: a mailbox's
+// resource, or an application connection's user discovery.
+func (s *Service) enqueueStream(ctx context.Context, client *river.Client[store.Tx], st graphsync.Stream, notifiedAt time.Time) error {
+	args := SyncArgs{ConnectionID: st.Connection, UserID: st.User, NotifiedAt: notifiedAt}
+	if st.Resource != graphsync.Users {
+		args.Resources = []string{st.Resource.Name()}
 	}
-	if _, err := client.Insert(ctx, args, nil); err != nil {
-		return fmt.Errorf("queue the sync of connection %d %s: %w", conn, r, err)
+	res, err := client.Insert(ctx, args, nil)
+	if err != nil {
+		return fmt.Errorf("queue the sync of %s: %w", st, err)
+	}
+	// The mailbox's job already exists. If it is a scheduled pass, spread
+	// over the interval and not yet attempted, it runs now instead (and
+	// picks the notified resource up as it starts). A job snoozed or
+	// backing off keeps its wait: Graph or an error asked for it.
+	if j := res.Job; res.UniqueSkippedAsDuplicate && j.State == rivertype.JobStateScheduled &&
+		j.AttemptedAt == nil && time.Until(j.ScheduledAt) > time.Second {
+		if _, err := client.JobRetry(ctx, j.ID); err != nil {
+			return fmt.Errorf("run the scheduled sync of %s now: %w", st, err)
+		}
 	}
 	return nil
 }

@@ -102,8 +102,9 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 		return err
 	}
 	since := job.CreatedAt.Add(-time.Second)
+	req.Fresh = notified(conn, req.User, heard, func(r *graphsync.Resource, m store.NotifiedMark) bool { return m.At.After(since) })
 	req.Resources = notified(conn, req.User, heard, func(r *graphsync.Resource, m store.NotifiedMark) bool {
-		return slices.Contains(req.Resources, r) || m.At.After(since)
+		return slices.Contains(req.Resources, r) || slices.Contains(req.Fresh, r)
 	})
 	if len(req.Resources) == 0 {
 		return nil
@@ -120,15 +121,22 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	// (User discovery queues more jobs after its sync; a directory
 	// notification that finds it running is read by the next pass.)
 	for again := 0; out.Done() && s.cfg.Subscriptions != nil && !discovery; again++ {
+		first := again == 0
 		rerun, now, err := s.finish(ctx, job, conn, req.User, heard)
-		if err != nil || len(rerun) == 0 {
+		if err != nil {
 			return err
+		}
+		if first {
+			countUnnotified(job, req, out, heard, now)
+		}
+		if len(rerun) == 0 {
+			return nil
 		}
 		if again == 3 || time.Now().After(req.Deadline) {
 			// Still changing: the job runs again shortly, as a new pass.
 			return river.JobSnooze(time.Second)
 		}
-		req.Resources, req.PassStart, heard = rerun, time.Now(), now
+		req.Resources, req.Fresh, heard = rerun, rerun, now
 		if out, err = s.cfg.Engine.Sync(ctx, req); err != nil {
 			return err
 		}
@@ -171,6 +179,18 @@ func (s *Service) finish(ctx context.Context, job *river.Job[SyncArgs], conn *st
 		return store.CompleteJob(ctx, tx, job)
 	})
 	return rerun, now, err
+}
+
+// countUnnotified counts the changes a sync found in resources subscribed
+// before the job was queued that no notification announced, before or
+// while it ran: Graph did not notify, or could not reach the endpoint.
+func countUnnotified(job *river.Job[SyncArgs], req syncer.Request, out syncer.Outcome, before, after store.Notified) {
+	for _, r := range out.Changed {
+		m := before[r]
+		if m.Active && m.Since.Before(job.CreatedAt) && !slices.Contains(req.Fresh, r) && after[r].Count == m.Count {
+			unnotifiedChanges.WithLabelValues(r.Name()).Inc()
+		}
+	}
 }
 
 // notified lists, in their usual order, the resources a mailbox's job

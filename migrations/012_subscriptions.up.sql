@@ -19,6 +19,7 @@ CREATE TABLE subscriptions (
     last_error          text,
     last_error_at       timestamptz,
     failures            integer NOT NULL DEFAULT 0,
+    subscribed_at       timestamptz,
     notified_at         timestamptz,
     notifications       bigint NOT NULL DEFAULT 0,
     created_at          timestamptz NOT NULL DEFAULT now(),
@@ -43,7 +44,8 @@ COMMENT ON COLUMN subscriptions.renew_at IS 'When graphsync next renews (or crea
 COMMENT ON COLUMN subscriptions.last_error IS 'Plain-language reason of the last failure to create or renew.';
 COMMENT ON COLUMN subscriptions.last_error_at IS 'When last_error happened.';
 COMMENT ON COLUMN subscriptions.failures IS 'Failures in a row; the retry backoff grows with them.';
-COMMENT ON COLUMN subscriptions.notified_at IS 'When the last change notification for it arrived.';
-COMMENT ON COLUMN subscriptions.notifications IS 'Change notifications received.';
+COMMENT ON COLUMN subscriptions.subscribed_at IS 'When Graph created the current subscription (renewals keep it).';
+COMMENT ON COLUMN subscriptions.notified_at IS 'When the last change notification for it arrived, or (once) when it was created: changes made before went unnotified, so creating it asks for a sync like a notification.';
+COMMENT ON COLUMN subscriptions.notifications IS 'Change notifications received, plus one per creation.';
 COMMENT ON COLUMN subscriptions.created_at IS 'When the row was first stored.';
 COMMENT ON COLUMN subscriptions.updated_at IS 'When the row last changed.';

@@ -91,50 +91,55 @@ func NewManager(cfg Config) (*Manager, error) {
 // Reconcile removes the subscriptions nothing wants any more, then creates,
 // renews or retries those that are due. Failures are recorded per
 // subscription, never returned: one broken mailbox must not hold up the
-// others.
-func (m *Manager) Reconcile(ctx context.Context) error {
+// others. It returns the streams it subscribed anew: what changed in them
+// before was not notified, so they are to be synced once.
+func (m *Manager) Reconcile(ctx context.Context) ([]graphsync.Stream, error) {
 	st := m.cfg.Store
 	gone, err := st.ObsoleteSubscriptions(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, sub := range gone {
 		m.remove(ctx, sub)
 	}
 	due, err := st.SubscriptionsDue(ctx, m.cfg.Now(), m.cfg.Batch)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	conns := map[int64]*store.Connection{}
+	var created []graphsync.Stream
 	for _, sub := range due {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return created, ctx.Err()
 		}
 		conn, ok := conns[sub.Connection]
 		if !ok {
 			if conn, err = st.Connection(ctx, sub.Connection); err != nil {
-				return err
+				return created, err
 			}
 			conns[sub.Connection] = conn
 		}
-		m.ensure(ctx, conn, sub)
+		if m.ensure(ctx, conn, sub) {
+			created = append(created, graphsync.Stream{Connection: sub.Connection, User: sub.User, Resource: sub.Resource})
+		}
 	}
-	return nil
+	return created, nil
 }
 
-// ensure renews a subscription Graph has, or creates one.
-func (m *Manager) ensure(ctx context.Context, conn *store.Connection, sub *store.Subscription) {
+// ensure renews a subscription Graph has, or creates one, and says
+// whether it created one.
+func (m *Manager) ensure(ctx context.Context, conn *store.Connection, sub *store.Subscription) bool {
 	n := sub.Resource.Notifications()
 	sub.GraphResource = n.Resource(sub.User)
 	if sub.GraphID != "" && sub.Status == store.SubscriptionActive {
 		err := m.renew(ctx, conn, sub)
 		if err == nil {
 			renewals.WithLabelValues("renewed").Inc()
-			return
+			return false
 		}
 		if !graph.IsNotFound(err) {
 			m.failed(ctx, sub, err, false)
-			return
+			return false
 		}
 		// Graph no longer has it (expired or removed): make a new one.
 		m.log.InfoContext(ctx, "subscription gone; creating it again", "connection_id", conn.ID, "resource", sub.Resource.Name())
@@ -142,9 +147,10 @@ func (m *Manager) ensure(ctx context.Context, conn *store.Connection, sub *store
 	}
 	if err := m.create(ctx, conn, sub); err != nil {
 		m.failed(ctx, sub, err, true)
-		return
+		return false
 	}
 	renewals.WithLabelValues("created").Inc()
+	return true
 }
 
 // subscriptionBody is a subscription as Graph takes and returns it.

@@ -83,7 +83,7 @@ func (s *Store) SubscriptionsDue(ctx context.Context, now time.Time, limit int) 
 		LEFT JOIN subscriptions sub ON sub.connection_id = w.id AND sub.user_id = w.user_id AND sub.resource = w.resource
 		WHERE sub.id IS NULL OR sub.renew_at IS NULL OR sub.renew_at <= $4
 		ORDER BY sub.renew_at NULLS FIRST, w.id, w.user_id, w.resource
-		LIMIT $3`, notifiable(), graphsync.Users.Name(), limit, now)
+		LIMIT $3`, graphsync.Names(graphsync.Notifiable()), graphsync.Users.Name(), limit, now)
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions due: %w", err)
 	}
@@ -102,7 +102,7 @@ func (s *Store) ObsoleteSubscriptions(ctx context.Context) ([]*Subscription, err
 		SELECT `+subscriptionColumns+` FROM subscriptions sub
 		WHERE NOT EXISTS (SELECT 1 FROM wanted w
 			WHERE w.id = sub.connection_id AND w.user_id = sub.user_id AND w.resource = sub.resource)
-		ORDER BY id`, notifiable(), graphsync.Users.Name())
+		ORDER BY id`, graphsync.Names(graphsync.Notifiable()), graphsync.Users.Name())
 	if err != nil {
 		return nil, fmt.Errorf("list obsolete subscriptions: %w", err)
 	}
@@ -131,20 +131,11 @@ var wantedSubscriptions = `WITH conns AS (
 		WHERE c.kind = 'application' AND r.resource = ANY($1)
 	)`
 
-// notifiable names the resources Graph notifies about.
-func notifiable() []string {
-	var out []string
-	for _, r := range graphsync.All() {
-		if r.Notifications() != nil {
-			out = append(out, r.Name())
-		}
-	}
-	return out
-}
-
 // SaveSubscription stores a subscription Graph created or renewed: active,
 // with its Graph id, expiry, when to renew it and (when not empty) its
-// clientState, sealed. Failures are cleared.
+// clientState, sealed. Failures are cleared. A subscription just created
+// (clientState given) counts as a notification: what changed before it
+// existed was not notified, so the stream is synced once more.
 func (s *Store) SaveSubscription(ctx context.Context, sub *Subscription, clientState string) error {
 	if s.keys == nil {
 		return errors.New("save subscription: no encryption key configured")
@@ -156,13 +147,16 @@ func (s *Store) SaveSubscription(ctx context.Context, sub *Subscription, clientS
 		keyID, sealed = &id, s.keys.seal(clientState, clientStateAAD(sub.Connection, sub.User, sub.Resource))
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO subscriptions (connection_id, user_id, resource, graph_resource, graph_id, status,
-			client_state_key_id, client_state_enc, expires_at, renew_at)
-		VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9)
+			client_state_key_id, client_state_enc, expires_at, renew_at, subscribed_at, notified_at, notifications)
+		VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, now(), now(), 1)
 		ON CONFLICT (connection_id, user_id, resource) DO UPDATE SET graph_resource = EXCLUDED.graph_resource,
 			graph_id = EXCLUDED.graph_id, status = 'active',
 			client_state_key_id = coalesce(EXCLUDED.client_state_key_id, subscriptions.client_state_key_id),
 			client_state_enc = coalesce(EXCLUDED.client_state_enc, subscriptions.client_state_enc),
 			expires_at = EXCLUDED.expires_at, renew_at = EXCLUDED.renew_at,
+			subscribed_at = CASE WHEN $6::text IS NULL THEN subscriptions.subscribed_at ELSE now() END,
+			notified_at = CASE WHEN $6::text IS NULL THEN subscriptions.notified_at ELSE now() END,
+			notifications = subscriptions.notifications + CASE WHEN $6::text IS NULL THEN 0 ELSE 1 END,
 			last_error = NULL, last_error_at = NULL, failures = 0, updated_at = now()`,
 		sub.Connection, sub.User, sub.Resource.Name(), sub.GraphResource, nullIfEmpty(sub.GraphID), keyID, sealed,
 		sub.ExpiresAt, sub.RenewAt)
@@ -257,6 +251,10 @@ type Notified map[*graphsync.Resource]NotifiedMark
 type NotifiedMark struct {
 	At    time.Time
 	Count int64
+	// Active is true while the subscription is active and unexpired;
+	// Since is when Graph created it.
+	Active bool
+	Since  time.Time
 }
 
 // Notified reads the marks of a mailbox's subscriptions (the Unix epoch
@@ -273,15 +271,16 @@ func (s *Store) NotifiedTx(ctx context.Context, tx Tx, conn int64, user string) 
 }
 
 func notified(ctx context.Context, q querier, lock string, conn int64, user string) (Notified, error) {
-	rows, err := q.Query(ctx, `SELECT resource, coalesce(notified_at, 'epoch'), notifications FROM subscriptions
-		WHERE connection_id = $1 AND user_id = $2`+lock, conn, user)
+	rows, err := q.Query(ctx, `SELECT resource, coalesce(notified_at, 'epoch'), notifications,
+			status = 'active' AND coalesce(expires_at > now(), false), coalesce(subscribed_at, 'epoch')
+		FROM subscriptions WHERE connection_id = $1 AND user_id = $2`+lock, conn, user)
 	if err != nil {
 		return nil, fmt.Errorf("read notifications of connection %d: %w", conn, err)
 	}
 	out := Notified{}
 	var name string
 	var m NotifiedMark
-	_, err = pgx.ForEachRow(rows, []any{&name, &m.At, &m.Count}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&name, &m.At, &m.Count, &m.Active, &m.Since}, func() error {
 		r, err := graphsync.ParseResource(name)
 		if err != nil {
 			return err

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/graphsync/graphsync/graph"
@@ -116,6 +117,9 @@ type Request struct {
 	// PassStart is when the pass began (the job was enqueued): a job run
 	// again after a snooze skips streams that finished a round since.
 	PassStart time.Time
+	// Fresh lists resources Graph said changed after any round this pass
+	// finished: none of their streams is skipped.
+	Fresh []*graphsync.Resource
 	// Deadline bounds the job: past it the engine checkpoints and asks to
 	// continue in a new job.
 	Deadline time.Time
@@ -132,6 +136,8 @@ type Outcome struct {
 	Snooze bool
 	Wait   time.Duration
 	Failed []error
+	// Changed lists the resources whose sync wrote or deleted records.
+	Changed []*graphsync.Resource
 }
 
 // Done says every resource was brought up to date.
@@ -185,6 +191,9 @@ func (e *Engine) Sync(ctx context.Context, req Request) (Outcome, error) {
 		}
 		wg.Go(func() {
 			res := r.sync(ctx)
+			if r.written.Load() > 0 {
+				res.changed = r.resource
+			}
 			mu.Lock()
 			results = append(results, res)
 			mu.Unlock()
@@ -208,12 +217,17 @@ type result struct {
 	act  action
 	wait time.Duration
 	err  error
+	// changed is the resource when its sync wrote records.
+	changed *graphsync.Resource
 }
 
 // outcome turns the resources' results into the job's.
 func outcome(results []result) Outcome {
 	var o Outcome
 	for _, res := range results {
+		if res.changed != nil {
+			o.Changed = append(o.Changed, res.changed)
+		}
 		switch res.act {
 		case actStop:
 			return Outcome{Stop: true, Failed: []error{res.err}}
@@ -354,6 +368,9 @@ func (j *job) newRun(res *graphsync.Resource) *run {
 // doneThisPass says whether the run's resource finished a round since the
 // pass began: a job run again after a snooze skips it.
 func (j *job) doneThisPass(r *run) bool {
+	if slices.Contains(j.req.Fresh, r.resource) {
+		return false
+	}
 	st := j.states[r.top()]
 	return st != nil && st.LastSuccessAt != nil && !st.LastSuccessAt.Before(j.req.PassStart)
 }
@@ -406,6 +423,8 @@ type run struct {
 	// idle collects streams found unchanged, finished together at the end.
 	idleMu sync.Mutex
 	idle   []store.Finish
+	// written counts the records it upserted or deleted.
+	written atomic.Int64
 }
 
 // top is the run's resource's top-level stream.

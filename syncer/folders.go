@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/graphsync/graphsync/graphsync"
@@ -48,7 +49,7 @@ func (r *run) syncFolderTree(ctx context.Context) error {
 // with more streams than one throttling window allows requests, it would
 // otherwise never reach the last ones.
 func (r *run) pendingStreams(ctx context.Context, names []string) ([]string, error) {
-	if r.req.PassStart.IsZero() {
+	if r.req.PassStart.IsZero() || slices.Contains(r.req.Fresh, r.resource) {
 		return names, nil
 	}
 	states := r.states

@@ -110,14 +110,24 @@ func (r *run) applyPage(ctx context.Context, tx store.Tx, t *graphsync.Table, st
 	if err != nil {
 		return p, err
 	}
-	recordsWritten.WithLabelValues(r.resource.Name(), "upserted").Add(float64(u))
+	r.count("upserted", int64(u))
 	r.countRemoved(n)
 	return store.Progress{Upserted: int(u), Deleted: int(n.Total())}, nil
 }
 
+// count counts records written: in the metrics, and on the run, whose
+// outcome says whether the resource changed.
+func (r *run) count(action string, n int64) {
+	if n == 0 {
+		return
+	}
+	recordsWritten.WithLabelValues(r.resource.Name(), action).Add(float64(n))
+	r.written.Add(n)
+}
+
 // countRemoved counts a removal in the metrics.
 func (r *run) countRemoved(n store.Removed) {
-	recordsWritten.WithLabelValues(r.resource.Name(), "deleted").Add(float64(n.Deleted))
+	r.count("deleted", int64(n.Deleted))
 	if r.resource.Shape() == graphsync.WindowedDelta {
 		recordsWritten.WithLabelValues(r.resource.Name(), "left_window").Add(float64(n.Left))
 	}

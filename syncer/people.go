@@ -168,6 +168,6 @@ func (r *run) applyPeople(ctx context.Context, tx store.Tx, t *graphsync.Table, 
 	if err != nil {
 		return store.Progress{}, err
 	}
-	recordsWritten.WithLabelValues(r.resource.Name(), "upserted").Add(float64(u))
+	r.count("upserted", int64(u))
 	return store.Progress{Upserted: int(u)}, nil
 }
