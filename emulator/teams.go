@@ -79,7 +79,6 @@ func (em *Emulator) genChats(anchor time.Time) {
 				if j == 2 && c.kind == "group" {
 					// The chat was named then: a rename moves lastUpdatedDateTime.
 					em.postChatEvent(c, t, em.renamedDetail(c, c.members[0]))
-					c.updated = t
 					continue
 				}
 				em.addChatMsg(c, pick(r, c.members), t, sentence(r, 3+r.IntN(20)), pick(r, []string{"text", "html"}), r)
@@ -114,10 +113,14 @@ func (em *Emulator) addChatMsg(c *chat, from *userRec, t time.Time, content, cty
 
 // postChatEvent adds the system event message Teams posts into a chat when
 // it is renamed or its members change: no sender, the body
-// <systemEventMessage/> and the event in eventDetail.
+// <systemEventMessage/> and the event in eventDetail. Called with em.mu
+// held.
 func (em *Emulator) postChatEvent(c *chat, t time.Time, detail map[string]any) *chatMsg {
 	m := em.addChatMsg(c, nil, t, "<systemEventMessage/>", "html", nil)
 	m.event = detail
+	// The event moves lastUpdatedDateTime to its own time, which a message
+	// in the same millisecond may have pushed on by one.
+	c.updated = m.created
 	return m
 }
 
@@ -143,7 +146,6 @@ func (em *Emulator) renamedDetail(c *chat, by *userRec) map[string]any {
 // event; it moves lastUpdatedDateTime. Called with em.mu held.
 func (em *Emulator) renameChat(c *chat, topic string, by *userRec, at time.Time) *chatMsg {
 	c.topic = topic
-	c.updated = at
 	return em.postChatEvent(c, at, em.renamedDetail(c, by))
 }
 
@@ -153,7 +155,6 @@ func (em *Emulator) renameChat(c *chat, topic string, by *userRec, at time.Time)
 func (em *Emulator) addChatMember(c *chat, u, by *userRec, at time.Time) *chatMsg {
 	c.members = append(c.members, u)
 	em.indexChat(u, c)
-	c.updated = at
 	return em.postChatEvent(c, at, map[string]any{"@odata.type": "#microsoft.graph.membersAddedEventMessageDetail",
 		"visibleHistoryStartDateTime": "0001-01-01T00:00:00Z", "members": []any{em.teamworkUser(u, false)},
 		"initiator": em.initiator(by)})
@@ -165,7 +166,6 @@ func (em *Emulator) addChatMember(c *chat, u, by *userRec, at time.Time) *chatMs
 func (em *Emulator) removeChatMember(c *chat, u, by *userRec, at time.Time) *chatMsg {
 	c.members = slices.DeleteFunc(c.members, func(x *userRec) bool { return x == u })
 	em.chatsByUser[u] = slices.DeleteFunc(em.chatsByUser[u], func(x *chat) bool { return x == c })
-	c.updated = at
 	return em.postChatEvent(c, at, map[string]any{"@odata.type": "#microsoft.graph.membersDeletedEventMessageDetail",
 		"members": []any{em.teamworkUser(u, false)}, "initiator": em.initiator(by)})
 }
