@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -635,5 +636,88 @@ func TestUnreachableEndpointCountsUnnotifiedChanges(t *testing.T) {
 	b.assertMailMatchesTruth(t)
 	if got := unnotified(); got != before+1 {
 		t.Errorf("unnotified changes counted %v, want 1", got-before)
+	}
+}
+
+// recordingQueue is a notify.Queue that counts what it is asked.
+type recordingQueue struct{ syncs, reconciles atomic.Int32 }
+
+func (q *recordingQueue) Sync(context.Context, int64, string, *graphsync.Resource, time.Time) error {
+	q.syncs.Add(1)
+	return nil
+}
+
+func (q *recordingQueue) Reconcile(context.Context) error {
+	q.reconciles.Add(1)
+	return nil
+}
+
+// Key rotation re-seals the subscriptions' clientState with the new key;
+// a subscription whose secret no key the workers hold opens any more is
+// created anew (Graph answers 409 for the old one, which is deleted), and
+// its notifications are not trusted meanwhile.
+func TestSubscriptionSecretsFollowKeyRotation(t *testing.T) {
+	t.Parallel()
+	oldKey, _ := store.GenerateKey()
+	newKey, _ := store.GenerateKey()
+	otherKey, _ := store.GenerateKey()
+	keyring := func(spec string) *store.Keyring {
+		kr, err := store.ParseKeyring(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kr
+	}
+	both := keyring(newKey + "," + oldKey)
+	// Connected under the old key; the workers run with the new key first
+	// and the old one second, as the rotation procedure says.
+	b := setupNotified(t, options{noWorkers: true, keys: keyring(oldKey), emu: emulator.Config{Users: 1, MessagesPerUser: 5},
+		worker: func(c *worker.Config) { c.Store = c.Store.WithKeys(both) }})
+	// Subscribed by a worker that had only the old key.
+	before, err := notify.NewManager(notify.Config{Store: store.New(b.store.Pool(), keyring(oldKey)), Graph: b.graph,
+		Tokens: b.w.Tokens, URL: b.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := before.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var sub *store.Subscription
+	for _, s := range b.subscriptions(t) {
+		sub = s
+	}
+	g, _ := b.graphSubscription(t, sub.GraphID)
+	ctx := context.Background()
+	if n, err := b.store.RotateKeys(ctx); err != nil || n < 1 {
+		t.Fatalf("rotated %d rows (err %v), want at least the subscription's", n, err)
+	}
+	newOnly := store.New(b.store.Pool(), keyring(newKey))
+	if _, state, err := newOnly.SubscriptionByGraphID(ctx, sub.GraphID); err != nil || state != g.ClientState {
+		t.Fatalf("after rotation, the new key alone opens %q (err %v), want Graph's clientState", state, err)
+	}
+
+	// Workers that hold neither key: the notification is not trusted, and
+	// the subscription is to be created anew.
+	q := &recordingQueue{}
+	rc := notify.NewReceiver(store.New(b.store.Pool(), keyring(otherKey)), q, nil)
+	body, _ := json.Marshal(map[string]any{"value": []map[string]any{{"subscriptionId": sub.GraphID, "clientState": g.ClientState}}})
+	rec := httptest.NewRecorder()
+	rc.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, notify.NotificationsPath, bytes.NewReader(body)))
+	if rec.Code != http.StatusAccepted || q.syncs.Load() != 0 || q.reconciles.Load() != 1 {
+		t.Fatalf("answered %d, queued %d syncs and %d reconciles; want 202, 0, 1", rec.Code, q.syncs.Load(), q.reconciles.Load())
+	}
+	if s := b.subscriptions(t)[keyOf(sub)]; s.GraphID != "" || s.Status != store.SubscriptionPending {
+		t.Fatalf("subscription not marked for recreation: %+v", s)
+	}
+	b.reconcile(t)
+	s := b.subscriptions(t)[keyOf(sub)]
+	if s.Status != store.SubscriptionActive || s.GraphID == "" || s.GraphID == sub.GraphID {
+		t.Fatalf("not created anew: %+v", s)
+	}
+	if _, ok := b.graphSubscription(t, sub.GraphID); ok {
+		t.Error("the old subscription is still Graph's")
+	}
+	if n := len(b.em.Subscriptions()); n != 1 {
+		t.Errorf("Graph holds %d subscriptions, want 1", n)
 	}
 }

@@ -145,7 +145,13 @@ func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx
 // spread over spreadOver so a large fleet does not fire in the same second.
 // Uniqueness keeps one job per connection and user pending.
 func (s *Service) enqueueDue(ctx context.Context, client *river.Client[store.Tx], connectionID int64, spreadOver time.Duration) (int, error) {
-	due, err := s.store.DueSyncs(ctx, s.cfg.SyncInterval, s.cfg.SubscribedInterval, connectionID)
+	// Without notifications, a subscription left from an earlier
+	// configuration stretches nothing.
+	subscribed := s.cfg.SubscribedInterval
+	if s.cfg.Subscriptions == nil {
+		subscribed = s.cfg.SyncInterval
+	}
+	due, err := s.store.DueSyncs(ctx, s.cfg.SyncInterval, subscribed, connectionID)
 	if err != nil {
 		return 0, err
 	}

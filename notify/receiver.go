@@ -100,9 +100,10 @@ type notification struct {
 func (rc *Receiver) handle(ctx context.Context, batch []notification, lifecycle bool) {
 	now := time.Now()
 	type found struct {
-		sub   *store.Subscription
-		state string
-		err   error
+		sub       *store.Subscription
+		state     string
+		err       error
+		recreated bool
 	}
 	subs := map[string]found{}
 	heard := map[*store.Subscription]int{}
@@ -114,7 +115,17 @@ func (rc *Receiver) handle(ctx context.Context, batch []notification, lifecycle 
 			f.sub, f.state, f.err = rc.store.SubscriptionByGraphID(ctx, n.SubscriptionID)
 			subs[n.SubscriptionID] = f
 		}
-		if !rc.verify(ctx, f.sub, f.state, f.err, n.ClientState) {
+		ok, recreate := rc.verify(ctx, f.sub, f.state, f.err, n.ClientState)
+		if recreate && !f.recreated {
+			rc.log.WarnContext(ctx, "a subscription's clientState was sealed with a key no longer held; creating it anew",
+				"connection_id", f.sub.Connection, "resource", f.sub.Resource.Name(), "error", f.err)
+			if err := rc.store.RenewNow(ctx, f.sub.ID, true); err != nil {
+				rc.log.ErrorContext(ctx, "schedule a new subscription", "error", err)
+			}
+			f.recreated, reconcile = true, true
+			subs[n.SubscriptionID] = f
+		}
+		if !ok {
 			continue
 		}
 		if lifecycle {
@@ -152,25 +163,30 @@ func (rc *Receiver) handle(ctx context.Context, batch []notification, lifecycle 
 }
 
 // verify checks a notification's clientState against its subscription's
-// (looked up with err).
-func (rc *Receiver) verify(ctx context.Context, sub *store.Subscription, state string, err error, got string) bool {
+// (looked up with err), and says whether the subscription must be created
+// anew: its secret was sealed with a key the workers no longer hold, so no
+// notification for it can be trusted again.
+func (rc *Receiver) verify(ctx context.Context, sub *store.Subscription, state string, err error, got string) (ok, recreate bool) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		received.WithLabelValues("unknown").Inc()
-		return false
+		return false, false
+	case errors.Is(err, store.ErrDecrypt) && sub != nil:
+		received.WithLabelValues("error").Inc()
+		return false, true
 	case err != nil:
 		rc.log.ErrorContext(ctx, "look up the subscription of a notification", "error", err)
 		received.WithLabelValues("error").Inc()
-		return false
+		return false, false
 	}
 	// Hashing first makes the comparison independent of the lengths.
 	w, g := sha256.Sum256([]byte(state)), sha256.Sum256([]byte(got))
 	if state == "" || subtle.ConstantTimeCompare(w[:], g[:]) != 1 {
 		received.WithLabelValues("rejected").Inc()
 		rc.log.WarnContext(ctx, "notification with a wrong clientState dropped", "connection_id", sub.Connection, "resource", sub.Resource.Name())
-		return false
+		return false, false
 	}
-	return true
+	return true, false
 }
 
 // lifecycle acts on a lifecycle event and says whether the subscription

@@ -14,8 +14,8 @@ import (
 )
 
 // Gauges computes gauges from the database at scrape time: connections by
-// status, sync lag per resource, River's backlog per queue and state, and
-// quarantined records. Every worker exports the same values, so dashboards
+// status, sync lag per resource, River's backlog per queue and state,
+// quarantined records, and change-notification subscriptions. Every worker exports the same values, so dashboards
 // take max() across instances. Results are cached briefly so that many
 // scrapers do not each query PostgreSQL.
 type Gauges struct {
@@ -54,6 +54,10 @@ var (
 		"Records in quarantine (Graph sent them but they could not be stored), by resource, from the database.", []string{"resource"}, nil)
 	databaseUpDesc = prometheus.NewDesc("graphsync_database_up",
 		"1 when the last reading of the database gauges succeeded, 0 otherwise.", nil, nil)
+	subscriptionsDesc = prometheus.NewDesc("graphsync_subscriptions",
+		"Change-notification subscriptions by status (pending, active, failed, missing_scope, limit_reached), from the database.", []string{"status"}, nil)
+	subscriptionExpiryDesc = prometheus.NewDesc("graphsync_subscription_expiry_seconds",
+		"Time left until the soonest-expiring active change-notification subscription of a resource ends; renewal is due at half the lifetime.", []string{"resource"}, nil)
 	secretExpiryDesc = prometheus.NewDesc("graphsync_client_secret_expiry_timestamp_seconds",
 		"When the app's client secret expires (Unix time), from GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT.", nil, nil)
 )
@@ -80,7 +84,8 @@ func NewGauges(cfg GaugesConfig) *Gauges {
 
 // Describe implements prometheus.Collector.
 func (g *Gauges) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{connectionsDesc, lagDesc, riverJobsDesc, quarantineDesc, databaseUpDesc, secretExpiryDesc} {
+	for _, d := range []*prometheus.Desc{connectionsDesc, lagDesc, riverJobsDesc, quarantineDesc, databaseUpDesc, secretExpiryDesc,
+		subscriptionsDesc, subscriptionExpiryDesc} {
 		ch <- d
 	}
 }
@@ -123,6 +128,12 @@ func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 	}
 	for r, n := range quarantined {
 		ch <- prometheus.MustNewConstMetric(quarantineDesc, prometheus.GaugeValue, float64(n), r)
+	}
+	for _, s := range store.SubscriptionStatuses {
+		ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(h.Subscriptions[s]), s)
+	}
+	for r, left := range h.SubscriptionExpiry {
+		ch <- prometheus.MustNewConstMetric(subscriptionExpiryDesc, prometheus.GaugeValue, left.Seconds(), r)
 	}
 }
 

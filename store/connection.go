@@ -302,9 +302,10 @@ func (s *Store) tokensTx(ctx context.Context, q querier, id int64) (Tokens, erro
 	return t, nil
 }
 
-// RotateKeys re-encrypts every connection's tokens under the primary key,
-// one row per transaction with the row locked, so workers refreshing tokens
-// at the same time are never disturbed. It returns how many rows changed.
+// RotateKeys re-encrypts every connection's tokens and every
+// subscription's clientState under the primary key, one row per
+// transaction with the row locked, so workers refreshing tokens at the same
+// time are never disturbed. It returns how many rows changed.
 func (s *Store) RotateKeys(ctx context.Context) (int, error) {
 	if s.keys == nil {
 		return 0, errors.New("rotate keys: no encryption key configured")
@@ -344,5 +345,6 @@ func (s *Store) RotateKeys(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("rotate keys: connection %d: %w", id, err)
 		}
 	}
-	return n, nil
+	subs, err := s.rotateSubscriptionKeys(ctx)
+	return n + subs, err
 }

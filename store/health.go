@@ -23,6 +23,12 @@ type Health struct {
 	Jobs []JobCount
 	// Quarantined counts quarantined records by resource.
 	Quarantined map[string]int64
+	// Subscriptions counts change-notification subscriptions by status.
+	Subscriptions map[string]int64
+	// SubscriptionExpiry is, per resource, the time left until the
+	// soonest-expiring active subscription ends (renewal is due at half its
+	// lifetime, so a short one means renewals are failing).
+	SubscriptionExpiry map[string]time.Duration
 }
 
 // JobCount is the number of River jobs of one queue in one state.
@@ -34,7 +40,8 @@ type JobCount struct {
 // ReadHealth reads Health; resources limits the lag to resources this
 // process knows how to sync.
 func (s *Store) ReadHealth(ctx context.Context, resources []string) (*Health, error) {
-	h := &Health{Connections: map[string]int64{}, Lag: map[string]time.Duration{}, Quarantined: map[string]int64{}}
+	h := &Health{Connections: map[string]int64{}, Lag: map[string]time.Duration{}, Quarantined: map[string]int64{},
+		Subscriptions: map[string]int64{}, SubscriptionExpiry: map[string]time.Duration{}}
 	queries := []struct {
 		what, sql string
 		args      []any
@@ -85,6 +92,21 @@ func (s *Store) ReadHealth(ctx context.Context, resources []string) (*Health, er
 			var n int64
 			err := rows.Scan(&resource, &n)
 			h.Quarantined[resource] = n
+			return err
+		}},
+		{"subscriptions", `SELECT status, count(*) FROM subscriptions GROUP BY status`, nil, func(rows pgx.Rows) error {
+			var status string
+			var n int64
+			err := rows.Scan(&status, &n)
+			h.Subscriptions[status] = n
+			return err
+		}},
+		{"subscription expiry", `SELECT resource, extract(epoch FROM min(expires_at) - now())::float8 FROM subscriptions
+			WHERE status = 'active' AND expires_at IS NOT NULL GROUP BY resource`, nil, func(rows pgx.Rows) error {
+			var resource string
+			var secs float64
+			err := rows.Scan(&resource, &secs)
+			h.SubscriptionExpiry[resource] = time.Duration(secs * float64(time.Second))
 			return err
 		}},
 	}

@@ -199,7 +199,9 @@ func (s *Store) DeleteSubscription(ctx context.Context, id int64) error {
 }
 
 // SubscriptionByGraphID returns the subscription Graph knows by graphID
-// with its clientState, for checking a notification; ErrNotFound when none.
+// with its clientState, for checking a notification; ErrNotFound when none,
+// and the subscription with an ErrDecrypt error when its clientState was
+// sealed with a key the keyring no longer holds.
 func (s *Store) SubscriptionByGraphID(ctx context.Context, graphID string) (*Subscription, string, error) {
 	if s.keys == nil {
 		return nil, "", errors.New("subscription: no encryption key configured")
@@ -226,7 +228,9 @@ func (s *Store) SubscriptionByGraphID(ctx context.Context, graphID string) (*Sub
 	}
 	state, err := s.keys.open(*keyID, sealed, clientStateAAD(sub.Connection, sub.User, sub.Resource))
 	if err != nil {
-		return nil, "", fmt.Errorf("subscription %d: clientState: %w", sub.ID, err)
+		// The subscription is returned: one whose secret cannot be read
+		// any more is to be created anew.
+		return sub, "", fmt.Errorf("subscription %d: clientState: %w", sub.ID, err)
 	}
 	return sub, state, nil
 }
@@ -321,4 +325,55 @@ func (s *Store) RenewNow(ctx context.Context, id int64, gone bool) error {
 		return fmt.Errorf("renew subscription %d: %w", id, err)
 	}
 	return nil
+}
+
+// rotateSubscriptionKeys re-seals the clientState of every subscription
+// sealed with another key than the primary one; a subscription whose
+// secret no key opens is left for the receiver to recreate.
+func (s *Store) rotateSubscriptionKeys(ctx context.Context) (int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM subscriptions
+		WHERE client_state_key_id IS DISTINCT FROM $1 AND client_state_key_id IS NOT NULL ORDER BY id`, s.keys.PrimaryID())
+	if err != nil {
+		return 0, fmt.Errorf("rotate keys: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, fmt.Errorf("rotate keys: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		err := s.InTx(ctx, func(tx Tx) error {
+			var conn int64
+			var user, resource, keyID string
+			var sealed []byte
+			if err := tx.QueryRow(ctx, `SELECT connection_id, user_id, resource, coalesce(client_state_key_id, ''), client_state_enc
+				FROM subscriptions WHERE id = $1 FOR UPDATE`, id).Scan(&conn, &user, &resource, &keyID, &sealed); err != nil {
+				return err
+			}
+			if keyID == s.keys.PrimaryID() || keyID == "" {
+				return nil
+			}
+			r, err := graphsync.ParseResource(resource)
+			if err != nil {
+				return err
+			}
+			aad := clientStateAAD(conn, user, r)
+			state, err := s.keys.open(keyID, sealed, aad)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "UPDATE subscriptions SET client_state_key_id = $2, client_state_enc = $3 WHERE id = $1",
+				id, s.keys.PrimaryID(), s.keys.seal(state, aad)); err != nil {
+				return err
+			}
+			n++
+			return nil
+		})
+		switch {
+		case errors.Is(err, pgx.ErrNoRows), errors.Is(err, ErrDecrypt):
+		case err != nil:
+			return n, fmt.Errorf("rotate keys: subscription %d: %w", id, err)
+		}
+	}
+	return n, nil
 }

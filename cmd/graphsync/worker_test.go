@@ -217,8 +217,10 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	panelExprs := dashboardExprs(t, dashboard)
 
 	expires := time.Now().Add(10 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	notifyAddr := freeTCPAddr(t)
 	w := startWorker(t, emulator.Config{Seed: 3, Users: 2, MessagesPerUser: 40},
-		map[string]string{"GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT": expires, "GRAPHSYNC_LOG_FORMAT": "json"})
+		map[string]string{"GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT": expires, "GRAPHSYNC_LOG_FORMAT": "json",
+			"GRAPHSYNC_NOTIFY_ADDR": notifyAddr, "GRAPHSYNC_NOTIFY_URL": "http://" + notifyAddr})
 
 	// The shipped rules, with their `for` durations shortened so that a test
 	// can see them fire.
@@ -226,6 +228,26 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	prom := promtest.Start(t, promtest.Options{Job: "graphsync", Targets: []string{w.addr}, Rules: shortRules})
 
 	w.waitSynced(t, 90*time.Second)
+	// Change notifications: every notifiable resource subscribed, then a
+	// change reaches the rows through one.
+	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
+		subs, err := w.st.Subscriptions(context.Background(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		active := 0
+		for _, s := range subs {
+			if s.Status == store.SubscriptionActive {
+				active++
+			}
+		}
+		if active > 0 && active == len(subs) {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("%d of %d subscriptions active after a minute: %+v", active, len(subs), subs)
+		}
+	}
 
 	// Revoke one user's grant and expire its access token: the next sync
 	// refreshes, is refused, and the connection needs re-authentication.
