@@ -86,7 +86,8 @@ func (c *ConnectionsCommand) list(ctx context.Context, args []string) error {
 }
 
 func (c *ConnectionsCommand) show(ctx context.Context, args []string) error {
-	fs := c.flagSet("connections show", "connections show ID [flags]", "Show one connection and the sync state of each of its streams.")
+	fs := c.flagSet("connections show", "connections show ID [flags]",
+		"Show one connection, its change-notification subscriptions and the sync state of each of its streams.")
 	st, cn, err := c.openConnection(ctx, fs, args)
 	if err != nil {
 		return err
@@ -97,6 +98,10 @@ func (c *ConnectionsCommand) show(ctx context.Context, args []string) error {
 		return err
 	}
 	quarantined, err := st.QuarantineCounts(ctx, cn.ID)
+	if err != nil {
+		return err
+	}
+	subs, err := st.Subscriptions(ctx, cn.ID)
 	if err != nil {
 		return err
 	}
@@ -128,6 +133,18 @@ func (c *ConnectionsCommand) show(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintln(c.Stdout)
+	if len(subs) > 0 {
+		w = table(c.Stdout)
+		row(w, "SUBSCRIPTION", "USER", "STATUS", "EXPIRES", "RENEWS", "NOTIFICATIONS", "LAST NOTIFIED", "LAST ERROR")
+		for _, s := range subs {
+			row(w, s.Resource.Name(), s.User, s.Status, formatTime(s.ExpiresAt), formatTime(s.RenewAt), itoa(s.Notifications),
+				formatTime(s.NotifiedAt), oneLine(s.LastError, 80))
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.Stdout)
+	}
 	if len(states) == 0 {
 		fmt.Fprintln(c.Stdout, "No stream has been synced yet.")
 		return nil

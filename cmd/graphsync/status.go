@@ -19,9 +19,10 @@ type StatusCommand struct{ *Main }
 func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	fs := c.flagSet("status", "status [--connection ID] [flags]",
 		"Show, per connection and resource: the last successful sync and the lag since, page and row counts,\n"+
-			"the status (ok, error, missing_scope with the permission), any throttle window, quarantined records,\n"+
-			"and the last error. A resource with several streams (mail folders, chats) shows their sum, its worst\n"+
-			"status and its oldest success; `graphsync connections show ID` lists every stream.")
+			"the status (ok, error, missing_scope with the permission), the change-notification subscription's\n"+
+			"status and expiry, any throttle window, quarantined records, and the last error. A resource with\n"+
+			"several streams (mail folders, chats) shows their sum, its worst status and its oldest success;\n"+
+			"`graphsync connections show ID` lists every stream and subscription.")
 	only := fs.Int64("connection", 0, "show only the connection with this ID")
 	cfg, err := c.load(fs, args, config.Need{Database: true})
 	if err != nil {
@@ -69,6 +70,18 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	subs, err := st.Subscriptions(ctx, *only)
+	if err != nil {
+		return err
+	}
+	notified := map[quarantineKey]*subscriptionSummary{}
+	for _, sub := range subs {
+		k := quarantineKey{sub.Connection, sub.Resource.Name()}
+		if notified[k] == nil {
+			notified[k] = &subscriptionSummary{}
+		}
+		notified[k].add(sub)
+	}
 
 	byConn := map[int64][]*store.SyncState{}
 	for _, s := range states {
@@ -76,7 +89,8 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	}
 	now := time.Now()
 	w := table(c.Stdout)
-	row(w, "ID", "UPN", "CONNECTION", "RESOURCE", "STATUS", "LAST SUCCESS", "LAG", "STREAMS", "PAGES", "UPSERTED", "DELETED", "RESYNCS", "THROTTLED UNTIL", "QUARANTINED", "LAST ERROR")
+	row(w, "ID", "UPN", "CONNECTION", "RESOURCE", "STATUS", "SUBSCRIPTION", "EXPIRES", "LAST SUCCESS", "LAG", "STREAMS", "PAGES",
+		"UPSERTED", "DELETED", "RESYNCS", "THROTTLED UNTIL", "QUARANTINED", "LAST ERROR")
 	for _, cn := range conns {
 		throttled := throttledUntil(cn, windows, now)
 		for _, r := range summarize(cn, byConn[cn.ID]) {
@@ -84,7 +98,8 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 			if lastErr == "" && cn.Status != store.StatusActive {
 				lastErr = errorText(cn.LastErrorCode, cn.LastError, nil)
 			}
-			row(w, strconv.FormatInt(cn.ID, 10), describe(cn), cn.Status, r.resource, r.status,
+			sub := notified[quarantineKey{cn.ID, r.resource}]
+			row(w, strconv.FormatInt(cn.ID, 10), describe(cn), cn.Status, r.resource, r.status, sub.status(), sub.until(),
 				formatTime(r.lastSuccess), r.lag(now), strconv.Itoa(r.streams), itoa(r.pages), itoa(r.upserted),
 				itoa(r.deleted), itoa(r.resyncs), formatTime(throttled),
 				strconv.Itoa(quarantined[quarantineKey{cn.ID, r.resource}]), oneLine(lastErr, 100))
@@ -158,6 +173,52 @@ func summarize(cn *store.Connection, states []*store.SyncState) []*resourceStatu
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].resource < out[j].resource })
 	return out
+}
+
+// subscriptionSummary sums the change-notification subscriptions of one
+// resource of a connection (one per user for an application connection):
+// the worst status, with how many share it when not all do, and the
+// soonest expiry among the active ones.
+type subscriptionSummary struct {
+	worst         string
+	n, worstCount int
+	expires       *time.Time
+}
+
+// subscriptionRank orders subscription statuses from best to worst.
+var subscriptionRank = map[string]int{store.SubscriptionActive: 0, store.SubscriptionPending: 1,
+	store.SubscriptionMissingScope: 2, store.SubscriptionLimitReached: 3, store.SubscriptionFailed: 4}
+
+func (s *subscriptionSummary) add(sub *store.Subscription) {
+	s.n++
+	switch {
+	case s.worst == "" || subscriptionRank[sub.Status] > subscriptionRank[s.worst]:
+		s.worst, s.worstCount = sub.Status, 1
+	case sub.Status == s.worst:
+		s.worstCount++
+	}
+	if sub.Status == store.SubscriptionActive && sub.ExpiresAt != nil && (s.expires == nil || sub.ExpiresAt.Before(*s.expires)) {
+		s.expires = sub.ExpiresAt
+	}
+}
+
+// status is "-" without subscriptions (notifications off, or a resource
+// Graph does not notify about).
+func (s *subscriptionSummary) status() string {
+	switch {
+	case s == nil:
+		return "-"
+	case s.worstCount < s.n:
+		return fmt.Sprintf("%s(%d/%d)", s.worst, s.worstCount, s.n)
+	}
+	return s.worst
+}
+
+func (s *subscriptionSummary) until() string {
+	if s == nil || s.expires == nil {
+		return "-"
+	}
+	return s.expires.UTC().Format("2006-01-02T15:04Z")
 }
 
 type quarantineKey struct {

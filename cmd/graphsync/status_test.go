@@ -57,6 +57,13 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	subExpires := time.Now().Add(7 * 24 * time.Hour).UTC()
+	renew := time.Now().Add(84 * time.Hour)
+	if err := st.SaveSubscription(ctx, &store.Subscription{Connection: cn.ID, User: cn.UserID, Resource: graphsync.Mail,
+		GraphResource: "users/user-s/messages", GraphID: "sub-1", ExpiresAt: &subExpires, RenewAt: &renew}, "state"); err != nil {
+		t.Fatal(err)
+	}
+
 	code, out, errOut = b.run("status", "--connection", fmt.Sprint(cn.ID))
 	wantCode(t, code, 0, out, errOut)
 	lines := map[string][]string{}
@@ -92,15 +99,26 @@ func TestStatus(t *testing.T) {
 	wantContains(t, "status output", out, "sam@contoso.com", "missing_scope (Calendars.Read)",
 		"needs the Calendars.Read permission", until.Format("2006-01-02 15:04:05Z"), "not synced yet")
 	wantNotContains(t, "status output", out, until.Add(time.Hour).Format("2006-01-02 15:04:05Z"))
+	// The mail subscription, and none for the others.
+	if got := col("mail", "SUBSCRIPTION"); got != "active" {
+		t.Errorf("mail subscription %q, want active\n%s", got, out)
+	}
+	if got := col("mail", "EXPIRES"); got != subExpires.Format("2006-01-02T15:04Z") {
+		t.Errorf("mail subscription expires %q, want %s", got, subExpires.Format("2006-01-02T15:04Z"))
+	}
+	// (contacts' status is three words: "not synced yet")
+	if got := lines["contacts"][7]; got != "-" {
+		t.Errorf("contacts subscription %q, want -\n%s", got, out)
+	}
 	// mail: 2 streams, 3 pages, 10 upserted, 1 deleted, 0 resyncs, then throttled until (2 fields), 1 quarantined.
-	gotCounts := strings.Join(mail[8:13], " ")
+	gotCounts := strings.Join(mail[10:15], " ")
 	if gotCounts != "2 3 10 1 0" {
 		t.Errorf("mail streams/pages/upserted/deleted/resyncs = %q, want \"2 3 10 1 0\"\n%s", gotCounts, out)
 	}
-	if q := mail[15]; q != "1" {
+	if q := mail[17]; q != "1" {
 		t.Errorf("mail quarantined = %q, want 1\n%s", q, out)
 	}
-	if lag := mail[7]; !strings.HasSuffix(lag, "s") {
+	if lag := mail[9]; !strings.HasSuffix(lag, "s") {
 		t.Errorf("mail lag = %q, want a duration\n%s", lag, out)
 	}
 
