@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/notify"
+	"github.com/graphsync/graphsync/server"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -38,22 +38,11 @@ type notified struct {
 // says otherwise) and batches for 5 ms.
 func setupNotified(t *testing.T, o options) *notified {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := server.ListenNotifications("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	var h atomic.Pointer[notify.Receiver]
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := h.Load()
-		if rc == nil {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		rc.ServeHTTP(w, r)
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
 
 	n := &o.emu.Notifications
 	if n.Scale == 0 {
@@ -68,7 +57,8 @@ func setupNotified(t *testing.T, o options) *notified {
 		}
 	}
 	b := setup(t, o)
-	h.Store(b.w.Receiver(b.client))
+	srv := server.StartNotifications(ln, b.w.Receiver(b.client), nil)
+	t.Cleanup(func() { _ = srv.Close() })
 	return &notified{bundle: b, url: url}
 }
 

@@ -99,10 +99,11 @@ func runWorker(ctx context.Context, w *worker.Worker, cfg *config.Config, log *s
 		defer srv.Close()
 	}
 	if w.Notify != nil {
-		srv, err := server.StartNotifications(cfg.NotifyAddr, w.Receiver(client), log)
+		ln, err := server.ListenNotifications(cfg.NotifyAddr)
 		if err != nil {
 			return err
 		}
+		srv := server.StartNotifications(ln, w.Receiver(client), log)
 		defer srv.Close()
 	}
 	if err := client.Start(ctx); err != nil {

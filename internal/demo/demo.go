@@ -1,7 +1,9 @@
 // Package demo runs graphsync's whole pipeline against the bundled Graph
 // emulator, for `make demo`: a local PostgreSQL, the OAuth connect flow for
-// every user, an initial sync, a burst of mutations, an incremental sync, a
-// summary, and a check of the database against the emulator's ground truth.
+// every user, an initial sync, change-notification subscriptions, a burst of
+// mutations synced as Graph notifies them (and a poll of what Graph does not
+// notify about), a summary, and a check of the database against the
+// emulator's ground truth.
 package demo
 
 import (
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/graphsync/graphsync/connect"
@@ -27,6 +30,7 @@ import (
 	"github.com/graphsync/graphsync/internal/verify"
 	"github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/jobs"
+	"github.com/graphsync/graphsync/server"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -57,7 +61,7 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	started := time.Now()
 
 	fmt.Fprintln(out, "graphsync demo: the whole pipeline against the bundled Microsoft Graph emulator")
-	fmt.Fprintln(out, "[1/7] PostgreSQL")
+	fmt.Fprintln(out, "[1/8] PostgreSQL")
 	pg, err := pglocal.FromEnv(ctx, pglocal.Options{}, "DATABASE_URL")
 	if err != nil {
 		return err
@@ -81,7 +85,7 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	}
 	fmt.Fprintln(out, "      migrated a fresh database (tokens are encrypted with a key generated for this run)")
 
-	fmt.Fprintf(out, "[2/7] Graph emulator: %d users × %d messages\n", o.Users, o.Messages)
+	fmt.Fprintf(out, "[2/8] Graph emulator: %d users × %d messages\n", o.Users, o.Messages)
 	redirect, err := connect.LoopbackRedirect("/callback")
 	if err != nil {
 		return err
@@ -106,13 +110,20 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 		gcfg.MailboxRate, gcfg.MailboxBurst = rate.Limit(30.0/5), 4
 	}
 	app := identity.Config{LoginURL: em.URL(), Tenant: "common", ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}
-	w, err := worker.New(worker.Config{Store: st, Logger: warn, Graph: gcfg, App: app,
-		Jobs: jobs.Config{DisableScheduler: true, PollInterval: 100 * time.Millisecond, SyncWorkers: 10}})
+	// The notification endpoint, on loopback: the emulator posts to it as
+	// Graph posts to the public URL in production.
+	ln, err := server.ListenNotifications("127.0.0.1:0")
 	if err != nil {
 		return err
 	}
+	w, err := worker.New(worker.Config{Store: st, Logger: warn, Graph: gcfg, App: app, NotifyURL: "http://" + ln.Addr().String(),
+		Jobs: jobs.Config{DisableScheduler: true, PollInterval: 100 * time.Millisecond, SyncWorkers: 10}})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 
-	fmt.Fprintln(out, "[3/7] Connecting every user through the OAuth authorization-code flow with PKCE")
+	fmt.Fprintln(out, "[3/8] Connecting every user through the OAuth authorization-code flow with PKCE")
 	var conns []*store.Connection
 	for _, u := range em.Users() {
 		conn, err := connect.Headless(ctx, connect.Config{Store: st, Graph: w.Graph, Auth: app,
@@ -128,6 +139,8 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	endpoint := server.StartNotifications(ln, w.Receiver(client), warn)
+	defer endpoint.Close()
 	if err := client.Start(ctx); err != nil {
 		return err
 	}
@@ -138,7 +151,7 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	}()
 
 	term := progress.IsTerminal(out)
-	fmt.Fprintln(out, "[4/7] Initial sync")
+	fmt.Fprintln(out, "[4/8] Initial sync")
 	t0 := time.Now()
 	if _, err := w.Jobs.EnqueueSync(ctx, client, 0, nil); err != nil {
 		return err
@@ -152,19 +165,48 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 		return err
 	}
 
-	fmt.Fprintf(out, "[5/7] Applying %d changes in Microsoft 365 (new, changed, moved and deleted items of every resource)\n", o.Mutations)
-	em.Mutate(o.Mutations)
-	fmt.Fprintln(out, "[6/7] Incremental sync")
+	fmt.Fprintln(out, "[5/8] Subscribing to Graph change notifications (validation handshake, clientState sealed)")
+	if _, err := w.Notify.Reconcile(ctx); err != nil {
+		return err
+	}
+	subs, err := st.Subscriptions(ctx, 0)
+	if err != nil {
+		return err
+	}
+	byStatus := map[string]int{}
+	for _, s := range subs {
+		byStatus[s.Status]++
+	}
+	fmt.Fprintf(out, "      %d subscriptions active (mail, calendar, contacts, drive and chats of every user), %d failed\n",
+		byStatus[store.SubscriptionActive], len(subs)-byStatus[store.SubscriptionActive])
+
+	fmt.Fprintf(out, "[6/8] Applying %d changes in Microsoft 365 over 5 seconds; Graph notifies, and each mailbox syncs what changed\n", o.Mutations)
+	requests0 := graphRequests(em)
 	t1 := time.Now()
-	if _, err := w.Jobs.EnqueueSync(ctx, client, 0, nil); err != nil {
+	for i := range 20 {
+		em.Mutate(o.Mutations*(i+1)/20 - o.Mutations*i/20)
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err := waitNotified(ctx, em); err != nil {
 		return err
 	}
 	if err := progress.Watch(ctx, st, client, out, term); err != nil {
 		return err
 	}
 	incremental := time.Since(t1)
+	latency := notifiedLatency(em)
+	fmt.Fprintf(out, "      %d notifications delivered; change to notification p50 %s, p99 %s; %d Graph requests\n",
+		latency.n, latency.p50, latency.p99, graphRequests(em)-requests0)
 
-	fmt.Fprintln(out, "[7/7] Checking the database against the emulator's ground truth")
+	fmt.Fprintln(out, "[7/8] Polling what Graph does not notify about (people)")
+	if _, err := w.Jobs.EnqueueSync(ctx, client, 0, []*graphsync.Resource{graphsync.People}); err != nil {
+		return err
+	}
+	if err := progress.Watch(ctx, st, client, out, term); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(out, "[8/8] Checking the database against the emulator's ground truth")
 	pool, err := pgxpool.New(ctx, db)
 	if err != nil {
 		return err
@@ -192,7 +234,7 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 		}
 	}
 
-	if err := summary(ctx, out, st, em, results, initial, incremental, messages, time.Since(started)); err != nil {
+	if err := summary(ctx, out, st, em, results, initial, incremental, messages, time.Since(started), commitLatency()); err != nil {
 		return err
 	}
 	if bad > 0 {
@@ -204,14 +246,9 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 
 // summary prints the tables' counts and what Graph saw.
 func summary(ctx context.Context, out io.Writer, st *store.Store, em *emulator.Server, results []verify.Result,
-	initial, incremental time.Duration, messages int64, total time.Duration) error {
+	initial, incremental time.Duration, messages int64, total time.Duration, commit quantiles) error {
 	counters := em.Counters()
-	var requests int64
-	for _, byStatus := range counters.Requests {
-		for _, n := range byStatus {
-			requests += n
-		}
-	}
+	requests := graphRequests(em)
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "Summary")
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
@@ -235,7 +272,8 @@ func summary(ctx context.Context, out io.Writer, st *store.Store, em *emulator.S
 	fmt.Fprintf(w, "  429/503 throttled, honoured\t%d\t%d sent before Retry-After elapsed\n",
 		counters.Throttled+counters.ThrottledUnavailable, counters.EarlyRetries)
 	fmt.Fprintf(w, "  initial sync\t%s\t%.0f messages/s\n", initial.Round(time.Millisecond), float64(messages)/initial.Seconds())
-	fmt.Fprintf(w, "  incremental sync\t%s\t-\n", incremental.Round(time.Millisecond))
+	fmt.Fprintf(w, "  changes synced through notifications\t%s\tnotification to commit p50 ≤%s, p99 ≤%s (%d syncs)\n",
+		incremental.Round(time.Millisecond), commit.p50, commit.p99, commit.n)
 	fmt.Fprintf(w, "  total elapsed\t%s\t-\n", total.Round(time.Millisecond))
 	if err := w.Flush(); err != nil {
 		return err
@@ -256,4 +294,94 @@ func checkedTables(results []verify.Result) []*graphsync.Table {
 		}
 	}
 	return out
+}
+
+// graphRequests counts the requests the emulator answered.
+func graphRequests(em *emulator.Server) int64 {
+	var n int64
+	for _, byStatus := range em.Counters().Requests {
+		for _, c := range byStatus {
+			n += c
+		}
+	}
+	return n
+}
+
+// waitNotified waits until the emulator has sent every change notification
+// the mutations produced (it scans for changes every 50 ms and batches for
+// 100 ms) and the counts stay still.
+func waitNotified(ctx context.Context, em *emulator.Server) error {
+	var last int64 = -1
+	for still := 0; still < 4; {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		c := em.NotificationCounters()
+		settled := c.Delivered+c.Failed+c.Dropped == c.Notifications
+		if settled && c.Notifications == last {
+			still++
+		} else {
+			still = 0
+		}
+		last = c.Notifications
+	}
+	return nil
+}
+
+// quantiles summarizes latencies.
+type quantiles struct {
+	n        int
+	p50, p99 time.Duration
+}
+
+func quantilesOf(ds []time.Duration) quantiles {
+	if len(ds) == 0 {
+		return quantiles{}
+	}
+	slices.Sort(ds)
+	at := func(q float64) time.Duration { return ds[int(q*float64(len(ds)-1))].Round(time.Millisecond) }
+	return quantiles{n: len(ds), p50: at(0.5), p99: at(0.99)}
+}
+
+// notifiedLatency is the time from each change in the emulator to the
+// delivery of its notification.
+func notifiedLatency(em *emulator.Server) quantiles {
+	var ds []time.Duration
+	for _, r := range em.NotificationLog() {
+		if r.State == "delivered" && r.ChangeType != "" {
+			ds = append(ds, r.DeliveredAt.Sub(r.ChangedAt))
+		}
+	}
+	return quantilesOf(ds)
+}
+
+// commitLatency reads, from this process's metrics, the time from a
+// notification's arrival to the commit of the sync it queued.
+func commitLatency() quantiles {
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		return quantiles{}
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "graphsync_notification_to_commit_seconds" || len(mf.GetMetric()) == 0 {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		// The bucket holding each quantile, as histogram_quantile would
+		// bound it from above.
+		q := quantiles{n: int(h.GetSampleCount())}
+		for _, b := range h.GetBucket() {
+			cum := float64(b.GetCumulativeCount())
+			if q.p50 == 0 && cum >= 0.5*float64(q.n) {
+				q.p50 = time.Duration(b.GetUpperBound() * float64(time.Second))
+			}
+			if q.p99 == 0 && cum >= 0.99*float64(q.n) {
+				q.p99 = time.Duration(b.GetUpperBound() * float64(time.Second))
+			}
+		}
+		return q
+	}
+	return quantiles{}
 }
