@@ -44,9 +44,11 @@ type Config struct {
 	// URL+LifecyclePath.
 	URL    string
 	Logger *slog.Logger
-	// Batch bounds the subscriptions one Reconcile creates or renews
-	// (default 200); the rest wait for the next.
-	Batch int
+	// Batch is how many due subscriptions one query reads (default 200);
+	// Budget bounds one Reconcile (default 3 minutes): what is still due
+	// then waits for the next.
+	Batch  int
+	Budget time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -82,6 +84,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 200
 	}
+	if cfg.Budget <= 0 {
+		cfg.Budget = 3 * time.Minute
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -102,25 +107,34 @@ func (m *Manager) Reconcile(ctx context.Context) ([]graphsync.Stream, error) {
 	for _, sub := range gone {
 		m.remove(ctx, sub)
 	}
-	due, err := st.SubscriptionsDue(ctx, m.cfg.Now(), m.cfg.Batch)
-	if err != nil {
-		return nil, err
-	}
+	// Batches until nothing is due, within a time budget: a fleet's first
+	// round subscribes every stream, and the job must end well within its
+	// timeout.
+	deadline := time.Now().Add(m.cfg.Budget)
 	conns := map[int64]*store.Connection{}
 	var created []graphsync.Stream
-	for _, sub := range due {
-		if ctx.Err() != nil {
-			return created, ctx.Err()
+	for time.Now().Before(deadline) {
+		due, err := st.SubscriptionsDue(ctx, m.cfg.Now(), m.cfg.Batch)
+		if err != nil {
+			return created, err
 		}
-		conn, ok := conns[sub.Connection]
-		if !ok {
-			if conn, err = st.Connection(ctx, sub.Connection); err != nil {
-				return created, err
+		for _, sub := range due {
+			if ctx.Err() != nil {
+				return created, ctx.Err()
 			}
-			conns[sub.Connection] = conn
+			conn, ok := conns[sub.Connection]
+			if !ok {
+				if conn, err = st.Connection(ctx, sub.Connection); err != nil {
+					return created, err
+				}
+				conns[sub.Connection] = conn
+			}
+			if m.ensure(ctx, conn, sub) {
+				created = append(created, graphsync.Stream{Connection: sub.Connection, User: sub.User, Resource: sub.Resource})
+			}
 		}
-		if m.ensure(ctx, conn, sub) {
-			created = append(created, graphsync.Stream{Connection: sub.Connection, User: sub.User, Resource: sub.Resource})
+		if len(due) < m.cfg.Batch {
+			break
 		}
 	}
 	return created, nil
@@ -309,7 +323,10 @@ func (m *Manager) call(ctx context.Context, conn *store.Connection, sub *store.S
 	if err != nil {
 		return err
 	}
-	c := graph.Call{Token: tok, Mailbox: sub.User, Tenant: conn.TenantID, Service: sub.Resource.Service(), Resource: "subscriptions"}
+	// Immutable ids, as the syncs use: a notification names the item by
+	// the id its row has.
+	c := graph.Call{Token: tok, Mailbox: sub.User, Tenant: conn.TenantID, Service: sub.Resource.Service(), Resource: "subscriptions",
+		ImmutableIDs: sub.Resource.Service() == graphsync.Outlook}
 	err = fn(c)
 	if graph.IsUnauthorized(err) {
 		if c.Token, err = m.cfg.Tokens.Refresh(ctx, conn.ID, tok); err != nil {

@@ -63,6 +63,7 @@ var scenarios = []scenario{
 	{"ingest", ingest},
 	{"throttle", throttle},
 	{"fleet", idleFleet},
+	{"freshness", freshness},
 	{"memory", memory},
 	{"scale", scaleOut},
 }

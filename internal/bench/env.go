@@ -230,12 +230,12 @@ func (e *env) connect(ctx context.Context, resources []*graphsync.Resource) erro
 
 // pass enqueues a sync of every connection's resources and waits until no
 // sync job is left; it returns the jobs enqueued and the wall time.
-func (e *env) pass(ctx context.Context, timeout time.Duration) (int, time.Duration, error) {
+func (e *env) pass(ctx context.Context, timeout time.Duration, opts ...jobs.EnqueueOption) (int, time.Duration, error) {
 	if _, err := e.pool.Exec(ctx, "DELETE FROM river_job WHERE state = 'completed'"); err != nil {
 		return 0, 0, err
 	}
 	start := time.Now()
-	n, err := e.svc.EnqueueSync(ctx, e.river, 0, nil)
+	n, err := e.svc.EnqueueSync(ctx, e.river, 0, nil, opts...)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -276,6 +276,7 @@ func (e *env) waitIdle(ctx context.Context, deadline time.Time) error {
 type worker struct {
 	cmd  *exec.Cmd
 	addr string
+	cfg  WorkerConfig
 	done chan error
 }
 
@@ -302,7 +303,7 @@ func (e *env) startWorker(ctx context.Context, tag string, tune func(*WorkerConf
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start worker process: %w", err)
 	}
-	w := &worker{cmd: cmd, addr: addr, done: make(chan error, 1)}
+	w := &worker{cmd: cmd, addr: addr, cfg: cfg, done: make(chan error, 1)}
 	go func() { w.done <- cmd.Wait() }()
 	// Ready when its stats endpoint answers.
 	for i := 0; ; i++ {

@@ -24,6 +24,7 @@ import (
 	"github.com/graphsync/graphsync/identity"
 	gsworker "github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/jobs"
+	"github.com/graphsync/graphsync/server"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -46,6 +47,16 @@ type WorkerConfig struct {
 	MailboxBurst  int     `json:"mailbox_burst,omitempty"`
 	// Addr is the loopback address serving /debug/pprof/ and /stats.
 	Addr string `json:"addr"`
+	// NotifyAddr, when set, turns change notifications on: the endpoint
+	// listens there and Graph is told http://NotifyAddr.
+	NotifyAddr string `json:"notify_addr,omitempty"`
+	// Schedule runs the periodic scheduler (and the subscriptions job) as
+	// `graphsync worker` does, with its defaults unless the intervals say
+	// otherwise; off, the harness queues every pass itself.
+	Schedule           bool          `json:"schedule,omitempty"`
+	SyncInterval       time.Duration `json:"sync_interval,omitempty"`
+	SubscribedInterval time.Duration `json:"subscribed_interval,omitempty"`
+	ScheduleEvery      time.Duration `json:"schedule_every,omitempty"`
 	// CPUProfile and HeapProfile are written when the worker stops.
 	CPUProfile  string `json:"cpu_profile,omitempty"`
 	HeapProfile string `json:"heap_profile,omitempty"`
@@ -119,11 +130,21 @@ func RunWorker(ctx context.Context) error {
 		gcfg.MailboxRate = rate.Limit(cfg.MailboxRate)
 		gcfg.MailboxBurst = cfg.MailboxBurst
 	}
-	w, err := gsworker.New(gsworker.Config{Store: st, Logger: log, Graph: gcfg,
+	var notifyLn net.Listener
+	notifyURL := ""
+	if cfg.NotifyAddr != "" {
+		if notifyLn, err = server.ListenNotifications(cfg.NotifyAddr); err != nil {
+			return err
+		}
+		defer notifyLn.Close()
+		notifyURL = "http://" + notifyLn.Addr().String()
+	}
+	w, err := gsworker.New(gsworker.Config{Store: st, Logger: log, Graph: gcfg, NotifyURL: notifyURL,
 		App: identity.Config{LoginURL: cfg.GraphURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			RedirectURL: "http://127.0.0.1:1/callback"},
-		Jobs: jobs.Config{DisableScheduler: true, SyncWorkers: cfg.SyncWorkers, PollInterval: 100 * time.Millisecond,
-			MaxJobDuration: 10 * time.Minute}})
+		Jobs: jobs.Config{DisableScheduler: !cfg.Schedule, SyncWorkers: cfg.SyncWorkers, PollInterval: 100 * time.Millisecond,
+			MaxJobDuration: 10 * time.Minute, SyncInterval: cfg.SyncInterval, SubscribedInterval: cfg.SubscribedInterval,
+			ScheduleEvery: cfg.ScheduleEvery}})
 	if err != nil {
 		return err
 	}
@@ -131,6 +152,10 @@ func RunWorker(ctx context.Context) error {
 	client, err := svc.NewClient(true)
 	if err != nil {
 		return err
+	}
+	if notifyLn != nil {
+		endpoint := server.StartNotifications(notifyLn, w.Receiver(client), log)
+		defer endpoint.Close()
 	}
 
 	mux := http.NewServeMux()
