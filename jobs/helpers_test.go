@@ -221,6 +221,16 @@ func (b *bundle) waitIdle(t *testing.T, timeout time.Duration) {
 	}
 }
 
+// keyring parses a GRAPHSYNC_ENCRYPTION_KEY value.
+func keyring(t *testing.T, spec string) *store.Keyring {
+	t.Helper()
+	kr, err := store.ParseKeyring(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
 // parseResources reads the resources a test names.
 func parseResources(t *testing.T, names []string) []*graphsync.Resource {
 	t.Helper()

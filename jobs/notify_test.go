@@ -347,6 +347,20 @@ func TestSubscriptionRenewedBeforeExpiry(t *testing.T) {
 	b.waitMatches(t, 30*time.Second, "mail")
 }
 
+// only returns the one subscription of a single-mailbox, single-resource
+// test.
+func (b *notified) only(t *testing.T) *store.Subscription {
+	t.Helper()
+	subs := b.subscriptions(t)
+	if len(subs) != 1 {
+		t.Fatalf("%d subscriptions, want 1: %v", len(subs), subs)
+	}
+	for _, s := range subs {
+		return s
+	}
+	return nil
+}
+
 func keyOf(s *store.Subscription) string {
 	return graphsync.Stream{Connection: s.Connection, User: s.User, Resource: s.Resource}.String()
 }
@@ -359,18 +373,12 @@ func TestRemovedSubscriptionRecreatedAndResynced(t *testing.T) {
 	b := setupNotified(t, options{emu: emulator.Config{Users: 1, MessagesPerUser: 15}})
 	b.syncNow(t, 30*time.Second)
 	b.reconcile(t)
-	var old *store.Subscription
-	for _, s := range b.subscriptions(t) {
-		old = s
-	}
+	old := b.only(t)
 	// Changes Graph will never notify about: the endpoint is unreachable
 	// until the retry window (4 hours, scaled) gives up on them.
 	b.em.SetUnreachable(b.url, true)
 	b.mutateUnseen(t, "mail")
-	waitUntil(t, "the emulator to give up", func() bool {
-		c := b.em.NotificationCounters()
-		return c.Failed+c.Dropped > 0 && c.Notifications == c.Delivered+c.Failed+c.Dropped
-	})
+	b.waitGivenUp(t)
 	b.em.SetUnreachable(b.url, false)
 	removed := metric(t, "graphsync_notifications_total", "outcome", "lifecycle_subscriptionRemoved")
 	if err := b.em.RemoveSubscription(old.GraphID); err != nil {
@@ -424,10 +432,7 @@ func TestReauthorizationRenews(t *testing.T) {
 	b := setupNotified(t, options{emu: emulator.Config{Users: 1, MessagesPerUser: 10}})
 	b.syncNow(t, 30*time.Second)
 	b.reconcile(t)
-	var sub *store.Subscription
-	for _, s := range b.subscriptions(t) {
-		sub = s
-	}
+	sub := b.only(t)
 	renewed := metric(t, "graphsync_subscription_renewals_total", "outcome", "renewed")
 	if err := b.em.SendLifecycle(sub.GraphID, "reauthorizationRequired"); err != nil {
 		t.Fatal(err)
@@ -450,10 +455,7 @@ func TestReauthorizationRenews(t *testing.T) {
 func TestForgedNotificationsIgnoredAndBurstsDeduplicated(t *testing.T) {
 	b := setupNotified(t, options{noWorkers: true, emu: emulator.Config{Users: 1, MessagesPerUser: 10}})
 	b.reconcile(t)
-	var sub *store.Subscription
-	for _, s := range b.subscriptions(t) {
-		sub = s
-	}
+	sub := b.only(t)
 	g, ok := b.graphSubscription(t, sub.GraphID)
 	if !ok {
 		t.Fatal("no subscription at Graph")
@@ -585,6 +587,16 @@ func TestSubscriptionLimitIsAStateNotALoop(t *testing.T) {
 	}
 }
 
+// waitGivenUp waits until the emulator gave up delivering the change
+// notifications it could not (after Graph's retry window, scaled).
+func (b *notified) waitGivenUp(t *testing.T) {
+	t.Helper()
+	waitUntil(t, "the emulator to give up", func() bool {
+		c := b.em.NotificationCounters()
+		return c.Failed+c.Dropped > 0 && c.Notifications == c.Delivered+c.Failed+c.Dropped
+	})
+}
+
 // waitUntil polls cond for up to 30 seconds.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -618,10 +630,7 @@ func TestUnreachableEndpointCountsUnnotifiedChanges(t *testing.T) {
 
 	b.em.SetUnreachable(b.url, true)
 	b.mutateUnseen(t, "mail")
-	waitUntil(t, "the emulator to give up", func() bool {
-		c := b.em.NotificationCounters()
-		return c.Failed+c.Dropped > 0 && c.Notifications == c.Delivered+c.Failed+c.Dropped
-	})
+	b.waitGivenUp(t)
 	b.syncNow(t, 30*time.Second)
 	b.assertMailMatchesTruth(t)
 	if got := unnotified(); got != before+1 {
@@ -651,20 +660,13 @@ func TestSubscriptionSecretsFollowKeyRotation(t *testing.T) {
 	oldKey, _ := store.GenerateKey()
 	newKey, _ := store.GenerateKey()
 	otherKey, _ := store.GenerateKey()
-	keyring := func(spec string) *store.Keyring {
-		kr, err := store.ParseKeyring(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kr
-	}
-	both := keyring(newKey + "," + oldKey)
+	both := keyring(t, newKey+","+oldKey)
 	// Connected under the old key; the workers run with the new key first
 	// and the old one second, as the rotation procedure says.
-	b := setupNotified(t, options{noWorkers: true, keys: keyring(oldKey), emu: emulator.Config{Users: 1, MessagesPerUser: 5},
+	b := setupNotified(t, options{noWorkers: true, keys: keyring(t, oldKey), emu: emulator.Config{Users: 1, MessagesPerUser: 5},
 		worker: func(c *worker.Config) { c.Store = c.Store.WithKeys(both) }})
 	// Subscribed by a worker that had only the old key.
-	before, err := notify.NewManager(notify.Config{Store: store.New(b.store.Pool(), keyring(oldKey)), Graph: b.graph,
+	before, err := notify.NewManager(notify.Config{Store: store.New(b.store.Pool(), keyring(t, oldKey)), Graph: b.graph,
 		Tokens: b.w.Tokens, URL: b.url})
 	if err != nil {
 		t.Fatal(err)
@@ -672,16 +674,13 @@ func TestSubscriptionSecretsFollowKeyRotation(t *testing.T) {
 	if _, err := before.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	var sub *store.Subscription
-	for _, s := range b.subscriptions(t) {
-		sub = s
-	}
+	sub := b.only(t)
 	g, _ := b.graphSubscription(t, sub.GraphID)
 	ctx := context.Background()
 	if n, err := b.store.RotateKeys(ctx); err != nil || n < 1 {
 		t.Fatalf("rotated %d rows (err %v), want at least the subscription's", n, err)
 	}
-	newOnly := store.New(b.store.Pool(), keyring(newKey))
+	newOnly := store.New(b.store.Pool(), keyring(t, newKey))
 	if _, state, err := newOnly.SubscriptionByGraphID(ctx, sub.GraphID); err != nil || state != g.ClientState {
 		t.Fatalf("after rotation, the new key alone opens %q (err %v), want Graph's clientState", state, err)
 	}
@@ -689,7 +688,7 @@ func TestSubscriptionSecretsFollowKeyRotation(t *testing.T) {
 	// Workers that hold neither key: the notification is not trusted, and
 	// the subscription is to be created anew.
 	q := &recordingQueue{}
-	rc := notify.NewReceiver(store.New(b.store.Pool(), keyring(otherKey)), q, nil)
+	rc := notify.NewReceiver(store.New(b.store.Pool(), keyring(t, otherKey)), q, nil)
 	body, _ := json.Marshal(map[string]any{"value": []map[string]any{{"subscriptionId": sub.GraphID, "clientState": g.ClientState}}})
 	rec := httptest.NewRecorder()
 	rc.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, notify.NotificationsPath, bytes.NewReader(body)))

@@ -142,18 +142,11 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	t.Parallel()
 	oldKey, _ := store.GenerateKey()
 	newKey, _ := store.GenerateKey()
-	keyring := func(spec string) *store.Keyring {
-		kr, err := store.ParseKeyring(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kr
-	}
 	// Connected under the old key; the workers already run with the new key
 	// first and the old one second, as the rotation procedure says.
-	both := keyring(newKey + "," + oldKey)
+	both := keyring(t, newKey+","+oldKey)
 	b := setup(t, options{
-		keys:   keyring(oldKey),
+		keys:   keyring(t, oldKey),
 		emu:    emulator.Config{Users: 4, MessagesPerUser: 150, AccessTokenLifetime: 30 * time.Second},
 		worker: func(c *worker.Config) { c.Store = c.Store.WithKeys(both) },
 	})
@@ -196,7 +189,7 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	if n := b.count(t, "SELECT count(*) FROM connections WHERE token_key_id IS DISTINCT FROM $1", both.PrimaryID()); n != 0 {
 		t.Fatalf("%d connections still sealed with the old key", n)
 	}
-	newOnly := store.New(b.store.Pool(), keyring(newKey))
+	newOnly := store.New(b.store.Pool(), keyring(t, newKey))
 	for _, c := range b.conns {
 		tok, err := newOnly.Tokens(ctx, c.ID)
 		if err != nil || tok.AccessToken == "" || tok.RefreshToken == "" {

@@ -310,7 +310,31 @@ func (s *Store) RotateKeys(ctx context.Context) (int, error) {
 	if s.keys == nil {
 		return 0, errors.New("rotate keys: no encryption key configured")
 	}
-	rows, err := s.pool.Query(ctx, "SELECT id FROM connections WHERE token_key_id IS DISTINCT FROM $1 AND token_key_id IS NOT NULL ORDER BY id", s.keys.PrimaryID())
+	n, err := s.resealRows(ctx, "connections", "token_key_id", func(tx Tx, id int64) error {
+		tok, err := s.tokensTx(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		access := s.keys.seal(tok.AccessToken, tokenAAD(id, "access_token"))
+		refresh := s.keys.seal(tok.RefreshToken, tokenAAD(id, "refresh_token"))
+		_, err = tx.Exec(ctx, "UPDATE connections SET token_key_id = $2, access_token_enc = $3, refresh_token_enc = $4 WHERE id = $1",
+			id, s.keys.PrimaryID(), access, refresh)
+		return err
+	})
+	if err != nil {
+		return n, err
+	}
+	subs, err := s.rotateSubscriptionKeys(ctx)
+	return n + subs, err
+}
+
+// resealRows re-seals, with reseal, every row of table whose keyColumn names
+// another key than the primary one: one row per transaction, locked, and
+// skipped when a worker re-sealed it meanwhile. A row gone meanwhile, or
+// whose secret no key opens (ErrDecrypt), is left alone.
+func (s *Store) resealRows(ctx context.Context, table, keyColumn string, reseal func(tx Tx, id int64) error) (int, error) {
+	rows, err := s.pool.Query(ctx, "SELECT id FROM "+table+" WHERE "+keyColumn+" IS DISTINCT FROM $1 AND "+keyColumn+
+		" IS NOT NULL ORDER BY id", s.keys.PrimaryID())
 	if err != nil {
 		return 0, fmt.Errorf("rotate keys: %w", err)
 	}
@@ -322,29 +346,23 @@ func (s *Store) RotateKeys(ctx context.Context) (int, error) {
 	for _, id := range ids {
 		err := s.InTx(ctx, func(tx Tx) error {
 			var keyID string
-			if err := tx.QueryRow(ctx, "SELECT coalesce(token_key_id, '') FROM connections WHERE id = $1 FOR UPDATE", id).Scan(&keyID); err != nil {
+			if err := tx.QueryRow(ctx, "SELECT coalesce("+keyColumn+", '') FROM "+table+" WHERE id = $1 FOR UPDATE", id).Scan(&keyID); err != nil {
 				return err
 			}
 			if keyID == s.keys.PrimaryID() || keyID == "" {
 				return nil // a worker re-sealed it meanwhile
 			}
-			tok, err := s.tokensTx(ctx, tx, id)
-			if err != nil {
-				return err
-			}
-			access := s.keys.seal(tok.AccessToken, tokenAAD(id, "access_token"))
-			refresh := s.keys.seal(tok.RefreshToken, tokenAAD(id, "refresh_token"))
-			if _, err := tx.Exec(ctx, "UPDATE connections SET token_key_id = $2, access_token_enc = $3, refresh_token_enc = $4 WHERE id = $1",
-				id, s.keys.PrimaryID(), access, refresh); err != nil {
+			if err := reseal(tx, id); err != nil {
 				return err
 			}
 			n++
 			return nil
 		})
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return n, fmt.Errorf("rotate keys: connection %d: %w", id, err)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows), errors.Is(err, ErrNotFound), errors.Is(err, ErrDecrypt) && table == "subscriptions":
+		case err != nil:
+			return n, fmt.Errorf("rotate keys: %s %d: %w", table, id, err)
 		}
 	}
-	subs, err := s.rotateSubscriptionKeys(ctx)
-	return n + subs, err
+	return n, nil
 }

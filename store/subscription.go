@@ -331,49 +331,25 @@ func (s *Store) RenewNow(ctx context.Context, id int64, gone bool) error {
 // sealed with another key than the primary one; a subscription whose
 // secret no key opens is left for the receiver to recreate.
 func (s *Store) rotateSubscriptionKeys(ctx context.Context) (int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM subscriptions
-		WHERE client_state_key_id IS DISTINCT FROM $1 AND client_state_key_id IS NOT NULL ORDER BY id`, s.keys.PrimaryID())
-	if err != nil {
-		return 0, fmt.Errorf("rotate keys: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return 0, fmt.Errorf("rotate keys: %w", err)
-	}
-	n := 0
-	for _, id := range ids {
-		err := s.InTx(ctx, func(tx Tx) error {
-			var conn int64
-			var user, resource, keyID string
-			var sealed []byte
-			if err := tx.QueryRow(ctx, `SELECT connection_id, user_id, resource, coalesce(client_state_key_id, ''), client_state_enc
-				FROM subscriptions WHERE id = $1 FOR UPDATE`, id).Scan(&conn, &user, &resource, &keyID, &sealed); err != nil {
-				return err
-			}
-			if keyID == s.keys.PrimaryID() || keyID == "" {
-				return nil
-			}
-			r, err := graphsync.ParseResource(resource)
-			if err != nil {
-				return err
-			}
-			aad := clientStateAAD(conn, user, r)
-			state, err := s.keys.open(keyID, sealed, aad)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, "UPDATE subscriptions SET client_state_key_id = $2, client_state_enc = $3 WHERE id = $1",
-				id, s.keys.PrimaryID(), s.keys.seal(state, aad)); err != nil {
-				return err
-			}
-			n++
-			return nil
-		})
-		switch {
-		case errors.Is(err, pgx.ErrNoRows), errors.Is(err, ErrDecrypt):
-		case err != nil:
-			return n, fmt.Errorf("rotate keys: subscription %d: %w", id, err)
+	return s.resealRows(ctx, "subscriptions", "client_state_key_id", func(tx Tx, id int64) error {
+		var conn int64
+		var user, resource, keyID string
+		var sealed []byte
+		if err := tx.QueryRow(ctx, `SELECT connection_id, user_id, resource, client_state_key_id, client_state_enc
+			FROM subscriptions WHERE id = $1`, id).Scan(&conn, &user, &resource, &keyID, &sealed); err != nil {
+			return err
 		}
-	}
-	return n, nil
+		r, err := graphsync.ParseResource(resource)
+		if err != nil {
+			return err
+		}
+		aad := clientStateAAD(conn, user, r)
+		state, err := s.keys.open(keyID, sealed, aad)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "UPDATE subscriptions SET client_state_key_id = $2, client_state_enc = $3 WHERE id = $1",
+			id, s.keys.PrimaryID(), s.keys.seal(state, aad))
+		return err
+	})
 }
