@@ -24,7 +24,7 @@ func setup(t *testing.T, cfg Config) *bundle {
 		t.Fatalf("start emulator: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	return &bundle{srv: srv, client: &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &bundle{srv: srv, client: &http.Client{Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}}
 }
