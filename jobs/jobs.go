@@ -29,9 +29,12 @@ type Syncer interface {
 }
 
 // Reconciler creates, renews and removes change-notification
-// subscriptions, returning the streams it subscribed anew.
+// subscriptions, returning the streams it subscribed anew; SettledTx says
+// in tx whether nothing is due, holding off what would make something due
+// until tx ends.
 type Reconciler interface {
 	Reconcile(ctx context.Context) ([]graphsync.Stream, error)
+	SettledTx(ctx context.Context, tx store.Tx) (bool, error)
 }
 
 // Refresher refreshes a connection's access token: the token source.

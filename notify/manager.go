@@ -140,6 +140,13 @@ func (m *Manager) Reconcile(ctx context.Context) ([]graphsync.Stream, error) {
 	return created, nil
 }
 
+// SettledTx says, in tx, whether nothing is due any more, holding off
+// lifecycle events that would make something due until tx ends (see
+// store.SubscriptionsSettledTx).
+func (m *Manager) SettledTx(ctx context.Context, tx store.Tx) (bool, error) {
+	return m.cfg.Store.SubscriptionsSettledTx(ctx, tx, m.cfg.Now())
+}
+
 // ensure renews a subscription Graph has, or creates one, and says
 // whether it created one.
 func (m *Manager) ensure(ctx context.Context, conn *store.Connection, sub *store.Subscription) bool {

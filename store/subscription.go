@@ -94,6 +94,21 @@ func (s *Store) SubscriptionsDue(ctx context.Context, now time.Time, limit int) 
 	return out, nil
 }
 
+// SubscriptionsSettledTx says, in tx, whether no subscription is due at now
+// (the manager's clock). It locks the table against writes until tx ends:
+// a lifecycle event marking one due meanwhile (RenewNow) waits, so a
+// round that finds nothing due and ends in tx cannot miss it.
+func (s *Store) SubscriptionsSettledTx(ctx context.Context, tx Tx, now time.Time) (bool, error) {
+	if _, err := tx.Exec(ctx, "LOCK TABLE subscriptions IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+		return false, fmt.Errorf("lock subscriptions: %w", err)
+	}
+	var due bool
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM subscriptions WHERE renew_at <= $1)", now).Scan(&due); err != nil {
+		return false, fmt.Errorf("read due subscriptions: %w", err)
+	}
+	return !due, nil
+}
+
 // ObsoleteSubscriptions lists the subscriptions nothing wants any more:
 // their connection is gone from the active ones, the resource was disabled,
 // or the user left the tenant.
