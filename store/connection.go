@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -21,8 +22,15 @@ const (
 const (
 	StatusActive      = "active"
 	StatusNeedsReauth = "needs_reauth"
-	StatusDisabled    = "disabled"
+	// StatusNeedsAdmin: the connection's tenant refuses the app (tenant not
+	// found, app not installed, consented or enabled there); the tenant's
+	// administrator must act.
+	StatusNeedsAdmin = "needs_admin"
+	StatusDisabled   = "disabled"
 )
+
+// Statuses lists every connection status.
+var Statuses = []string{StatusActive, StatusNeedsReauth, StatusNeedsAdmin, StatusDisabled}
 
 // Connection is one Microsoft account or tenant graphsync syncs. Its tokens
 // are not part of it: they are read, decrypted, only through Tokens.
@@ -171,9 +179,7 @@ func (s *Store) SetStatusTx(ctx context.Context, tx Tx, id int64, status, code, 
 }
 
 func setStatus(ctx context.Context, tx querier, id int64, status, code, reason string) error {
-	switch status {
-	case StatusActive, StatusNeedsReauth, StatusDisabled:
-	default:
+	if !slices.Contains(Statuses, status) {
 		return fmt.Errorf("set status of connection %d: unknown status %q", id, status)
 	}
 	tag, err := tx.Exec(ctx, `UPDATE connections SET status = $2,
@@ -187,6 +193,27 @@ func setStatus(ctx context.Context, tx querier, id int64, status, code, reason s
 		return fmt.Errorf("set status of connection %d: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// SetTenantStatusTx marks every active connection of a tenant (its id or
+// domain, in any case) with status, code and reason, within tx: a tenant
+// that refuses the app refuses it for all of them. It returns the ids it
+// marked.
+func (s *Store) SetTenantStatusTx(ctx context.Context, tx Tx, tenant, status, code, reason string) ([]int64, error) {
+	if !slices.Contains(Statuses, status) {
+		return nil, fmt.Errorf("set status of tenant %s: unknown status %q", tenant, status)
+	}
+	rows, err := tx.Query(ctx, `UPDATE connections SET status = $2, last_error = nullif($4, ''),
+		last_error_code = nullif($3, ''), last_error_at = now(), updated_at = now()
+		WHERE lower(tenant_id) = lower($1) AND status = 'active' RETURNING id`, tenant, status, code, CleanText(reason))
+	if err != nil {
+		return nil, fmt.Errorf("set status of tenant %s: %w", tenant, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("set status of tenant %s: %w", tenant, err)
+	}
+	return ids, nil
 }
 
 // SetResources replaces the resources synced for a connection.

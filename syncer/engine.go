@@ -275,6 +275,7 @@ func (r *run) result(ctx context.Context, err error) result {
 	top := r.top()
 	name := r.resource.Name()
 	var reauth *token.ReauthError
+	var tenant *token.TenantError
 	var cp *token.ClientProblemError
 	retryAfter, throttled := graph.IsThrottled(err)
 	switch {
@@ -291,6 +292,9 @@ func (r *run) result(ctx context.Context, err error) result {
 		return result{act: actSnooze, wait: retryAfter}
 	case errors.As(err, &reauth), errors.Is(err, token.ErrNotActive):
 		syncRuns.WithLabelValues(name, "reauth").Inc()
+		return result{act: actStop, err: err}
+	case errors.As(err, &tenant):
+		syncRuns.WithLabelValues(name, "needs_admin").Inc()
 		return result{act: actStop, err: err}
 	case errors.As(err, &cp):
 		syncRuns.WithLabelValues(name, "error").Inc()
