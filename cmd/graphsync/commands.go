@@ -268,6 +268,19 @@ func openStore(ctx context.Context, cfg *config.Config, keys bool) (*store.Store
 	return store.Open(ctx, cfg.DatabaseURL, kr)
 }
 
+// existingConnection reads a connection an operator named; one that does
+// not exist is a usage error.
+func existingConnection(ctx context.Context, st *store.Store, id int64) (*store.Connection, error) {
+	if id <= 0 {
+		return nil, usageErrorf("connection ID %d is not a positive number", id)
+	}
+	cn, err := st.Connection(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, usageErrorf("connection %d does not exist; `graphsync connections list` shows them", id)
+	}
+	return cn, err
+}
+
 // table writes aligned columns; call flush when done.
 func table(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

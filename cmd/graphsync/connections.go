@@ -311,11 +311,7 @@ func (c *ConnectionsCommand) connection(ctx context.Context, st *store.Store, ar
 	if err != nil || id <= 0 {
 		return nil, usageErrorf("connection ID %q is not a positive number", arg)
 	}
-	cn, err := st.Connection(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("connection %d does not exist", id)
-	}
-	return cn, err
+	return existingConnection(ctx, st, id)
 }
 
 func describe(cn *store.Connection) string {

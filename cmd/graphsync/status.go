@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -38,10 +37,7 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 
 	var conns []*store.Connection
 	if *only != 0 {
-		cn, err := st.Connection(ctx, *only)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("connection %d does not exist", *only)
-		}
+		cn, err := existingConnection(ctx, st, *only)
 		if err != nil {
 			return err
 		}

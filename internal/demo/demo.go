@@ -140,10 +140,11 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	term := progress.IsTerminal(out)
 	fmt.Fprintln(out, "[4/7] Initial sync")
 	t0 := time.Now()
-	if _, err := w.Jobs.EnqueueSync(ctx, client, 0, nil); err != nil {
+	pass, err := w.Jobs.EnqueueSync(ctx, client, 0, nil)
+	if err != nil {
 		return err
 	}
-	if err := progress.Watch(ctx, st, client, out, term); err != nil {
+	if err := progress.Watch(ctx, st, pass, out, term); err != nil {
 		return err
 	}
 	initial := time.Since(t0)
@@ -156,10 +157,11 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	em.Mutate(o.Mutations)
 	fmt.Fprintln(out, "[6/7] Incremental sync")
 	t1 := time.Now()
-	if _, err := w.Jobs.EnqueueSync(ctx, client, 0, nil); err != nil {
+	pass, err = w.Jobs.EnqueueSync(ctx, client, 0, nil)
+	if err != nil {
 		return err
 	}
-	if err := progress.Watch(ctx, st, client, out, term); err != nil {
+	if err := progress.Watch(ctx, st, pass, out, term); err != nil {
 		return err
 	}
 	incremental := time.Since(t1)
