@@ -36,7 +36,9 @@ func (w *workerBundle) metricValue(t *testing.T, sample string) float64 {
 func TestUnknownTenantMarksItsConnectionNotTheApp(t *testing.T) {
 	t.Parallel()
 	w := startWorker(t, emulator.Config{Seed: 5, Users: 1, MessagesPerUser: 10}, nil)
-	w.waitSynced(t, 90*time.Second)
+	if code, out, errOut := w.run("sync", "--wait"); code != 0 {
+		t.Fatalf("first sync: exit %d\n%s\n%s", code, out, errOut)
+	}
 
 	file := writeFile(t, "gone.jsonl", `{"tenant_id":"gone-tenant.example","user_id":"u-1","user_principal_name":"ada@gone-tenant.example","refresh_token":"rt-of-a-gone-tenant","scopes":["Mail.Read","offline_access"],"resources":["mail"]}`+"\n")
 	code, out, errOut := w.run("connections", "import", file)

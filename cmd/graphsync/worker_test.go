@@ -97,6 +97,12 @@ const (
 
 func startWorker(t *testing.T, ecfg emulator.Config, extraEnv map[string]string) *workerBundle {
 	t.Helper()
+	return startWorkerWith(t, ecfg, extraEnv, graphsync.Resources)
+}
+
+// startWorkerWith is startWorker with every user connected for resources.
+func startWorkerWith(t *testing.T, ecfg emulator.Config, extraEnv map[string]string, resources []*graphsync.Resource) *workerBundle {
+	t.Helper()
 	b := setup(t)
 	redirect, err := connect.LoopbackRedirect("/callback")
 	if err != nil {
@@ -130,7 +136,7 @@ func startWorker(t *testing.T, ecfg emulator.Config, extraEnv map[string]string)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, u := range em.Users() {
-		conn, err := connect.Headless(ctx, connect.Config{Store: w.st, Graph: gc, Auth: auth, Resources: graphsync.Resources,
+		conn, err := connect.Headless(ctx, connect.Config{Store: w.st, Graph: gc, Auth: auth, Resources: resources,
 			LoginHint: u.UserPrincipalName})
 		if err != nil {
 			t.Fatalf("connect %s: %v", u.UserPrincipalName, err)
