@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/graphsync/graphsync/graph"
@@ -114,6 +115,9 @@ type Source struct {
 
 	problemMu   sync.Mutex
 	problemSeen map[string]time.Time
+	// appClean is set once this process cleared the recorded refusal of
+	// the app's credentials after a token was issued, until the next one.
+	appClean atomic.Bool
 }
 
 // New validates cfg.
@@ -251,6 +255,7 @@ func (s *Source) refresh(ctx context.Context, connectionID int64, rejected strin
 	if outcome != "" {
 		refreshes.WithLabelValues(outcome).Inc()
 	}
+	s.recordAppRefusal(ctx, err)
 	if err == nil && stopped != nil {
 		// The needs_reauth or needs_admin status committed; the caller
 		// learns why.
@@ -260,7 +265,7 @@ func (s *Source) refresh(ctx context.Context, connectionID int64, rejected strin
 		return "", time.Time{}, err
 	}
 	if outcome == "ok" {
-		s.appCredentialsAccepted()
+		s.appCredentialsAccepted(ctx)
 		s.log.InfoContext(ctx, "refreshed access token", "connection_id", connectionID)
 	}
 	return access, expiry, nil
@@ -325,13 +330,38 @@ func (s *Source) authFor(tenant string) (*identity.Auth, error) {
 	return a, nil
 }
 
-// appCredentialsAccepted clears the app-wide alarm: the identity platform
-// just issued a token, so the app's credentials are good again.
-func (s *Source) appCredentialsAccepted() {
+// appCredentialsAccepted clears the app-wide alarm, and the refusal
+// recorded for `graphsync status`: the identity platform just issued a
+// token, so the app's credentials are good again.
+func (s *Source) appCredentialsAccepted(ctx context.Context) {
 	appCredentialsOK.Set(1)
 	s.problemMu.Lock()
 	clear(s.problemSeen)
 	s.problemMu.Unlock()
+	if s.appClean.Swap(true) {
+		return
+	}
+	if err := s.cfg.Store.ClearAppRefusal(ctx); err != nil {
+		s.appClean.Store(false)
+		s.log.WarnContext(ctx, "clear the recorded refusal of the app's credentials", "error", err)
+	}
+}
+
+// recordAppRefusal stores a refusal of the app's credentials (err is a
+// *ClientProblemError) where every command can read it.
+func (s *Source) recordAppRefusal(ctx context.Context, err error) {
+	var cp *ClientProblemError
+	if !errors.As(err, &cp) {
+		return
+	}
+	s.appClean.Store(false)
+	code := cp.Err.Code
+	if n := cp.Err.AADSTS(); n != 0 {
+		code += fmt.Sprintf(" AADSTS%d", n)
+	}
+	if rerr := s.cfg.Store.SetAppRefusal(context.WithoutCancel(ctx), code, cp.Err.Reason()); rerr != nil {
+		s.log.WarnContext(ctx, "record the refusal of the app's credentials", "error", rerr)
+	}
 }
 
 // reportClientProblem logs an app-credential failure loudly, once per code
@@ -440,7 +470,7 @@ func (s *Source) SharePoint(ctx context.Context, connectionID int64) (store.Shar
 			return err
 		}
 		outcome = "ok"
-		s.appCredentialsAccepted()
+		s.appCredentialsAccepted(ctx)
 		if nt.RefreshToken == tok.RefreshToken {
 			return nil
 		}
@@ -451,6 +481,7 @@ func (s *Source) SharePoint(ctx context.Context, connectionID int64) (store.Shar
 	if outcome != "" {
 		refreshes.WithLabelValues(outcome).Inc()
 	}
+	s.recordAppRefusal(ctx, err)
 	if err != nil {
 		return store.SharePointToken{}, err
 	}

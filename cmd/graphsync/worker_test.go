@@ -103,6 +103,15 @@ func startWorker(t *testing.T, ecfg emulator.Config, extraEnv map[string]string)
 // startWorkerWith is startWorker with every user connected for resources.
 func startWorkerWith(t *testing.T, ecfg emulator.Config, extraEnv map[string]string, resources []*graphsync.Resource) *workerBundle {
 	t.Helper()
+	w := connectEmulated(t, ecfg, extraEnv, resources)
+	w.startProcess(t)
+	return w
+}
+
+// connectEmulated starts an emulator and connects its users for resources,
+// with an environment pointing graphsync at both; no worker runs yet.
+func connectEmulated(t *testing.T, ecfg emulator.Config, extraEnv map[string]string, resources []*graphsync.Resource) *workerBundle {
+	t.Helper()
 	b := setup(t)
 	redirect, err := connect.LoopbackRedirect("/callback")
 	if err != nil {
@@ -143,7 +152,14 @@ func startWorkerWith(t *testing.T, ecfg emulator.Config, extraEnv map[string]str
 		}
 		w.conns = append(w.conns, conn)
 	}
+	return w
+}
 
+// startProcess runs `graphsync worker` in-process until the test ends, and
+// waits until it is ready.
+func (w *workerBundle) startProcess(t *testing.T) {
+	t.Helper()
+	b := w.testBundle
 	wctx, stop := context.WithCancel(context.Background())
 	w.stop = stop
 	m := &Main{Getenv: func(k string) string { return b.env[k] }, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: w.logs}
@@ -166,7 +182,7 @@ func startWorkerWith(t *testing.T, ecfg emulator.Config, extraEnv map[string]str
 		if resp, err := http.Get("http://" + w.addr + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return w
+				return
 			}
 		}
 		if time.Now().After(deadline) {
