@@ -389,6 +389,7 @@ func eachLine(r io.Reader, max int, fn func(n int, line []byte, tooLong bool) er
 		line, tooLong = line[:0], false
 	}
 }
+
 // connection looks up the connection whose id arg names.
 // openConnection is open for the subcommands that take one connection ID:
 // it also reads that connection.
