@@ -130,7 +130,7 @@ func NewService(cfg Config) (*Service, error) {
 // work false it only inserts jobs (for commands such as `graphsync sync`).
 func (s *Service) NewClient(work bool) (*river.Client[store.Tx], error) {
 	rc := &river.Config{
-		Logger:               s.log.With("component", "river"),
+		Logger:               slog.New(newQuietHandler(s.log.Handler(), riverLogEvery)).With("component", "river"),
 		JobTimeout:           s.cfg.MaxJobDuration + time.Minute,
 		RescueStuckJobsAfter: s.cfg.RescueAfter,
 		FetchPollInterval:    s.cfg.PollInterval,

@@ -246,3 +246,33 @@ func Store(t testing.TB) *store.Store {
 }
 
 func withDatabase(conn, db string) string { return pglocal.WithDatabase(conn, db) }
+
+// Outage makes the database at url refuse every connection, and closes the
+// open ones, for d: what a restart or a failover looks like to a client.
+// It returns when the database accepts connections again.
+func Outage(t testing.TB, url string, d time.Duration) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := pgx.Identifier{cfg.Database}.Sanitize()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, server(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+name+" WITH ALLOW_CONNECTIONS false"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if _, err := admin.Exec(ctx, "ALTER DATABASE "+name+" WITH ALLOW_CONNECTIONS true"); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", cfg.Database); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d)
+}
