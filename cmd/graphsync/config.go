@@ -24,7 +24,7 @@ func (c *ConfigCommand) Run(ctx context.Context, args []string) error {
 		return c.check(ctx, args[1:])
 	case "vars":
 		fs := c.flagSet("config vars", "config vars", "Print every setting as a Markdown table (README.md's configuration table).")
-		if err := parse(fs, args[1:]); err != nil {
+		if err := c.parse(fs, args[1:]); err != nil {
 			return err
 		}
 		if err := wantArgs(fs, 0, ""); err != nil {
@@ -33,7 +33,7 @@ func (c *ConfigCommand) Run(ctx context.Context, args []string) error {
 		writeVarsTable(c.Stdout)
 		return nil
 	case "-h", "-help", "--help":
-		fmt.Fprintln(c.Stderr, "Usage: graphsync config check|vars [flags]")
+		fmt.Fprintln(c.Stdout, "Usage: graphsync config check|vars [flags]")
 		return nil
 	}
 	return usageErrorf("unknown config subcommand %q: want check or vars", args[0])
@@ -47,7 +47,7 @@ func (c *ConfigCommand) check(ctx context.Context, args []string) error {
 		"Check every setting, that the database answers and is migrated, and print the settings with secrets hidden.")
 	cfg, err := config.Load(fs, interspersed(fs, args), c.Getenv)
 	if err != nil {
-		return flagError(err)
+		return c.flagError(fs, err)
 	}
 	if err := wantArgs(fs, 0, ""); err != nil {
 		return err

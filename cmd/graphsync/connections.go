@@ -48,7 +48,7 @@ func (c *ConnectionsCommand) Run(ctx context.Context, args []string) error {
 	case "token":
 		return c.token(ctx, args)
 	case "-h", "-help", "--help":
-		fmt.Fprintln(c.Stderr, "Usage: graphsync "+connectionsUsage)
+		fmt.Fprintln(c.Stdout, "Usage: graphsync "+connectionsUsage)
 		return nil
 	}
 	return usageErrorf("unknown connections subcommand %q: want list, show, disable, enable, resources, token, delete or import", sub)
