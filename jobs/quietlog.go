@@ -35,7 +35,9 @@ func newQuietHandler(inner slog.Handler, every time.Duration) *quietHandler {
 	return &quietHandler{inner: inner, every: every, state: &quietState{seen: map[string]*quietMessage{}}}
 }
 
-func (h *quietHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.inner.Enabled(ctx, l) }
+func (h *quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
 
 func (h *quietHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level < slog.LevelWarn {
