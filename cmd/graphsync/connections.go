@@ -102,6 +102,10 @@ func (c *ConnectionsCommand) show(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	labels, err := st.ContainerLabels(ctx, cn.ID)
+	if err != nil {
+		return err
+	}
 	total := 0
 	for _, q := range quarantined {
 		total += q.N
@@ -142,7 +146,7 @@ func (c *ConnectionsCommand) show(ctx context.Context, args []string) error {
 		if s.NextLink != "" {
 			progress = "since " + formatTime(s.RoundStartedAt)
 		}
-		row(w, s.Resource.Name(), oneLine(streamLabel(cn, s), 24), streamStatus(s.Status, s.MissingScope), formatTime(s.LastSuccessAt),
+		row(w, s.Resource.Name(), oneLine(streamLabel(cn, s, labels[s.Stream]), 32), streamStatus(s.Status, s.MissingScope), formatTime(s.LastSuccessAt),
 			lag(now, s.LastSuccessAt), itoa(s.Pages), itoa(s.Upserted), itoa(s.Deleted), itoa(s.Resyncs),
 			progress, oneLine(s.LastError, 80))
 	}
@@ -474,11 +478,16 @@ func mustResources(names []string) []*graphsync.Resource {
 	return rs
 }
 
-// streamLabel names a stream within its connection: its container, after
-// its user for an application connection.
-func streamLabel(cn *store.Connection, s *store.SyncState) string {
-	if cn.Kind == store.KindApplication && s.User != "" {
-		return s.User + "/" + s.Container
+// streamLabel names a stream within its connection: its container by name
+// when it has one (a folder's display name, a chat's topic), else by id,
+// after its user for an application connection.
+func streamLabel(cn *store.Connection, s *store.SyncState, name string) string {
+	label := s.Container
+	if name != "" {
+		label = name
 	}
-	return s.Container
+	if cn.Kind == store.KindApplication && s.User != "" {
+		return s.User + "/" + label
+	}
+	return label
 }

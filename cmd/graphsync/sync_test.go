@@ -71,6 +71,11 @@ func TestSyncWaitSyncsNow(t *testing.T) {
 		t.Errorf("progress of connection %d: want %d mail records in the last block:\n%s", conn.ID, wrote, out)
 	}
 
+	// Its streams are named by folder, as people know them.
+	code, out, errOut = w.run("connections", "show", fmt.Sprint(conn.ID))
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "connections show", out, "Inbox", "Sent Items")
+
 	// Enabled without its permission: the calendar fails, and says so.
 	code, out, errOut = w.run("connections", "resources", fmt.Sprint(conn.ID), "--enable", "calendar")
 	wantCode(t, code, 0, out, errOut)
