@@ -43,6 +43,13 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// Server returns the URL of the test server's postgres database, for tests
+// of code that creates databases of its own (the demo).
+func Server(t testing.TB) string {
+	t.Helper()
+	return server(t)
+}
+
 func server(t testing.TB) string {
 	t.Helper()
 	url, err := serverURL()
