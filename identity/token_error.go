@@ -176,12 +176,7 @@ var aadstsScopes = map[int]Scope{
 // interaction errors are the user's, invalid_client and unauthorized_client
 // the app's); anything else is ScopeNone, worth retrying.
 func (e *TokenError) Scope() Scope {
-	for _, c := range e.Codes {
-		if s, ok := aadstsScopes[c]; ok {
-			return s
-		}
-	}
-	if s, ok := aadstsScopes[e.AADSTS()]; ok {
+	if s, ok := byAADSTS(e, aadstsScopes); ok {
 		return s
 	}
 	switch strings.ToLower(e.Code) {
@@ -267,15 +262,22 @@ var codeReasons = map[string]string{
 	"server_error":            "the identity platform failed; retry later",
 }
 
+// byAADSTS looks up the first of the error's AADSTS codes that m knows:
+// error_codes in order, then the code in the description.
+func byAADSTS[T any](e *TokenError, m map[int]T) (T, bool) {
+	for _, c := range e.Codes {
+		if v, ok := m[c]; ok {
+			return v, true
+		}
+	}
+	v, ok := m[e.AADSTS()]
+	return v, ok
+}
+
 // Reason explains the failure in plain language for an operator or user,
 // by AADSTS code first, then by OAuth error code.
 func (e *TokenError) Reason() string {
-	for _, c := range e.Codes {
-		if r, ok := aadstsReasons[c]; ok {
-			return r
-		}
-	}
-	if r, ok := aadstsReasons[e.AADSTS()]; ok {
+	if r, ok := byAADSTS(e, aadstsReasons); ok {
 		return r
 	}
 	if r, ok := codeReasons[strings.ToLower(e.Code)]; ok {
