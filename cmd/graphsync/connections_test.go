@@ -292,7 +292,7 @@ func TestConnectionsRoundTrip(t *testing.T) {
 	}
 
 	code, out, errOut = b.run("connections", "show", id)
-	wantCode(t, code, 1, out, errOut)
+	wantCode(t, code, 2, out, errOut)
 	wantContains(t, "show deleted", errOut, "connection "+id+" does not exist")
 
 	code, out, errOut = b.run("connections", "show", "abc")

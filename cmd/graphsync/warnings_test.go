@@ -15,8 +15,9 @@ import (
 // What concerns every connection shows in `status` and `config check` as a
 // warning: the app's credentials refused (until a token is issued again),
 // a client secret about to expire, tokens the encryption key cannot open.
+// Not parallel: the refusal moves the process's token metrics, which other
+// tests of this package read.
 func TestStatusAndConfigCheckWarn(t *testing.T) {
-	t.Parallel()
 	expires := time.Now().Add(10 * 24 * time.Hour).UTC().Format(time.RFC3339)
 	w := connectEmulated(t, emulator.Config{Seed: 9, Users: 1, MessagesPerUser: 5},
 		map[string]string{"GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT": expires}, []*graphsync.Resource{graphsync.Mail})
