@@ -263,7 +263,7 @@ func TestNotificationsDriveSyncs(t *testing.T) {
 
 	// The safety net: subscribed streams are not due within the long
 	// interval, people (no notifications) is.
-	due, err := b.store.DueSyncs(context.Background(), time.Nanosecond, time.Hour, 0)
+	due, err := b.store.DueSyncs(context.Background(), time.Nanosecond, time.Hour, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

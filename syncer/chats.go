@@ -124,7 +124,7 @@ func (r *run) syncChatList(ctx context.Context) ([]graphsync.Chat, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sync chats: list chats: %w", err)
 		}
-		pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+		r.pageStored()
 		items = append(items, page.Items...)
 		if page.NextLink == "" {
 			break
@@ -278,7 +278,7 @@ func (r *run) syncChatMessages(ctx context.Context, c graphsync.Chat) error {
 		if err != nil {
 			return fmt.Errorf("sync chat %s messages: %w", c.ID, err)
 		}
-		pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+		r.pageStored()
 		if page.NextLink == "" {
 			return nil
 		}

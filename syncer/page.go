@@ -115,27 +115,17 @@ func (r *run) applyPage(ctx context.Context, tx store.Tx, t *graphsync.Table, st
 	return store.Progress{Upserted: int(u), Deleted: int(n.Total())}, nil
 }
 
-// count counts records written: in the metrics, and on the run, whose
-// outcome says whether the resource changed.
-func (r *run) count(action string, n int64) {
-	if n == 0 {
-		return
-	}
-	recordsWritten.WithLabelValues(r.resource.Name(), action).Add(float64(n))
-	r.written.Add(n)
-}
-
 // countRemoved counts a removal in the metrics.
 func (r *run) countRemoved(n store.Removed) {
 	r.count("deleted", int64(n.Deleted))
 	if r.resource.Shape() == graphsync.WindowedDelta {
-		recordsWritten.WithLabelValues(r.resource.Name(), "left_window").Add(float64(n.Left))
+		r.count("left_window", int64(n.Left))
 	}
 }
 
 // quarantine stores records that cannot be written, with the reason.
 func (r *run) quarantine(ctx context.Context, tx store.Tx, st graphsync.Stream, id string, reason error, raw []byte) error {
-	recordsWritten.WithLabelValues(r.resource.Name(), "quarantined").Inc()
+	r.count("quarantined", 1)
 	r.log.WarnContext(ctx, "record quarantined", "stream", st.Container, "item_id", store.CleanText(id), "reason", reason.Error())
 	return r.eng.store.QuarantineTx(ctx, tx, st, id, reason.Error(), raw)
 }

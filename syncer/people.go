@@ -62,7 +62,7 @@ func (r *run) syncPeople(ctx context.Context) error {
 			digest = listDigest(page.Items)
 			if digest == state.Watermark && state.LastSuccessAt != nil {
 				r.markIdle(store.Finish{Stream: st, Progress: store.Progress{Pages: 1}})
-				pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+				r.pageStored()
 				return nil
 			}
 		}
@@ -95,7 +95,7 @@ func (r *run) syncPeople(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sync people: %w", err)
 		}
-		pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+		r.pageStored()
 		if next == "" {
 			return nil
 		}

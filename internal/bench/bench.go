@@ -66,6 +66,7 @@ var scenarios = []scenario{
 	{"freshness", freshness},
 	{"memory", memory},
 	{"scale", scaleOut},
+	{"demo", demoMemory},
 }
 
 // Names lists the scenarios in the order they run.

@@ -235,14 +235,14 @@ func (e *env) pass(ctx context.Context, timeout time.Duration, opts ...jobs.Enqu
 		return 0, 0, err
 	}
 	start := time.Now()
-	n, err := e.svc.EnqueueSync(ctx, e.river, 0, nil, opts...)
+	p, err := e.svc.EnqueueSync(ctx, e.river, 0, nil, opts...)
 	if err != nil {
 		return 0, 0, err
 	}
 	if err := e.waitIdle(ctx, start.Add(timeout)); err != nil {
-		return n, time.Since(start), err
+		return p.Mailboxes(), time.Since(start), err
 	}
-	return n, time.Since(start), nil
+	return p.Mailboxes(), time.Since(start), nil
 }
 
 func (e *env) waitIdle(ctx context.Context, deadline time.Time) error {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -71,7 +72,7 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_GRAPH_URL", Flag: "graph-url", Default: "https://graph.microsoft.com", Help: "Microsoft Graph base URL (national clouds, the emulator)", field: func(c *Config) *string { return &c.GraphURL }},
 	{Env: "GRAPHSYNC_LOGIN_URL", Flag: "login-url", Default: "https://login.microsoftonline.com", Help: "identity platform base URL", field: func(c *Config) *string { return &c.LoginURL }},
 	{Env: "GRAPHSYNC_HTTP_ADDR", Flag: "http-addr", Default: "127.0.0.1:9464", Help: "worker's HTTP address for /metrics, /healthz, /readyz, /riverui/", field: func(c *Config) *string { return &c.HTTPAddr }},
-	{Env: "GRAPHSYNC_SYNC_INTERVAL", Flag: "sync-interval", Default: "5m", Help: "how often each connection's resources are synced", duration: func(c *Config) *time.Duration { return &c.SyncInterval }},
+	{Env: "GRAPHSYNC_SYNC_INTERVAL", Flag: "sync-interval", Default: "5m", Help: "how long after a resource's last successful sync it is synced again (at least 10s)", duration: func(c *Config) *time.Duration { return &c.SyncInterval }},
 	{Env: "GRAPHSYNC_NOTIFY_URL", Flag: "notify-url", Help: "public https base URL Graph posts change notifications to (`/notifications`, `/lifecycle` below it); empty: no change notifications, every resource is polled every GRAPHSYNC_SYNC_INTERVAL", field: func(c *Config) *string { return &c.NotifyURL }},
 	{Env: "GRAPHSYNC_NOTIFY_ADDR", Flag: "notify-addr", Default: "127.0.0.1:9465", Help: "address the change-notification endpoint listens on (put a TLS-terminating proxy in front; only this address is meant to be reachable from the internet)", field: func(c *Config) *string { return &c.NotifyAddr }},
 	{Env: "GRAPHSYNC_SUBSCRIBED_INTERVAL", Flag: "subscribed-interval", Default: "6h", Help: "how often a resource with an active change-notification subscription is polled as a safety net", duration: func(c *Config) *time.Duration { return &c.SubscribedInterval }},
@@ -149,6 +150,10 @@ func (c *Config) Validate(need Need) error {
 		if c.Tenant == "" || strings.ContainsAny(c.Tenant, "/?# ") {
 			bad("GRAPHSYNC_TENANT %q is not common, organizations, consumers, a tenant id or a domain", c.Tenant)
 		}
+	}
+	if c.SyncInterval > 0 && c.SyncInterval < jobs.MinSyncInterval {
+		bad("GRAPHSYNC_SYNC_INTERVAL %s is shorter than %s, the shortest interval the scheduler keeps (River makes a scheduled job available within about 5 s)",
+			c.SyncInterval, jobs.MinSyncInterval)
 	}
 	if c.ClientSecretExpiresAt != "" {
 		if _, err := c.SecretExpiry(); err != nil {
