@@ -153,12 +153,12 @@ func TestStatus(t *testing.T) {
 	if chats == nil {
 		t.Fatalf("no chats line in:\n%s", out)
 	}
-	lag, err := time.ParseDuration(chats[7])
+	lag, err := time.ParseDuration(chats[9])
 	if err != nil || lag > time.Minute || health.Lag["chats"] > time.Minute {
-		t.Errorf("chats lag: status %q, gauge %s; want both under a minute\n%s", chats[7], health.Lag["chats"], out)
+		t.Errorf("chats lag: status %q, gauge %s; want both under a minute\n%s", chats[9], health.Lag["chats"], out)
 	}
 	// A disabled resource says so, without a lag the gauge does not count.
-	if p := lines["people"]; p == nil || p[4] != "disabled" || p[7] != "-" {
+	if p := lines["people"]; p == nil || p[4] != "disabled" || p[9] != "-" {
 		t.Errorf("disabled people: %q, want status disabled and lag -\n%s", p, out)
 	}
 	if _, counted := health.Lag["people"]; counted {
