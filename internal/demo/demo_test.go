@@ -60,13 +60,14 @@ func TestDemoNamesAndDropsItsDatabase(t *testing.T) {
 		if exists(name) || !strings.Contains(out.String(), "Dropped database "+name+".") {
 			t.Errorf("database %s still exists after the demo, or the demo does not say it dropped it:\n%s", name, out.String())
 		}
-		for _, want := range []string{"generating every user's mail", "generated in", "checked ", "peak memory (RSS)"} {
+		for _, want := range []string{"generating every user's mail", "generated in", "checked ", "peak memory (RSS)",
+			"subscriptions active", "notifications delivered", "changes synced through notifications"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("demo output lacks %q:\n%s", want, out.String())
 			}
 		}
 		// Each progress block starts with its time; no block is all zeros.
-		if !regexp.MustCompile(`\[4/7\] Initial sync\n      \d+\.\ds, `).MatchString(out.String()) {
+		if !regexp.MustCompile(`\[4/8\] Initial sync\n      \d+\.\ds, `).MatchString(out.String()) {
 			t.Errorf("the initial sync's progress does not start with the time:\n%s", out.String())
 		}
 		if regexp.MustCompile(`\s0 records\s+0 deleted\s+0 pages`).MatchString(out.String()) {
