@@ -19,7 +19,8 @@ type StatusCommand struct{ *Main }
 func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	fs := c.flagSet("status", "status [--connection ID] [flags]",
 		"Show, per connection and resource: the last successful sync and the lag since, page and row counts,\n"+
-			"the status (ok, error, missing_scope with the permission), any throttle window, quarantined records,\n"+
+			"the status (ok, error, missing_scope with the permission, waiting for rescue when the connection's sync job\n"+
+			"ran on a worker that is gone), any throttle window, quarantined records,\n"+
 			"and the last error. A resource with several streams (mail folders, chats) shows their sum, its worst\n"+
 			"status and its oldest success; `graphsync connections show ID` lists every stream.")
 	only := fs.Int64("connection", 0, "show only the connection with this ID")
@@ -75,6 +76,10 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 		byConn[s.Connection] = append(byConn[s.Connection], s)
 	}
 	now := time.Now()
+	stranded, err := strandedByConnection(ctx, st, cfg, *only, now)
+	if err != nil {
+		return err
+	}
 	w := table(c.Stdout)
 	row(w, "ID", "UPN", "CONNECTION", "RESOURCE", "STATUS", "LAST SUCCESS", "LAG", "STREAMS", "PAGES", "UPSERTED", "DELETED", "RESYNCS", "THROTTLED UNTIL", "QUARANTINED", "LAST ERROR")
 	for _, cn := range conns {
@@ -84,13 +89,21 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 			if lastErr == "" && cn.Status != store.StatusActive {
 				lastErr = errorText(cn.LastErrorCode, cn.LastError, nil)
 			}
-			row(w, strconv.FormatInt(cn.ID, 10), describe(cn), cn.Status, r.resource, r.status,
+			status := r.status
+			if len(stranded[cn.ID]) > 0 {
+				status = waitingForRescue
+			}
+			row(w, strconv.FormatInt(cn.ID, 10), describe(cn), cn.Status, r.resource, status,
 				formatTime(r.lastSuccess), r.lag(now), strconv.Itoa(r.streams), itoa(r.pages), itoa(r.upserted),
 				itoa(r.deleted), itoa(r.resyncs), formatTime(throttled),
 				strconv.Itoa(quarantined[quarantineKey{cn.ID, r.resource}]), oneLine(lastErr, 100))
 		}
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	writeStranded(c.Stdout, stranded, now)
+	return nil
 }
 
 // resourceStatus sums the streams of one resource of a connection.

@@ -90,8 +90,12 @@ var linkToken = regexp.MustCompile(`(?i)(\$|%24)(skip|delta)token(=|%3d)[^&\s"'<
 func Links(source string, text []byte) []Finding {
 	var out []Finding
 	for _, m := range linkToken.FindAllIndex(text, 20) {
-		out = append(out, Finding{Source: source, Secret: -1, Form: "link token", Offset: m[0],
-			Hint: fmt.Sprintf("%.24s…", text[m[0]:])})
+		// The hint shows where the token starts, none of it.
+		at := text[m[0]:m[1]]
+		if i := bytes.LastIndexAny(at, "=dD"); i >= 0 {
+			at = at[:i+1]
+		}
+		out = append(out, Finding{Source: source, Secret: -1, Form: "link token", Offset: m[0], Hint: string(at) + "…"})
 	}
 	return out
 }
