@@ -45,7 +45,9 @@ func TestRescueAfterDefaultsAndLimits(t *testing.T) {
 
 type nopSyncer struct{}
 
-func (nopSyncer) Sync(context.Context, syncer.Request) (syncer.Outcome, error) { return syncer.Outcome{}, nil }
+func (nopSyncer) Sync(context.Context, syncer.Request) (syncer.Outcome, error) {
+	return syncer.Outcome{}, nil
+}
 
 type nopRefresher struct{}
 
