@@ -48,6 +48,14 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		reply(out)
+	case p[0] == "truth" && len(p) == 4 && p[3] == "deleted" && r.Method == http.MethodGet:
+		imm := strings.EqualFold(r.URL.Query().Get("idType"), "ImmutableId")
+		out, err := em.deletedTruth(p[1], p[2], imm)
+		if err != nil {
+			bad(http.StatusNotFound, err)
+			return
+		}
+		reply(out)
 	case p[0] == "mutate" && post:
 		n, err := strconv.Atoi(r.URL.Query().Get("n"))
 		if err != nil || n < 0 {

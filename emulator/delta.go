@@ -64,6 +64,15 @@ func (c *call) serveDelta(s deltaSpec) {
 		return
 	case val != "":
 		t, err = em.openToken(val, s.key)
+		if t.Delta && (err == nil || errors.Is(err, errTokenExpired)) {
+			// The client holds that round's result (DeletedTruth), even
+			// if the token has expired since.
+			em.mu.RLock()
+			if col := s.col(); col != nil {
+				col.acks.add(t.From)
+			}
+			em.mu.RUnlock()
+		}
 		if err == nil && em.flt.hit(func(f Faults) float64 { return f.DeltaExpired }) {
 			em.cnt.fault("delta_expired")
 			err = errTokenExpired

@@ -103,7 +103,7 @@ func (c *Config) validate() error {
 		c.RescueAfter = DefaultRescueAfter(c.MaxJobDuration)
 	}
 	if timeout := JobTimeout(c.MaxJobDuration); c.RescueAfter <= timeout {
-		return fmt.Errorf("jobs config: RescueAfter %s is not longer than the job timeout %s (MaxJobDuration %s and its grace): River would hand a job still running on a live worker to another",
+		return fmt.Errorf("jobs config: RescueAfter %s is not longer than the job timeout %s (MaxJobDuration %s and a minute): River would hand a job still running on a live worker to another",
 			c.RescueAfter, timeout, c.MaxJobDuration)
 	}
 	return nil
@@ -113,10 +113,10 @@ func (c *Config) validate() error {
 const DefaultMaxJobDuration = 5 * time.Minute
 
 // JobTimeout is how long River lets a job run before cancelling it: the
-// job's duration and a grace of as much again, at most a minute, for the
-// page in flight at the deadline to commit.
+// job's duration and a minute's grace for the page in flight at the
+// deadline to commit.
 func JobTimeout(maxJobDuration time.Duration) time.Duration {
-	return maxJobDuration + min(maxJobDuration, time.Minute)
+	return maxJobDuration + time.Minute
 }
 
 // DefaultRescueAfter is RescueAfter's default for a job duration: a

@@ -22,7 +22,7 @@ func TestRescueAfterDefaultsAndLimits(t *testing.T) {
 	if got, want := jobs.JobTimeout(5*time.Minute), 6*time.Minute; got != want {
 		t.Errorf("job timeout of 5m jobs: %s, want %s", got, want)
 	}
-	if got, want := jobs.JobTimeout(20*time.Second), 40*time.Second; got != want {
+	if got, want := jobs.JobTimeout(20*time.Second), 80*time.Second; got != want {
 		t.Errorf("job timeout of 20s jobs: %s, want %s", got, want)
 	}
 	if got, want := jobs.DefaultRescueAfter(5*time.Minute), 7*time.Minute; got != want {
@@ -32,7 +32,7 @@ func TestRescueAfterDefaultsAndLimits(t *testing.T) {
 		job, rescue time.Duration
 		ok          bool
 	}{{0, 0, true}, {5 * time.Minute, 6*time.Minute + time.Second, true}, {5 * time.Minute, 6 * time.Minute, false},
-		{20 * time.Second, 41 * time.Second, true}, {20 * time.Second, 30 * time.Second, false}} {
+		{20 * time.Second, 81 * time.Second, true}, {20 * time.Second, 80 * time.Second, false}} {
 		_, err := jobs.NewService(jobs.Config{Store: st, Engine: nopSyncer{}, Tokens: nopRefresher{}, MaxJobDuration: tc.job, RescueAfter: tc.rescue})
 		if (err == nil) != tc.ok {
 			t.Errorf("jobs of %s, rescue after %s: %v, want ok %t", tc.job, tc.rescue, err, tc.ok)

@@ -68,11 +68,11 @@ func TestStatusWaitingForRescue(t *testing.T) {
 	wantContains(t, "status output", out, fmt.Sprintf("sync job %d", stranded), "worker worker-gone, which is gone", "GRAPHSYNC_RESCUE_AFTER")
 
 	// Shorter jobs time out sooner: then the other job is stranded too.
-	b.env["GRAPHSYNC_MAX_JOB_DURATION"] = "1m"
+	b.env["GRAPHSYNC_MAX_JOB_DURATION"] = "30s"
 	code, out, errOut = b.run("status", "--connection", fmt.Sprint(busy.ID))
 	wantCode(t, code, 0, out, errOut)
 	if s := statusOf(out, busy); s != "waiting for rescue" {
-		t.Errorf("with 1m jobs, a job running 3 minutes shows %q\n%s", s, out)
+		t.Errorf("with 30s jobs, a job running 3 minutes shows %q\n%s", s, out)
 	}
 	wantNotContains(t, "status of one connection", out, fmt.Sprintf("sync job %d", stranded))
 }

@@ -92,7 +92,7 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_UI_TOKEN", Flag: "ui-token", Help: "token protecting River UI (bearer token, or the password of HTTP basic auth); required off loopback", Secret: true, field: func(c *Config) *string { return &c.UIToken }},
 	{Env: "GRAPHSYNC_UI_TOKEN_FILE", Flag: "ui-token-file", Help: "file holding the River UI token (instead of GRAPHSYNC_UI_TOKEN)", fileOf: "GRAPHSYNC_UI_TOKEN", field: func(c *Config) *string { return &c.UITokenFile }},
 	{Env: "GRAPHSYNC_RIVER_UI", Flag: "river-ui", Default: "true", Help: "serve River UI at /riverui/ on GRAPHSYNC_HTTP_ADDR (true or false)", field: func(c *Config) *string { return &c.RiverUI }},
-	{Env: "GRAPHSYNC_MAX_JOB_DURATION", Flag: "max-job-duration", Default: "5m", Help: "how long one sync job runs before it checkpoints and continues in a new one; River cancels it after this plus a grace of as much, at most 1m (the job timeout)", duration: func(c *Config) *time.Duration { return &c.MaxJobDuration }},
+	{Env: "GRAPHSYNC_MAX_JOB_DURATION", Flag: "max-job-duration", Default: "5m", Help: "how long one sync job runs before it checkpoints and continues in a new one; River cancels it a minute later (the job timeout)", duration: func(c *Config) *time.Duration { return &c.MaxJobDuration }},
 	{Env: "GRAPHSYNC_RESCUE_AFTER", Flag: "rescue-after", Help: "how long after it started a job of a worker that is gone (killed, host lost) waits before River hands it to another worker; longer than the job timeout (default: the job timeout plus 1m)", duration: func(c *Config) *time.Duration { return &c.RescueAfter }},
 }
 
@@ -231,7 +231,7 @@ func (c *Config) Validate(need Need) error {
 		bad("GRAPHSYNC_LOG_LEVEL %q is not debug, info, warn or error", c.LogLevel)
 	}
 	if timeout := jobs.JobTimeout(c.maxJobDuration()); c.RescueAfter != 0 && c.RescueAfter <= timeout {
-		bad("GRAPHSYNC_RESCUE_AFTER %s is not longer than the sync job timeout %s (GRAPHSYNC_MAX_JOB_DURATION %s and its grace): River would hand jobs still running on live workers to others",
+		bad("GRAPHSYNC_RESCUE_AFTER %s is not longer than the sync job timeout %s (GRAPHSYNC_MAX_JOB_DURATION %s and a minute): River would hand jobs still running on live workers to others",
 			c.RescueAfter, timeout, c.maxJobDuration())
 	}
 	return errors.Join(errs...)
