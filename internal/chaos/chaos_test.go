@@ -29,8 +29,8 @@ func TestChaosShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Kills < 4 || rep.PostgresRestarts != 1 {
-		t.Errorf("%d kills and %d PostgreSQL restarts, want 4 and 1", rep.Kills, rep.PostgresRestarts)
+	if rep.Kills < 4 || rep.PostgresRestarts != 1 || rep.KillsLeftToRiver != 1 {
+		t.Errorf("%d kills (%d left to River's rescuer) and %d PostgreSQL restarts, want 4 (1) and 1", rep.Kills, rep.KillsLeftToRiver, rep.PostgresRestarts)
 	}
 	if rep.Checked == 0 {
 		t.Error("nothing was compared with the ground truth")
