@@ -40,17 +40,13 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		reply(em.Users())
 	case p[0] == "tenant" && r.Method == http.MethodGet:
 		reply(map[string]any{"tenantId": em.cfg.TenantID, "apps": em.Apps()})
-	case p[0] == "truth" && len(p) == 3 && r.Method == http.MethodGet:
+	case p[0] == "truth" && (len(p) == 3 || len(p) == 4 && p[3] == "deleted") && r.Method == http.MethodGet:
 		imm := strings.EqualFold(r.URL.Query().Get("idType"), "ImmutableId")
-		out, err := em.truth(p[1], p[2], imm)
-		if err != nil {
-			bad(http.StatusNotFound, err)
-			return
+		read := em.truth
+		if len(p) == 4 {
+			read = em.deletedTruth
 		}
-		reply(out)
-	case p[0] == "truth" && len(p) == 4 && p[3] == "deleted" && r.Method == http.MethodGet:
-		imm := strings.EqualFold(r.URL.Query().Get("idType"), "ImmutableId")
-		out, err := em.deletedTruth(p[1], p[2], imm)
+		out, err := read(p[1], p[2], imm)
 		if err != nil {
 			bad(http.StatusNotFound, err)
 			return

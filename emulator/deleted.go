@@ -52,23 +52,8 @@ func (em *Emulator) deletedTruth(userID, resource string, imm bool) ([]json.RawM
 	if u == nil {
 		return nil, fmt.Errorf("deleted truth: user %q not found", userID)
 	}
-	var cols []*collection
-	switch resource {
-	case "mailFolders":
-		cols = []*collection{u.mail.folders}
-	case "messages":
-		for _, f := range u.mail.order { // deleted folders included
-			cols = append(cols, f.msgs)
-		}
-	case "events":
-		cols = []*collection{u.events}
-	case "driveItems":
-		cols = []*collection{u.drive}
-	case "contactFolders":
-		cols = []*collection{u.contactFolders}
-	case "contacts":
-		cols = append(u.contactFolderList(), u.contactsGone...)
-	default:
+	cols, ok := u.collections(resource, true) // deleted folders' included
+	if !ok {
 		return nil, fmt.Errorf("deleted truth: no deletions kept for resource %q", resource)
 	}
 	out := []json.RawMessage{}
@@ -77,15 +62,9 @@ func (em *Emulator) deletedTruth(userID, resource string, imm bool) ([]json.RawM
 			continue
 		}
 		for _, e := range c.entries {
-			if !e.deleted || e.raw != nil || !c.acks.heldLive(e) {
-				continue
+			if e.deleted && e.raw == nil && c.acks.heldLive(e) {
+				out = append(out, e.truth(imm))
 			}
-			b, off, end := e.obj.encode(nil, nil)
-			o := appendWithID(nil, b, off, end, e.servedID(imm), e.id)
-			if imm {
-				o = e.immutableRefs(o, 0)
-			}
-			out = append(out, o)
 		}
 	}
 	return out, nil

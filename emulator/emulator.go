@@ -155,24 +155,7 @@ func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage,
 	if u == nil {
 		return nil, fmt.Errorf("truth: user %q not found", userID)
 	}
-	var cols []*collection
 	switch resource {
-	case "mailFolders":
-		cols = []*collection{u.mail.folders}
-	case "messages":
-		for _, f := range u.mail.folderList() {
-			cols = append(cols, f.msgs)
-		}
-	case "events":
-		cols = []*collection{u.events}
-	case "driveItems":
-		cols = []*collection{u.drive}
-	case "contactFolders":
-		cols = []*collection{u.contactFolders}
-	case "contacts":
-		for _, c := range u.contactFolderList() {
-			cols = append(cols, c)
-		}
 	case "people":
 		return u.peopleTruth(), nil
 	case "chats":
@@ -181,7 +164,9 @@ func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage,
 		return em.chatMessagesTruth(u), nil
 	case "channelMessages":
 		return em.channelMessagesTruth(), nil
-	default:
+	}
+	cols, ok := u.collections(resource, false)
+	if !ok {
 		return nil, fmt.Errorf("truth: unknown resource %q", resource)
 	}
 	out := []json.RawMessage{}
@@ -199,15 +184,50 @@ func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage,
 				}
 				continue
 			}
-			b, off, end := e.obj.encode(nil, nil)
-			o := appendWithID(nil, b, off, end, e.servedID(imm), e.id)
-			if imm {
-				o = e.immutableRefs(o, 0)
-			}
-			out = append(out, o)
+			out = append(out, e.truth(imm))
 		}
 	}
 	return out, nil
+}
+
+// collections are the change-logged collections holding a user's resource:
+// those of live folders, and with gone those of deleted folders too.
+func (u *userRec) collections(resource string, gone bool) ([]*collection, bool) {
+	switch resource {
+	case "mailFolders":
+		return []*collection{u.mail.folders}, true
+	case "messages":
+		var cols []*collection
+		for _, f := range u.mail.order {
+			if gone || !f.gone {
+				cols = append(cols, f.msgs)
+			}
+		}
+		return cols, true
+	case "events":
+		return []*collection{u.events}, true
+	case "driveItems":
+		return []*collection{u.drive}, true
+	case "contactFolders":
+		return []*collection{u.contactFolders}, true
+	case "contacts":
+		cols := u.contactFolderList()
+		if gone {
+			cols = append(cols, u.contactsGone...)
+		}
+		return cols, true
+	}
+	return nil, false
+}
+
+// truth renders e's object in full, as the truth holds it.
+func (e *entry) truth(imm bool) json.RawMessage {
+	b, off, end := e.obj.encode(nil, nil)
+	o := appendWithID(nil, b, off, end, e.servedID(imm), e.id)
+	if imm {
+		o = e.immutableRefs(o, 0)
+	}
+	return o
 }
 
 // Server is an Emulator listening on a loopback port.

@@ -83,35 +83,15 @@ func salvage(r io.Reader, budget int) (*Page, error) {
 	}
 	sawValue := false
 	for {
-		c, err := s.space()
+		key, c, end, err := s.member()
 		if err != nil {
 			return nil, err
 		}
-		switch c {
-		case '}':
+		if end {
 			if !sawValue {
 				return nil, &pageError{"response has no value array"}
 			}
 			return p, nil
-		case ',':
-			continue
-		case '"':
-		default:
-			return nil, fmt.Errorf("salvage page: unexpected %q where a key belongs (byte %d)", c, s.n)
-		}
-		raw, _, err := s.str(maxLinkBytes)
-		if err != nil {
-			return nil, err
-		}
-		key := unquote(raw) // before s.str reuses its buffer
-		if c, err = s.space(); err != nil {
-			return nil, err
-		}
-		if c != ':' {
-			return nil, fmt.Errorf("salvage page: no colon after key %.40q (byte %d)", key, s.n)
-		}
-		if c, err = s.space(); err != nil {
-			return nil, err
 		}
 		switch key {
 		case "value":
@@ -198,31 +178,8 @@ func (s *skimmer) item(c byte) (id string, err error) {
 		return "", s.skip(c)
 	}
 	for {
-		c, err := s.space()
-		if err != nil {
-			return id, err
-		}
-		switch c {
-		case '}':
-			return id, nil
-		case ',':
-			continue
-		case '"':
-		default:
-			return id, fmt.Errorf("salvage page: unexpected %q where an item's key belongs (byte %d)", c, s.n)
-		}
-		raw, _, err := s.str(256)
-		if err != nil {
-			return id, err
-		}
-		key := unquote(raw) // before s.str reuses its buffer
-		if c, err = s.space(); err != nil {
-			return id, err
-		}
-		if c != ':' {
-			return id, fmt.Errorf("salvage page: no colon after an item's key (byte %d)", s.n)
-		}
-		if c, err = s.space(); err != nil {
+		key, c, end, err := s.member()
+		if err != nil || end {
 			return id, err
 		}
 		if c == '"' && key == "id" {
@@ -238,6 +195,38 @@ func (s *skimmer) item(c byte) (id string, err error) {
 		if err := s.skip(c); err != nil {
 			return id, err
 		}
+	}
+}
+
+// member reads an object's next member up to its value's first byte, c;
+// end says the object ended instead.
+func (s *skimmer) member() (key string, c byte, end bool, err error) {
+	for {
+		if c, err = s.space(); err != nil {
+			return "", 0, false, err
+		}
+		switch c {
+		case '}':
+			return "", 0, true, nil
+		case ',':
+			continue
+		case '"':
+		default:
+			return "", 0, false, fmt.Errorf("salvage page: unexpected %q where a key belongs (byte %d)", c, s.n)
+		}
+		raw, _, err := s.str(maxLinkBytes)
+		if err != nil {
+			return "", 0, false, err
+		}
+		key = unquote(raw) // before s.str reuses its buffer
+		if c, err = s.space(); err != nil {
+			return "", 0, false, err
+		}
+		if c != ':' {
+			return "", 0, false, fmt.Errorf("salvage page: no colon after key %.40q (byte %d)", key, s.n)
+		}
+		c, err = s.space()
+		return key, c, false, err
 	}
 }
 

@@ -3,14 +3,12 @@ package jobs_test
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,29 +17,12 @@ import (
 	"github.com/graphsync/graphsync/connect"
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/logtest"
 	"github.com/graphsync/graphsync/internal/pglocal"
 	"github.com/graphsync/graphsync/internal/secretscan"
 	"github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/store"
 )
-
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
-}
 
 // TestNoSecretLeaks connects, syncs with frequent refreshes, server errors,
 // expired delta tokens, a revoked grant and a forged sign-in answer, all
@@ -52,8 +33,8 @@ func (l *lockedBuffer) Bytes() []byte {
 // anywhere but in the checkpoints that hold them.
 func TestNoSecretLeaks(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &logtest.Buffer{}
+	logger := logs.Logger()
 	b := setup(t, options{
 		emu:       emulator.Config{Users: 3, MessagesPerUser: 60, AccessTokenLifetime: 30 * time.Second},
 		worker:    func(c *worker.Config) { c.Logger = logger },

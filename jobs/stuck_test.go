@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -16,24 +17,25 @@ import (
 	"github.com/graphsync/graphsync/jobs"
 )
 
-// streamErrors lists the mail streams' last errors containing substr.
-func (b *bundle) streamErrors(t *testing.T, substr string) []string {
+// texts runs a query of one text column.
+func (b *bundle) texts(t *testing.T, sql string, args ...any) []string {
 	t.Helper()
-	rows, err := b.store.Pool().Query(context.Background(), `SELECT stream || ': ' || last_error FROM sync_state
-		WHERE resource = 'mail' AND position($1 in coalesce(last_error, '')) > 0`, substr)
+	rows, err := b.store.Pool().Query(context.Background(), sql, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
+}
+
+// streamErrors lists the mail streams' last errors containing substr.
+func (b *bundle) streamErrors(t *testing.T, substr string) []string {
+	t.Helper()
+	return b.texts(t, `SELECT stream || ': ' || last_error FROM sync_state
+		WHERE resource = 'mail' AND position($1 in coalesce(last_error, '')) > 0`, substr)
 }
 
 // retryNow retries at once the sync jobs waiting out River's backoff, as an
@@ -56,21 +58,7 @@ func (b *bundle) retryNow(t *testing.T) {
 // storedLinks lists every next and delta link in sync_state.
 func (b *bundle) storedLinks(t *testing.T) []string {
 	t.Helper()
-	rows, err := b.store.Pool().Query(context.Background(),
-		`SELECT l FROM sync_state, LATERAL (VALUES (next_link), (delta_link)) v(l) WHERE l IS NOT NULL`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
+	return b.texts(t, `SELECT l FROM sync_state, LATERAL (VALUES (next_link), (delta_link)) v(l) WHERE l IS NOT NULL`)
 }
 
 // A link to another origin is refused before it is stored: the round fails

@@ -168,12 +168,9 @@ func render(ct graphsync.ColumnType, v any) string {
 		}
 		return null
 	case graphsync.JSON:
-		var b []byte
-		switch x := v.(type) {
-		case []byte:
-			b = x
-		case json.RawMessage:
-			b = x
+		b, _ := v.([]byte)
+		if r, ok := v.(json.RawMessage); ok {
+			b = r
 		}
 		if len(b) == 0 || string(b) == "null" {
 			return null
