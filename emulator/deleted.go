@@ -3,41 +3,70 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sync"
 )
 
-// acks records the rounds a client completed over a collection: the
-// snapshot versions of the deltaLinks it presented. A client presents a
-// deltaLink only once it holds the round's result, so an entry live at one
-// of these versions is one the client held.
+// acks records the rounds served over a collection and which of them a
+// client completed. A client presents a round's deltaLink only once it
+// holds the round's result; and since pages serve each entry as it is when
+// the page is served (an entry deleted since the snapshot comes as
+// removed), an entry is surely held when it was live at the round's
+// snapshot and still live when the round's last page was last served.
 type acks struct {
-	mu   sync.Mutex
-	vers []uint64 // sorted, distinct
+	mu     sync.Mutex
+	rounds map[uint64]*round // by snapshot version
 }
 
-func (a *acks) add(v uint64) {
+type round struct {
+	end       uint64 // version when its last page was last served
+	presented bool   // a client presented its deltaLink
+}
+
+// served notes that the last page of the round of snapshot snap was
+// served at version now.
+func (a *acks) served(snap, now uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if i, found := slices.BinarySearch(a.vers, v); !found {
-		a.vers = slices.Insert(a.vers, i, v)
+	if a.rounds == nil {
+		a.rounds = map[uint64]*round{}
+	}
+	r := a.rounds[snap]
+	if r == nil {
+		r = &round{}
+		a.rounds[snap] = r
+	}
+	r.end = max(r.end, now)
+}
+
+// presented notes that a client presented the deltaLink of snapshot snap.
+func (a *acks) presented(snap uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r := a.rounds[snap]; r != nil {
+		r.presented = true
 	}
 }
 
-// heldLive reports whether a round completed while e was live: at a
-// version from its (re)creation up to its deletion.
+// heldLive reports whether a client completed a round that held e live:
+// one whose snapshot came after e's (re)creation and that ended before e's
+// deletion.
 func (a *acks) heldLive(e *entry) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	i, _ := slices.BinarySearch(a.vers, e.created)
-	return i < len(a.vers) && a.vers[i] < e.ver()
+	for snap, r := range a.rounds {
+		if r.presented && e.created <= snap && r.end < e.ver() {
+			return true
+		}
+	}
+	return false
 }
 
 // DeletedTruth returns the objects of a user's resource that a client
 // syncing with delta must hold as deleted: deleted (or moved out of their
-// folder) after a delta round that listed them live was completed, that
-// is, after a client presented a deltaLink from a round whose snapshot held
-// them. Each is rendered as it was last live, with default ids. Resources:
+// folder) after a delta round that held them live was completed: a round
+// whose snapshot held them, whose last page was served before their
+// deletion, and whose deltaLink a client presented. Each is rendered as it
+// was last live, with default ids. Resources:
 // mailFolders, messages (those of deleted folders included), events,
 // driveItems, contactFolders, contacts. An object moved to another folder
 // is in the truth too; callers keep only what is not.

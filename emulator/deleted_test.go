@@ -8,7 +8,9 @@ import (
 
 // DeletedTruth holds what a client completed a round over while it was
 // live and that was deleted since; not what was deleted before the client
-// presented the round's deltaLink, nor what lived only between two rounds.
+// presented the round's deltaLink, nor what lived only between two rounds,
+// nor what was deleted while the round that would have held it was being
+// served (its page served it as removed, or not at all).
 func TestDeletedTruth(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{Seed: 46, Users: 1, MessagesPerUser: 30})
@@ -62,9 +64,25 @@ func TestDeletedTruth(t *testing.T) {
 	fresh := em.addMessage(em.users[0], em.nextVersion(), f, em.now())
 	em.deleteMessage(em.users[0], em.nextVersion(), fresh)
 	em.mu.Unlock()
-	b.syncRound(t, tok, next, func(map[string]json.RawMessage) {})
+	last := b.syncRound(t, tok, next, func(map[string]json.RawMessage) {})
 	if got := deleted(); slices.Contains(got, fresh.e.id) {
 		t.Fatalf("a message created and deleted between two rounds is reported: %v", got)
+	}
+
+	// A round in pages of one: a message deleted after the first page,
+	// before its own, is served as removed, never live.
+	em.mu.Lock()
+	em.addMessage(em.users[0], em.nextVersion(), f, em.now())
+	late := em.addMessage(em.users[0], em.nextVersion(), f, em.now())
+	em.mu.Unlock()
+	first := b.getPage(t, tok, last, "Prefer", "odata.maxpagesize=1")
+	em.mu.Lock()
+	em.deleteMessage(em.users[0], em.nextVersion(), late)
+	em.mu.Unlock()
+	rest := b.syncRound(t, tok, first.NextLink, func(map[string]json.RawMessage) {}, "Prefer", "odata.maxpagesize=1")
+	b.syncRound(t, tok, rest, func(map[string]json.RawMessage) {})
+	if got := deleted(); slices.Contains(got, late.e.id) {
+		t.Fatalf("a message deleted while the round was served is reported: %v", got)
 	}
 
 	// Over the control plane, with immutable ids as graphsync asks for.

@@ -69,7 +69,7 @@ func (c *call) serveDelta(s deltaSpec) {
 			// if the token has expired since.
 			em.mu.RLock()
 			if col := s.col(); col != nil {
-				col.acks.add(t.From)
+				col.acks.presented(t.From)
 			}
 			em.mu.RUnlock()
 		}
@@ -143,6 +143,9 @@ func (c *call) serveDelta(s deltaSpec) {
 	var done bool
 	if col != nil {
 		buf, n, t.Cursor, done = col.page(buf, q)
+		if done {
+			col.acks.served(t.Snap, em.version)
+		}
 	} else {
 		done = true
 	}
