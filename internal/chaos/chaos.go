@@ -343,14 +343,6 @@ func (h *harness) startWorker() (*worker, error) {
 // killWorker sends SIGKILL to w, hands the jobs it was running back to the
 // queue (unless River's rescuer is to) and starts a replacement.
 func (h *harness) killWorker(ctx context.Context, w *worker, byRiver bool) error {
-	if byRiver {
-		// Kill it while it runs a sync, so that River has one to rescue.
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if ids, err := h.runningOn(ctx, w.id()); err == nil && len(ids) > 0 {
-				break
-			}
-		}
-	}
 	w.kill()
 	h.mu.Lock()
 	h.workers = slices.DeleteFunc(h.workers, func(x *worker) bool { return x == w })
@@ -381,25 +373,54 @@ func (h *harness) killWorker(ctx context.Context, w *worker, byRiver bool) error
 
 // runningOn lists the sync jobs a worker was running, by River's id of it.
 func (h *harness) runningOn(ctx context.Context, riverID string) ([]int64, error) {
-	var ids []int64
-	params := river.NewJobListParams().Kinds(jobs.SyncArgs{}.Kind()).States(rivertype.JobStateRunning).First(1000)
+	var byWorker map[string][]int64
 	err := retryDB(ctx, func() error {
-		ids = ids[:0]
-		res, err := h.river.JobList(ctx, params)
-		if err != nil {
-			return err
-		}
-		for _, j := range res.Jobs {
-			if n := len(j.AttemptedBy); n > 0 && j.AttemptedBy[n-1] == riverID {
-				ids = append(ids, j.ID)
-			}
-		}
-		return nil
+		var err error
+		byWorker, err = h.running(ctx)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list the jobs of a killed worker: %w", err)
 	}
-	return ids, nil
+	return byWorker[riverID], nil
+}
+
+// running lists the running sync jobs by River's id of their worker.
+func (h *harness) running(ctx context.Context) (map[string][]int64, error) {
+	res, err := h.river.JobList(ctx, river.NewJobListParams().Kinds(jobs.SyncArgs{}.Kind()).States(rivertype.JobStateRunning).First(1000))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]int64{}
+	for _, j := range res.Jobs {
+		if n := len(j.AttemptedBy); n > 0 {
+			out[j.AttemptedBy[n-1]] = append(out[j.AttemptedBy[n-1]], j.ID)
+		}
+	}
+	return out, nil
+}
+
+// busyWorker picks a worker running a sync job, so that River has one to
+// rescue: it queues syncs and watches for up to 30 s, then settles for any.
+func (h *harness) busyWorker(ctx context.Context, rng *mathrand.Rand) *worker {
+	_ = h.enqueue(ctx)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		byWorker, err := h.running(ctx)
+		if err != nil {
+			continue
+		}
+		h.mu.Lock()
+		for _, w := range h.workers {
+			if len(byWorker[w.id()]) > 0 {
+				h.mu.Unlock()
+				return w
+			}
+		}
+		h.mu.Unlock()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.workers[rng.IntN(len(h.workers))]
 }
 
 // rescue does what River's rescuer does for jobs of a dead worker once
@@ -525,11 +546,13 @@ type event struct {
 
 func (h *harness) apply(ctx context.Context, e event, rng *mathrand.Rand) error {
 	switch e.kind {
-	case "kill", "kill-river":
+	case "kill":
 		h.mu.Lock()
 		w := h.workers[rng.IntN(len(h.workers))]
 		h.mu.Unlock()
-		return h.killWorker(ctx, w, e.kind == "kill-river")
+		return h.killWorker(ctx, w, false)
+	case "kill-river":
+		return h.killWorker(ctx, h.busyWorker(ctx, rng), true)
 	case "postgres":
 		h.logf("restarting PostgreSQL with immediate shutdown")
 		h.mu.Lock()
