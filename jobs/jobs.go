@@ -47,6 +47,7 @@ type Config struct {
 	RefreshAhead time.Duration
 	// MaxJobDuration bounds one sync job; a longer sync checkpoints and
 	// continues in a new job so one mailbox cannot hold a worker for hours.
+	// River cancels a job at JobTimeout(MaxJobDuration).
 	MaxJobDuration time.Duration
 	// SyncWorkers and TokenWorkers size the queues of this process.
 	SyncWorkers, TokenWorkers int
@@ -54,8 +55,11 @@ type Config struct {
 	// or SyncInterval when shorter): each run schedules the syncs due
 	// before the next, at the moment each is due.
 	ScheduleEvery time.Duration
-	// RescueAfter is how long a job may stay running (its worker killed)
-	// before River hands it to another worker.
+	// RescueAfter is how long after it started a job whose worker is gone
+	// (killed, its host lost) stays running before River hands it to
+	// another worker; meanwhile its mailbox is not synced. It must be longer
+	// than the job timeout, or River would hand out jobs still running on
+	// live workers: default the job timeout plus a minute.
 	RescueAfter time.Duration
 	// Resources limits which resources this process schedules (all when
 	// empty).
@@ -89,7 +93,7 @@ func (c *Config) validate() error {
 		c.RefreshAhead = token.DefaultRefreshAhead
 	}
 	if c.MaxJobDuration <= 0 {
-		c.MaxJobDuration = 5 * time.Minute
+		c.MaxJobDuration = DefaultMaxJobDuration
 	}
 	if c.SyncWorkers <= 0 {
 		c.SyncWorkers = 20
@@ -101,7 +105,11 @@ func (c *Config) validate() error {
 		c.ScheduleEvery = min(time.Minute, c.SyncInterval)
 	}
 	if c.RescueAfter <= 0 {
-		c.RescueAfter = 2*c.MaxJobDuration + time.Minute
+		c.RescueAfter = DefaultRescueAfter(c.MaxJobDuration)
+	}
+	if timeout := JobTimeout(c.MaxJobDuration); c.RescueAfter <= timeout {
+		return fmt.Errorf("jobs config: RescueAfter %s is not longer than the job timeout %s (MaxJobDuration %s and a minute): River would hand a job still running on a live worker to another",
+			c.RescueAfter, timeout, c.MaxJobDuration)
 	}
 	return nil
 }
@@ -110,6 +118,22 @@ func (c *Config) validate() error {
 // makes a scheduled job available within about 5 seconds of its time, so a
 // shorter interval could not be honoured.
 const MinSyncInterval = 10 * time.Second
+// DefaultMaxJobDuration is MaxJobDuration's default.
+const DefaultMaxJobDuration = 5 * time.Minute
+
+// JobTimeout is how long River lets a job run before cancelling it: the
+// job's duration and a minute's grace for the page in flight at the
+// deadline to commit.
+func JobTimeout(maxJobDuration time.Duration) time.Duration {
+	return maxJobDuration + time.Minute
+}
+
+// DefaultRescueAfter is RescueAfter's default for a job duration: a
+// minute past the job timeout, when no live worker can still be running
+// the job.
+func DefaultRescueAfter(maxJobDuration time.Duration) time.Duration {
+	return JobTimeout(maxJobDuration) + time.Minute
+}
 
 // Service holds what the workers share within one process.
 type Service struct {
@@ -131,7 +155,7 @@ func NewService(cfg Config) (*Service, error) {
 func (s *Service) NewClient(work bool) (*river.Client[store.Tx], error) {
 	rc := &river.Config{
 		Logger:               slog.New(newQuietHandler(s.log.Handler(), riverLogEvery)).With("component", "river"),
-		JobTimeout:           s.cfg.MaxJobDuration + time.Minute,
+		JobTimeout:           JobTimeout(s.cfg.MaxJobDuration),
 		RescueStuckJobsAfter: s.cfg.RescueAfter,
 		FetchPollInterval:    s.cfg.PollInterval,
 		MaxAttempts:          25,

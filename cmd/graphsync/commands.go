@@ -214,10 +214,19 @@ func (m *Main) load(fs *flag.FlagSet, args []string, need config.Need) (*config.
 	if err != nil {
 		return nil, m.flagError(fs, err)
 	}
+	m.warn(cfg)
 	if err := cfg.Validate(need); err != nil {
 		return nil, &usageError{fmt.Errorf("configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))}
 	}
 	return cfg, nil
+}
+
+// warn tells what loading the configuration noticed (a secret given as a
+// flag).
+func (m *Main) warn(cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(m.Stderr, "graphsync: warning:", w)
+	}
 }
 
 // flagError prints fs's help for -h (flag.ErrHelp, exit 0) and makes any

@@ -22,7 +22,8 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	fs := c.flagSet("status", "status [--connection ID] [flags]",
 		"Show, per connection and resource: when the resource last synced as a whole and the lag since (the\n"+
 			"lag graphsync_sync_lag_seconds reports the worst of), page and row counts, the status (ok, error,\n"+
-			"missing_scope with the permission, disabled), any throttle window, quarantined records and the last\n"+
+			"missing_scope with the permission, disabled, waiting for rescue when the connection's sync\n"+
+			"job ran on a worker that is gone), any throttle window, quarantined records and the last\n"+
 			"error; then warnings that concern every connection (the app's credentials, its client secret's\n"+
 			"expiry, tokens the encryption key cannot open). A resource with several streams (mail folders, chats)\n"+
 			"shows their sum and worst status; `graphsync connections show ID` lists every stream.")
@@ -89,6 +90,10 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 		byConn[s.Connection] = append(byConn[s.Connection], s)
 	}
 	now := time.Now()
+	stranded, err := strandedByConnection(ctx, st, cfg, *only, now)
+	if err != nil {
+		return err
+	}
 	w := table(c.Stdout)
 	row(w, "ID", "UPN", "CONNECTION", "RESOURCE", "STATUS", "LAST SUCCESS", "LAG", "STREAMS", "PAGES", "UPSERTED", "DELETED", "RESYNCS", "THROTTLED UNTIL", "QUARANTINED", "LAST ERROR")
 	for _, cn := range conns {
@@ -107,7 +112,11 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 					lagText = l.Lag.Round(time.Second).String()
 				}
 			}
-			row(w, strconv.FormatInt(cn.ID, 10), describe(cn), cn.Status, r.resource, r.status,
+			status := r.status
+			if len(stranded[cn.ID]) > 0 {
+				status = waitingForRescue
+			}
+			row(w, strconv.FormatInt(cn.ID, 10), describe(cn), cn.Status, r.resource, status,
 				formatTime(lastSuccess), lagText, strconv.Itoa(r.streams), itoa(r.pages), itoa(r.upserted),
 				itoa(r.deleted), itoa(r.resyncs), formatTime(throttled),
 				strconv.Itoa(quarantined[quarantineKey{cn.ID, r.resource}]), oneLine(lastErr, 100))
@@ -116,6 +125,7 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	writeStranded(c.Stdout, stranded, now)
 	warns, err := warnings(ctx, cfg, st, now)
 	if err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,27 +22,10 @@ import (
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/config"
+	"github.com/graphsync/graphsync/internal/logtest"
 	"github.com/graphsync/graphsync/internal/promtest"
 	"github.com/graphsync/graphsync/store"
 )
-
-// syncBuffer is a bytes.Buffer safe for the worker's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeTCPAddr(t *testing.T) string {
 	t.Helper()
@@ -84,7 +66,7 @@ type workerBundle struct {
 	st    *store.Store
 	conns []*store.Connection
 	addr  string
-	logs  *syncBuffer
+	logs  *logtest.Buffer
 	done  chan error
 	stop  context.CancelFunc
 }
@@ -124,7 +106,7 @@ func connectEmulated(t *testing.T, ecfg emulator.Config, extraEnv map[string]str
 	}
 	t.Cleanup(func() { em.Close() })
 
-	w := &workerBundle{testBundle: b, em: em, st: b.store(), addr: freeTCPAddr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	w := &workerBundle{testBundle: b, em: em, st: b.store(), addr: freeTCPAddr(t), logs: &logtest.Buffer{}, done: make(chan error, 1)}
 	maps.Copy(b.env, map[string]string{
 		"GRAPHSYNC_CLIENT_ID":     workerClientID,
 		"GRAPHSYNC_CLIENT_SECRET": workerSecret,
