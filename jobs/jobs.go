@@ -118,6 +118,7 @@ func (c *Config) validate() error {
 // makes a scheduled job available within about 5 seconds of its time, so a
 // shorter interval could not be honoured.
 const MinSyncInterval = 10 * time.Second
+
 // DefaultMaxJobDuration is MaxJobDuration's default.
 const DefaultMaxJobDuration = 5 * time.Minute
 
