@@ -38,7 +38,8 @@ func (w *scheduleWorker) Work(ctx context.Context, job *river.Job[ScheduleArgs])
 	return err
 }
 
-// Schedule enqueues every due sync and refresh. Syncs are spread over the
+// Schedule enqueues every due sync and refresh, and a webhook delivery
+// per endpoint. Syncs are spread over the
 // scheduler's period by a hash of connection and resource, so ten thousand
 // connections do not all fire in the same second; uniqueness keeps one job
 // per connection and resource pending. It returns how many jobs it inserted.
@@ -62,7 +63,13 @@ func (s *Service) Schedule(ctx context.Context, client *river.Client[store.Tx]) 
 	if err != nil {
 		return inserted, fmt.Errorf("schedule: %w", err)
 	}
-	return inserted + n, nil
+	// Webhook deliveries follow notifications; this pass catches what a
+	// lost one would miss, and retries an endpoint whose job gave up.
+	w, err := s.EnqueueWebhooks(ctx, client)
+	if err != nil {
+		return inserted + n, fmt.Errorf("schedule: %w", err)
+	}
+	return inserted + n + w, nil
 }
 
 // insertMany inserts jobs in chunks and returns how many were new (not

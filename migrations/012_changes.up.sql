@@ -252,3 +252,36 @@ $$;
 CREATE TRIGGER changes_insert AFTER INSERT ON connections REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION changes_connections();
 CREATE TRIGGER changes_update AFTER UPDATE ON connections REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION changes_connections();
 CREATE TRIGGER changes_delete AFTER DELETE ON connections REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION changes_connections();
+
+-- Webhook endpoints: each is delivered the changes its filter keeps, in
+-- order, from its own cursor, by River jobs (queue changes).
+CREATE TABLE webhook_endpoints (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    url             text NOT NULL,
+    resources       text[] NOT NULL DEFAULT '{}',
+    connection_ids  bigint[] NOT NULL DEFAULT '{}',
+    secret_key_id   text NOT NULL DEFAULT '',
+    secret_enc      bytea NOT NULL DEFAULT '',
+    cursor          text NOT NULL,
+    delivered       bigint NOT NULL DEFAULT 0,
+    last_success_at timestamptz,
+    failing_since   timestamptz,
+    failures        integer NOT NULL DEFAULT 0,
+    last_error      text,
+    last_error_at   timestamptz,
+    kicks           bigint NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE webhook_endpoints IS 'HTTP endpoints the change feed is delivered to, in signed batches (graphsync webhooks add|list|remove).';
+COMMENT ON COLUMN webhook_endpoints.url IS 'Where batches are POSTed.';
+COMMENT ON COLUMN webhook_endpoints.resources IS 'Resources whose changes the endpoint receives; empty for all (a connection''s events always).';
+COMMENT ON COLUMN webhook_endpoints.connection_ids IS 'Connections whose changes the endpoint receives; empty for all.';
+COMMENT ON COLUMN webhook_endpoints.secret_key_id IS 'Id of the encryption key that sealed the signing secret.';
+COMMENT ON COLUMN webhook_endpoints.secret_enc IS 'The HMAC-SHA256 signing secret, AES-256-GCM ciphertext; never plaintext.';
+COMMENT ON COLUMN webhook_endpoints.cursor IS 'The change feed cursor delivered up to (within a batch under way, the batch being delivered, so a retry sends the same changes under the same delivery id).';
+COMMENT ON COLUMN webhook_endpoints.delivered IS 'Changes delivered so far.';
+COMMENT ON COLUMN webhook_endpoints.last_success_at IS 'When a batch was last accepted (2xx).';
+COMMENT ON COLUMN webhook_endpoints.failing_since IS 'When the current run of failed deliveries began; NULL while deliveries succeed.';
+COMMENT ON COLUMN webhook_endpoints.failures IS 'Failed deliveries in a row.';
+COMMENT ON COLUMN webhook_endpoints.kicks IS 'Bumped with every request for a delivery: a delivery job that caught up completes only if none came meanwhile.';
+COMMENT ON COLUMN webhook_endpoints.last_error IS 'Why the last delivery failed (status and the start of the answer, or the network error).';

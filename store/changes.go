@@ -70,29 +70,11 @@ func (s *Store) ReadChanges(ctx context.Context, after graphsync.Cursor, f Chang
 	}
 	var out []graphsync.Change
 	next := after
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		now, horizon, err := feedState(ctx, tx)
-		if err != nil {
+	err := s.inSnapshot(ctx, func(tx pgx.Tx) error {
+		cur, err := pinTx(ctx, tx, after)
+		if err != nil || !cur.InBatch() {
+			next = cur
 			return err
-		}
-		cur := after
-		if cur.IsZero() {
-			cur = graphsync.Cursor{Seen: horizon}
-		}
-		if err := checkCursor(cur, now, horizon); err != nil {
-			return err
-		}
-		if !cur.InBatch() {
-			cur.Upto = now
-			first, max, err := batchBounds(ctx, tx, cur.Seen, now)
-			if err != nil {
-				return err
-			}
-			if first == 0 {
-				next = graphsync.Cursor{Seen: now}
-				return nil
-			}
-			cur.Max, cur.After = max, first-1
 		}
 		b := newArgs(cur.After, cur.Max, cur.Seen.String(), cur.Upto.String(), limit)
 		sql := "SELECT " + changeColumns + ` FROM changes
@@ -113,14 +95,68 @@ func (s *Store) ReadChanges(ctx context.Context, after graphsync.Cursor, f Chang
 		next.After = out[len(out)-1].Seq
 		return nil
 	})
-	var expired *CursorExpiredError
-	if errors.As(err, &expired) {
-		return nil, after, err
-	}
 	if err != nil {
-		return nil, after, fmt.Errorf("read changes after %q: %w", after.String(), err)
+		return nil, after, changesError("read changes after", after, err)
 	}
 	return out, next, nil
+}
+
+// PinChanges returns the cursor equivalent to c that names its next batch:
+// reading from it returns the same changes however much commits meanwhile
+// (c itself within a batch; a cursor past everything when nothing is new).
+// A delivery that must be retried identically starts from it.
+func (s *Store) PinChanges(ctx context.Context, c graphsync.Cursor) (graphsync.Cursor, error) {
+	var pinned graphsync.Cursor
+	err := s.inSnapshot(ctx, func(tx pgx.Tx) (err error) {
+		pinned, err = pinTx(ctx, tx, c)
+		return err
+	})
+	if err != nil {
+		return c, changesError("pin the batch after", c, err)
+	}
+	return pinned, nil
+}
+
+// changesError wraps err, leaving a CursorExpiredError as it is: it says
+// all.
+func changesError(what string, c graphsync.Cursor, err error) error {
+	var expired *CursorExpiredError
+	if errors.As(err, &expired) {
+		return err
+	}
+	return fmt.Errorf("%s %q: %w", what, c.String(), err)
+}
+
+// inSnapshot runs fn in a read-only REPEATABLE READ transaction: one
+// snapshot for everything fn reads.
+func (s *Store) inSnapshot(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// pinTx checks cursor c and, at a batch's boundary, starts the next batch
+// at tx's snapshot: the changes it sees that c.Seen did not.
+func pinTx(ctx context.Context, tx pgx.Tx, c graphsync.Cursor) (graphsync.Cursor, error) {
+	now, horizon, err := feedState(ctx, tx)
+	if err != nil {
+		return c, err
+	}
+	if c.IsZero() {
+		c = graphsync.Cursor{Seen: horizon}
+	}
+	if err := checkCursor(c, now, horizon); err != nil {
+		return c, err
+	}
+	if c.InBatch() {
+		return c, nil
+	}
+	first, max, err := batchBounds(ctx, tx, c.Seen, now)
+	if err != nil {
+		return c, err
+	}
+	if first == 0 {
+		return graphsync.Cursor{Seen: now}, nil
+	}
+	return graphsync.Cursor{Seen: c.Seen, Upto: now, Max: max, After: first - 1}, nil
 }
 
 // where adds the filter's conditions.

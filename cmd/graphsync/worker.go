@@ -101,6 +101,7 @@ func runWorker(ctx context.Context, w *worker.Worker, cfg *config.Config, log *s
 	if err := client.Start(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
+	go w.Jobs.KickWebhooks(ctx, client)
 	log.Info("worker started")
 	<-ctx.Done()
 	log.Info("worker stopping: finishing running jobs")
