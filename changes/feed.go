@@ -58,7 +58,9 @@ func (f *Feed) Read(ctx context.Context, after graphsync.Cursor, filter Filter, 
 func (f *Feed) Now(ctx context.Context) (graphsync.Cursor, error) { return f.store.ChangesNow(ctx) }
 
 // Oldest is the oldest cursor available.
-func (f *Feed) Oldest(ctx context.Context) (graphsync.Cursor, error) { return f.store.OldestChanges(ctx) }
+func (f *Feed) Oldest(ctx context.Context) (graphsync.Cursor, error) {
+	return f.store.OldestChanges(ctx)
+}
 
 // Follow reads the feed from after, in pages of up to limit, and calls fn
 // with each page that has changes, until ctx ends (returning nil) or fn or
