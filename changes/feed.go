@@ -20,12 +20,10 @@ const MaxLimit = 10_000
 
 // Page is one read of the feed.
 type Page struct {
-	Changes []graphsync.Change `json:"changes"`
-	// Next is the cursor after Changes: read on from it.
-	Next graphsync.Cursor `json:"next"`
+	store.ChangePage
 	// More says the read stopped at its limit: more changes had committed
 	// by the time it began.
-	More bool `json:"more"`
+	More bool
 }
 
 // Feed reads the change feed.
@@ -46,11 +44,11 @@ func (f *Feed) Read(ctx context.Context, after graphsync.Cursor, filter Filter, 
 	if limit < 1 || limit > MaxLimit {
 		return Page{}, fmt.Errorf("read changes: limit %d is not between 1 and %d", limit, MaxLimit)
 	}
-	cs, next, err := f.store.ReadChanges(ctx, after, filter, limit)
+	p, err := f.store.ReadChanges(ctx, after, filter, limit)
 	if err != nil {
 		return Page{}, err
 	}
-	return Page{Changes: cs, Next: next, More: len(cs) == limit && next.InBatch()}, nil
+	return Page{ChangePage: p, More: p.Next.InBatch()}, nil
 }
 
 // Now is the cursor of the present: reading from it returns what commits

@@ -205,10 +205,11 @@ func (d *Deliverer) Deliver(ctx context.Context, endpointID int64) (Delivery, er
 	if !pinned.InBatch() {
 		return Delivery{}, nil
 	}
-	cs, next, err := st.ReadChanges(ctx, pinned, ep.Filter, d.cfg.Batch)
+	page, err := st.ReadChanges(ctx, pinned, ep.Filter, d.cfg.Batch)
 	if err != nil {
 		return Delivery{}, err
 	}
+	cs, next := page.Changes, page.Next
 	if len(cs) == 0 {
 		_, err := st.MoveWebhook(ctx, endpointID, pinned, next, -1)
 		return Delivery{More: true}, err

@@ -59,21 +59,36 @@ func scanChange(rows pgx.CollectableRow) (graphsync.Change, error) {
 	return c, err
 }
 
+// ChangePage is one read of the feed.
+type ChangePage struct {
+	Changes []graphsync.Change
+	// From is the cursor the page was read from, pinned to its batch
+	// (PinChanges): the cursor after Changes[i] is From with After at its
+	// Seq. Next is the cursor after them all.
+	From, Next graphsync.Cursor
+}
+
+// After is the cursor after the page's i-th change.
+func (p ChangePage) After(i int) graphsync.Cursor {
+	c := p.From
+	c.After = p.Changes[i].Seq
+	return c
+}
+
 // ReadChanges returns up to limit changes after cursor after, in order,
 // and the cursor after them. Fewer than limit means the reader has caught
 // up with what had committed when the read began. It reads in one
 // REPEATABLE READ transaction, so what it returns and the retention it
 // checks agree.
-func (s *Store) ReadChanges(ctx context.Context, after graphsync.Cursor, f ChangeFilter, limit int) ([]graphsync.Change, graphsync.Cursor, error) {
+func (s *Store) ReadChanges(ctx context.Context, after graphsync.Cursor, f ChangeFilter, limit int) (ChangePage, error) {
 	if limit <= 0 {
-		return nil, after, fmt.Errorf("read changes: limit %d is not positive", limit)
+		return ChangePage{}, fmt.Errorf("read changes: limit %d is not positive", limit)
 	}
-	var out []graphsync.Change
-	next := after
+	var p ChangePage
 	err := s.inSnapshot(ctx, func(tx pgx.Tx) error {
 		cur, err := pinTx(ctx, tx, after)
+		p.From, p.Next = cur, cur
 		if err != nil || !cur.InBatch() {
-			next = cur
 			return err
 		}
 		b := newArgs(cur.After, cur.Max, cur.Seen.String(), cur.Upto.String(), limit)
@@ -84,21 +99,20 @@ func (s *Store) ReadChanges(ctx context.Context, after graphsync.Cursor, f Chang
 		if err != nil {
 			return err
 		}
-		if out, err = pgx.CollectRows(rows, scanChange); err != nil {
+		if p.Changes, err = pgx.CollectRows(rows, scanChange); err != nil {
 			return err
 		}
-		if len(out) < limit || out[len(out)-1].Seq >= cur.Max {
-			next = graphsync.Cursor{Seen: cur.Upto}
+		if len(p.Changes) < limit || p.Changes[len(p.Changes)-1].Seq >= cur.Max {
+			p.Next = graphsync.Cursor{Seen: cur.Upto}
 			return nil
 		}
-		next = cur
-		next.After = out[len(out)-1].Seq
+		p.Next = p.After(len(p.Changes) - 1)
 		return nil
 	})
 	if err != nil {
-		return nil, after, changesError("read changes after", after, err)
+		return ChangePage{}, changesError("read changes after", after, err)
 	}
-	return out, next, nil
+	return p, nil
 }
 
 // PinChanges returns the cursor equivalent to c that names its next batch:

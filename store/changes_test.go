@@ -24,10 +24,11 @@ func readAll(t testing.TB, s *store.Store, from graphsync.Cursor, f store.Change
 	t.Helper()
 	var out []graphsync.Change
 	for {
-		page, next, err := s.ReadChanges(context.Background(), from, f, limit)
+		p, err := s.ReadChanges(context.Background(), from, f, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
+		page, next := p.Changes, p.Next
 		out = append(out, page...)
 		from = next
 		if len(page) < limit {
@@ -320,10 +321,11 @@ func TestChangeFeedConcurrentWritersNeverSkip(t *testing.T) {
 	seen := map[string]int{}
 	cur := start
 	read := func() int {
-		page, next, err := s.ReadChanges(ctx, cur, store.ChangeFilter{}, 7)
+		p, err := s.ReadChanges(ctx, cur, store.ChangeFilter{}, 7)
 		if err != nil {
 			t.Fatal(err)
 		}
+		page, next := p.Changes, p.Next
 		cur = next
 		for _, ch := range page {
 			if ch.Table != "mail_messages" {
@@ -475,7 +477,7 @@ func TestChangeFeedRetention(t *testing.T) {
 	if err != nil || n != 3 {
 		t.Fatalf("pruned %d (%v), want the connection's creation and two messages", n, err)
 	}
-	_, _, err = s.ReadChanges(ctx, start, store.ChangeFilter{}, 10)
+	_, err = s.ReadChanges(ctx, start, store.ChangeFilter{}, 10)
 	var expired *store.CursorExpiredError
 	if !errors.As(err, &expired) {
 		t.Fatalf("reading from before the pruned changes: %v, want a CursorExpiredError", err)

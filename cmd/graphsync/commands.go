@@ -30,6 +30,8 @@ var commands = []struct {
 	{"connect", "connect a Microsoft account through the OAuth sign-in", func(m *Main) Command { return &ConnectCommand{m} }},
 	{"sync", "enqueue syncs now, optionally waiting with progress", func(m *Main) Command { return &SyncCommand{m} }},
 	{"status", "show each connection's sync state, lag, throttling and errors", func(m *Main) Command { return &StatusCommand{m} }},
+	{"changes", "print the change feed as JSON lines, optionally following it", func(m *Main) Command { return &ChangesCommand{m} }},
+	{"webhooks", "add, list, remove or reset the endpoints the change feed is delivered to", func(m *Main) Command { return &WebhooksCommand{m} }},
 	{"version", "print the version", func(m *Main) Command { return &VersionCommand{m} }},
 }
 

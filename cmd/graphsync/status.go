@@ -90,7 +90,10 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 				strconv.Itoa(quarantined[quarantineKey{cn.ID, r.resource}]), oneLine(lastErr, 100))
 		}
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return printWebhooks(ctx, c.Stdout, st, true)
 }
 
 // resourceStatus sums the streams of one resource of a connection.

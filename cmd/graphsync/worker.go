@@ -137,7 +137,10 @@ func newWorker(cfg *config.Config, st *store.Store, log *slog.Logger, tune func(
 		App: identity.Config{LoginURL: cfg.LoginURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: secret,
 			RedirectURL: cfg.RedirectURL},
 		Engine: syncer.Config{CalendarPast: cfg.CalendarPast, CalendarFuture: cfg.CalendarFuture},
-		Jobs:   jobs.Config{SyncInterval: cfg.SyncInterval},
+		Jobs:   jobs.Config{SyncInterval: cfg.SyncInterval, ChangesRetention: cfg.ChangesRetention},
+	}
+	if wc.Jobs.PruneConsumed, err = cfg.PruneConsumed(); err != nil {
+		return nil, &usageError{err}
 	}
 	if tune != nil {
 		tune(&wc)

@@ -39,6 +39,11 @@ type Config struct {
 	// GraphTimeout bounds one Graph request (the worker's --graph-timeout);
 	// zero keeps the client's default.
 	GraphTimeout time.Duration
+	// ChangesRetention is how long the change feed keeps entries;
+	// ChangesPruneConsumed ("true") also prunes what every webhook
+	// endpoint received.
+	ChangesRetention     time.Duration
+	ChangesPruneConsumed string
 }
 
 // Var documents one setting; README.md's configuration table lists them all.
@@ -70,6 +75,8 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error", field: func(c *Config) *string { return &c.LogLevel }},
 	{Env: "GRAPHSYNC_UI_TOKEN", Flag: "ui-token", Help: "token protecting River UI (bearer token, or the password of HTTP basic auth); required off loopback", Secret: true, field: func(c *Config) *string { return &c.UIToken }},
 	{Env: "GRAPHSYNC_RIVER_UI", Flag: "river-ui", Default: "true", Help: "serve River UI at /riverui/ on GRAPHSYNC_HTTP_ADDR (true or false)", field: func(c *Config) *string { return &c.RiverUI }},
+	{Env: "GRAPHSYNC_CHANGES_RETENTION", Flag: "changes-retention", Default: "168h", Help: "how long the change feed keeps what changed (a reader further behind is refused)", duration: func(c *Config) *time.Duration { return &c.ChangesRetention }},
+	{Env: "GRAPHSYNC_CHANGES_PRUNE_CONSUMED", Flag: "changes-prune-consumed", Default: "false", Help: "also prune changes every webhook endpoint received, before the retention (true or false)", field: func(c *Config) *string { return &c.ChangesPruneConsumed }},
 }
 
 // Load reads the environment (getenv, usually os.Getenv), then lets flags
@@ -155,6 +162,9 @@ func (c *Config) Validate(need Need) error {
 	if _, err := c.RiverUIEnabled(); err != nil {
 		bad("%v", err)
 	}
+	if _, err := c.PruneConsumed(); err != nil {
+		bad("%v", err)
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -207,14 +217,21 @@ func (c *Config) SecretExpiry() (time.Time, error) {
 }
 
 // RiverUIEnabled parses GRAPHSYNC_RIVER_UI.
-func (c *Config) RiverUIEnabled() (bool, error) {
-	switch strings.ToLower(c.RiverUI) {
+func (c *Config) RiverUIEnabled() (bool, error) { return parseBool("GRAPHSYNC_RIVER_UI", c.RiverUI) }
+
+// PruneConsumed parses GRAPHSYNC_CHANGES_PRUNE_CONSUMED.
+func (c *Config) PruneConsumed() (bool, error) {
+	return parseBool("GRAPHSYNC_CHANGES_PRUNE_CONSUMED", c.ChangesPruneConsumed)
+}
+
+func parseBool(name, value string) (bool, error) {
+	switch strings.ToLower(value) {
 	case "true", "1", "yes", "on":
 		return true, nil
 	case "false", "0", "no", "off":
 		return false, nil
 	}
-	return false, fmt.Errorf("GRAPHSYNC_RIVER_UI %q is neither true nor false", c.RiverUI)
+	return false, fmt.Errorf("%s %q is neither true nor false", name, value)
 }
 
 // Keyring parses the encryption key.
