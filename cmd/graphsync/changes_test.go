@@ -136,7 +136,9 @@ func TestChangesFollow(t *testing.T) {
 	out := &syncBuffer{}
 	m := &Main{Getenv: func(k string) string { return b.env[k] }, Stdin: strings.NewReader(""), Stdout: out, Stderr: io.Discard}
 	done := make(chan int, 1)
-	go func() { done <- m.Exit(m.Run(ctx, []string{"changes", "--follow", "--after", "now", "--resource", "mail"})) }()
+	go func() {
+		done <- m.Exit(m.Run(ctx, []string{"changes", "--follow", "--after", "now", "--resource", "mail"}))
+	}()
 	for i := 1; ; i++ {
 		writeMessages(t, st, cn, fmt.Sprintf("f%d", i))
 		time.Sleep(100 * time.Millisecond)
