@@ -48,4 +48,3 @@ func TestWebhookSecretSealedAndRotated(t *testing.T) {
 		t.Fatalf("with the old key alone after rotation: %v, want ErrDecrypt", err)
 	}
 }
-
