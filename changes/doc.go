@@ -7,6 +7,6 @@
 // every synced row's change (migrations/012_changes.up.sql) and read by the
 // store; a position in it is a graphsync.Cursor. A reader never skips a
 // committed change and reads each once, a row's changes in commit order;
-// see docs/schema.md ("Following changes") for the SQL an app can run
-// itself.
+// README.md ("For apps") gives the SQL an app can run itself, and
+// docs/architecture.md ("The change feed") why it works.
 package changes

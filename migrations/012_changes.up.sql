@@ -4,8 +4,8 @@
 -- generated per table by changes_track. A reader follows the feed with a
 -- cursor made of PostgreSQL snapshots (pg_current_snapshot): the entries of
 -- a transaction become readable when it commits, whatever its entries'
--- sequence numbers, so a reader never skips one (docs/schema.md, "Following
--- changes").
+-- sequence numbers, so a reader never skips one (README.md, "For apps";
+-- docs/architecture.md, "The change feed").
 
 CREATE TABLE changes (
     -- GENERATED ... IDENTITY has a cache of 1, which keeps seq increasing
@@ -25,7 +25,7 @@ CREATE TABLE changes (
 );
 CREATE INDEX changes_xid_idx ON changes (xid);
 
-COMMENT ON TABLE changes IS 'The change feed: one entry per insert, update or soft delete of a synced row, and per change of a connection''s status, written in the same transaction. Read it with a snapshot cursor (see "Following changes"); entries older than GRAPHSYNC_CHANGES_RETENTION are pruned.';
+COMMENT ON TABLE changes IS 'The change feed: one entry per insert, update or soft delete of a synced row, and per change of a connection''s status, written in the same transaction. Read it with a snapshot cursor (README.md, "For apps"); entries older than GRAPHSYNC_CHANGES_RETENTION are pruned.';
 COMMENT ON COLUMN changes.seq IS 'Entry id, increasing in the order entries were written: two changes of the same row are in commit order. Not a cursor on its own: a lower seq can commit after a higher one is read.';
 COMMENT ON COLUMN changes.xid IS 'The writing transaction (pg_current_xact_id()): a reader takes the entries of transactions its last snapshot did not see and its new one does.';
 COMMENT ON COLUMN changes.changed_at IS 'When the writing transaction began: the row''s synced_at.';

@@ -217,10 +217,11 @@ func checkCursor(c graphsync.Cursor, now, horizon graphsync.Snapshot) error {
 // batchBounds returns the lowest Seq of the changes upto sees and seen did
 // not (0 when none), and the highest Seq upto sees. The changes seen did
 // not are its in-progress transactions' and later ones': both found
-// through the xid index.
+// through the xid index. (min(seq + 0), not min(seq): PostgreSQL would
+// walk the primary key from the oldest change, past every one seen.)
 func batchBounds(ctx context.Context, q querier, seen, upto graphsync.Snapshot) (first, max int64, err error) {
 	err = q.QueryRow(ctx, `SELECT
-		coalesce((SELECT min(seq) FROM changes WHERE (xid = ANY($1::text[]::xid8[]) OR xid >= $2::text::xid8)
+		coalesce((SELECT min(seq + 0) FROM changes WHERE (xid = ANY($1::text[]::xid8[]) OR xid >= $2::text::xid8)
 			AND pg_visible_in_snapshot(xid, $3::pg_snapshot)), 0),
 		coalesce((SELECT max(seq) FROM changes), 0)`,
 		xipTexts(seen), strconv.FormatUint(seen.Xmax, 10), upto.String()).Scan(&first, &max)

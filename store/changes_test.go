@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -610,5 +612,80 @@ func TestChangeFeedNotifiesOnCommit(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The SQL README.md gives apps reads the feed as the store does: a change
+// committed late, with a lower seq, is read on the next poll, nothing is
+// read twice, and a poll with nothing new returns nothing.
+func TestDocumentedCursorQuery(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```sql\n(-- graphsync: the changes after cursor \\$1.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no query of the changes after a cursor")
+	}
+	query := string(m[1])
+	s := pgtest.Store(t)
+	c := newConnection(t, s, "u1", store.Tokens{AccessToken: "a", RefreshToken: "r"})
+	messages := graphsync.Mail.Items()
+	cursor := text(t, s, "SELECT horizon || ':' || horizon || ':' FROM change_feed")
+	poll := func() []string {
+		t.Helper()
+		rows, err := s.Pool().Query(ctx, query, cursor)
+		if err != nil {
+			t.Fatalf("the documented query: %v", err)
+		}
+		defer rows.Close()
+		var items []string
+		for rows.Next() {
+			var next, table, item string
+			var seq int64
+			var resource, user *string
+			var conn int64
+			var key, data []byte
+			var op string
+			var at time.Time
+			if err := rows.Scan(&next, &seq, &table, &resource, &conn, &user, &item, &key, &op, &at, &data); err != nil {
+				t.Fatal(err)
+			}
+			cursor = next
+			items = append(items, table+" "+op+" "+item)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return items
+	}
+	if got := poll(); !slices.Equal(got, []string{"connections created " + strconv.FormatInt(c.ID, 10)}) {
+		t.Fatalf("from the oldest change: %v", got)
+	}
+	slow, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Rollback(ctx)
+	if _, err := s.UpsertTx(ctx, slow, messages, c.ID, []graphsync.Row{msg(t, "early", "inbox", "x")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	upsert(t, s, messages, c.ID, []graphsync.Row{msg(t, "late", "inbox", "x")}, nil)
+	if got := poll(); !slices.Equal(got, []string{"mail_messages created late"}) {
+		t.Fatalf("before the slow commit: %v", got)
+	}
+	if err := slow.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := poll(); !slices.Equal(got, []string{"mail_messages created early"}) {
+		t.Fatalf("after the slow commit: %v", got)
+	}
+	if got := poll(); len(got) != 0 {
+		t.Fatalf("nothing new, read %v", got)
+	}
+	if behind := queryValue[bool](t, s, "SELECT horizon > pg_snapshot_xmin($1::pg_snapshot) FROM change_feed", cursor); behind {
+		t.Fatal("the documented retention check says a current cursor fell behind")
 	}
 }

@@ -7,7 +7,10 @@
 // (graphsync.Table): UpsertTx, RemoveTx, RetireUnseenTx, RetireMissingTx
 // and RawsTx work for any table, and the behaviours a table declares
 // (containers, cascades, child rows, trees, windows, user discovery) are
-// implemented once, here.
+// implemented once, here. Every change they make is logged in the change
+// feed by triggers in the same transaction (migration 012); ReadChanges,
+// PinChanges, PruneChanges and ListenChanges read, bound and follow it, and
+// the webhook endpoints it is delivered to are kept here too.
 //
 // Methods ending in Tx take a transaction (Tx, from InTx) and run in it, so
 // that a page's rows and its checkpoint commit together; the others run on
