@@ -392,6 +392,31 @@ func TestChangeFeedConcurrentWritersNeverSkip(t *testing.T) {
 
 var errRollback = errors.New("rollback")
 
+// lateCommit writes message "early" in a transaction it leaves open, then
+// message "late" in one that commits: the early change has the lower seq
+// and the earlier time, but commits last, when the returned func is
+// called.
+func lateCommit(t *testing.T, s *store.Store, c *store.Connection) func() {
+	t.Helper()
+	ctx := context.Background()
+	slow, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = slow.Rollback(ctx) })
+	if _, err := s.UpsertTx(ctx, slow, graphsync.Mail.Items(), c.ID, []graphsync.Row{msg(t, "early", "inbox", "x")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	upsert(t, s, graphsync.Mail.Items(), c.ID, []graphsync.Row{msg(t, "late", "inbox", "x")}, nil)
+	return func() {
+		t.Helper()
+		if err := slow.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // The interleaving that defeats a cursor on seq (or on changed_at): a
 // transaction writes first, so its change has the lower seq and the earlier
 // time, but commits last. A reader that moved past the later change never
@@ -401,7 +426,6 @@ func TestSeqCursorSkipsLateCommits(t *testing.T) {
 	ctx := context.Background()
 	s := pgtest.Store(t)
 	c := newConnection(t, s, "u1", store.Tokens{AccessToken: "a", RefreshToken: "r"})
-	messages := graphsync.Mail.Items()
 	start := now(t, s)
 	var lastSeq int64
 	var lastAt time.Time
@@ -409,16 +433,7 @@ func TestSeqCursorSkipsLateCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	slow, err := s.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Rollback(ctx)
-	if _, err := s.UpsertTx(ctx, slow, messages, c.ID, []graphsync.Row{msg(t, "early", "inbox", "x")}, nil); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(10 * time.Millisecond)
-	upsert(t, s, messages, c.ID, []graphsync.Row{msg(t, "late", "inbox", "x")}, nil)
+	commitEarly := lateCommit(t, s, c)
 
 	// Readers poll: the naive ones move past "late".
 	naive := func(where string, arg any) []string {
@@ -434,9 +449,7 @@ func TestSeqCursorSkipsLateCommits(t *testing.T) {
 		t.Fatalf("feed: %v", ops(got))
 	}
 
-	if err := slow.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	commitEarly()
 	if got := naive("seq > $1", afterLate); len(got) != 0 {
 		t.Fatalf("by seq after the late commit: %v (expected the naive cursor to skip it)", got)
 	}
@@ -632,7 +645,6 @@ func TestDocumentedCursorQuery(t *testing.T) {
 	query := string(m[1])
 	s := pgtest.Store(t)
 	c := newConnection(t, s, "u1", store.Tokens{AccessToken: "a", RefreshToken: "r"})
-	messages := graphsync.Mail.Items()
 	cursor := text(t, s, "SELECT horizon || ':' || horizon || ':' FROM change_feed")
 	poll := func() []string {
 		t.Helper()
@@ -664,21 +676,11 @@ func TestDocumentedCursorQuery(t *testing.T) {
 	if got := poll(); !slices.Equal(got, []string{"connections created " + strconv.FormatInt(c.ID, 10)}) {
 		t.Fatalf("from the oldest change: %v", got)
 	}
-	slow, err := s.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Rollback(ctx)
-	if _, err := s.UpsertTx(ctx, slow, messages, c.ID, []graphsync.Row{msg(t, "early", "inbox", "x")}, nil); err != nil {
-		t.Fatal(err)
-	}
-	upsert(t, s, messages, c.ID, []graphsync.Row{msg(t, "late", "inbox", "x")}, nil)
+	commitEarly := lateCommit(t, s, c)
 	if got := poll(); !slices.Equal(got, []string{"mail_messages created late"}) {
 		t.Fatalf("before the slow commit: %v", got)
 	}
-	if err := slow.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	commitEarly()
 	if got := poll(); !slices.Equal(got, []string{"mail_messages created early"}) {
 		t.Fatalf("after the slow commit: %v", got)
 	}

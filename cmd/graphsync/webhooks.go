@@ -13,7 +13,6 @@ import (
 
 	"github.com/graphsync/graphsync/changes"
 	"github.com/graphsync/graphsync/graphsync"
-	"github.com/graphsync/graphsync/internal/config"
 	"github.com/graphsync/graphsync/internal/redact"
 	"github.com/graphsync/graphsync/store"
 )
@@ -24,35 +23,9 @@ type WebhooksCommand struct{ *Main }
 const webhooksUsage = "webhooks add URL|list|remove ID|reset ID [flags]"
 
 func (c *WebhooksCommand) Run(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usageErrorf("webhooks needs a subcommand: add, list, remove or reset")
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "add":
-		return c.add(ctx, args)
-	case "list":
-		return c.list(ctx, args)
-	case "remove":
-		return c.remove(ctx, args)
-	case "reset":
-		return c.reset(ctx, args)
-	case "-h", "-help", "--help":
-		fmt.Fprintln(c.Stderr, "Usage: graphsync "+webhooksUsage)
-		return nil
-	}
-	return usageErrorf("unknown webhooks subcommand %q: want add, list, remove or reset", sub)
-}
-
-func (c *WebhooksCommand) open(ctx context.Context, fs *flag.FlagSet, args []string, nargs int, what string, keys bool) (*store.Store, error) {
-	cfg, err := c.load(fs, args, config.Need{Database: true, Keys: keys})
-	if err != nil {
-		return nil, err
-	}
-	if err := wantArgs(fs, nargs, what); err != nil {
-		return nil, err
-	}
-	return openStore(ctx, cfg, keys)
+	return c.runSubcommand(ctx, "webhooks", webhooksUsage, []subcommand{
+		{"add", c.add}, {"list", c.list}, {"remove", c.remove}, {"reset", c.reset},
+	}, args)
 }
 
 func (c *WebhooksCommand) add(ctx context.Context, args []string) error {
@@ -183,22 +156,13 @@ func joinIDs(ids []int64) string {
 
 func (c *WebhooksCommand) remove(ctx context.Context, args []string) error {
 	fs := c.flagSet("webhooks remove", "webhooks remove ID [flags]", "Stop delivering to an endpoint and forget it.")
-	st, err := c.open(ctx, fs, args, 1, "an endpoint ID", false)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	id, err := endpointID(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	if err := st.RemoveWebhook(ctx, id); errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("webhook endpoint %d does not exist", id)
-	} else if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.Stdout, "webhook endpoint %d removed\n", id)
-	return nil
+	return c.onEndpoint(ctx, fs, args, func(st *store.Store, id int64) error {
+		if err := st.RemoveWebhook(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Stdout, "webhook endpoint %d removed\n", id)
+		return nil
+	})
 }
 
 func (c *WebhooksCommand) reset(ctx context.Context, args []string) error {
@@ -206,6 +170,25 @@ func (c *WebhooksCommand) reset(ctx context.Context, args []string) error {
 		"Move an endpoint's cursor: after it fell behind the feed's retention (start: the oldest change kept),\n"+
 			"or to skip or replay changes. What lies between is not delivered, or delivered again.")
 	to := fs.String("to", "", "now, start or a cursor")
+	return c.onEndpoint(ctx, fs, args, func(st *store.Store, id int64) error {
+		if *to == "" {
+			return usageErrorf("webhooks reset needs --to now, start or a cursor")
+		}
+		cur, err := cursorArg(ctx, st, *to)
+		if err != nil {
+			return err
+		}
+		if err := st.ResetWebhook(ctx, id, cur); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Stdout, "webhook endpoint %d now delivers after cursor %q\n", id, cur.String())
+		return nil
+	})
+}
+
+// onEndpoint opens the store and runs fn on the endpoint the one argument
+// names, saying so when it does not exist.
+func (c *WebhooksCommand) onEndpoint(ctx context.Context, fs *flag.FlagSet, args []string, fn func(*store.Store, int64) error) error {
 	st, err := c.open(ctx, fs, args, 1, "an endpoint ID", false)
 	if err != nil {
 		return err
@@ -215,19 +198,11 @@ func (c *WebhooksCommand) reset(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *to == "" {
-		return usageErrorf("webhooks reset needs --to now, start or a cursor")
-	}
-	cur, err := cursorArg(ctx, st, *to)
-	if err != nil {
-		return err
-	}
-	if err := st.ResetWebhook(ctx, id, cur); errors.Is(err, store.ErrNotFound) {
+	if err := fn(st, id); errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("webhook endpoint %d does not exist", id)
 	} else if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Stdout, "webhook endpoint %d now delivers after cursor %q\n", id, cur.String())
 	return nil
 }
 
