@@ -128,6 +128,9 @@ func (c *Config) validate() error {
 	if c.PruneEvery <= 0 {
 		c.PruneEvery = time.Hour
 	}
+	if c.Webhook.Timeout <= 0 {
+		c.Webhook.Timeout = 10 * time.Second
+	}
 	c.Webhook.Store, c.Webhook.Logger = c.Store, c.Logger
 	return nil
 }
