@@ -264,29 +264,39 @@ type Pending struct {
 	Oldest time.Time
 }
 
-// PendingChanges counts the changes cursor c has not read that f keeps.
+// PendingChanges counts the changes cursor c has not read that f keeps; a
+// cursor behind the retention gets a CursorExpiredError.
 func (s *Store) PendingChanges(ctx context.Context, c graphsync.Cursor, f ChangeFilter) (Pending, error) {
 	var p Pending
-	if c.IsZero() {
-		var err error
-		if c, err = s.OldestChanges(ctx); err != nil {
-			return p, err
+	err := s.inSnapshot(ctx, func(tx pgx.Tx) error {
+		now, horizon, err := feedState(ctx, tx)
+		if err != nil {
+			return err
 		}
-	}
-	upto, after := c.Upto, c.After
-	if !c.InBatch() {
-		upto, after = c.Seen, 0
-	}
-	b := newArgs(xipTexts(c.Seen), strconv.FormatUint(c.Seen.Xmax, 10), upto.String(), after)
-	var oldest *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT count(*), min(changed_at) FROM changes
-		WHERE (xid = ANY($1::text[]::xid8[]) OR xid >= $2::text::xid8)
-			AND NOT (pg_visible_in_snapshot(xid, $3::pg_snapshot) AND seq <= $4)`+f.where(b), b.args...).Scan(&p.Changes, &oldest)
+		if c.IsZero() {
+			c = graphsync.Cursor{Seen: horizon}
+		}
+		if err := checkCursor(c, now, horizon); err != nil {
+			return err
+		}
+		upto, after := c.Upto, c.After
+		if !c.InBatch() {
+			upto, after = c.Seen, 0
+		}
+		b := newArgs(xipTexts(c.Seen), strconv.FormatUint(c.Seen.Xmax, 10), upto.String(), after)
+		var oldest *time.Time
+		if err := tx.QueryRow(ctx, `SELECT count(*), min(changed_at) FROM changes
+			WHERE (xid = ANY($1::text[]::xid8[]) OR xid >= $2::text::xid8)
+				AND NOT (pg_visible_in_snapshot(xid, $3::pg_snapshot) AND seq <= $4)`+f.where(b), b.args...).Scan(&p.Changes, &oldest); err != nil {
+			return err
+		}
+		if oldest != nil {
+			p.Oldest = *oldest
+		}
+		return nil
+	})
 	if err != nil {
-		return p, fmt.Errorf("count changes after %q: %w", c.String(), err)
-	}
-	if oldest != nil {
-		p.Oldest = *oldest
+		return Pending{}, changesError("count changes after", c, err)
 	}
 	return p, nil
 }

@@ -691,3 +691,37 @@ func TestDocumentedCursorQuery(t *testing.T) {
 		t.Fatal("the documented retention check says a current cursor fell behind")
 	}
 }
+
+// What a cursor has yet to read: counted with the age of the oldest, and
+// refused behind the retention.
+func TestPendingChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := pgtest.Store(t)
+	c := newConnection(t, s, "u1", store.Tokens{AccessToken: "a", RefreshToken: "r"})
+	start := settled(t, s)
+	before := time.Now().Add(-time.Second)
+	upsert(t, s, graphsync.Mail.Items(), c.ID, []graphsync.Row{msg(t, "m1", "inbox", "a"), msg(t, "m2", "inbox", "a")}, nil)
+	p, err := s.PendingChanges(ctx, start, store.ChangeFilter{})
+	if err != nil || p.Changes != 2 || p.Oldest.Before(before) {
+		t.Fatalf("pending %+v (%v), want 2 just written", p, err)
+	}
+	if p, err := s.PendingChanges(ctx, start, store.ChangeFilter{Resources: []string{"calendar"}}); err != nil || p.Changes != 0 || !p.Oldest.IsZero() {
+		t.Fatalf("pending calendar changes %+v (%v), want none", p, err)
+	}
+	page, err := s.ReadChanges(ctx, start, store.ChangeFilter{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.PendingChanges(ctx, page.Next, store.ChangeFilter{}); err != nil || p.Changes != 1 {
+		t.Fatalf("pending within the batch %+v (%v), want 1", p, err)
+	}
+	settled(t, s)
+	if _, err := s.PruneChanges(ctx, time.Now().Add(time.Minute), nil); err != nil {
+		t.Fatal(err)
+	}
+	var expired *store.CursorExpiredError
+	if _, err := s.PendingChanges(ctx, start, store.ChangeFilter{}); !errors.As(err, &expired) {
+		t.Fatalf("pending behind the retention: %v, want a CursorExpiredError", err)
+	}
+}
