@@ -46,6 +46,7 @@ CREATE TABLE change_feed (
 );
 INSERT INTO change_feed (horizon) VALUES (pg_snapshot_xmin(pg_current_snapshot()));
 COMMENT ON TABLE change_feed IS 'The change feed''s single row of state.';
+COMMENT ON COLUMN change_feed.one IS 'Always true: the table holds one row.';
 COMMENT ON COLUMN change_feed.horizon IS 'Every entry written by a transaction below this id was pruned: a cursor that did not see them all is refused, naming the oldest cursor available ("horizon:horizon:").';
 
 -- Which tables feed the log, and what their entries hold; changes_track
@@ -57,6 +58,8 @@ CREATE TABLE change_tables (
     columns     text[] NOT NULL
 );
 COMMENT ON TABLE change_tables IS 'The synced tables whose changes the feed records, with their key and the columns of an entry''s data.';
+COMMENT ON COLUMN change_tables.table_name IS 'A synced table whose changes the feed records.';
+COMMENT ON COLUMN change_tables.resource IS 'The resource the table belongs to, as in changes.resource.';
 COMMENT ON COLUMN change_tables.key_columns IS 'The key columns after connection_id, as in changes.key.';
 COMMENT ON COLUMN change_tables.columns IS 'The columns of changes.data: every column of the table but raw and seen_at, as of the last changes_track.';
 
@@ -273,6 +276,7 @@ CREATE TABLE webhook_endpoints (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE webhook_endpoints IS 'HTTP endpoints the change feed is delivered to, in signed batches (graphsync webhooks add|list|remove).';
+COMMENT ON COLUMN webhook_endpoints.id IS 'The endpoint''s id, as graphsync webhooks and the metrics name it.';
 COMMENT ON COLUMN webhook_endpoints.url IS 'Where batches are POSTed.';
 COMMENT ON COLUMN webhook_endpoints.resources IS 'Resources whose changes the endpoint receives; empty for all (a connection''s events always).';
 COMMENT ON COLUMN webhook_endpoints.connection_ids IS 'Connections whose changes the endpoint receives; empty for all.';
@@ -285,3 +289,5 @@ COMMENT ON COLUMN webhook_endpoints.failing_since IS 'When the current run of fa
 COMMENT ON COLUMN webhook_endpoints.failures IS 'Failed deliveries in a row.';
 COMMENT ON COLUMN webhook_endpoints.kicks IS 'Bumped with every request for a delivery: a delivery job that caught up completes only if none came meanwhile.';
 COMMENT ON COLUMN webhook_endpoints.last_error IS 'Why the last delivery failed (status and the start of the answer, or the network error).';
+COMMENT ON COLUMN webhook_endpoints.last_error_at IS 'When the last delivery failed.';
+COMMENT ON COLUMN webhook_endpoints.created_at IS 'When the endpoint was added.';
