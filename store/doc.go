@@ -21,6 +21,10 @@
 //     in the store's transactions (Tx is pgx's for that reason).
 //   - The store reads river_job only to count the backlog per queue and
 //     state for metrics (ReadHealth), which River's API does not offer.
+//   - jobs completes a webhook delivery job in a store transaction
+//     (river.JobCompleteTx, typed with River's pgx driver), so that the
+//     job's completion and the endpoint's row lock commit together; it
+//     runs no SQL of its own.
 //   - Test helpers and harnesses import pgx to create databases and to check
 //     what the store wrote: internal/pglocal and internal/pgtest (throwaway
 //     clusters and databases), internal/verify (the ground-truth checks,
