@@ -4,7 +4,7 @@
 // batches (Deliverer), with the signature a receiver checks (Verify).
 //
 // The feed itself is written by PostgreSQL triggers in the transaction of
-// every synced row's change (migrations/012_changes.up.sql) and read by the
+// every synced row's change (migrations/014_changes.up.sql) and read by the
 // store; a position in it is a graphsync.Cursor. A reader never skips a
 // committed change and reads each once, a row's changes in commit order;
 // README.md ("For apps") gives the SQL an app can run itself, and

@@ -149,11 +149,35 @@ func (em *Emulator) Truth(userID, resource string) ([]json.RawMessage, error) {
 }
 
 func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage, error) {
+	out := []json.RawMessage{}
+	err := em.eachTruth(userID, resource, imm, nil, func(raw json.RawMessage) error {
+		out = append(out, raw)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachTruth calls fn with each object of the ground truth of one user's
+// resource, one at a time, so that a large mailbox's truth can be streamed
+// without being held whole. keep, when not nil, selects the properties of
+// stored objects (as $select does; id always); other objects come whole.
+func (em *Emulator) eachTruth(userID, resource string, imm bool, keep func(string) bool, fn func(json.RawMessage) error) error {
 	em.mu.RLock()
 	defer em.mu.RUnlock()
 	u := em.lookupUser(userID)
 	if u == nil {
-		return nil, fmt.Errorf("truth: user %q not found", userID)
+		return fmt.Errorf("truth: user %q not found", userID)
+	}
+	each := func(items []json.RawMessage) error {
+		for _, it := range items {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	var cols []*collection
 	switch resource {
@@ -174,40 +198,47 @@ func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage,
 			cols = append(cols, c)
 		}
 	case "people":
-		return u.peopleTruth(), nil
+		return each(u.peopleTruth())
 	case "chats":
-		return em.chatsTruth(u), nil
+		return each(em.chatsTruth(u))
 	case "chatMessages":
-		return em.chatMessagesTruth(u), nil
+		return each(em.chatMessagesTruth(u))
 	case "channelMessages":
-		return em.channelMessagesTruth(), nil
+		return each(em.channelMessagesTruth())
 	default:
-		return nil, fmt.Errorf("truth: unknown resource %q", resource)
+		return fmt.Errorf("truth: unknown resource %q", resource)
 	}
-	out := []json.RawMessage{}
 	for _, c := range cols {
 		if c == nil {
 			continue
 		}
 		if c.lazy != nil {
-			out = c.lazy.truth(out, imm)
+			for i := 0; i < c.lazy.n; i++ {
+				if err := fn(c.lazy.append(nil, i, keep, imm)); err != nil {
+					return err
+				}
+			}
 		}
 		for _, e := range c.live() {
 			if e.raw != nil {
 				if t, ok := rawTruth(e.raw); ok {
-					out = append(out, t)
+					if err := fn(t); err != nil {
+						return err
+					}
 				}
 				continue
 			}
-			b, off, end := e.obj.encode(nil, nil)
+			b, off, end := e.obj.encode(nil, keep)
 			o := appendWithID(nil, b, off, end, e.servedID(imm), e.id)
 			if imm {
 				o = e.immutableRefs(o, 0)
 			}
-			out = append(out, o)
+			if err := fn(o); err != nil {
+				return err
+			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Server is an Emulator listening on a loopback port.

@@ -49,6 +49,9 @@ const (
 	Deleted Op = "deleted"
 	// NeedsReauth: a connection's user must sign in again.
 	NeedsReauth Op = "needs_reauth"
+	// NeedsAdmin: a connection's tenant refuses the app; an administrator
+	// of the tenant must act.
+	NeedsAdmin Op = "needs_admin"
 	// Disabled: an operator stopped a connection.
 	Disabled Op = "disabled"
 	// Enabled: a connection is active again.

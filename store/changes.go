@@ -14,7 +14,7 @@ import (
 	"github.com/graphsync/graphsync/graphsync"
 )
 
-// The change feed (migration 012): triggers on every synced table and on
+// The change feed (migration 014): triggers on every synced table and on
 // connections append to changes in the writing transaction; the store
 // reads it with snapshot cursors (graphsync.Cursor), prunes it, and
 // listens for its notifications.

@@ -198,8 +198,8 @@ func TestChangeFeedChildRows(t *testing.T) {
 	}
 }
 
-// A connection's events are in the feed: needs_reauth, disabled, enabled
-// and deleted, once each; a token refresh is none, its tokens never in it;
+// A connection's events are in the feed: needs_reauth, needs_admin,
+// disabled, enabled and deleted, once each; a token refresh is none, its tokens never in it;
 // and the rows removed with the connection are not logged one by one.
 func TestChangeFeedConnectionEvents(t *testing.T) {
 	t.Parallel()
@@ -213,7 +213,7 @@ func TestChangeFeedConnectionEvents(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, st := range []string{store.StatusNeedsReauth, store.StatusNeedsReauth, store.StatusDisabled, store.StatusActive} {
+	for _, st := range []string{store.StatusNeedsReauth, store.StatusNeedsReauth, store.StatusNeedsAdmin, store.StatusDisabled, store.StatusActive} {
 		if err := s.SetStatus(ctx, c.ID, st, "AADSTS70008", "the refresh token expired"); err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +224,8 @@ func TestChangeFeedConnectionEvents(t *testing.T) {
 	got, _ := readAll(t, s, start, store.ChangeFilter{Connections: []int64{c.ID}}, 100)
 	want := []string{"connections created " + strconv.FormatInt(c.ID, 10),
 		"calendar_events created e1", "calendar_event_attendees created 0",
-		"connections needs_reauth " + strconv.FormatInt(c.ID, 10), "connections disabled " + strconv.FormatInt(c.ID, 10),
+		"connections needs_reauth " + strconv.FormatInt(c.ID, 10), "connections needs_admin " + strconv.FormatInt(c.ID, 10),
+		"connections disabled " + strconv.FormatInt(c.ID, 10),
 		"connections enabled " + strconv.FormatInt(c.ID, 10), "connections deleted " + strconv.FormatInt(c.ID, 10)}
 	if !slices.Equal(ops(got), want) {
 		t.Fatalf("got %v, want %v", ops(got), want)
@@ -242,7 +243,7 @@ func TestChangeFeedConnectionEvents(t *testing.T) {
 	// A resource filter keeps the connection's events, which concern every
 	// resource.
 	got, _ = readAll(t, s, start, store.ChangeFilter{Resources: []string{"mail"}, Connections: []int64{c.ID}}, 100)
-	if len(got) != 5 || got[0].Table != "connections" {
+	if len(got) != 6 || got[0].Table != "connections" {
 		t.Fatalf("filtered on mail: %v", ops(got))
 	}
 }

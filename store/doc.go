@@ -8,7 +8,7 @@
 // and RawsTx work for any table, and the behaviours a table declares
 // (containers, cascades, child rows, trees, windows, user discovery) are
 // implemented once, here. Every change they make is logged in the change
-// feed by triggers in the same transaction (migration 012); ReadChanges,
+// feed by triggers in the same transaction (migration 014); ReadChanges,
 // PinChanges, PruneChanges and ListenChanges read, bound and follow it, and
 // the webhook endpoints it is delivered to are kept here too.
 //

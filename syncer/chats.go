@@ -124,7 +124,7 @@ func (r *run) syncChatList(ctx context.Context) ([]graphsync.Chat, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sync chats: list chats: %w", err)
 		}
-		pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+		r.pageStored()
 		items = append(items, page.Items...)
 		if page.NextLink == "" {
 			break
@@ -189,8 +189,8 @@ func (r *run) syncChatList(ctx context.Context) ([]graphsync.Chat, error) {
 		if err != nil {
 			return err
 		}
-		recordsWritten.WithLabelValues(r.resource.Name(), "upserted").Add(float64(n))
-		recordsWritten.WithLabelValues(r.resource.Name(), "deleted").Add(float64(len(gone)))
+		r.count("upserted", int64(n))
+		r.count("deleted", int64(len(gone)))
 		if err := r.eng.store.SetWatermarkTx(ctx, tx, st, digest); err != nil {
 			return err
 		}
@@ -278,7 +278,7 @@ func (r *run) syncChatMessages(ctx context.Context, c graphsync.Chat) error {
 		if err != nil {
 			return fmt.Errorf("sync chat %s messages: %w", c.ID, err)
 		}
-		pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+		r.pageStored()
 		if page.NextLink == "" {
 			return nil
 		}
@@ -316,6 +316,6 @@ func (r *run) applyChatMessages(ctx context.Context, tx store.Tx, st graphsync.S
 	if err != nil {
 		return store.Progress{}, err
 	}
-	recordsWritten.WithLabelValues(r.resource.Name(), "upserted").Add(float64(n))
+	r.count("upserted", int64(n))
 	return store.Progress{Upserted: int(n)}, nil
 }

@@ -26,7 +26,7 @@ type changeLine struct {
 func (c *ChangesCommand) Run(ctx context.Context, args []string) error {
 	fs := c.flagSet("changes", "changes [--after CURSOR] [--follow] [--resource LIST] [--connection IDS] [flags]",
 		"Print the change feed as JSON lines, one change each, oldest first: every insert, update and deletion\n"+
-			"of a synced row, and connections' events (needs_reauth, disabled, enabled, created, deleted).\n"+
+			"of a synced row, and connections' events (needs_reauth, needs_admin, disabled, enabled, created, deleted).\n"+
 			"Each line carries the cursor after it; resume with --after, or keep one in --cursor-file.\n"+
 			"A cursor older than the feed keeps (GRAPHSYNC_CHANGES_RETENTION) fails, naming the oldest available.")
 	after := fs.String("after", "", "read the changes after this cursor (default: the oldest kept; \"now\": only what commits from now on)")

@@ -20,7 +20,7 @@ CREATE TABLE changes (
     user_id       text,
     item_id       text,
     key           jsonb NOT NULL DEFAULT '{}',
-    op            text NOT NULL CHECK (op IN ('created', 'updated', 'deleted', 'needs_reauth', 'disabled', 'enabled')),
+    op            text NOT NULL CHECK (op IN ('created', 'updated', 'deleted', 'needs_reauth', 'needs_admin', 'disabled', 'enabled')),
     data          jsonb NOT NULL
 );
 CREATE INDEX changes_xid_idx ON changes (xid);
@@ -35,7 +35,7 @@ COMMENT ON COLUMN changes.connection_id IS 'The connection the row was synced th
 COMMENT ON COLUMN changes.user_id IS 'The mailbox (Entra object id) the row was synced for; for attendees and chat members, their parent''s; NULL for a connection''s event.';
 COMMENT ON COLUMN changes.item_id IS 'The row''s id: the last column of its key (the ordinal of an attendee), as text.';
 COMMENT ON COLUMN changes.key IS 'Every key column after connection_id, by name: {"id": ...}, {"chat_id": ..., "id": ...}, {"user_id": ..., "id": ...}, {"event_id": ..., "ordinal": ...}.';
-COMMENT ON COLUMN changes.op IS 'created (a new row, or a retired one live again), updated, deleted (deleted_at set; for attendees and chat members, the row removed). A connection''s event: created, needs_reauth (the user must sign in again), disabled, enabled (active again), deleted (with every row synced through it).';
+COMMENT ON COLUMN changes.op IS 'created (a new row, or a retired one live again), updated, deleted (deleted_at set; for attendees and chat members, the row removed). A connection''s event: created, needs_reauth (the user must sign in again), needs_admin (the tenant refuses the app: its administrator must act), disabled, enabled (active again), deleted (with every row synced through it).';
 COMMENT ON COLUMN changes.data IS 'The row as written, every column but raw and seen_at (for a removed attendee or member, as it was); for a connection, its id, kind, tenant, user, status and last error, never its tokens.';
 
 -- The feed's state: entries of transactions below horizon were pruned, so
@@ -217,7 +217,7 @@ SELECT changes_track('people', 'people', '{user_id,id}', 'user_id');
 SELECT changes_track('directory_users', 'users', '{id}', 'id');
 
 -- A connection's events: created, its status changing (needs_reauth,
--- disabled, enabled again) and deleted. Its tokens never enter the log.
+-- needs_admin, disabled, enabled again) and deleted. Its tokens never enter the log.
 CREATE FUNCTION changes_connection_image(c connections) RETURNS jsonb LANGUAGE sql STABLE AS $$
 SELECT jsonb_build_object('id', c.id, 'kind', c.kind, 'tenant_id', c.tenant_id, 'user_id', c.user_id,
     'user_principal_name', c.user_principal_name, 'display_name', c.display_name, 'resources', c.resources,
