@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/graphsync/graphsync/changes"
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 	"github.com/graphsync/graphsync/syncer"
@@ -69,6 +70,20 @@ type Config struct {
 	DisableScheduler bool
 	// PollInterval is River's fetch poll interval (0: River's default).
 	PollInterval time.Duration
+
+	// The change feed's jobs (QueueChanges). WebhookWorkers sizes the
+	// queue (default 10); Webhook tunes deliveries (its Store and Logger
+	// are filled in); a failed delivery is retried after WebhookRetry,
+	// doubling up to WebhookRetryMax (defaults 1 s and 5 min).
+	WebhookWorkers                int
+	Webhook                       changes.DelivererConfig
+	WebhookRetry, WebhookRetryMax time.Duration
+	// ChangesRetention is how long the feed keeps entries (default 7
+	// days); with PruneConsumed, entries every webhook endpoint received
+	// go sooner. PruneEvery is the period of the pruning job (default 1 h).
+	ChangesRetention time.Duration
+	PruneConsumed    bool
+	PruneEvery       time.Duration
 }
 
 func (c *Config) validate() error {
@@ -111,6 +126,25 @@ func (c *Config) validate() error {
 		return fmt.Errorf("jobs config: RescueAfter %s is not longer than the job timeout %s (MaxJobDuration %s and a minute): River would hand a job still running on a live worker to another",
 			c.RescueAfter, timeout, c.MaxJobDuration)
 	}
+	if c.WebhookWorkers <= 0 {
+		c.WebhookWorkers = 10
+	}
+	if c.WebhookRetry <= 0 {
+		c.WebhookRetry = time.Second
+	}
+	if c.WebhookRetryMax <= 0 {
+		c.WebhookRetryMax = 5 * time.Minute
+	}
+	if c.ChangesRetention <= 0 {
+		c.ChangesRetention = 7 * 24 * time.Hour
+	}
+	if c.PruneEvery <= 0 {
+		c.PruneEvery = time.Hour
+	}
+	if c.Webhook.Timeout <= 0 {
+		c.Webhook.Timeout = 10 * time.Second
+	}
+	c.Webhook.Store, c.Webhook.Logger = c.Store, c.Logger
 	return nil
 }
 
@@ -138,9 +172,10 @@ func DefaultRescueAfter(maxJobDuration time.Duration) time.Duration {
 
 // Service holds what the workers share within one process.
 type Service struct {
-	cfg   Config
-	store *store.Store
-	log   *slog.Logger
+	cfg       Config
+	store     *store.Store
+	log       *slog.Logger
+	deliverer *changes.Deliverer
 }
 
 // NewService validates cfg.
@@ -148,7 +183,11 @@ func NewService(cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, store: cfg.Store, log: cfg.Logger}, nil
+	d, err := changes.NewDeliverer(cfg.Webhook)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, store: cfg.Store, log: cfg.Logger, deliverer: d}, nil
 }
 
 // NewClient builds the River client that works graphsync's queues. With
@@ -165,13 +204,17 @@ func (s *Service) NewClient(work bool) (*river.Client[store.Tx], error) {
 	if work {
 		rc.Workers = s.workers()
 		rc.Queues = map[string]river.QueueConfig{
-			QueueTokens: {MaxWorkers: s.cfg.TokenWorkers},
-			QueueSync:   {MaxWorkers: s.cfg.SyncWorkers},
+			QueueTokens:  {MaxWorkers: s.cfg.TokenWorkers},
+			QueueSync:    {MaxWorkers: s.cfg.SyncWorkers},
+			QueueChanges: {MaxWorkers: s.cfg.WebhookWorkers},
 		}
 		if !s.cfg.DisableScheduler {
 			rc.PeriodicJobs = []*river.PeriodicJob{
 				river.NewPeriodicJob(river.PeriodicInterval(s.cfg.ScheduleEvery),
 					func() (river.JobArgs, *river.InsertOpts) { return ScheduleArgs{}, nil },
+					&river.PeriodicJobOpts{RunOnStart: true}),
+				river.NewPeriodicJob(river.PeriodicInterval(s.cfg.PruneEvery),
+					func() (river.JobArgs, *river.InsertOpts) { return PruneChangesArgs{}, nil },
 					&river.PeriodicJobOpts{RunOnStart: true}),
 			}
 		}
@@ -189,6 +232,8 @@ func (s *Service) workers() *river.Workers {
 	river.AddWorker(workers, &refreshWorker{svc: s})
 	river.AddWorker(workers, &syncWorker{svc: s})
 	river.AddWorker(workers, &scheduleWorker{svc: s})
+	river.AddWorker(workers, &webhookWorker{svc: s})
+	river.AddWorker(workers, &pruneWorker{svc: s})
 	return workers
 }
 

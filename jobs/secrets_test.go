@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/graphsync/graphsync/changes"
 	"github.com/graphsync/graphsync/connect"
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
@@ -62,6 +63,15 @@ func TestNoSecretLeaks(t *testing.T) {
 	flow.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/callback?state=forged&code=forged-code", nil))
 	errorsSeen := []string{rec.Body.String()}
 
+	// A webhook endpoint that refuses some deliveries: its signing secret
+	// must stay out of everything too.
+	hook := newReceiver(t)
+	hook.secret, hook.fail = changes.NewSecret(), 2
+	if _, err := b.store.AddWebhook(ctx, hook.url(), store.ChangeFilter{}, hook.secret, graphsync.Cursor{}); err != nil {
+		t.Fatal(err)
+	}
+	go b.svc.KickWebhooks(ctx, b.client)
+
 	b.em.SetFaults(emulator.Faults{Status503: 0.05, RetryAfter: 1})
 	b.em.RevokeGrant(b.em.Users()[2].ID)
 	b.syncNow(t, 2*time.Minute)
@@ -79,10 +89,17 @@ func TestNoSecretLeaks(t *testing.T) {
 		t.Fatal("no delta token expired; the scan of their errors would prove nothing")
 	}
 
+	for deadline := time.Now().Add(30 * time.Second); len(hook.received(t)) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook endpoint received nothing; its secret's scan would prove little")
+		}
+	}
+
 	// Every error message the worker recorded.
 	rows, err := b.store.Pool().Query(context.Background(), `SELECT coalesce(last_error, '') FROM connections
 		UNION ALL SELECT coalesce(last_error, '') FROM sync_state
-		UNION ALL SELECT coalesce(errors::text, '') FROM river_job`)
+		UNION ALL SELECT coalesce(errors::text, '') FROM river_job
+		UNION ALL SELECT coalesce(last_error, '') FROM webhook_endpoints`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +129,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	metrics := httptest.NewRecorder()
 	promhttp.Handler().ServeHTTP(metrics, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 
-	secrets := b.em.IssuedSecrets()
+	secrets := append(b.em.IssuedSecrets(), hook.secret)
 	if len(secrets) < 3*len(b.em.Users()) {
 		t.Fatalf("only %d secrets issued; the scan would prove little", len(secrets))
 	}

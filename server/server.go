@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
+	"github.com/graphsync/graphsync/changes"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -98,6 +99,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(NewGauges(GaugesConfig{Store: cfg.Store, Logger: log, SecretExpiresAt: cfg.SecretExpiresAt})); err != nil {
 		return nil, fmt.Errorf("register database gauges: %w", err)
+	}
+	if err := reg.Register(changes.NewGauges(cfg.Store, log)); err != nil {
+		return nil, fmt.Errorf("register change feed gauges: %w", err)
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg},
 		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError}))

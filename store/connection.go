@@ -337,7 +337,8 @@ func (s *Store) tokensTx(ctx context.Context, q querier, id int64) (Tokens, erro
 
 // RotateKeys re-encrypts every connection's tokens under the primary key,
 // one row per transaction with the row locked, so workers refreshing tokens
-// at the same time are never disturbed. It returns how many rows changed.
+// at the same time are never disturbed, then every webhook endpoint's
+// signing secret. It returns how many rows changed.
 func (s *Store) RotateKeys(ctx context.Context) (int, error) {
 	if s.keys == nil {
 		return 0, errors.New("rotate keys: no encryption key configured")
@@ -377,7 +378,11 @@ func (s *Store) RotateKeys(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("rotate keys: connection %d: %w", id, err)
 		}
 	}
-	return n, nil
+	w, err := s.rotateWebhookSecrets(ctx)
+	if err != nil {
+		return n + w, fmt.Errorf("rotate keys: webhook secrets: %w", err)
+	}
+	return n + w, nil
 }
 
 // ErrNoResources: a connection cannot be created without resources.

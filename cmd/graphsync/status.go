@@ -130,6 +130,9 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := printWebhooks(ctx, c.Stdout, st, true); err != nil {
+		return err
+	}
 	printWarnings(c.Stdout, warns)
 	return nil
 }

@@ -104,6 +104,7 @@ func runWorker(ctx context.Context, w *worker.Worker, cfg *config.Config, log *s
 	if err := client.Start(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
+	go w.Jobs.KickWebhooks(ctx, client)
 	log.Info("worker started")
 	<-ctx.Done()
 	log.Info("worker stopping: finishing running jobs")
@@ -172,6 +173,9 @@ func newWorker(cfg *config.Config, st *store.Store, log *slog.Logger, tune func(
 			RedirectURL: cfg.RedirectURL},
 		Engine: syncer.Config{CalendarPast: cfg.CalendarPast, CalendarFuture: cfg.CalendarFuture},
 		Jobs:   cfg.Jobs(),
+	}
+	if wc.Jobs.PruneConsumed, err = cfg.PruneConsumed(); err != nil {
+		return nil, &usageError{err}
 	}
 	if tune != nil {
 		tune(&wc)

@@ -56,6 +56,11 @@ type Config struct {
 	Warnings []string
 	// fileErrs are the secret files Load could not read, for Validate.
 	fileErrs []error
+	// ChangesRetention is how long the change feed keeps entries;
+	// ChangesPruneConsumed ("true") also prunes what every webhook
+	// endpoint received.
+	ChangesRetention     time.Duration
+	ChangesPruneConsumed string
 }
 
 // Var documents one setting; README.md's configuration table lists them all.
@@ -94,6 +99,8 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_RIVER_UI", Flag: "river-ui", Default: "true", Help: "serve River UI at /riverui/ on GRAPHSYNC_HTTP_ADDR (true or false)", field: func(c *Config) *string { return &c.RiverUI }},
 	{Env: "GRAPHSYNC_MAX_JOB_DURATION", Flag: "max-job-duration", Default: "5m", Help: "how long one sync job runs before it checkpoints and continues in a new one; River cancels it a minute later (the job timeout)", duration: func(c *Config) *time.Duration { return &c.MaxJobDuration }},
 	{Env: "GRAPHSYNC_RESCUE_AFTER", Flag: "rescue-after", Help: "how long after it started a job of a worker that is gone (killed, host lost) waits before River hands it to another worker; longer than the job timeout (default: the job timeout plus 1m)", duration: func(c *Config) *time.Duration { return &c.RescueAfter }},
+	{Env: "GRAPHSYNC_CHANGES_RETENTION", Flag: "changes-retention", Default: "168h", Help: "how long the change feed keeps what changed (a reader further behind is refused)", duration: func(c *Config) *time.Duration { return &c.ChangesRetention }},
+	{Env: "GRAPHSYNC_CHANGES_PRUNE_CONSUMED", Flag: "changes-prune-consumed", Default: "false", Help: "also prune changes every webhook endpoint received, before the retention (true or false)", field: func(c *Config) *string { return &c.ChangesPruneConsumed }},
 }
 
 // Load reads the environment (getenv, usually os.Getenv), then lets flags
@@ -229,6 +236,9 @@ func (c *Config) Validate(need Need) error {
 	if _, err := c.RiverUIEnabled(); err != nil {
 		bad("%v", err)
 	}
+	if _, err := c.PruneConsumed(); err != nil {
+		bad("%v", err)
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -248,7 +258,8 @@ func (c *Config) maxJobDuration() time.Duration {
 // Jobs is the jobs configuration the settings make: the job duration and
 // the rescue delay (the rest is the caller's).
 func (c *Config) Jobs() jobs.Config {
-	return jobs.Config{SyncInterval: c.SyncInterval, MaxJobDuration: c.MaxJobDuration, RescueAfter: c.RescueAfter}
+	return jobs.Config{SyncInterval: c.SyncInterval, MaxJobDuration: c.MaxJobDuration, RescueAfter: c.RescueAfter,
+		ChangesRetention: c.ChangesRetention}
 }
 
 func checkURL(errs *[]error, name, raw string) {
@@ -284,14 +295,21 @@ func (c *Config) SecretExpiry() (time.Time, error) {
 }
 
 // RiverUIEnabled parses GRAPHSYNC_RIVER_UI.
-func (c *Config) RiverUIEnabled() (bool, error) {
-	switch strings.ToLower(c.RiverUI) {
+func (c *Config) RiverUIEnabled() (bool, error) { return parseBool("GRAPHSYNC_RIVER_UI", c.RiverUI) }
+
+// PruneConsumed parses GRAPHSYNC_CHANGES_PRUNE_CONSUMED.
+func (c *Config) PruneConsumed() (bool, error) {
+	return parseBool("GRAPHSYNC_CHANGES_PRUNE_CONSUMED", c.ChangesPruneConsumed)
+}
+
+func parseBool(name, value string) (bool, error) {
+	switch strings.ToLower(value) {
 	case "true", "1", "yes", "on":
 		return true, nil
 	case "false", "0", "no", "off":
 		return false, nil
 	}
-	return false, fmt.Errorf("GRAPHSYNC_RIVER_UI %q is neither true nor false", c.RiverUI)
+	return false, fmt.Errorf("%s %q is neither true nor false", name, value)
 }
 
 // Keyring parses the encryption key.
