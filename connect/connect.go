@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -182,12 +184,12 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		f.fail(w, http.StatusBadGateway, err, true)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	name := conn.UserPrincipalName
 	if conn.Kind == store.KindApplication {
 		name = "tenant " + conn.TenantID
 	}
-	fmt.Fprintf(w, "<!doctype html><title>graphsync</title><p>Connected %s. You can close this window.</p>", html.EscapeString(name))
+	respond(w, http.StatusOK, "text/html; charset=utf-8",
+		fmt.Sprintf("<!doctype html><title>graphsync</title><p>Connected %s. You can close this window.</p>", html.EscapeString(name)))
 	f.results <- result{conn: conn}
 }
 
@@ -199,13 +201,28 @@ func (f *Flow) fail(w http.ResponseWriter, status int, err error, deliver bool) 
 		level = slog.LevelDebug
 	}
 	f.cfg.Logger.Log(context.Background(), level, "connect callback refused", "error", err)
-	http.Error(w, err.Error(), status)
+	respond(w, status, "text/plain; charset=utf-8", err.Error()+"\n")
 	if deliver {
 		select {
 		case f.results <- result{err: err}:
 		default:
 		}
 	}
+}
+
+// respond sends a whole page, its length announced and flushed, before
+// the outcome goes to Wait: `graphsync connect` exits as soon as Wait
+// returns, and a page still in the server's buffer would never reach the
+// browser.
+func respond(w http.ResponseWriter, status int, contentType, body string) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+	_ = http.NewResponseController(w).Flush()
 }
 
 func (f *Flow) complete(ctx context.Context, code, verifier string) (*store.Connection, error) {

@@ -54,6 +54,8 @@ type collection struct {
 	// lazy, when set, holds generated records logged ahead of the stored
 	// ones (Config.LazyMessages).
 	lazy *lazyArchive
+	// acks are the rounds clients completed (DeletedTruth).
+	acks acks
 }
 
 func newCollection(odataType string) *collection {

@@ -232,6 +232,12 @@ func (em *Emulator) mutateContactFolders(u *userRec, r *rand.Rand, ver uint64, o
 	default:
 		e := pick(r, children)
 		u.contactFolders.remove(ver, e)
+		if c := u.contacts[e.id]; c != nil {
+			for _, ce := range c.live() {
+				c.remove(ver, ce)
+			}
+			u.contactsGone = append(u.contactsGone, c)
+		}
 		delete(u.contacts, e.id)
 		return "contactFolder deleted " + e.id
 	}

@@ -82,6 +82,13 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		reply(map[string]any{"tenantId": em.cfg.TenantID, "apps": em.Apps()})
 	case p[0] == "truth" && len(p) == 3 && r.Method == http.MethodGet:
 		em.serveTruth(w, r, p[1], p[2])
+	case p[0] == "truth" && len(p) == 4 && p[3] == "deleted" && r.Method == http.MethodGet:
+		out, err := em.deletedTruth(p[1], p[2], strings.EqualFold(r.URL.Query().Get("idType"), "ImmutableId"))
+		if err != nil {
+			bad(http.StatusNotFound, err)
+			return
+		}
+		reply(out)
 	case p[0] == "mutate" && post:
 		n, err := strconv.Atoi(r.URL.Query().Get("n"))
 		if err != nil || n < 0 {

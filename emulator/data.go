@@ -24,7 +24,10 @@ type userRec struct {
 	driveID        string
 	contactFolders *collection
 	contacts       map[string]*collection
-	people         []*person
+	// contactsGone are the collections of deleted contact folders, their
+	// contacts deleted with them (DeletedTruth).
+	contactsGone []*collection
+	people       []*person
 }
 
 var (

@@ -64,6 +64,15 @@ func (c *call) serveDelta(s deltaSpec) {
 		return
 	case val != "":
 		t, err = em.openToken(val, s.key)
+		if t.Delta && (err == nil || errors.Is(err, errTokenExpired)) {
+			// The client holds that round's result (DeletedTruth), even
+			// if the token has expired since.
+			em.mu.RLock()
+			if col := s.col(); col != nil {
+				col.acks.presented(t.From)
+			}
+			em.mu.RUnlock()
+		}
 		if err == nil && em.flt.hit(func(f Faults) float64 { return f.DeltaExpired }) {
 			em.cnt.fault("delta_expired")
 			err = errTokenExpired
@@ -134,6 +143,9 @@ func (c *call) serveDelta(s deltaSpec) {
 	var done bool
 	if col != nil {
 		buf, n, t.Cursor, done = col.page(buf, q)
+		if done {
+			col.acks.served(t.Snap, em.version)
+		}
 	} else {
 		done = true
 	}

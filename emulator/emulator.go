@@ -189,24 +189,7 @@ func (em *Emulator) eachTruth(userID, resource string, imm bool, keep func(strin
 		}
 		return nil
 	}
-	var cols []*collection
 	switch resource {
-	case "mailFolders":
-		cols = []*collection{u.mail.folders}
-	case "messages":
-		for _, f := range u.mail.folderList() {
-			cols = append(cols, f.msgs)
-		}
-	case "events":
-		cols = []*collection{u.events}
-	case "driveItems":
-		cols = []*collection{u.drive}
-	case "contactFolders":
-		cols = []*collection{u.contactFolders}
-	case "contacts":
-		for _, c := range u.contactFolderList() {
-			cols = append(cols, c)
-		}
 	case "people":
 		return each(u.peopleTruth())
 	case "chats":
@@ -215,7 +198,9 @@ func (em *Emulator) eachTruth(userID, resource string, imm bool, keep func(strin
 		return each(em.chatMessagesTruth(u))
 	case "channelMessages":
 		return each(em.channelMessagesTruth())
-	default:
+	}
+	cols, ok := u.collections(resource, false)
+	if !ok {
 		return fmt.Errorf("truth: unknown resource %q", resource)
 	}
 	for _, c := range cols {
@@ -249,6 +234,46 @@ func (em *Emulator) eachTruth(userID, resource string, imm bool, keep func(strin
 		}
 	}
 	return nil
+}
+
+// collections are the change-logged collections holding a user's resource:
+// those of live folders, and with gone those of deleted folders too.
+func (u *userRec) collections(resource string, gone bool) ([]*collection, bool) {
+	switch resource {
+	case "mailFolders":
+		return []*collection{u.mail.folders}, true
+	case "messages":
+		var cols []*collection
+		for _, f := range u.mail.order {
+			if gone || !f.gone {
+				cols = append(cols, f.msgs)
+			}
+		}
+		return cols, true
+	case "events":
+		return []*collection{u.events}, true
+	case "driveItems":
+		return []*collection{u.drive}, true
+	case "contactFolders":
+		return []*collection{u.contactFolders}, true
+	case "contacts":
+		cols := u.contactFolderList()
+		if gone {
+			cols = append(cols, u.contactsGone...)
+		}
+		return cols, true
+	}
+	return nil, false
+}
+
+// truth renders e's object in full, as the truth holds it.
+func (e *entry) truth(imm bool) json.RawMessage {
+	b, off, end := e.obj.encode(nil, nil)
+	o := appendWithID(nil, b, off, end, e.servedID(imm), e.id)
+	if imm {
+		o = e.immutableRefs(o, 0)
+	}
+	return o
 }
 
 // Server is an Emulator listening on a loopback port.

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/origin"
 	"github.com/graphsync/graphsync/internal/redact"
 )
 
@@ -30,13 +31,15 @@ type Config struct {
 	// version; relative paths resolve against BaseURL+"/v1.0".
 	BaseURL string
 	// HTTPClient defaults to a client with dial, TLS and response-header
-	// timeouts of 30s, Timeout per request, and a large idle pool.
+	// timeouts of 30s, Timeout per request, and a large idle pool. Whichever
+	// client is given, redirects are followed within Graph's origin only.
 	HTTPClient *http.Client
 	// Timeout bounds one request of the default HTTPClient, body included;
 	// default 100s. A timed-out GET is retried like a reset connection.
 	Timeout time.Duration
 	// MaxPageSize is sent as Prefer: odata.maxpagesize on Outlook
-	// collections, the only ones that honour it. 0 leaves Graph's default.
+	// collections, the only ones that honour it (Call.PageSize overrides it
+	// per request). 0 leaves Graph's default.
 	MaxPageSize int
 	// MailboxRate and MailboxBurst limit requests per mailbox. Outlook
 	// allows 10,000 requests per 10 minutes per app and mailbox.
@@ -54,7 +57,8 @@ type Config struct {
 	// MaxInlineWait is the longest Retry-After waited in place. Longer ones
 	// come back as an *Error with RetryAfter set, to snooze the job.
 	MaxInlineWait time.Duration
-	// MaxRetries bounds retries of throttled, unavailable and failed GETs.
+	// MaxRetries bounds retries of GETs answered 429, 500, 502, 503 or 504,
+	// cut short, reset or timed out, or malformed.
 	MaxRetries int
 	Logger     *slog.Logger
 }
@@ -135,6 +139,8 @@ func (c *Config) withDefaults() {
 	if c.HTTPClient == nil {
 		c.HTTPClient = newHTTPClient(c.Timeout)
 	}
+	// A redirect elsewhere would carry the bearer token with it.
+	c.HTTPClient = origin.Guard(c.HTTPClient)
 }
 
 func newHTTPClient(timeout time.Duration) *http.Client {
@@ -160,11 +166,12 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 // safe for concurrent use; share one per process so that every goroutine
 // sees the same Retry-After windows.
 type Client struct {
-	cfg     Config
-	origin  *url.URL // scheme and host that may receive our bearer tokens
-	version string   // BaseURL + "/v1.0"
-	gates   *gates
-	now     func() time.Time
+	cfg      Config
+	origin   *url.URL // scheme and host that may receive our bearer tokens
+	basePath string   // BaseURL's path, under which the API versions lie
+	version  string   // BaseURL + "/v1.0"
+	gates    *gates
+	now      func() time.Time
 
 	backoffBase, backoffMax time.Duration
 }
@@ -175,10 +182,11 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	cfg.withDefaults()
-	origin, _ := url.Parse(cfg.BaseURL)
+	base, _ := url.Parse(cfg.BaseURL)
 	c := &Client{
 		cfg:         cfg,
-		origin:      origin,
+		origin:      base,
+		basePath:    strings.TrimRight(base.Path, "/"),
 		version:     strings.TrimRight(cfg.BaseURL, "/") + "/v1.0",
 		now:         time.Now,
 		backoffBase: 500 * time.Millisecond,
@@ -231,13 +239,21 @@ type Call struct {
 	Resource     string            // bounded metric label: mail, calendar, drive, chats, people, contacts, users, me
 	ImmutableIDs bool              // send Prefer: IdType="ImmutableId" (needed on every request, links included)
 	Headers      map[string]string // extra headers; Prefer values are merged into one header
+	// PageSize, when positive, is the odata.maxpagesize of this request
+	// instead of Config.MaxPageSize (Outlook collections only).
+	PageSize int
+	// Salvage reads a page item by item as it arrives, for a page that
+	// could not be read whole (see UnreadablePageError): the items that
+	// are valid JSON within the body cap come back in Page.Items, the
+	// others in Page.Refused.
+	Salvage bool
 }
 
 // Get fetches a single object such as /me or /me/drive into out.
 func (c *Client) Get(ctx context.Context, call Call, link string, out any) error {
-	_, err := c.do(ctx, call, request{method: http.MethodGet, link: link}, func(body []byte) error {
+	_, err := c.do(ctx, call, request{method: http.MethodGet, link: link}, decoder{body: func(body []byte) error {
 		return json.Unmarshal(body, out)
-	})
+	}})
 	return err
 }
 
@@ -254,12 +270,12 @@ func (c *Client) Send(ctx context.Context, call Call, method, link string, in, o
 			return fmt.Errorf("graph: %s %s: encode request: %w", method, call.Resource, err)
 		}
 	}
-	_, err := c.do(ctx, call, request{method: method, link: link, body: body}, func(b []byte) error {
+	_, err := c.do(ctx, call, request{method: method, link: link, body: body}, decoder{body: func(b []byte) error {
 		if out == nil || len(b) == 0 {
 			return nil
 		}
 		return json.Unmarshal(b, out)
-	})
+	}})
 	return err
 }
 
@@ -274,17 +290,28 @@ type request struct {
 // failure or a malformed answer.
 func (r request) idempotent() bool { return r.method == http.MethodGet }
 
+// decoder reads a 2xx response: body takes it whole; stream, when set,
+// takes it as it arrives instead (a salvaged page, which may exceed the
+// body cap).
+type decoder struct {
+	body   func([]byte) error
+	stream func(io.Reader) error
+}
+
 // do sends a request with throttling and retries, and hands a 2xx body to
-// decode. A decode error of a GET is treated like a truncated body and
-// retried.
-func (c *Client) do(ctx context.Context, call Call, rq request, decode func([]byte) error) (string, error) {
-	method := rq.method
+// dec. A decode error of a GET is treated like a truncated body and
+// retried; a page still invalid after the retries, or over the body cap,
+// comes back as an *UnreadablePageError.
+func (c *Client) do(ctx context.Context, call Call, rq request, dec decoder) (string, error) {
+	method, collection := rq.method, rq.collection
 	u, err := c.resolve(rq.link)
 	if err != nil {
 		return "", fmt.Errorf("graph: %s %s: %w", method, call.Resource, err)
 	}
-	path := u.Path
+	// OneDrive carries its delta token in the path: delta(token='...').
+	path := redact.Link(u.Path)
 	res := resourceLabel(call.Resource)
+	pageSize := c.pageSize(call, collection)
 
 	key, limited := scopeOf(call)
 	var g *gate
@@ -302,9 +329,13 @@ func (c *Client) do(ctx context.Context, call Call, rq request, decode func([]by
 			path:       path,
 		}
 	}
+	unreadable := func(requestID string, size int64, err error) *UnreadablePageError {
+		return &UnreadablePageError{PageSize: pageSize, Shrinkable: collection && honoursPageSize(call.Service),
+			Size: size, RequestID: requestID, Err: err, method: method, path: path}
+	}
 
 	for attempt := 0; ; attempt++ {
-		req, err := c.newRequest(ctx, call, u, rq)
+		req, err := c.newRequest(ctx, call, u, rq, pageSize)
 		if err != nil {
 			return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
 		}
@@ -316,13 +347,13 @@ func (c *Client) do(ctx context.Context, call Call, rq request, decode func([]by
 			return "", fmt.Errorf("graph: %s %s: wait for throttling: %w", method, path, err)
 		}
 		start := time.Now()
-		resp, body, err := c.roundTrip(req)
+		resp, body, derr, err := c.roundTrip(req, dec.stream)
 		elapsed := time.Since(start)
 		// Open the Retry-After window before giving the slot back, so that
 		// no queued request to the same scope leaves in between.
 		var ra time.Duration
 		var given, blocked bool
-		if err == nil && isThrottleStatus(resp.StatusCode) {
+		if err == nil && isRetryStatus(resp.StatusCode) {
 			ra, given = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 			if !given {
 				ra = c.backoff(attempt)
@@ -348,13 +379,21 @@ func (c *Client) do(ctx context.Context, call Call, rq request, decode func([]by
 			"resource", res, "method", method, "path", path, "status", status,
 			"request_id", requestID, "duration", elapsed, "attempt", attempt)
 
-		if err != nil {
-			if ctx.Err() != nil {
-				return "", fmt.Errorf("graph: %s %s: %w", method, path, ctx.Err())
-			}
-			if attempt >= c.cfg.MaxRetries || !rq.idempotent() {
-				return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
-			}
+		var tooLarge *tooLargeError
+		var redirect *origin.RedirectError
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return "", fmt.Errorf("graph: %s %s: %w", method, path, ctx.Err())
+		case errors.As(err, &tooLarge) && collection:
+			// The same page would be as large again: no retry.
+			return "", unreadable(requestID, tooLarge.size, err)
+		case errors.As(err, &tooLarge), errors.As(err, &redirect):
+			return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
+		case attempt >= c.cfg.MaxRetries || !rq.idempotent():
+			// A write may have been carried out: never sent twice.
+			return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
+		default:
 			retriesTotal.WithLabelValues(res, transportReason(err)).Inc()
 			if err := sleep(ctx, c.backoff(attempt)); err != nil {
 				return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
@@ -364,12 +403,19 @@ func (c *Client) do(ctx context.Context, call Call, rq request, decode func([]by
 
 		switch s := resp.StatusCode; {
 		case s >= 200 && s < 300:
-			derr := decode(body)
+			if dec.stream == nil {
+				derr = dec.body(body)
+			}
 			if derr == nil {
 				return requestID, nil
 			}
 			var perr *pageError
-			if errors.As(derr, &perr) || attempt >= c.cfg.MaxRetries || !rq.idempotent() {
+			switch {
+			case errors.As(derr, &perr):
+				return "", fmt.Errorf("graph: %s %s: decode response (request-id %s): %w", method, path, requestID, derr)
+			case attempt >= c.cfg.MaxRetries && collection:
+				return "", unreadable(requestID, int64(len(body)), derr)
+			case attempt >= c.cfg.MaxRetries || !rq.idempotent():
 				return "", fmt.Errorf("graph: %s %s: decode response (request-id %s): %w", method, path, requestID, derr)
 			}
 			retriesTotal.WithLabelValues(res, "malformed").Inc()
@@ -377,10 +423,10 @@ func (c *Client) do(ctx context.Context, call Call, rq request, decode func([]by
 				return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
 			}
 
-		case isThrottleStatus(s):
+		case isRetryStatus(s):
 			e := newError(method, path, resp, body)
 			e.RetryAfter = ra
-			if s != http.StatusGatewayTimeout {
+			if s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable {
 				throttledTotal.WithLabelValues(res, strconv.Itoa(s)).Inc()
 			}
 			retryAfterSeconds.WithLabelValues(res).Add(ra.Seconds())
@@ -401,7 +447,7 @@ func (c *Client) do(ctx context.Context, call Call, rq request, decode func([]by
 }
 
 // resolve turns a link into a URL. Absolute links (nextLink, deltaLink,
-// Location) are followed verbatim but only on Graph's own origin, so a
+// Location) are followed verbatim but only as CheckLink allows, so a
 // stored or forged link cannot carry a bearer token elsewhere.
 func (c *Client) resolve(link string) (*url.URL, error) {
 	if link == "" {
@@ -418,29 +464,25 @@ func (c *Client) resolve(link string) (*url.URL, error) {
 	default:
 		raw = c.version + "/" + link
 	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		// *url.Error repeats the whole link, sync tokens included.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("parse link: %w", err)
-	}
-	if !strings.EqualFold(u.Scheme, c.origin.Scheme) || !strings.EqualFold(u.Host, c.origin.Host) {
-		return nil, fmt.Errorf("link host %q is not the Graph origin %q", u.Host, c.origin.Host)
-	}
-	if u.User != nil {
-		return nil, errors.New("link carries user credentials; Graph links never do")
-	}
-	// The request is built from u.String(); make sure it reaches the same host.
-	if again, err := url.Parse(u.String()); err != nil || !strings.EqualFold(again.Host, c.origin.Host) {
-		return nil, fmt.Errorf("link %q does not resolve to the Graph origin", redact.Link(link))
-	}
-	return u, nil
+	return c.checkURL(raw)
 }
 
-func (c *Client) newRequest(ctx context.Context, call Call, u *url.URL, rq request) (*http.Request, error) {
+// pageSize is the odata.maxpagesize a request asks for, 0 for none.
+func (c *Client) pageSize(call Call, collection bool) int {
+	if !collection || !honoursPageSize(call.Service) {
+		return 0
+	}
+	if call.PageSize > 0 {
+		return call.PageSize
+	}
+	return c.cfg.MaxPageSize
+}
+
+// honoursPageSize reports whether a service's collections honour
+// Prefer: odata.maxpagesize; only Outlook's do.
+func honoursPageSize(s graphsync.Service) bool { return s == graphsync.Outlook }
+
+func (c *Client) newRequest(ctx context.Context, call Call, u *url.URL, rq request, pageSize int) (*http.Request, error) {
 	var body io.Reader
 	if rq.body != nil {
 		body = bytes.NewReader(rq.body)
@@ -454,8 +496,8 @@ func (c *Client) newRequest(ctx context.Context, call Call, u *url.URL, rq reque
 		h.Set("Content-Type", "application/json")
 	}
 	var prefer []string
-	if rq.collection && c.cfg.MaxPageSize > 0 && call.Service == graphsync.Outlook {
-		prefer = append(prefer, "odata.maxpagesize="+strconv.Itoa(c.cfg.MaxPageSize))
+	if pageSize > 0 {
+		prefer = append(prefer, "odata.maxpagesize="+strconv.Itoa(pageSize))
 	}
 	if call.ImmutableIDs {
 		prefer = append(prefer, `IdType="ImmutableId"`)
@@ -480,21 +522,40 @@ func (c *Client) newRequest(ctx context.Context, call Call, u *url.URL, rq reque
 }
 
 // roundTrip sends req and reads the whole body, so that a body cut short
-// surfaces here as an error to retry instead of as a half-decoded page.
-func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, error) {
-	resp, err := c.cfg.HTTPClient.Do(req)
+// surfaces here as an error to retry instead of as a half-decoded page. With
+// stream set, a 2xx body goes to stream as it arrives instead, and stream's
+// error comes back as derr.
+func (c *Client) roundTrip(req *http.Request, stream func(io.Reader) error) (resp *http.Response, body []byte, derr, err error) {
+	resp, err = c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, nil, redact.URLError(err)
+		return nil, nil, nil, redact.URLError(err)
 	}
 	defer resp.Body.Close()
-	body, err := readBody(resp.Body, resp.ContentLength)
+	if stream != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil, stream(resp.Body), nil
+	}
+	if resp.ContentLength > maxBodyBytes {
+		// Not worth reading: it would be refused whole.
+		return resp, nil, nil, &tooLargeError{size: resp.ContentLength}
+	}
+	body, err = readBody(resp.Body, resp.ContentLength)
 	if err != nil {
-		return resp, nil, fmt.Errorf("read body: %w", err)
+		return resp, nil, nil, fmt.Errorf("read body: %w", err)
 	}
 	if len(body) > maxBodyBytes {
-		return resp, nil, fmt.Errorf("read body: larger than %d bytes", maxBodyBytes)
+		return resp, nil, nil, &tooLargeError{size: -1}
 	}
-	return resp, body, nil
+	return resp, body, nil, nil
+}
+
+// tooLargeError is a body over maxBodyBytes.
+type tooLargeError struct{ size int64 } // -1 when unknown
+
+func (e *tooLargeError) Error() string {
+	if e.size < 0 {
+		return fmt.Sprintf("body larger than the %d MiB a response may have", maxBodyBytes>>20)
+	}
+	return fmt.Sprintf("body of %d bytes, larger than the %d MiB a response may have", e.size, maxBodyBytes>>20)
 }
 
 // readBody reads a body of the announced size into one buffer: io.ReadAll
@@ -578,8 +639,15 @@ func statusClass(status int, err error) string {
 	}
 }
 
-func isThrottleStatus(s int) bool {
-	return s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable || s == http.StatusGatewayTimeout
+// isRetryStatus reports the statuses worth sending again: throttling (429),
+// and the transient server errors Graph documents (500, 502, 503, 504).
+func isRetryStatus(s int) bool {
+	switch s {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 func retryReason(status int) string {
@@ -588,6 +656,10 @@ func retryReason(status int) string {
 		return "throttled"
 	case http.StatusServiceUnavailable:
 		return "unavailable"
+	case http.StatusInternalServerError:
+		return "server_error"
+	case http.StatusBadGateway:
+		return "bad_gateway"
 	default:
 		return "gateway_timeout"
 	}

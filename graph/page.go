@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -19,6 +20,8 @@ type Page struct {
 	NextLink  string
 	DeltaLink string
 	RequestID string
+	// Refused are the items a salvaged page (Call.Salvage) could not keep.
+	Refused []Refused
 }
 
 type pageBody struct {
@@ -36,17 +39,29 @@ func (e *pageError) Error() string { return e.msg }
 // GetPage fetches one page. link is a path such as "/me/mailFolders/delta"
 // (resolved against BaseURL+"/v1.0") or an absolute nextLink, deltaLink or
 // Location, followed verbatim.
+//
+// A page that cannot be read whole comes back as an *UnreadablePageError;
+// with call.Salvage, the page is read item by item instead.
 func (c *Client) GetPage(ctx context.Context, call Call, link string) (*Page, error) {
-	var pb pageBody
-	reqID, err := c.do(ctx, call, request{method: http.MethodGet, link: link, collection: true}, func(body []byte) error {
-		var err error
-		pb, err = splitPage(body)
+	var page *Page
+	dec := decoder{body: func(body []byte) error {
+		pb, err := splitPage(body)
+		page = &Page{Items: pb.Value, NextLink: pb.NextLink, DeltaLink: pb.DeltaLink}
 		return err
-	})
+	}}
+	if call.Salvage {
+		dec.stream = func(r io.Reader) error {
+			var err error
+			page, err = salvage(r, maxBodyBytes)
+			return err
+		}
+	}
+	reqID, err := c.do(ctx, call, request{method: http.MethodGet, link: link, collection: true}, dec)
 	if err != nil {
 		return nil, err
 	}
-	return &Page{Items: pb.Value, NextLink: pb.NextLink, DeltaLink: pb.DeltaLink, RequestID: reqID}, nil
+	page.RequestID = reqID
+	return page, nil
 }
 
 // splitPage cuts a collection body into its items without copying them.

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/graphsync/graphsync/internal/origin"
 )
 
 // Config configures the OAuth flows against the Microsoft identity
@@ -24,7 +26,10 @@ type Config struct {
 	ClientID     string
 	ClientSecret string
 	RedirectURL  string
-	HTTPClient   *http.Client // default: 30s timeout
+	// HTTPClient defaults to a client with a 30s timeout. Whichever client
+	// is given, redirects are followed within one origin only: a token
+	// request's form carries the client secret, codes and PKCE verifiers.
+	HTTPClient *http.Client
 }
 
 const defaultLoginURL = "https://login.microsoftonline.com"
@@ -68,11 +73,11 @@ func NewAuth(cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	base := strings.TrimRight(cfg.LoginURL, "/") + "/" + url.PathEscape(cfg.Tenant) + "/oauth2/v2.0"
-	a := &Auth{cfg: cfg, authURL: base + "/authorize", tokenURL: base + "/token", hc: cfg.HTTPClient}
-	if a.hc == nil {
-		a.hc = &http.Client{Timeout: 30 * time.Second}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return a, nil
+	return &Auth{cfg: cfg, authURL: base + "/authorize", tokenURL: base + "/token", hc: origin.Guard(hc)}, nil
 }
 
 func (a *Auth) config(scopes []string) *oauth2.Config {

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/graphsync/graphsync/changes"
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 	"github.com/graphsync/graphsync/syncer"
@@ -63,6 +64,7 @@ type Config struct {
 	RefreshAhead time.Duration
 	// MaxJobDuration bounds one sync job; a longer sync checkpoints and
 	// continues in a new job so one mailbox cannot hold a worker for hours.
+	// River cancels a job at JobTimeout(MaxJobDuration).
 	MaxJobDuration time.Duration
 	// SyncWorkers and TokenWorkers size the queues of this process.
 	SyncWorkers, TokenWorkers int
@@ -70,8 +72,11 @@ type Config struct {
 	// or SyncInterval when shorter): each run schedules the syncs due
 	// before the next, at the moment each is due.
 	ScheduleEvery time.Duration
-	// RescueAfter is how long a job may stay running (its worker killed)
-	// before River hands it to another worker.
+	// RescueAfter is how long after it started a job whose worker is gone
+	// (killed, its host lost) stays running before River hands it to
+	// another worker; meanwhile its mailbox is not synced. It must be longer
+	// than the job timeout, or River would hand out jobs still running on
+	// live workers: default the job timeout plus a minute.
 	RescueAfter time.Duration
 	// Resources limits which resources this process schedules (all when
 	// empty).
@@ -81,6 +86,20 @@ type Config struct {
 	DisableScheduler bool
 	// PollInterval is River's fetch poll interval (0: River's default).
 	PollInterval time.Duration
+
+	// The change feed's jobs (QueueChanges). WebhookWorkers sizes the
+	// queue (default 10); Webhook tunes deliveries (its Store and Logger
+	// are filled in); a failed delivery is retried after WebhookRetry,
+	// doubling up to WebhookRetryMax (defaults 1 s and 5 min).
+	WebhookWorkers                int
+	Webhook                       changes.DelivererConfig
+	WebhookRetry, WebhookRetryMax time.Duration
+	// ChangesRetention is how long the feed keeps entries (default 7
+	// days); with PruneConsumed, entries every webhook endpoint received
+	// go sooner. PruneEvery is the period of the pruning job (default 1 h).
+	ChangesRetention time.Duration
+	PruneConsumed    bool
+	PruneEvery       time.Duration
 }
 
 func (c *Config) validate() error {
@@ -108,7 +127,7 @@ func (c *Config) validate() error {
 		c.RefreshAhead = token.DefaultRefreshAhead
 	}
 	if c.MaxJobDuration <= 0 {
-		c.MaxJobDuration = 5 * time.Minute
+		c.MaxJobDuration = DefaultMaxJobDuration
 	}
 	if c.SyncWorkers <= 0 {
 		c.SyncWorkers = 20
@@ -120,8 +139,31 @@ func (c *Config) validate() error {
 		c.ScheduleEvery = min(time.Minute, c.SyncInterval)
 	}
 	if c.RescueAfter <= 0 {
-		c.RescueAfter = 2*c.MaxJobDuration + time.Minute
+		c.RescueAfter = DefaultRescueAfter(c.MaxJobDuration)
 	}
+	if timeout := JobTimeout(c.MaxJobDuration); c.RescueAfter <= timeout {
+		return fmt.Errorf("jobs config: RescueAfter %s is not longer than the job timeout %s (MaxJobDuration %s and a minute): River would hand a job still running on a live worker to another",
+			c.RescueAfter, timeout, c.MaxJobDuration)
+	}
+	if c.WebhookWorkers <= 0 {
+		c.WebhookWorkers = 10
+	}
+	if c.WebhookRetry <= 0 {
+		c.WebhookRetry = time.Second
+	}
+	if c.WebhookRetryMax <= 0 {
+		c.WebhookRetryMax = 5 * time.Minute
+	}
+	if c.ChangesRetention <= 0 {
+		c.ChangesRetention = 7 * 24 * time.Hour
+	}
+	if c.PruneEvery <= 0 {
+		c.PruneEvery = time.Hour
+	}
+	if c.Webhook.Timeout <= 0 {
+		c.Webhook.Timeout = 10 * time.Second
+	}
+	c.Webhook.Store, c.Webhook.Logger = c.Store, c.Logger
 	return nil
 }
 
@@ -130,11 +172,29 @@ func (c *Config) validate() error {
 // shorter interval could not be honoured.
 const MinSyncInterval = 10 * time.Second
 
+// DefaultMaxJobDuration is MaxJobDuration's default.
+const DefaultMaxJobDuration = 5 * time.Minute
+
+// JobTimeout is how long River lets a job run before cancelling it: the
+// job's duration and a minute's grace for the page in flight at the
+// deadline to commit.
+func JobTimeout(maxJobDuration time.Duration) time.Duration {
+	return maxJobDuration + time.Minute
+}
+
+// DefaultRescueAfter is RescueAfter's default for a job duration: a
+// minute past the job timeout, when no live worker can still be running
+// the job.
+func DefaultRescueAfter(maxJobDuration time.Duration) time.Duration {
+	return JobTimeout(maxJobDuration) + time.Minute
+}
+
 // Service holds what the workers share within one process.
 type Service struct {
-	cfg   Config
-	store *store.Store
-	log   *slog.Logger
+	cfg       Config
+	store     *store.Store
+	log       *slog.Logger
+	deliverer *changes.Deliverer
 }
 
 // NewService validates cfg.
@@ -142,7 +202,11 @@ func NewService(cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, store: cfg.Store, log: cfg.Logger}, nil
+	d, err := changes.NewDeliverer(cfg.Webhook)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, store: cfg.Store, log: cfg.Logger, deliverer: d}, nil
 }
 
 // NewClient builds the River client that works graphsync's queues. With
@@ -150,7 +214,7 @@ func NewService(cfg Config) (*Service, error) {
 func (s *Service) NewClient(work bool) (*river.Client[store.Tx], error) {
 	rc := &river.Config{
 		Logger:               slog.New(newQuietHandler(s.log.Handler(), riverLogEvery)).With("component", "river"),
-		JobTimeout:           s.cfg.MaxJobDuration + time.Minute,
+		JobTimeout:           JobTimeout(s.cfg.MaxJobDuration),
 		RescueStuckJobsAfter: s.cfg.RescueAfter,
 		FetchPollInterval:    s.cfg.PollInterval,
 		MaxAttempts:          25,
@@ -159,13 +223,17 @@ func (s *Service) NewClient(work bool) (*river.Client[store.Tx], error) {
 	if work {
 		rc.Workers = s.workers()
 		rc.Queues = map[string]river.QueueConfig{
-			QueueTokens: {MaxWorkers: s.cfg.TokenWorkers},
-			QueueSync:   {MaxWorkers: s.cfg.SyncWorkers},
+			QueueTokens:  {MaxWorkers: s.cfg.TokenWorkers},
+			QueueSync:    {MaxWorkers: s.cfg.SyncWorkers},
+			QueueChanges: {MaxWorkers: s.cfg.WebhookWorkers},
 		}
 		if !s.cfg.DisableScheduler {
 			rc.PeriodicJobs = []*river.PeriodicJob{
 				river.NewPeriodicJob(river.PeriodicInterval(s.cfg.ScheduleEvery),
 					func() (river.JobArgs, *river.InsertOpts) { return ScheduleArgs{}, nil },
+					&river.PeriodicJobOpts{RunOnStart: true}),
+				river.NewPeriodicJob(river.PeriodicInterval(s.cfg.PruneEvery),
+					func() (river.JobArgs, *river.InsertOpts) { return PruneChangesArgs{}, nil },
 					&river.PeriodicJobOpts{RunOnStart: true}),
 			}
 			if s.cfg.Subscriptions != nil {
@@ -189,6 +257,8 @@ func (s *Service) workers() *river.Workers {
 	river.AddWorker(workers, &syncWorker{svc: s})
 	river.AddWorker(workers, &scheduleWorker{svc: s})
 	river.AddWorker(workers, &subscriptionsWorker{svc: s})
+	river.AddWorker(workers, &webhookWorker{svc: s})
+	river.AddWorker(workers, &pruneWorker{svc: s})
 	return workers
 }
 

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 
+	"github.com/graphsync/graphsync/changes"
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,13 +47,15 @@ var (
 var (
 	// JobKinds lists each queue's job kinds.
 	JobKinds = map[string][]string{
-		QueueTokens: {RefreshArgs{}.Kind(), ScheduleArgs{}.Kind(), SubscriptionsArgs{}.Kind()},
-		QueueSync:   {SyncArgs{}.Kind()},
+		QueueTokens:  {RefreshArgs{}.Kind(), ScheduleArgs{}.Kind(), SubscriptionsArgs{}.Kind()},
+		QueueSync:    {SyncArgs{}.Kind()},
+		QueueChanges: {WebhookArgs{}.Kind(), PruneChangesArgs{}.Kind()},
 	}
 	jobOutcomeNames = []string{"completed", "failed", "discarded", "cancelled", "snoozed"}
 )
 
 func initSeries() {
+	changes.InitMetrics()
 	for queue, kinds := range JobKinds {
 		for _, k := range kinds {
 			for _, o := range jobOutcomeNames {

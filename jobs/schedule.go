@@ -45,7 +45,8 @@ func (w *scheduleWorker) Work(ctx context.Context, job *river.Job[ScheduleArgs])
 // previous job still running when it fell due) is spread over the
 // scheduler's period by a hash of connection and user, so ten thousand
 // connections do not all fire in the same second. Uniqueness keeps one job
-// per mailbox pending. It returns how many jobs it inserted.
+// per mailbox pending. It also enqueues a webhook delivery per endpoint.
+// It returns how many jobs it inserted.
 func (s *Service) Schedule(ctx context.Context, client *river.Client[store.Tx]) (int, error) {
 	now := time.Now()
 	inserted, err := s.enqueueDue(ctx, client, 0, s.cfg.ScheduleEvery)
@@ -66,7 +67,13 @@ func (s *Service) Schedule(ctx context.Context, client *river.Client[store.Tx]) 
 	if err != nil {
 		return inserted, fmt.Errorf("schedule: %w", err)
 	}
-	return inserted + n, nil
+	// Webhook deliveries follow notifications; this pass catches what a
+	// lost one would miss, and retries an endpoint whose job gave up.
+	w, err := s.EnqueueWebhooks(ctx, client)
+	if err != nil {
+		return inserted + n, fmt.Errorf("schedule: %w", err)
+	}
+	return inserted + n + w, nil
 }
 
 // insertMany inserts jobs in chunks and returns how many were new (not

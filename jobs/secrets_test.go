@@ -3,56 +3,43 @@ package jobs_test
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os/exec"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/graphsync/graphsync/changes"
 	"github.com/graphsync/graphsync/connect"
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/logtest"
 	"github.com/graphsync/graphsync/internal/pglocal"
 	"github.com/graphsync/graphsync/internal/secretscan"
 	"github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/store"
 )
 
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
-}
-
 // TestNoSecretLeaks connects, syncs with frequent refreshes, server errors,
-// a revoked grant and a forged sign-in answer, all logged at debug level, then
-// looks for every token, code and client secret the identity platform issued
-// in a pg_dump of the database, the logs, the /metrics output and the error
-// messages recorded: none may appear.
+// expired delta tokens, a revoked grant and a forged sign-in answer, all
+// logged at debug level, then looks for every token, code and client secret
+// the identity platform issued in a pg_dump of the database, the logs, the
+// /metrics output and the error messages recorded: none may appear. Nor may
+// a sync token (skip and delta tokens, OneDrive's in the link's path),
+// anywhere but in the checkpoints that hold them.
 func TestNoSecretLeaks(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &logtest.Buffer{}
+	logger := logs.Logger()
 	b := setup(t, options{
-		emu:    emulator.Config{Users: 3, MessagesPerUser: 60, AccessTokenLifetime: 30 * time.Second},
-		worker: func(c *worker.Config) { c.Logger = logger },
+		emu:       emulator.Config{Users: 3, MessagesPerUser: 60, AccessTokenLifetime: 30 * time.Second},
+		worker:    func(c *worker.Config) { c.Logger = logger },
+		resources: []string{"mail", "drive"},
 	})
 
 	// Connect again with the flow's logger on, and deliver a forged answer.
@@ -76,17 +63,43 @@ func TestNoSecretLeaks(t *testing.T) {
 	flow.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/callback?state=forged&code=forged-code", nil))
 	errorsSeen := []string{rec.Body.String()}
 
+	// A webhook endpoint that refuses some deliveries: its signing secret
+	// must stay out of everything too.
+	hook := newReceiver(t)
+	hook.secret, hook.fail = changes.NewSecret(), 2
+	if _, err := b.store.AddWebhook(ctx, hook.url(), store.ChangeFilter{}, hook.secret, graphsync.Cursor{}); err != nil {
+		t.Fatal(err)
+	}
+	go b.svc.KickWebhooks(ctx, b.client)
+
 	b.em.SetFaults(emulator.Faults{Status503: 0.05, RetryAfter: 1})
 	b.em.RevokeGrant(b.em.Users()[2].ID)
 	b.syncNow(t, 2*time.Minute)
 	b.em.SetFaults(emulator.Faults{})
 	b.em.Mutate(40)
+	// Expired tokens put the links that carried them into errors.
+	b.em.SetFaults(emulator.Faults{DeltaExpired: 0.3})
 	b.syncNow(t, 2*time.Minute)
+	b.em.SetFaults(emulator.Faults{})
+	tokens := syncTokens(b.storedLinks(t))
+	if !slices.ContainsFunc(b.storedLinks(t), func(l string) bool { return strings.Contains(l, "(token=") }) {
+		t.Fatal("no OneDrive delta link stored; the scan for path tokens would prove nothing")
+	}
+	if n := b.count(t, "SELECT count(*) FROM sync_state WHERE resyncs > 0"); n == 0 {
+		t.Fatal("no delta token expired; the scan of their errors would prove nothing")
+	}
+
+	for deadline := time.Now().Add(30 * time.Second); len(hook.received(t)) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook endpoint received nothing; its secret's scan would prove little")
+		}
+	}
 
 	// Every error message the worker recorded.
 	rows, err := b.store.Pool().Query(context.Background(), `SELECT coalesce(last_error, '') FROM connections
 		UNION ALL SELECT coalesce(last_error, '') FROM sync_state
-		UNION ALL SELECT coalesce(errors::text, '') FROM river_job`)
+		UNION ALL SELECT coalesce(errors::text, '') FROM river_job
+		UNION ALL SELECT coalesce(last_error, '') FROM webhook_endpoints`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +129,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	metrics := httptest.NewRecorder()
 	promhttp.Handler().ServeHTTP(metrics, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 
-	secrets := b.em.IssuedSecrets()
+	secrets := append(b.em.IssuedSecrets(), hook.secret)
 	if len(secrets) < 3*len(b.em.Users()) {
 		t.Fatalf("only %d secrets issued; the scan would prove little", len(secrets))
 	}
@@ -128,11 +141,38 @@ func TestNoSecretLeaks(t *testing.T) {
 	found = append(found, secretscan.Scan("logs", logs.Bytes(), secrets)...)
 	found = append(found, secretscan.Scan("/metrics", metrics.Body.Bytes(), secrets)...)
 	found = append(found, secretscan.Scan("error messages", []byte(strings.Join(errorsSeen, "\n")), secrets)...)
+	// Sync tokens: by the form of a link that carries one, and by value.
+	found = append(found, secretscan.Links("logs", logs.Bytes())...)
+	found = append(found, secretscan.Links("/metrics", metrics.Body.Bytes())...)
+	found = append(found, secretscan.Links("error messages", []byte(strings.Join(errorsSeen, "\n")))...)
+	found = append(found, secretscan.Scan("logs (sync tokens)", logs.Bytes(), tokens)...)
+	found = append(found, secretscan.Scan("error messages (sync tokens)", []byte(strings.Join(errorsSeen, "\n")), tokens)...)
 	for _, f := range found {
 		t.Error(f)
 	}
-	t.Logf("scanned %d secrets in %d bytes of dump, %d of logs, %d of metrics, %d error messages",
-		len(secrets), len(dump), len(logs.Bytes()), metrics.Body.Len(), len(errorsSeen))
+	t.Logf("scanned %d secrets and %d sync tokens in %d bytes of dump, %d of logs, %d of metrics, %d error messages",
+		len(secrets), len(tokens), len(dump), len(logs.Bytes()), metrics.Body.Len(), len(errorsSeen))
+}
+
+// syncTokens are the skip and delta tokens the links carry, in the query
+// or, for OneDrive, in the path: delta(token='...').
+func syncTokens(links []string) []string {
+	var out []string
+	for _, l := range links {
+		if i := strings.Index(l, "(token='"); i >= 0 {
+			if tok, _, ok := strings.Cut(l[i+len("(token='"):], "'"); ok {
+				out = append(out, tok)
+			}
+		}
+		if u, err := url.Parse(l); err == nil {
+			for _, k := range []string{"$skiptoken", "$deltatoken", "token"} {
+				if v := u.Query().Get(k); v != "" {
+					out = append(out, v)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // TestKeyRotationUnderLoad rotates the encryption key while workers sync and

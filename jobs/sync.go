@@ -52,7 +52,19 @@ type syncWorker struct {
 }
 
 func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration {
-	return w.svc.cfg.MaxJobDuration + time.Minute
+	return JobTimeout(w.svc.cfg.MaxJobDuration)
+}
+
+// NextRetry retries at once a job River rescued from a worker that is gone
+// (it ran past its timeout, which a live worker never lets it do): being
+// killed is no failure of the sync, and River's backoff, growing with every
+// attempt, would add minutes to each rescue after repeated kills. Other
+// failures take River's backoff.
+func (w *syncWorker) NextRetry(job *river.Job[SyncArgs]) time.Time {
+	if job.AttemptedAt != nil && time.Since(*job.AttemptedAt) >= JobTimeout(w.svc.cfg.MaxJobDuration) {
+		return time.Now()
+	}
+	return time.Time{}
 }
 
 // syncAttempts is how many times River retries a job for a resource that

@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
+	"github.com/graphsync/graphsync/changes"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -61,7 +62,8 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 func (s *Server) Close() error { return s.srv.Close() }
 
 // Start listens on cfg.Addr and serves until Close or ctx's end (River UI
-// stops with ctx).
+// stops with ctx). River UI answers only requests whose Host names the
+// worker's address, and refuses cross-origin requests that change state.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -70,6 +72,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.River != nil && cfg.UIToken == "" && !IsLoopback(cfg.Addr) {
 		return nil, fmt.Errorf("%w: GRAPHSYNC_HTTP_ADDR %s is not a loopback address, so River UI needs GRAPHSYNC_UI_TOKEN to protect it (or set GRAPHSYNC_RIVER_UI=false)", ErrConfig, cfg.Addr)
 	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on GRAPHSYNC_HTTP_ADDR %s: %w", cfg.Addr, err)
+	}
+	s := &Server{ln: ln}
+	defer func() {
+		if s.srv == nil {
+			ln.Close()
+		}
+	}()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -87,6 +99,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(NewGauges(GaugesConfig{Store: cfg.Store, Logger: log, SecretExpiresAt: cfg.SecretExpiresAt})); err != nil {
 		return nil, fmt.Errorf("register database gauges: %w", err)
+	}
+	if err := reg.Register(changes.NewGauges(cfg.Store, log)); err != nil {
+		return nil, fmt.Errorf("register change feed gauges: %w", err)
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg},
 		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError}))
@@ -107,18 +122,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if err := ui.Start(ctx); err != nil {
 			return nil, fmt.Errorf("start river UI: %w", err)
 		}
-		mux.Handle(RiverUIPrefix+"/", RequireToken(cfg.UIToken, ui))
+		mux.Handle(RiverUIPrefix+"/", guardUI(uiHosts(cfg.Addr, ln.Addr()), RequireToken(cfg.UIToken, ui)))
 		paths += " " + RiverUIPrefix + "/"
 		if cfg.UIToken == "" {
 			log.Warn("River UI is unprotected: set GRAPHSYNC_UI_TOKEN", "addr", cfg.Addr)
 		}
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on GRAPHSYNC_HTTP_ADDR %s: %w", cfg.Addr, err)
-	}
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("worker HTTP server", "error", err)
@@ -185,7 +196,8 @@ func IsLoopback(addr string) bool {
 }
 
 // StartPprof serves the profiling endpoints on their own listener, which
-// must be loopback: profiles reveal memory contents.
+// must be loopback: profiles reveal memory contents. The command line
+// (/debug/pprof/cmdline) is not served.
 func StartPprof(addr string) (*Server, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
@@ -193,7 +205,10 @@ func StartPprof(addr string) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	// The command line may hold secrets given as flags; it is not served.
+	mux.HandleFunc("/debug/pprof/cmdline", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not served: the command line may hold secrets", http.StatusNotFound)
+	})
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

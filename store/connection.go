@@ -335,10 +335,11 @@ func (s *Store) tokensTx(ctx context.Context, q querier, id int64) (Tokens, erro
 	return t, nil
 }
 
-// RotateKeys re-encrypts every connection's tokens and every
-// subscription's clientState under the primary key, one row per
-// transaction with the row locked, so workers refreshing tokens at the same
-// time are never disturbed. It returns how many rows changed.
+// RotateKeys re-encrypts every connection's tokens, every subscription's
+// clientState and every webhook endpoint's signing secret under the primary
+// key, one row per transaction with the row locked, so workers refreshing
+// tokens at the same time are never disturbed. It returns how many rows
+// changed.
 func (s *Store) RotateKeys(ctx context.Context) (int, error) {
 	if s.keys == nil {
 		return 0, errors.New("rotate keys: no encryption key configured")
@@ -358,7 +359,11 @@ func (s *Store) RotateKeys(ctx context.Context) (int, error) {
 		return n, err
 	}
 	subs, err := s.rotateSubscriptionKeys(ctx)
-	return n + subs, err
+	if err != nil {
+		return n + subs, err
+	}
+	hooks, err := s.rotateWebhookSecrets(ctx)
+	return n + subs + hooks, err
 }
 
 // resealRows re-seals, with reseal, every row of table whose keyColumn names
@@ -397,7 +402,11 @@ func (s *Store) resealRows(ctx context.Context, table, keyColumn string, reseal 
 			return n, fmt.Errorf("rotate keys: %s %d: %w", table, id, err)
 		}
 	}
-	return n, nil
+	w, err := s.rotateWebhookSecrets(ctx)
+	if err != nil {
+		return n + w, fmt.Errorf("rotate keys: webhook secrets: %w", err)
+	}
+	return n + w, nil
 }
 
 // ErrNoResources: a connection cannot be created without resources.

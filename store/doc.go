@@ -7,7 +7,10 @@
 // (graphsync.Table): UpsertTx, RemoveTx, RetireUnseenTx, RetireMissingTx
 // and RawsTx work for any table, and the behaviours a table declares
 // (containers, cascades, child rows, trees, windows, user discovery) are
-// implemented once, here.
+// implemented once, here. Every change they make is logged in the change
+// feed by triggers in the same transaction (migration 014); ReadChanges,
+// PinChanges, PruneChanges and ListenChanges read, bound and follow it, and
+// the webhook endpoints it is delivered to are kept here too.
 //
 // Methods ending in Tx take a transaction (Tx, from InTx) and run in it, so
 // that a page's rows and its checkpoint commit together; the others run on
@@ -18,6 +21,10 @@
 //     in the store's transactions (Tx is pgx's for that reason).
 //   - The store reads river_job only to count the backlog per queue and
 //     state for metrics (ReadHealth), which River's API does not offer.
+//   - jobs completes a webhook delivery job in a store transaction
+//     (river.JobCompleteTx, typed with River's pgx driver), so that the
+//     job's completion and the endpoint's row lock commit together; it
+//     runs no SQL of its own.
 //   - Test helpers and harnesses import pgx to create databases and to check
 //     what the store wrote: internal/pglocal and internal/pgtest (throwaway
 //     clusters and databases), internal/verify (the ground-truth checks,

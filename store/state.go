@@ -233,6 +233,38 @@ func (s *Store) ResetStream(ctx context.Context, st graphsync.Stream, reason str
 	return nil
 }
 
+// RestartRound drops a stream's round in progress (its nextLink) and marks
+// the stream failed with reason, keeping its deltaLink: the next round
+// starts over from the last completed one, or from scratch when there is
+// none. A round ends this way when Graph handed a link that must not be
+// followed or stored, or paged without end.
+func (s *Store) RestartRound(ctx context.Context, st graphsync.Stream, reason string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO sync_state (connection_id, user_id, resource, stream, status, last_error, last_error_at, last_attempt_at)
+		VALUES ($1, $2, $3, $4, 'error', $5, now(), now())
+		ON CONFLICT (connection_id, user_id, resource, stream) DO UPDATE SET next_link = NULL, round_started_at = NULL, full_round = false,
+			status = CASE sync_state.status WHEN 'stopped' THEN 'stopped' ELSE 'error' END,
+			last_error = $5, last_error_at = now(), last_attempt_at = now()`,
+		append(streamArgsAny(st), CleanText(reason))...)
+	if err != nil {
+		return fmt.Errorf("restart round of %s: %w", st, err)
+	}
+	return nil
+}
+
+// DropDeltaLink forgets a stream's deltaLink and any round in progress,
+// marking it failed with reason: its next round is a full one. A stored
+// link the Graph client refuses to follow is dropped this way.
+func (s *Store) DropDeltaLink(ctx context.Context, st graphsync.Stream, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE sync_state SET delta_link = NULL, next_link = NULL, round_started_at = NULL, full_round = false,
+			status = CASE status WHEN 'stopped' THEN 'stopped' ELSE 'error' END, last_error = $5, last_error_at = now()
+		WHERE connection_id = $1 AND user_id = $2 AND resource = $3 AND stream = $4`,
+		append(streamArgsAny(st), CleanText(reason))...)
+	if err != nil {
+		return fmt.Errorf("drop delta link of %s: %w", st, err)
+	}
+	return nil
+}
+
 // RecordStreamError marks a stream failed (status error, or missing_scope
 // with the scope it needs) without touching its checkpoint.
 func (s *Store) RecordStreamError(ctx context.Context, st graphsync.Stream, status, reason, missingScope string) error {

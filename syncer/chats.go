@@ -119,9 +119,13 @@ func (r *run) syncChatList(ctx context.Context) ([]graphsync.Chat, error) {
 	// The list is read whole before it is compared with what is stored; it
 	// is a few pages at most, so the time budget is checked only after it.
 	var items []json.RawMessage
+	guard := r.pager(link)
 	for {
-		page, err := r.getPage(ctx, link)
+		page, err := r.getPage(ctx, link, pageOpts{})
 		if err != nil {
+			return nil, fmt.Errorf("sync chats: list chats: %w", err)
+		}
+		if err := guard.check(page); err != nil {
 			return nil, fmt.Errorf("sync chats: list chats: %w", err)
 		}
 		r.pageStored()
@@ -219,6 +223,15 @@ func (r *run) syncChatMessages(ctx context.Context, c graphsync.Chat) error {
 	}
 	mark := parseChatMark(state.Watermark)
 	link := state.NextLink
+	if link != "" {
+		if cerr := r.eng.graph.CheckLink(link); cerr != nil {
+			// Refused for ever if kept: start the listing over.
+			if err := r.dropStoredLink(ctx, st, true, cerr); err != nil {
+				return err
+			}
+			link = ""
+		}
+	}
 	if link == "" {
 		q := "$top=" + strconv.Itoa(r.eng.cfg.ChatPageSize) + "&$orderby=lastModifiedDateTime%20desc"
 		if !mark.Modified.IsZero() {
@@ -241,8 +254,9 @@ func (r *run) syncChatMessages(ctx context.Context, c graphsync.Chat) error {
 			return err
 		}
 	}
+	guard := r.pager(link)
 	for {
-		page, err := r.getPage(ctx, link)
+		page, err := r.getPage(ctx, link, pageOpts{})
 		if graph.IsNotFound(err) {
 			// The chat went away since the list was read; the next list
 			// retires it.
@@ -251,6 +265,9 @@ func (r *run) syncChatMessages(ctx context.Context, c graphsync.Chat) error {
 		}
 		if err != nil {
 			return fmt.Errorf("sync chat %s messages: %w", c.ID, err)
+		}
+		if err := guard.check(page); err != nil {
+			return fmt.Errorf("sync chat %s messages: %w", c.ID, r.restartRound(ctx, st, err))
 		}
 		err = r.writePage(ctx, func(tx store.Tx) error {
 			p, err := r.applyChatMessages(ctx, tx, st, page.Items)

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -59,7 +60,8 @@ func (r *run) rowsStream(st graphsync.Stream) graphsync.Stream {
 // (full), and follows nextLinks to the deltaLink. Each page's rows and the
 // next checkpoint commit together, so a crash at any point resumes at the
 // first uncommitted page. When Graph says the token is no longer valid, the
-// stream restarts as a full round.
+// stream restarts as a full round; when a round cannot go on (a link the
+// client will not follow, a paging loop), it restarts on the next attempt.
 func (r *run) runDelta(ctx context.Context, d deltaStream) error {
 	for resets := 0; ; resets++ {
 		st, err := r.state(ctx, d.stream)
@@ -74,13 +76,23 @@ func (r *run) runDelta(ctx context.Context, d deltaStream) error {
 		if link == "" {
 			full = st.DeltaLink == ""
 			link = st.DeltaLink
-			if full {
-				link = d.initial
-				// Only a full round needs its start: rows it does not see
-				// by its end, marked before that start, are retired.
-				if since, err = r.eng.store.StartRound(ctx, d.stream, full); err != nil {
+		}
+		if link != "" && resets < 2 {
+			// A link stored before links were checked, or under another
+			// Graph URL, would be refused for ever: start over without it.
+			if cerr := r.eng.graph.CheckLink(link); cerr != nil {
+				if err := r.dropStoredLink(ctx, d.stream, link == st.NextLink, cerr); err != nil {
 					return err
 				}
+				continue
+			}
+		}
+		if link == "" {
+			link = d.initial
+			// Only a full round needs its start: rows it does not see
+			// by its end, marked before that start, are retired.
+			if since, err = r.eng.store.StartRound(ctx, d.stream, full); err != nil {
+				return err
 			}
 		}
 		err = r.pages(ctx, d, link, full, since)
@@ -93,25 +105,60 @@ func (r *run) runDelta(ctx context.Context, d deltaStream) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("sync %s: %w", d.stream, err)
+			return fmt.Errorf("sync %s: %w", d.stream, r.restartRound(ctx, d.stream, err))
 		}
 		return nil
 	}
 }
 
+// dropStoredLink forgets a stored link the Graph client refuses: a nextLink
+// restarts its round, a deltaLink makes the next round a full one.
+func (r *run) dropStoredLink(ctx context.Context, st graphsync.Stream, next bool, cerr error) error {
+	roundsRestarted.WithLabelValues(r.resource.Name(), "refused").Inc()
+	reason := "the stored checkpoint link is one the client will not follow (" + cerr.Error() + "); the round starts over"
+	r.log.WarnContext(ctx, "dropping a stored link the client will not follow", "stream", st.Container, "reason", cerr.Error())
+	if next {
+		return r.eng.store.RestartRound(ctx, st, reason)
+	}
+	return r.eng.store.DropDeltaLink(ctx, st, reason)
+}
+
+// pages follows a round from link. A page that cannot be read whole (over
+// the body cap, or not valid JSON) is asked for again in smaller pages,
+// which stay small until the round ends, and at one item per page (or where
+// pages cannot shrink) is read item by item: what cannot be kept is
+// quarantined and the round goes on.
 func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, since time.Time) error {
+	guard := r.pager(link)
+	var o pageOpts
 	for {
 		if r.pastDeadline() {
 			return errContinue
 		}
-		page, err := r.getPage(ctx, link)
+		page, err := r.getPage(ctx, link, o)
+		var unreadable *graph.UnreadablePageError
+		if errors.As(err, &unreadable) && !o.salvage {
+			smallerPages.WithLabelValues(r.resource.Name()).Inc()
+			if n, ok := unreadable.SmallerPageSize(); ok {
+				r.log.WarnContext(ctx, "page cannot be read whole; asking for smaller pages", "stream", d.stream.Container,
+					"page_size", n, "error", err)
+				o.size = n
+			} else {
+				r.log.WarnContext(ctx, "page cannot be read whole; reading it item by item", "stream", d.stream.Container, "error", err)
+				o.salvage = true
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
 		if page.NextLink == "" && page.DeltaLink == "" {
 			return fmt.Errorf("page from %s has neither @odata.nextLink nor @odata.deltaLink", redact.Link(link))
 		}
-		if len(page.Items) == 0 && page.NextLink == "" && !full {
+		if err := guard.check(page); err != nil {
+			return err
+		}
+		if len(page.Items) == 0 && len(page.Refused) == 0 && page.NextLink == "" && !full {
 			// The common idle case, nothing changed: the new deltaLink is
 			// recorded with the resource's other idle streams in one
 			// statement, without a transaction or the mailbox lock.
@@ -136,7 +183,7 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 		if page.NextLink == "" {
 			return nil
 		}
-		link = page.NextLink
+		link, o.salvage = page.NextLink, false
 	}
 }
 
@@ -145,6 +192,11 @@ func (r *run) commitPage(ctx context.Context, tx store.Tx, d deltaStream, page *
 	var seen *time.Time
 	if full {
 		seen = &since
+	}
+	for _, f := range page.Refused {
+		if err := r.quarantine(ctx, tx, d.stream, f.ID, fmt.Errorf("record of %d bytes %s", f.Size, f.Reason), f.Payload); err != nil {
+			return err
+		}
 	}
 	p, err := apply(ctx, tx, page.Items, seen)
 	if err != nil {

@@ -24,6 +24,9 @@ import (
 // Pages is what the engine asks of Graph.
 type Pages interface {
 	GetPage(ctx context.Context, call graph.Call, link string) (*graph.Page, error)
+	// CheckLink says whether a link Graph sent is one GetPage will follow;
+	// links are checked before they are stored.
+	CheckLink(link string) error
 	// Block keeps this process's requests to scope back until until (a
 	// window another process recorded).
 	Block(scope graphsync.Scope, until time.Time)
@@ -60,6 +63,11 @@ type Config struct {
 	// are found by the listing only, so they are at most this late (default
 	// 5 minutes; the worker sets the sync interval).
 	EditCheck time.Duration
+	// MaxEmptyPages bounds the pages in a row without an item that a round
+	// follows (default 500): Graph sends a few while it prepares a delta,
+	// never hundreds, so more mean a chain without end, and the round
+	// restarts later.
+	MaxEmptyPages int
 }
 
 // Engine syncs mailboxes. It is safe for concurrent use.
@@ -101,6 +109,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.EditCheck <= 0 {
 		cfg.EditCheck = 5 * time.Minute
+	}
+	if cfg.MaxEmptyPages <= 0 {
+		cfg.MaxEmptyPages = 500
 	}
 	return &Engine{cfg: cfg, store: cfg.Store, graph: cfg.Graph, tokens: cfg.Tokens, log: cfg.Logger}, nil
 }
@@ -575,14 +586,21 @@ func (r *run) userPath() string {
 	return "/me"
 }
 
-func (r *run) call(tok string) graph.Call {
+func (r *run) call(tok string, o pageOpts) graph.Call {
 	return graph.Call{Token: tok, Mailbox: r.req.User, Tenant: r.req.Conn.TenantID, Service: r.resource.Service(),
-		Resource: r.resource.Name(), ImmutableIDs: true}
+		Resource: r.resource.Name(), ImmutableIDs: true, PageSize: o.size, Salvage: o.salvage}
+}
+
+// pageOpts asks for a page smaller than the configured size, or salvaged
+// item by item (see graph.Call).
+type pageOpts struct {
+	size    int
+	salvage bool
 }
 
 // getPage fetches one page, refreshing the access token once when Graph
 // answers 401 (it expired or was revoked mid-sync).
-func (r *run) getPage(ctx context.Context, link string) (*graph.Page, error) {
+func (r *run) getPage(ctx context.Context, link string, o pageOpts) (*graph.Page, error) {
 	tok := r.token.current()
 	if tok == "" {
 		t, err := r.eng.tokens.Access(ctx, r.req.Conn.ID)
@@ -592,14 +610,14 @@ func (r *run) getPage(ctx context.Context, link string) (*graph.Page, error) {
 		r.token.set(t)
 		tok = t
 	}
-	page, err := r.eng.graph.GetPage(ctx, r.call(tok), link)
+	page, err := r.eng.graph.GetPage(ctx, r.call(tok, o), link)
 	if graph.IsUnauthorized(err) {
 		t, rerr := r.eng.tokens.Refresh(ctx, r.req.Conn.ID, tok)
 		if rerr != nil {
 			return nil, rerr
 		}
 		r.token.set(t)
-		page, err = r.eng.graph.GetPage(ctx, r.call(t), link)
+		page, err = r.eng.graph.GetPage(ctx, r.call(t, o), link)
 	}
 	if err == nil {
 		r.noteRequest(page.RequestID)

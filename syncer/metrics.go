@@ -31,6 +31,14 @@ var (
 		Name: "graphsync_pages_total",
 		Help: "Graph pages written to the database, by resource.",
 	}, []string{"resource"})
+	roundsRestarted = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_rounds_restarted_total",
+		Help: "Rounds ended and restarted because Graph's paging could not be followed, by resource and reason (refused: a link off Graph's origin or path; loop: a nextLink already followed; empty_pages: too many pages without an item).",
+	}, []string{"resource", "reason"})
+	smallerPages = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_smaller_pages_total",
+		Help: "Pages asked for again smaller (or item by item) because they could not be read whole (over the body cap, or not valid JSON), by resource.",
+	}, []string{"resource"})
 )
 
 // Label values known in advance: their series are created at zero, so that
@@ -38,6 +46,7 @@ var (
 var (
 	recordActions = []string{"upserted", "deleted", "quarantined"}
 	syncOutcomes  = []string{"ok", "continued", "throttled", "reauth", "needs_admin", "missing_scope", "unavailable", "error"}
+	roundReasons  = []string{"refused", "loop", "empty_pages"}
 )
 
 func init() {
@@ -55,5 +64,9 @@ func init() {
 		syncDuration.WithLabelValues(name)
 		deltaResyncs.WithLabelValues(name)
 		pagesFetched.WithLabelValues(name)
+		smallerPages.WithLabelValues(name)
+		for _, reason := range roundReasons {
+			roundsRestarted.WithLabelValues(name, reason)
+		}
 	}
 }

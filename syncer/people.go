@@ -36,19 +36,32 @@ func (r *run) syncPeople(ctx context.Context) error {
 	}
 	// A new round is recorded once its first page shows it has something
 	// to write.
+	if link != "" {
+		if cerr := r.eng.graph.CheckLink(link); cerr != nil {
+			// Refused for ever if kept: start the list over.
+			if err := r.dropStoredLink(ctx, st, true, cerr); err != nil {
+				return err
+			}
+			link = ""
+		}
+	}
 	start := link == "" || since.IsZero()
 	if start {
 		link = t.Path(r.userPath(), "")
 	}
+	guard := r.pager(link)
 	// Every job writes at least one page, so that a short time budget still
 	// makes progress.
 	for first := true; ; first = false {
 		if !first && r.pastDeadline() {
 			return errContinue
 		}
-		page, err := r.getPage(ctx, link)
+		page, err := r.getPage(ctx, link, pageOpts{})
 		if err != nil {
 			return fmt.Errorf("sync people: %w", err)
+		}
+		if err := guard.check(page); err != nil {
+			return fmt.Errorf("sync people: %w", r.restartRound(ctx, st, err))
 		}
 		offset, err := peopleOffset(link)
 		if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -11,9 +10,10 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/graphsync/graphsync/internal/logtest"
 )
 
 // TestMain lets a test run the real main (exit status included) in a child
@@ -64,27 +64,9 @@ func TestMainExitStatus(t *testing.T) {
 	}
 }
 
-// syncBuffer lets the test read output while run writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunRefusesRemoteAddress(t *testing.T) {
 	t.Parallel()
-	err := run(context.Background(), []string{"-addr", "0.0.0.0:0"}, &syncBuffer{})
+	err := run(context.Background(), []string{"-addr", "0.0.0.0:0"}, &logtest.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "-allow-remote") {
 		t.Fatalf("got %v, want a refusal naming -allow-remote", err)
 	}
@@ -93,7 +75,7 @@ func TestRunRefusesRemoteAddress(t *testing.T) {
 func TestRunRejectsBadFlags(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"-profile", "nope"}, {"-latency", "300ms-100ms"}, {"-notify-scale", "-1"}} {
-		if err := run(context.Background(), append([]string{"-addr", "127.0.0.1:0"}, args...), &syncBuffer{}); err == nil {
+		if err := run(context.Background(), append([]string{"-addr", "127.0.0.1:0"}, args...), &logtest.Buffer{}); err == nil {
 			t.Errorf("%v accepted", args)
 		}
 	}
@@ -102,7 +84,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 func TestRunServesUntilCancelled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-users", "2", "-messages", "3", "-profile", "strict"}, out)

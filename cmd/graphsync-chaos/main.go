@@ -35,6 +35,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Users, "users", 5, "emulated users")
 	fs.IntVar(&o.MessagesPerUser, "messages", 20000, "messages per user")
 	fs.IntVar(&o.Kills, "kills", 24, "SIGKILLs spread over the chaos phase")
+	fs.IntVar(&o.RiverRescues, "river-rescues", 6, "how many of the last kills leave the killed worker's jobs to River's rescuer instead of the harness")
 	fs.IntVar(&o.PostgresRestarts, "pg-restarts", 1, "PostgreSQL restarts with immediate shutdown")
 	fs.IntVar(&o.Workers, "workers", 3, "worker processes at once during the multi-worker part")
 	fs.Float64Var(&o.FaultRate, "faults", 0.05, "share of Graph responses faulted")

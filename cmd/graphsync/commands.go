@@ -33,6 +33,9 @@ var commands = []struct {
 	{"connect", "connect a Microsoft account (or a whole tenant) through the OAuth sign-in", nil, func(m *Main) Command { return &ConnectCommand{m} }},
 	{"sync", "sync now, optionally waiting with progress (--wait)", nil, func(m *Main) Command { return &SyncCommand{m} }},
 	{"status", "show each connection's sync state, lag, throttling and errors, and warnings", nil, func(m *Main) Command { return &StatusCommand{m} }},
+	{"changes", "print the change feed as JSON lines, optionally following it", nil, func(m *Main) Command { return &ChangesCommand{m} }},
+	{"webhooks", "add, list, remove or reset the endpoints the change feed is delivered to", []string{"add", "list", "remove", "reset"},
+		func(m *Main) Command { return &WebhooksCommand{m} }},
 	{"version", "print the version", nil, func(m *Main) Command { return &VersionCommand{m} }},
 }
 
@@ -214,10 +217,19 @@ func (m *Main) load(fs *flag.FlagSet, args []string, need config.Need) (*config.
 	if err != nil {
 		return nil, m.flagError(fs, err)
 	}
+	m.warn(cfg)
 	if err := cfg.Validate(need); err != nil {
 		return nil, &usageError{fmt.Errorf("configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))}
 	}
 	return cfg, nil
+}
+
+// warn tells what loading the configuration noticed (a secret given as a
+// flag).
+func (m *Main) warn(cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(m.Stderr, "graphsync: warning:", w)
+	}
 }
 
 // flagError prints fs's help for -h (flag.ErrHelp, exit 0) and makes any
@@ -277,6 +289,50 @@ func wantArgs(fs *flag.FlagSet, n int, what string) error {
 		return usageErrorf("%s takes no arguments, got %q", name, strings.Join(fs.Args(), " "))
 	}
 	return usageErrorf("%s needs %s", name, what)
+}
+
+// subcommand is one of a command's subcommands: its name and what runs it
+// with the arguments after the name.
+type subcommand struct {
+	name string
+	run  func(ctx context.Context, args []string) error
+}
+
+// runSubcommand runs the subcommand args[0] names; usage lists them all.
+func (m *Main) runSubcommand(ctx context.Context, command, usage string, subs []subcommand, args []string) error {
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	if len(args) == 0 {
+		return usageErrorf("%s needs a subcommand: %s", command, want)
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Fprintln(m.Stdout, "Usage: graphsync "+usage)
+		return nil
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(ctx, args[1:])
+		}
+	}
+	return usageErrorf("unknown %s subcommand %q: want %s", command, args[0], want)
+}
+
+// open loads the configuration of a command that needs the database (and
+// the encryption key when keys), checks its positional arguments and opens
+// the store.
+func (m *Main) open(ctx context.Context, fs *flag.FlagSet, args []string, nargs int, what string, keys bool) (*store.Store, error) {
+	cfg, err := m.load(fs, args, config.Need{Database: true, Keys: keys})
+	if err != nil {
+		return nil, err
+	}
+	if err := wantArgs(fs, nargs, what); err != nil {
+		return nil, err
+	}
+	return openStore(ctx, cfg, keys)
 }
 
 // openStore connects to the database; keys, when true, also parses the

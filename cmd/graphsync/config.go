@@ -52,6 +52,7 @@ func (c *ConfigCommand) check(ctx context.Context, args []string) error {
 	if err := wantArgs(fs, 0, ""); err != nil {
 		return err
 	}
+	c.warn(cfg)
 
 	w := table(c.Stdout)
 	row(w, "SETTING", "VALUE")

@@ -75,3 +75,42 @@ func TestConfigVarsTable(t *testing.T) {
 	wantCode(t, code, 0, out, errOut)
 	wantContains(t, "config vars", out, "| `DATABASE_URL` | `--database-url` |", "| `GRAPHSYNC_TENANT` | `--tenant` | `common` |")
 }
+
+// Every secret can come from a file (kept out of the command line and the
+// environment), only one way at a time; a secret given as a flag works but
+// is warned about.
+func TestSecretsFromFilesAndFlags(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const clientSecret, uiToken = "file-client-secret-value", "file-ui-token-value"
+	env := maps.Clone(b.env)
+	delete(env, "GRAPHSYNC_ENCRYPTION_KEY")
+	env["GRAPHSYNC_CLIENT_ID"] = "11111111-2222-3333-4444-555555555555"
+	env["GRAPHSYNC_ENCRYPTION_KEY_FILE"] = writeFile(t, "key", b.key+"\n")
+	env["GRAPHSYNC_CLIENT_SECRET_FILE"] = writeFile(t, "secret", clientSecret+"\n")
+	env["GRAPHSYNC_UI_TOKEN_FILE"] = writeFile(t, "ui", uiToken)
+	code, out, errOut := runWith(t, env, "config", "check")
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "config check with secret files", out, "OK", "GRAPHSYNC_ENCRYPTION_KEY_FILE")
+	wantNotContains(t, "config check with secret files", out+errOut, b.key, clientSecret, uiToken, "warning")
+
+	both := maps.Clone(env)
+	both["GRAPHSYNC_UI_TOKEN"] = "another-token"
+	code, out, errOut = runWith(t, both, "config", "check")
+	wantCode(t, code, 2, out, errOut)
+	wantContains(t, "config check with a secret set twice", out, "set only one of GRAPHSYNC_UI_TOKEN and GRAPHSYNC_UI_TOKEN_FILE")
+
+	missing := maps.Clone(env)
+	missing["GRAPHSYNC_ENCRYPTION_KEY_FILE"] = "/nonexistent/key"
+	code, out, errOut = runWith(t, missing, "config", "check")
+	wantCode(t, code, 2, out, errOut)
+	wantContains(t, "config check with a missing key file", out, "GRAPHSYNC_ENCRYPTION_KEY_FILE: open /nonexistent/key")
+
+	flags := maps.Clone(env)
+	delete(flags, "GRAPHSYNC_CLIENT_SECRET_FILE")
+	code, out, errOut = runWith(t, flags, "config", "check", "--client-secret", "flag-secret-value")
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "config check with a secret flag", errOut, "warning: --client-secret puts a secret on the command line",
+		"GRAPHSYNC_CLIENT_SECRET_FILE")
+	wantNotContains(t, "config check with a secret flag", out+errOut, "flag-secret-value")
+}

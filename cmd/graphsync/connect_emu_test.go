@@ -10,6 +10,7 @@ import (
 
 	"github.com/graphsync/graphsync/connect"
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/internal/logtest"
 )
 
 // connectOnce runs `graphsync connect` with env, completes the sign-in it
@@ -20,7 +21,7 @@ func connectOnce(t *testing.T, env map[string]string, upn string) (int, string, 
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		out, errOut := &syncBuffer{}, &syncBuffer{}
+		out, errOut := &logtest.Buffer{}, &logtest.Buffer{}
 		m := &Main{Getenv: func(k string) string { return env[k] }, Stdin: strings.NewReader(""), Stdout: out, Stderr: errOut}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		done := make(chan int, 1)

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/graphsync"
-	"github.com/graphsync/graphsync/internal/config"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -28,43 +27,13 @@ type ConnectionsCommand struct{ *Main }
 const connectionsUsage = "connections list|show ID|disable ID|enable ID|resources ID|token ID|delete ID --yes|import FILE [flags]"
 
 func (c *ConnectionsCommand) Run(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usageErrorf("connections needs a subcommand: list, show, disable, enable, resources, token, delete or import")
+	status := func(sub string) func(context.Context, []string) error {
+		return func(ctx context.Context, args []string) error { return c.setStatus(ctx, sub, args) }
 	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "list":
-		return c.list(ctx, args)
-	case "show":
-		return c.show(ctx, args)
-	case "disable", "enable":
-		return c.setStatus(ctx, sub, args)
-	case "resources":
-		return c.resources(ctx, args)
-	case "delete":
-		return c.delete(ctx, args)
-	case "import":
-		return c.importFile(ctx, args)
-	case "token":
-		return c.token(ctx, args)
-	case "-h", "-help", "--help":
-		fmt.Fprintln(c.Stdout, "Usage: graphsync "+connectionsUsage)
-		return nil
-	}
-	return usageErrorf("unknown connections subcommand %q: want list, show, disable, enable, resources, token, delete or import", sub)
-}
-
-// open loads the configuration, checks the positional arguments and opens
-// the store.
-func (c *ConnectionsCommand) open(ctx context.Context, fs *flag.FlagSet, args []string, nargs int, what string, keys bool) (*store.Store, error) {
-	cfg, err := c.load(fs, args, config.Need{Database: true, Keys: keys})
-	if err != nil {
-		return nil, err
-	}
-	if err := wantArgs(fs, nargs, what); err != nil {
-		return nil, err
-	}
-	return openStore(ctx, cfg, keys)
+	return c.runSubcommand(ctx, "connections", connectionsUsage, []subcommand{
+		{"list", c.list}, {"show", c.show}, {"disable", status("disable")}, {"enable", status("enable")},
+		{"resources", c.resources}, {"token", c.token}, {"delete", c.delete}, {"import", c.importFile},
+	}, args)
 }
 
 func (c *ConnectionsCommand) list(ctx context.Context, args []string) error {

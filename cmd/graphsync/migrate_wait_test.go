@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graphsync/graphsync/internal/logtest"
 	"github.com/graphsync/graphsync/internal/pgtest"
 	"github.com/graphsync/graphsync/store"
 )
@@ -29,7 +30,7 @@ func TestWorkerWaitsForPendingMigrations(t *testing.T) {
 		"GRAPHSYNC_CLIENT_SECRET":  "client-secret-value",
 		"GRAPHSYNC_HTTP_ADDR":      addr,
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	m := &Main{Getenv: func(k string) string { return env[k] }, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: logs}

@@ -22,9 +22,10 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	fs := c.flagSet("status", "status [--connection ID] [flags]",
 		"Show, per connection and resource: when the resource last synced as a whole and the lag since (the\n"+
 			"lag graphsync_sync_lag_seconds reports the worst of), page and row counts, the status (ok, error,\n"+
-			"missing_scope with the permission, disabled), the change-notification subscription's status and\n"+
-			"expiry, any throttle window, quarantined records and the last error; then warnings that concern\n"+
-			"every connection (the app's credentials, its client secret's expiry, tokens the encryption key cannot\n"+
+			"missing_scope with the permission, disabled, waiting for rescue when the connection's sync\n"+
+			"job ran on a worker that is gone), the change-notification subscription's status and expiry, any\n"+
+			"throttle window, quarantined records and the last error; then warnings that concern every\n"+
+			"connection (the app's credentials, its client secret's expiry, tokens the encryption key cannot\n"+
 			"open). A resource with several streams (mail folders, chats) shows their sum and worst status;\n"+
 			"`graphsync connections show ID` lists every stream and subscription.")
 	only := fs.Int64("connection", 0, "show only the connection with this ID")
@@ -102,6 +103,10 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 		byConn[s.Connection] = append(byConn[s.Connection], s)
 	}
 	now := time.Now()
+	stranded, err := strandedByConnection(ctx, st, cfg, *only, now)
+	if err != nil {
+		return err
+	}
 	w := table(c.Stdout)
 	row(w, "ID", "UPN", "CONNECTION", "RESOURCE", "STATUS", "SUBSCRIPTION", "EXPIRES", "LAST SUCCESS", "LAG", "STREAMS", "PAGES",
 		"UPSERTED", "DELETED", "RESYNCS", "THROTTLED UNTIL", "QUARANTINED", "LAST ERROR")
@@ -121,8 +126,12 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 					lagText = l.Lag.Round(time.Second).String()
 				}
 			}
+			status := r.status
+			if len(stranded[cn.ID]) > 0 {
+				status = waitingForRescue
+			}
 			sub := notified[quarantineKey{cn.ID, r.resource}]
-			row(w, strconv.FormatInt(cn.ID, 10), describe(cn), cn.Status, r.resource, r.status, sub.status(), sub.until(),
+			row(w, strconv.FormatInt(cn.ID, 10), describe(cn), cn.Status, r.resource, status, sub.status(), sub.until(),
 				formatTime(lastSuccess), lagText, strconv.Itoa(r.streams), itoa(r.pages), itoa(r.upserted),
 				itoa(r.deleted), itoa(r.resyncs), formatTime(throttled),
 				strconv.Itoa(quarantined[quarantineKey{cn.ID, r.resource}]), oneLine(lastErr, 100))
@@ -131,8 +140,12 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	writeStranded(c.Stdout, stranded, now)
 	warns, err := warnings(ctx, cfg, st, now)
 	if err != nil {
+		return err
+	}
+	if err := printWebhooks(ctx, c.Stdout, st, true); err != nil {
 		return err
 	}
 	printWarnings(c.Stdout, warns)

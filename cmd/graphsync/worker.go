@@ -113,6 +113,7 @@ func runWorker(ctx context.Context, w *worker.Worker, cfg *config.Config, log *s
 	if err := client.Start(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
+	go w.Jobs.KickWebhooks(ctx, client)
 	log.Info("worker started")
 	<-ctx.Done()
 	log.Info("worker stopping: finishing running jobs")
@@ -180,8 +181,11 @@ func newWorker(cfg *config.Config, st *store.Store, log *slog.Logger, tune func(
 		App: identity.Config{LoginURL: cfg.LoginURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: secret,
 			RedirectURL: cfg.RedirectURL},
 		Engine:    syncer.Config{CalendarPast: cfg.CalendarPast, CalendarFuture: cfg.CalendarFuture},
-		Jobs:      jobs.Config{SyncInterval: cfg.SyncInterval, SubscribedInterval: cfg.SubscribedInterval},
+		Jobs:      cfg.Jobs(),
 		NotifyURL: cfg.NotifyURL,
+	}
+	if wc.Jobs.PruneConsumed, err = cfg.PruneConsumed(); err != nil {
+		return nil, &usageError{err}
 	}
 	if tune != nil {
 		tune(&wc)

@@ -9,11 +9,11 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,27 +23,10 @@ import (
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/config"
+	"github.com/graphsync/graphsync/internal/logtest"
 	"github.com/graphsync/graphsync/internal/promtest"
 	"github.com/graphsync/graphsync/store"
 )
-
-// syncBuffer is a bytes.Buffer safe for the worker's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeTCPAddr(t *testing.T) string {
 	t.Helper()
@@ -84,7 +67,7 @@ type workerBundle struct {
 	st    *store.Store
 	conns []*store.Connection
 	addr  string
-	logs  *syncBuffer
+	logs  *logtest.Buffer
 	done  chan error
 	stop  context.CancelFunc
 }
@@ -124,7 +107,7 @@ func connectEmulated(t *testing.T, ecfg emulator.Config, extraEnv map[string]str
 	}
 	t.Cleanup(func() { em.Close() })
 
-	w := &workerBundle{testBundle: b, em: em, st: b.store(), addr: freeTCPAddr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	w := &workerBundle{testBundle: b, em: em, st: b.store(), addr: freeTCPAddr(t), logs: &logtest.Buffer{}, done: make(chan error, 1)}
 	maps.Copy(b.env, map[string]string{
 		"GRAPHSYNC_CLIENT_ID":     workerClientID,
 		"GRAPHSYNC_CLIENT_SECRET": workerSecret,
@@ -249,6 +232,22 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	shortRules := regexp.MustCompile(`(?m)^(\s+for:) .*$`).ReplaceAll(rulesYAML, []byte("$1 1s"))
 	prom := promtest.Start(t, promtest.Options{Job: "graphsync", Targets: []string{w.addr}, Rules: shortRules})
 
+	// Webhook endpoints: one that accepts every delivery, and one whose
+	// port refuses them, failing for long enough to alert.
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(hook.Close)
+	dead := freeTCPAddr(t)
+	var hookSecrets []string
+	for _, url := range []string{hook.URL + "/hook", "http://" + dead + "/hook"} {
+		code, out, errOut := w.run("webhooks", "add", url, "--from", "start")
+		wantCode(t, code, 0, out, errOut)
+		_, secret, _ := strings.Cut(strings.TrimSpace(out), "with it): ")
+		hookSecrets = append(hookSecrets, secret)
+	}
+	if _, err := w.st.Pool().Exec(context.Background(), `UPDATE webhook_endpoints SET failing_since = now() - interval '20 minutes' WHERE url LIKE $1`, "%"+dead+"%"); err != nil {
+		t.Fatal(err)
+	}
+
 	w.waitSynced(t, 90*time.Second)
 	// Change notifications: every notifiable resource subscribed, then a
 	// change reaches the rows through one.
@@ -285,7 +284,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	wantCode(t, code, 0, out, errOut)
 
 	ctx := context.Background()
-	want := []string{"GraphsyncConnectionsNeedReauth", "GraphsyncThrottlingSustained", "GraphsyncClientSecretExpiring"}
+	want := []string{"GraphsyncConnectionsNeedReauth", "GraphsyncThrottlingSustained", "GraphsyncClientSecretExpiring", "GraphsyncWebhookFailing"}
 	deadline := time.Now().Add(90 * time.Second)
 	var firing []string
 	for {
@@ -393,6 +392,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 		t.Errorf("no debug line of a Graph request names connection_id, resource and request_id")
 	}
 	secrets := append(w.em.IssuedSecrets(), workerSecret, workerUIToken, w.key)
+	secrets = append(secrets, hookSecrets...)
 	if len(secrets) < 10 {
 		t.Fatalf("the emulator issued only %d secrets; the scan proves little", len(secrets))
 	}
@@ -467,9 +467,13 @@ var metricNameRe = regexp.MustCompile(`\b(?:graphsync|river)_[a-z0-9_]+`)
 
 // metricNames lists the metric names in PromQL expressions, without the
 // _bucket, _sum and _count series suffixes of histograms.
+var quotedRe = regexp.MustCompile(`"[^"]*"`)
+
 func metricNames(exprs []string) []string {
 	seen := map[string]bool{}
 	for _, e := range exprs {
+		// Label values may name things too (a job kind): not metrics.
+		e = quotedRe.ReplaceAllString(e, `""`)
 		for _, m := range metricNameRe.FindAllString(e, -1) {
 			for _, suf := range []string{"_bucket", "_sum", "_count"} {
 				m = strings.TrimSuffix(m, suf)
@@ -482,7 +486,7 @@ func metricNames(exprs []string) []string {
 
 func TestMetricNames(t *testing.T) {
 	t.Parallel()
-	got := metricNames([]string{`histogram_quantile(0.9, sum by (le) (rate(graphsync_sync_duration_seconds_bucket[5m]))) + river_x_count`, `graphsync_records_total{action="x"}`})
+	got := metricNames([]string{`histogram_quantile(0.9, sum by (le) (rate(graphsync_sync_duration_seconds_bucket[5m]))) + river_x_count`, `graphsync_records_total{action="x", kind!="graphsync_webhook"}`})
 	want := []string{"graphsync_records_total", "graphsync_sync_duration_seconds", "river_x"}
 	if !slices.Equal(got, want) {
 		t.Errorf("metricNames = %v, want %v", got, want)

@@ -103,21 +103,37 @@ func ingest(ctx context.Context, o *Options, rep *Report) error {
 	copyDur := min(oneDur, parDur)
 	rows, parts, split = nil, nil, nil
 
-	w, err := e.startWorker(ctx, name, func(c *WorkerConfig) { c.MaxPageSize = ingestPageSize })
+	// The same initial sync twice, on the same data: without the change
+	// feed (its triggers disabled), then with it, as shipped.
+	if err := e.changeFeed(ctx, false); err != nil {
+		return err
+	}
+	bareN, bareDur, _, err := e.timedPass(ctx, "")
 	if err != nil {
 		return err
 	}
-	cpu0, _ := w.cpu()
-	jobsN, dur, err := e.pass(ctx, 30*time.Minute)
-	cpu1, _ := w.cpu()
-	w.stop()
+	if bareN != n {
+		return fmt.Errorf("without the change feed: synced %d messages, the emulator holds %d", bareN, n)
+	}
+	if err := e.forgetMail(ctx); err != nil {
+		return err
+	}
+	if err := e.changeFeed(ctx, true); err != nil {
+		return err
+	}
+	synced, dur, cpu, err := e.timedPass(ctx, name)
 	if err != nil {
 		return err
 	}
-	var synced int
-	if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM mail_messages WHERE deleted_at IS NULL").Scan(&synced); err != nil {
+	jobsN := len(e.conns)
+	var entries, feedBytes int64
+	if err := e.pool.QueryRow(ctx, "SELECT count(*), pg_total_relation_size('changes') FROM changes WHERE table_name = 'mail_messages'").Scan(&entries, &feedBytes); err != nil {
 		return err
 	}
+	if entries != int64(n) {
+		return fmt.Errorf("the change feed holds %d message changes for %d messages", entries, n)
+	}
+
 	if synced != n {
 		return fmt.Errorf("synced %d messages, the emulator holds %d", synced, n)
 	}
@@ -131,12 +147,69 @@ func ingest(ctx context.Context, o *Options, rep *Report) error {
 	rep.add(name, fmt.Sprintf("messages (%.1f KB of JSON each on average)", float64(size)/float64(n)/1024), count(n), "≥ 200,000", ptr(n >= 200_000))
 	rep.add(name, "plain COPY into mail_messages, one stream, records/s", perSec(float64(n)/oneDur.Seconds()), "", nil)
 	rep.add(name, fmt.Sprintf("plain COPY into mail_messages, one stream per mailbox (%d at once), records/s", users), perSec(float64(n)/parDur.Seconds()), "", nil)
+	bareRate := float64(n) / bareDur.Seconds()
+	cost := 1 - syncRate/bareRate
+	rep.add(name, fmt.Sprintf("graphsync end to end without the change feed (%d mailboxes, pages of %d), records/s", users, ingestPageSize), perSec(bareRate), "", nil)
 	rep.add(name, fmt.Sprintf("graphsync end to end (%d mailboxes, pages of %d), records/s", users, ingestPageSize), perSec(syncRate), "", nil)
+	rep.add(name, "change feed's cost on ingest (records/s lost to it)", pct(cost), "< 15%", ptr(cost < 0.15))
+	rep.add(name, "change feed on disk per message", fmt.Sprintf("%.0f bytes", float64(feedBytes)/float64(n)), "", nil)
 	rep.add(name, "graphsync / the faster COPY", pct(ratio), "≥ 70%", ptr(ratio >= 0.7))
 	rep.add(name, "emulator alone (4 readers per mailbox, no decoding), records/s", perSec(emuRate), "", nil)
 	rep.add(name, "graphsync / emulator alone", pct(syncRate/emuRate), "< 100% (emulator not the bottleneck)", ptr(syncRate/emuRate < 1))
-	rep.add(name, "worker CPU per 1,000 records", fmt.Sprintf("%.0f ms", (cpu1-cpu0).Seconds()*1000/float64(n)*1000), "", nil)
+	rep.add(name, "worker CPU per 1,000 records", fmt.Sprintf("%.0f ms", cpu.Seconds()*1000/float64(n)*1000), "", nil)
 	rep.add(name, "sync jobs", count(jobsN), "", nil)
+	return nil
+}
+
+// timedPass syncs every connection on a worker process of its own (tag
+// names its profiles) and returns the live messages, the wall time and the
+// worker's CPU.
+func (e *env) timedPass(ctx context.Context, tag string) (int, time.Duration, time.Duration, error) {
+	w, err := e.startWorker(ctx, tag, func(c *WorkerConfig) { c.MaxPageSize = ingestPageSize })
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	cpu0, _ := w.cpu()
+	_, dur, err := e.pass(ctx, 30*time.Minute)
+	cpu1, _ := w.cpu()
+	w.stop()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	var synced int
+	err = e.pool.QueryRow(ctx, "SELECT count(*) FROM mail_messages WHERE deleted_at IS NULL").Scan(&synced)
+	return synced, dur, cpu1 - cpu0, err
+}
+
+// forgetMail empties the mail tables and their checkpoints, so the next
+// pass is an initial sync again.
+func (e *env) forgetMail(ctx context.Context) error {
+	for _, sql := range []string{"TRUNCATE mail_messages, mail_folders, changes", "DELETE FROM sync_state WHERE resource = 'mail'",
+		"DELETE FROM river_job", "VACUUM ANALYZE mail_messages", "VACUUM ANALYZE mail_folders"} {
+		if _, err := e.pool.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("forget mail: %w", err)
+		}
+	}
+	return nil
+}
+
+// changeFeed enables or disables the change feed's triggers on every table
+// that feeds it.
+func (e *env) changeFeed(ctx context.Context, on bool) error {
+	rows, err := e.pool.Query(ctx, "SELECT table_name FROM change_tables")
+	if err != nil {
+		return err
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	verb := map[bool]string{true: "ENABLE", false: "DISABLE"}[on]
+	for _, t := range tables {
+		if _, err := e.pool.Exec(ctx, "ALTER TABLE "+pgx.Identifier{t}.Sanitize()+" "+verb+" TRIGGER USER"); err != nil {
+			return fmt.Errorf("%s the change feed on %s: %w", strings.ToLower(verb), t, err)
+		}
+	}
 	return nil
 }
 

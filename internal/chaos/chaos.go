@@ -2,8 +2,9 @@
 // emulator while it kills them with SIGKILL, restarts PostgreSQL, injects
 // Graph and token endpoint faults, mutates the tenant and runs several
 // workers at once; then it stops the chaos, runs one clean sync and checks
-// that every table equals the emulator's ground truth and that no
-// throttling, concurrency or refresh rule was broken.
+// that every table equals the emulator's ground truth (every column, and
+// the rows of what was deleted since it was synced) and that no
+// throttling, concurrency, rescue or refresh rule was broken.
 package chaos
 
 import (
@@ -45,6 +46,10 @@ type Options struct {
 	Users, MessagesPerUser int
 	// Kills is how many times a worker gets SIGKILL (default 24).
 	Kills int
+	// RiverRescues is how many of the last kills leave the killed worker's
+	// jobs to River's own rescuer (default a quarter of Kills, at least
+	// one); the harness hands back the others' at once.
+	RiverRescues int
 	// PostgresRestarts is how many times PostgreSQL restarts with
 	// immediate shutdown (default 1).
 	PostgresRestarts int
@@ -80,6 +85,7 @@ func (o *Options) defaults() {
 	def(&o.Users, 5)
 	def(&o.MessagesPerUser, 20000)
 	def(&o.Kills, 24)
+	def(&o.RiverRescues, max(1, o.Kills/4))
 	def(&o.PostgresRestarts, 1)
 	def(&o.Workers, 3)
 	if o.FaultRate <= 0 {
@@ -111,6 +117,10 @@ const (
 	// mailboxCap is Outlook's limit of concurrent requests per app and
 	// mailbox, which graphsync must keep to across processes.
 	mailboxCap = 4
+	// maxJobDuration and rescueAfter are the workers': short jobs, so that
+	// River's rescuer hands a killed worker's jobs on within the run.
+	maxJobDuration = 20 * time.Second
+	rescueAfter    = 90 * time.Second
 )
 
 // harness is one run's world.
@@ -138,6 +148,9 @@ type harness struct {
 	workers      []*worker
 	started      int
 	interruption []time.Time // kills and PostgreSQL restarts
+	// leftToRiver are the jobs running on workers killed without the
+	// harness handing them back.
+	leftToRiver []int64
 }
 
 // Run runs the chaos and returns what it saw. A non-nil error means the
@@ -267,6 +280,8 @@ func (h *harness) prepare(ctx context.Context) (err error) {
 		"GRAPHSYNC_LOG_FORMAT=json",
 		"GRAPHSYNC_LOG_LEVEL=info",
 		"GRAPHSYNC_SYNC_INTERVAL=20s",
+		"GRAPHSYNC_MAX_JOB_DURATION=" + maxJobDuration.String(),
+		"GRAPHSYNC_RESCUE_AFTER=" + rescueAfter.String(),
 	}
 	return nil
 }
@@ -326,26 +341,90 @@ func (h *harness) startWorker() (*worker, error) {
 }
 
 // killWorker sends SIGKILL to w, hands the jobs it was running back to the
-// queue and starts a replacement.
-func (h *harness) killWorker(ctx context.Context, w *worker) error {
+// queue (unless River's rescuer is to) and starts a replacement.
+func (h *harness) killWorker(ctx context.Context, w *worker, byRiver bool) error {
 	w.kill()
 	h.mu.Lock()
 	h.workers = slices.DeleteFunc(h.workers, func(x *worker) bool { return x == w })
 	h.interruption = append(h.interruption, time.Now())
 	h.mu.Unlock()
-	n, err := h.rescue(ctx, w.id())
-	if err != nil {
-		return err
-	}
 	h.rep.Kills++
-	h.rep.JobsRescued += n
-	h.logf("SIGKILL worker %d (%d jobs running handed back)", w.n, n)
-	_, err = h.startWorker()
+	if byRiver {
+		ids, err := h.runningOn(ctx, w.id())
+		if err != nil {
+			return err
+		}
+		h.mu.Lock()
+		h.leftToRiver = append(h.leftToRiver, ids...)
+		h.mu.Unlock()
+		h.rep.KillsLeftToRiver++
+		h.logf("SIGKILL worker %d (%d jobs running left to River's rescuer)", w.n, len(ids))
+	} else {
+		n, err := h.rescue(ctx, w.id())
+		if err != nil {
+			return err
+		}
+		h.rep.JobsRescued += n
+		h.logf("SIGKILL worker %d (%d jobs running handed back)", w.n, n)
+	}
+	_, err := h.startWorker()
 	return err
 }
 
+// runningOn lists the sync jobs a worker was running, by River's id of it.
+func (h *harness) runningOn(ctx context.Context, riverID string) ([]int64, error) {
+	var byWorker map[string][]int64
+	err := retryDB(ctx, func() error {
+		var err error
+		byWorker, err = h.running(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the jobs of a killed worker: %w", err)
+	}
+	return byWorker[riverID], nil
+}
+
+// running lists the running sync jobs by River's id of their worker.
+func (h *harness) running(ctx context.Context) (map[string][]int64, error) {
+	res, err := h.river.JobList(ctx, river.NewJobListParams().Kinds(jobs.SyncArgs{}.Kind()).States(rivertype.JobStateRunning).First(1000))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]int64{}
+	for _, j := range res.Jobs {
+		if n := len(j.AttemptedBy); n > 0 {
+			out[j.AttemptedBy[n-1]] = append(out[j.AttemptedBy[n-1]], j.ID)
+		}
+	}
+	return out, nil
+}
+
+// busyWorker picks a worker running a sync job, so that River has one to
+// rescue: it queues syncs and watches for up to 30 s, then settles for any.
+func (h *harness) busyWorker(ctx context.Context, rng *mathrand.Rand) *worker {
+	_ = h.enqueue(ctx)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		byWorker, err := h.running(ctx)
+		if err != nil {
+			continue
+		}
+		h.mu.Lock()
+		for _, w := range h.workers {
+			if len(byWorker[w.id()]) > 0 {
+				h.mu.Unlock()
+				return w
+			}
+		}
+		h.mu.Unlock()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.workers[rng.IntN(len(h.workers))]
+}
+
 // rescue does what River's rescuer does for jobs of a dead worker once
-// RescueAfter has passed (11 minutes by default), without the wait: the
+// RescueAfter has passed (GRAPHSYNC_RESCUE_AFTER), without the wait: the
 // harness knows the process is gone. It plays the rescuer on purpose, with
 // an UPDATE of river_job on its own pool, since River's API offers no way
 // to hand back a running job of another process.
@@ -386,7 +465,12 @@ func (h *harness) chaos(ctx context.Context) error {
 	var events []event
 	for i := range h.o.Kills {
 		at := time.Duration((float64(i) + 0.5 + 0.8*(rng.Float64()-0.5)) / float64(h.o.Kills) * 0.95 * float64(d))
-		events = append(events, event{at: at, kind: "kill"})
+		kind := "kill"
+		if i >= h.o.Kills-h.o.RiverRescues {
+			// The last kills: River's own rescuer hands their jobs on.
+			kind = "kill-river"
+		}
+		events = append(events, event{at: at, kind: kind})
 	}
 	for i := range h.o.PostgresRestarts {
 		events = append(events, event{at: time.Duration(float64(d) * (0.3 + 0.4*float64(i)/float64(h.o.PostgresRestarts))), kind: "postgres"})
@@ -397,8 +481,8 @@ func (h *harness) chaos(ctx context.Context) error {
 
 	h.em.StartMutations(h.o.MutationRate)
 	h.em.SetFaults(h.faults())
-	h.logf("chaos for %s: %d kills, %d PostgreSQL restarts, %d workers from %s to %s, faults on %.0f%% of Graph responses, %.0f mutations/s",
-		d, h.o.Kills, h.o.PostgresRestarts, h.o.Workers, multiFrom.Round(time.Second), multiTo.Round(time.Second), 100*h.o.FaultRate, h.o.MutationRate)
+	h.logf("chaos for %s: %d kills (the last %d left to River's rescuer), %d PostgreSQL restarts, %d workers from %s to %s, faults on %.0f%% of Graph responses, %.0f mutations/s",
+		d, h.o.Kills, h.o.RiverRescues, h.o.PostgresRestarts, h.o.Workers, multiFrom.Round(time.Second), multiTo.Round(time.Second), 100*h.o.FaultRate, h.o.MutationRate)
 	if _, err := h.startWorker(); err != nil {
 		return err
 	}
@@ -428,7 +512,7 @@ func (h *harness) chaos(ctx context.Context) error {
 		h.mu.Unlock()
 		for _, w := range dead {
 			h.rep.violate("worker %d exited on its own: %v (log %s)", w.n, w.err, filepath.Join(h.dir, fmt.Sprintf("worker-%02d.log", w.n)))
-			if err := h.killWorker(ctx, w); err != nil {
+			if err := h.killWorker(ctx, w, false); err != nil {
 				return err
 			}
 			h.rep.Kills-- // not one of ours
@@ -466,7 +550,9 @@ func (h *harness) apply(ctx context.Context, e event, rng *mathrand.Rand) error 
 		h.mu.Lock()
 		w := h.workers[rng.IntN(len(h.workers))]
 		h.mu.Unlock()
-		return h.killWorker(ctx, w)
+		return h.killWorker(ctx, w, false)
+	case "kill-river":
+		return h.killWorker(ctx, h.busyWorker(ctx, rng), true)
 	case "postgres":
 		h.logf("restarting PostgreSQL with immediate shutdown")
 		h.mu.Lock()

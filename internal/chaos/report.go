@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/verify"
@@ -24,6 +24,9 @@ type Report struct {
 	Kills            int
 	PostgresRestarts int
 	JobsRescued      int64
+	// KillsLeftToRiver are the kills whose running jobs River's rescuer
+	// handed on (JobsLeftToRiver of them, JobsRescuedByRiver seen rescued).
+	KillsLeftToRiver, JobsLeftToRiver, JobsRescuedByRiver int
 	// JobsRetryable were waiting out River's retry backoff when the chaos
 	// ended; JobsDiscarded had used up their attempts.
 	JobsRetryable, JobsDiscarded int
@@ -33,10 +36,12 @@ type Report struct {
 	CleanSync    time.Duration
 
 	// Checked counts objects compared with the ground truth; RowsLost
-	// those missing from the tables, RowsWrong those stored differently or
-	// stored but gone from Microsoft 365.
+	// those missing from the tables (or deleted outright instead of marked
+	// deleted), RowsWrong those stored differently (any column, any field
+	// of raw) or stored but gone from Microsoft 365; Duplicates items live
+	// more than once.
 	Checked, RowsLost, RowsWrong int
-	Duplicates                   int64
+	Duplicates                   int
 	Quarantined                  map[string]int64 // "resource: reason" → records
 
 	GraphRequests  int64
@@ -81,13 +86,9 @@ func (h *harness) check(ctx context.Context) error {
 			}
 			for _, x := range results {
 				r.Checked += x.Truth
-				for _, d := range x.Diffs {
-					if strings.HasPrefix(d, "missing ") {
-						r.RowsLost++
-					} else {
-						r.RowsWrong++
-					}
-				}
+				r.RowsLost += x.Missing + x.HardDeleted
+				r.RowsWrong += x.Wrong + x.Extra
+				r.Duplicates += x.Duplicates
 				if len(x.Diffs) > 0 {
 					r.violate("%s of %s differs from the ground truth (%d rows, %d in Microsoft 365): %s",
 						x.Table, conn.UserPrincipalName, x.Rows, x.Truth, strings.Join(x.Diffs, "; "))
@@ -96,20 +97,32 @@ func (h *harness) check(ctx context.Context) error {
 		}
 	}
 
-	// Every live id once per connection, user and table.
-	tables, err := syncedTables(ctx, h)
-	if err != nil {
-		return err
+	// The jobs of workers killed without the harness handing them back:
+	// River's rescuer must have, and they must have run again.
+	h.mu.Lock()
+	left := slices.Clone(h.leftToRiver)
+	h.mu.Unlock()
+	r.JobsLeftToRiver = len(left)
+	for _, id := range left {
+		j, err := h.river.JobGet(ctx, id)
+		if err != nil {
+			return fmt.Errorf("read job %d left to River's rescuer: %w", id, err)
+		}
+		rescued := slices.ContainsFunc(j.Errors, func(e rivertype.AttemptError) bool { return strings.Contains(e.Error, "rescued") })
+		switch {
+		case rescued && j.State != rivertype.JobStateRunning:
+			r.JobsRescuedByRiver++
+		case j.State == rivertype.JobStateRunning:
+			r.violate("sync job %d of a killed worker is still running at the end: River's rescuer never handed it on", id)
+		default:
+			r.violate("sync job %d of a killed worker ended %s without River's rescuer handing it on", id, j.State)
+		}
 	}
-	for _, t := range tables {
-		var dup int64
-		if err := pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) - count(DISTINCT (connection_id, user_id, id)) FROM %s WHERE deleted_at IS NULL`, pgx.Identifier{t}.Sanitize())).Scan(&dup); err != nil {
-			return fmt.Errorf("count duplicates in %s: %w", t, err)
-		}
-		if dup > 0 {
-			r.violate("%s holds %d duplicate live ids", t, dup)
-		}
-		r.Duplicates += dup
+	if r.KillsLeftToRiver < h.o.RiverRescues {
+		r.violate("only %d of %d kills were left to River's rescuer", r.KillsLeftToRiver, h.o.RiverRescues)
+	}
+	if r.KillsLeftToRiver > 0 && r.JobsLeftToRiver == 0 {
+		r.violate("no running sync job was left to River's rescuer: its phase proved nothing")
 	}
 
 	rows, err := pool.Query(ctx, `SELECT resource || ': ' || left(error, 120), count(*) FROM quarantine GROUP BY 1 ORDER BY 1`)
@@ -202,29 +215,19 @@ func (h *harness) interruptedBetween(a, b time.Time) bool {
 	return false
 }
 
-// syncedTables lists the tables holding synced records: those with
-// connection_id, user_id, id and deleted_at columns.
-func syncedTables(ctx context.Context, h *harness) ([]string, error) {
-	rows, err := h.db.Query(ctx, `SELECT table_name FROM information_schema.columns
-		WHERE table_schema = 'public' AND column_name IN ('connection_id', 'user_id', 'id', 'deleted_at')
-		GROUP BY table_name HAVING count(*) = 4 ORDER BY table_name`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
 // Print writes the figures and the violations.
 func (r *Report) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k string, v any, note string) { fmt.Fprintf(tw, "  %s\t%v\t%s\n", k, v, note) }
 	o := r.Options
 	fmt.Fprintf(tw, "graphsync chaos: %d users × %d messages, resources %s, %s of chaos\n", o.Users, o.MessagesPerUser, strings.Join(graphsync.Names(graphsync.Resources), ", "), o.Duration)
-	row("kills survived (SIGKILL)", r.Kills, fmt.Sprintf("%d running jobs handed back", r.JobsRescued))
+	row("kills survived (SIGKILL)", r.Kills, fmt.Sprintf("%d running jobs handed back by the harness", r.JobsRescued))
+	row("kills left to River's rescuer", r.KillsLeftToRiver, fmt.Sprintf("%d running jobs, %d rescued by River and run again (GRAPHSYNC_RESCUE_AFTER %s)",
+		r.JobsLeftToRiver, r.JobsRescuedByRiver, rescueAfter))
 	row("PostgreSQL restarts survived", r.PostgresRestarts, "pg_ctl restart -m immediate")
 	row("objects checked against the truth", r.Checked, "")
 	row("rows lost", r.RowsLost, fmt.Sprintf("%d stored wrong or extra", r.RowsWrong))
-	row("duplicate live ids", r.Duplicates, "")
+	row("duplicates", r.Duplicates, "items live more than once (under two ids, in two folders)")
 	row("pages re-fetched", r.PagesRefetched, fmt.Sprintf("of %d served; bound %d; at most %d fetches of one page", r.PagesServed, r.RefetchBound, r.MaxFetches))
 	row("failed job attempts", r.JobErrors, fmt.Sprintf("%d waiting to retry at the end, %d discarded", r.JobsRetryable, r.JobsDiscarded))
 	var qs []string

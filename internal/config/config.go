@@ -3,12 +3,14 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,10 +19,13 @@ import (
 )
 
 // Config is every setting graphsync reads. Secrets (the encryption key, the
-// client secret) are never printed: see Redacted.
+// client secret, the UI token) are never printed: see Redacted. Each may
+// be read from a file instead (the _FILE variables), which keeps it out of
+// the process's command line and environment.
 type Config struct {
 	DatabaseURL           string
 	EncryptionKey         string
+	EncryptionKeyFile     string
 	ClientID              string
 	ClientSecret          string
 	ClientSecretFile      string
@@ -36,6 +41,7 @@ type Config struct {
 	LogFormat                    string
 	LogLevel                     string
 	UIToken                      string
+	UITokenFile                  string
 	RiverUI                      string
 	// NotifyURL is the public base URL Graph posts change notifications
 	// to; empty leaves them off.
@@ -45,9 +51,24 @@ type Config struct {
 	// SubscribedInterval is how often a resource Graph notifies about is
 	// polled as a safety net.
 	SubscribedInterval time.Duration
+	// MaxJobDuration bounds one sync job; RescueAfter is how long a job of
+	// a worker that is gone waits for River to hand it to another (zero:
+	// derived from MaxJobDuration).
+	MaxJobDuration, RescueAfter time.Duration
 	// GraphTimeout bounds one Graph request (the worker's --graph-timeout);
 	// zero keeps the client's default.
 	GraphTimeout time.Duration
+
+	// Warnings are what Load noticed and a command should tell: a secret
+	// given as a flag, visible to every user of the machine.
+	Warnings []string
+	// fileErrs are the secret files Load could not read, for Validate.
+	fileErrs []error
+	// ChangesRetention is how long the change feed keeps entries;
+	// ChangesPruneConsumed ("true") also prunes what every webhook
+	// endpoint received.
+	ChangesRetention     time.Duration
+	ChangesPruneConsumed string
 }
 
 // Var documents one setting; README.md's configuration table lists them all.
@@ -55,17 +76,21 @@ type Var struct {
 	Env, Flag, Default, Help string
 	Secret                   bool
 	field                    func(*Config) *string
-	// duration, instead of field, holds a positive duration like 5m.
+	// duration, instead of field, holds a positive duration like 5m;
+	// unset when Default is empty and no value is given.
 	duration func(*Config) *time.Duration
+	// fileOf names the secret variable a _FILE variable reads from a file.
+	fileOf string
 }
 
 // Vars lists every environment variable graphsync reads.
 var Vars = []Var{
 	{Env: "DATABASE_URL", Flag: "database-url", Help: "PostgreSQL connection string", field: func(c *Config) *string { return &c.DatabaseURL }},
 	{Env: "GRAPHSYNC_ENCRYPTION_KEY", Flag: "encryption-key", Help: "base64 32-byte keys, comma-separated, first encrypts (`graphsync keys generate`)", Secret: true, field: func(c *Config) *string { return &c.EncryptionKey }},
+	{Env: "GRAPHSYNC_ENCRYPTION_KEY_FILE", Flag: "encryption-key-file", Help: "file holding the encryption keys (instead of GRAPHSYNC_ENCRYPTION_KEY)", fileOf: "GRAPHSYNC_ENCRYPTION_KEY", field: func(c *Config) *string { return &c.EncryptionKeyFile }},
 	{Env: "GRAPHSYNC_CLIENT_ID", Flag: "client-id", Help: "Entra application (client) id", field: func(c *Config) *string { return &c.ClientID }},
 	{Env: "GRAPHSYNC_CLIENT_SECRET", Flag: "client-secret", Help: "Entra client secret value", Secret: true, field: func(c *Config) *string { return &c.ClientSecret }},
-	{Env: "GRAPHSYNC_CLIENT_SECRET_FILE", Flag: "client-secret-file", Help: "file holding the client secret (instead of GRAPHSYNC_CLIENT_SECRET)", field: func(c *Config) *string { return &c.ClientSecretFile }},
+	{Env: "GRAPHSYNC_CLIENT_SECRET_FILE", Flag: "client-secret-file", Help: "file holding the client secret (instead of GRAPHSYNC_CLIENT_SECRET)", fileOf: "GRAPHSYNC_CLIENT_SECRET", field: func(c *Config) *string { return &c.ClientSecretFile }},
 	{Env: "GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT", Flag: "client-secret-expires-at", Help: "when the client secret expires (RFC 3339 or YYYY-MM-DD), exported as a metric", field: func(c *Config) *string { return &c.ClientSecretExpiresAt }},
 	{Env: "GRAPHSYNC_TENANT", Flag: "tenant", Default: "common", Help: "common, organizations, consumers, or a tenant id/domain", field: func(c *Config) *string { return &c.Tenant }},
 	{Env: "GRAPHSYNC_REDIRECT_URL", Flag: "redirect-url", Default: "http://localhost:8085/callback", Help: "OAuth redirect URI registered on the app", field: func(c *Config) *string { return &c.RedirectURL }},
@@ -81,7 +106,12 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_LOG_FORMAT", Flag: "log-format", Default: "json", Help: "json, text, or auto (text on a terminal, json otherwise)", field: func(c *Config) *string { return &c.LogFormat }},
 	{Env: "GRAPHSYNC_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error", field: func(c *Config) *string { return &c.LogLevel }},
 	{Env: "GRAPHSYNC_UI_TOKEN", Flag: "ui-token", Help: "token protecting River UI (bearer token, or the password of HTTP basic auth); required off loopback", Secret: true, field: func(c *Config) *string { return &c.UIToken }},
+	{Env: "GRAPHSYNC_UI_TOKEN_FILE", Flag: "ui-token-file", Help: "file holding the River UI token (instead of GRAPHSYNC_UI_TOKEN)", fileOf: "GRAPHSYNC_UI_TOKEN", field: func(c *Config) *string { return &c.UITokenFile }},
 	{Env: "GRAPHSYNC_RIVER_UI", Flag: "river-ui", Default: "true", Help: "serve River UI at /riverui/ on GRAPHSYNC_HTTP_ADDR (true or false)", field: func(c *Config) *string { return &c.RiverUI }},
+	{Env: "GRAPHSYNC_MAX_JOB_DURATION", Flag: "max-job-duration", Default: "5m", Help: "how long one sync job runs before it checkpoints and continues in a new one; River cancels it a minute later (the job timeout)", duration: func(c *Config) *time.Duration { return &c.MaxJobDuration }},
+	{Env: "GRAPHSYNC_RESCUE_AFTER", Flag: "rescue-after", Help: "how long after it started a job of a worker that is gone (killed, host lost) waits before River hands it to another worker; longer than the job timeout (default: the job timeout plus 1m)", duration: func(c *Config) *time.Duration { return &c.RescueAfter }},
+	{Env: "GRAPHSYNC_CHANGES_RETENTION", Flag: "changes-retention", Default: "168h", Help: "how long the change feed keeps what changed (a reader further behind is refused)", duration: func(c *Config) *time.Duration { return &c.ChangesRetention }},
+	{Env: "GRAPHSYNC_CHANGES_PRUNE_CONSUMED", Flag: "changes-prune-consumed", Default: "false", Help: "also prune changes every webhook endpoint received, before the retention (true or false)", field: func(c *Config) *string { return &c.ChangesPruneConsumed }},
 }
 
 // Load reads the environment (getenv, usually os.Getenv), then lets flags
@@ -108,7 +138,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 		return nil, err
 	}
 	for i, v := range Vars {
-		if v.duration == nil {
+		if v.duration == nil || (v.Default == "" && *durations[i] == "") {
 			continue
 		}
 		d, err := time.ParseDuration(*durations[i])
@@ -117,7 +147,53 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 		}
 		*v.duration(c) = d
 	}
+	fs.Visit(func(f *flag.Flag) {
+		for _, v := range Vars {
+			if v.Secret && v.Flag == f.Name && f.Value.String() != "" {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("--%s puts a secret on the command line, where every user of the machine can read it (ps, /proc); set %s or %s_FILE instead",
+					v.Flag, v.Env, v.Env))
+			}
+		}
+	})
+	c.readSecretFiles()
 	return c, nil
+}
+
+// readSecretFiles sets each secret given as a file (a _FILE variable) from
+// the file's content, trimmed; what goes wrong waits for Validate.
+func (c *Config) readSecretFiles() {
+	for _, v := range Vars {
+		path := ""
+		if v.fileOf != "" {
+			path = *v.field(c)
+		}
+		if path == "" {
+			continue
+		}
+		secret := c.field(v.fileOf)
+		if *secret != "" {
+			c.fileErrs = append(c.fileErrs, fmt.Errorf("set only one of %s and %s", v.fileOf, v.Env))
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			c.fileErrs = append(c.fileErrs, fmt.Errorf("%s: %w", v.Env, err))
+			continue
+		}
+		if *secret = strings.TrimSpace(string(b)); *secret == "" {
+			c.fileErrs = append(c.fileErrs, fmt.Errorf("%s %s is empty", v.Env, path))
+		}
+	}
+}
+
+// field returns the string setting of the variable env.
+func (c *Config) field(env string) *string {
+	for _, v := range Vars {
+		if v.Env == env && v.field != nil {
+			return v.field(c)
+		}
+	}
+	panic("config: no string setting " + env)
 }
 
 // Need says which groups of settings a command requires.
@@ -127,7 +203,7 @@ type Need struct {
 
 // Validate checks the settings a command needs and names every bad value.
 func (c *Config) Validate(need Need) error {
-	var errs []error
+	errs := slices.Clone(c.fileErrs)
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if need.Database && c.DatabaseURL == "" {
 		bad("DATABASE_URL is not set")
@@ -185,10 +261,17 @@ func (c *Config) Validate(need Need) error {
 	if _, err := c.RiverUIEnabled(); err != nil {
 		bad("%v", err)
 	}
+	if _, err := c.PruneConsumed(); err != nil {
+		bad("%v", err)
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("GRAPHSYNC_LOG_LEVEL %q is not debug, info, warn or error", c.LogLevel)
+	}
+	if timeout := jobs.JobTimeout(c.maxJobDuration()); c.RescueAfter != 0 && c.RescueAfter <= timeout {
+		bad("GRAPHSYNC_RESCUE_AFTER %s is not longer than the sync job timeout %s (GRAPHSYNC_MAX_JOB_DURATION %s and a minute): River would hand jobs still running on live workers to others",
+			c.RescueAfter, timeout, c.maxJobDuration())
 	}
 	return errors.Join(errs...)
 }
@@ -202,6 +285,17 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+func (c *Config) maxJobDuration() time.Duration {
+	return cmp.Or(c.MaxJobDuration, jobs.DefaultMaxJobDuration)
+}
+
+// Jobs is the jobs configuration the settings make: the job duration and
+// the rescue delay (the rest is the caller's).
+func (c *Config) Jobs() jobs.Config {
+	return jobs.Config{SyncInterval: c.SyncInterval, MaxJobDuration: c.MaxJobDuration, RescueAfter: c.RescueAfter,
+		ChangesRetention: c.ChangesRetention}
+}
+
 func checkURL(errs *[]error, name, raw string) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -209,25 +303,14 @@ func checkURL(errs *[]error, name, raw string) {
 	}
 }
 
-// Secret returns the client secret from GRAPHSYNC_CLIENT_SECRET or the file
-// GRAPHSYNC_CLIENT_SECRET_FILE names; the error never contains the secret.
+// Secret returns the client secret, from GRAPHSYNC_CLIENT_SECRET or the
+// file GRAPHSYNC_CLIENT_SECRET_FILE names; the error never contains it.
 func (c *Config) Secret() (string, error) {
-	if c.ClientSecret != "" && c.ClientSecretFile != "" {
-		return "", errors.New("set only one of GRAPHSYNC_CLIENT_SECRET and GRAPHSYNC_CLIENT_SECRET_FILE")
-	}
-	if c.ClientSecretFile != "" {
-		b, err := os.ReadFile(c.ClientSecretFile)
-		if err != nil {
-			return "", fmt.Errorf("GRAPHSYNC_CLIENT_SECRET_FILE: %w", err)
-		}
-		s := strings.TrimSpace(string(b))
-		if s == "" {
-			return "", fmt.Errorf("GRAPHSYNC_CLIENT_SECRET_FILE %s is empty", c.ClientSecretFile)
-		}
-		return s, nil
+	if c.ClientSecret == "" && c.ClientSecretFile == "" {
+		return "", errors.New("GRAPHSYNC_CLIENT_SECRET (or GRAPHSYNC_CLIENT_SECRET_FILE) is not set")
 	}
 	if c.ClientSecret == "" {
-		return "", errors.New("GRAPHSYNC_CLIENT_SECRET (or GRAPHSYNC_CLIENT_SECRET_FILE) is not set")
+		return "", fmt.Errorf("GRAPHSYNC_CLIENT_SECRET_FILE %s holds no secret", c.ClientSecretFile)
 	}
 	return c.ClientSecret, nil
 }
@@ -246,14 +329,21 @@ func (c *Config) SecretExpiry() (time.Time, error) {
 }
 
 // RiverUIEnabled parses GRAPHSYNC_RIVER_UI.
-func (c *Config) RiverUIEnabled() (bool, error) {
-	switch strings.ToLower(c.RiverUI) {
+func (c *Config) RiverUIEnabled() (bool, error) { return parseBool("GRAPHSYNC_RIVER_UI", c.RiverUI) }
+
+// PruneConsumed parses GRAPHSYNC_CHANGES_PRUNE_CONSUMED.
+func (c *Config) PruneConsumed() (bool, error) {
+	return parseBool("GRAPHSYNC_CHANGES_PRUNE_CONSUMED", c.ChangesPruneConsumed)
+}
+
+func parseBool(name, value string) (bool, error) {
+	switch strings.ToLower(value) {
 	case "true", "1", "yes", "on":
 		return true, nil
 	case "false", "0", "no", "off":
 		return false, nil
 	}
-	return false, fmt.Errorf("GRAPHSYNC_RIVER_UI %q is neither true nor false", c.RiverUI)
+	return false, fmt.Errorf("%s %q is neither true nor false", name, value)
 }
 
 // Keyring parses the encryption key.
@@ -264,9 +354,10 @@ func (c *Config) Redacted() [][2]string {
 	var out [][2]string
 	for _, v := range Vars {
 		val := ""
-		if v.field != nil {
+		switch {
+		case v.field != nil:
 			val = *v.field(c)
-		} else {
+		case *v.duration(c) != 0:
 			val = v.duration(c).String()
 		}
 		if v.Secret && val != "" {

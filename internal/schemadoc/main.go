@@ -96,7 +96,7 @@ Conventions shared by every synced table:
 - ` + "`user_id`" + ` is the Entra object id of the user the row belongs to: the signed-in user of a delegated connection, or one user of an application connection's tenant (see ` + "`directory_users`" + `).
 - Synced items are never deleted by a sync (child rows such as attendees are replaced with their parent): ` + "`deleted_at`" + ` is set when graphsync learns an item is gone, so queries of live data filter on ` + "`deleted_at IS NULL`" + `.
 - ` + "`raw`" + ` holds the item as Graph sent it (partial updates merged), for properties without a column.
-- ` + "`synced_at`" + ` changes only when the row's content changes, so ` + "`synced_at > $last_read`" + ` finds what changed since an app last looked.
+- ` + "`synced_at`" + ` is when the row last changed (when the transaction that changed it began). To learn what changed since an app last looked, follow the change feed (table ` + "`changes`" + `, and README.md's "For apps"), not ` + "`synced_at > $last_read`" + `: a transaction can commit after a reader has passed its start time, and that poll would miss its rows.
 - Text is valid UTF-8 without NUL bytes: graphsync replaces what PostgreSQL cannot store, and quarantines what it cannot parse (table ` + "`quarantine`" + `).
 
 `)

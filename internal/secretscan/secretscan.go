@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 )
 
 // minLen is the shortest secret scanned for; shorter values would match by
@@ -77,4 +78,24 @@ func forms(s string) []form {
 
 func hint(s string) string {
 	return fmt.Sprintf("%.4s…, %d bytes", s, len(s))
+}
+
+// linkToken matches where Graph puts skip and delta tokens in a link, in
+// the forms a leak takes (as written, URL-encoded, JSON-escaped): the
+// $skiptoken, $deltatoken and token query parameters, and OneDrive's
+// function argument delta(token='...'). A redacted link keeps none of them.
+var linkToken = regexp.MustCompile(`(?i)(\$|%24)(skip|delta)token(=|%3d)[^&\s"'<>]|[?&](token|%3ftoken|%26token)(=|%3d)[^&\s"'<>]|(\(|%28)token(=|%3d)`)
+
+// Links returns every place in text where a link carries a sync token.
+func Links(source string, text []byte) []Finding {
+	var out []Finding
+	for _, m := range linkToken.FindAllIndex(text, 20) {
+		// The hint shows where the token starts, none of it.
+		at := text[m[0]:m[1]]
+		if i := bytes.LastIndexAny(at, "=dD"); i >= 0 {
+			at = at[:i+1]
+		}
+		out = append(out, Finding{Source: source, Secret: -1, Form: "link token", Offset: m[0], Hint: string(at) + "…"})
+	}
+	return out
 }

@@ -44,3 +44,29 @@ func TestScan(t *testing.T) {
 		})
 	}
 }
+
+func TestLinks(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		text string
+		want int
+	}{
+		{`path=/v1.0/me/mailFolders/x/messages/delta status=200`, 0},
+		{`path=/v1.0/drives/b!x/root/delta(…) status=500`, 0},
+		{`GET /v1.0/drives/b!x/root/delta(token='eyJrIjoiZHJpdmUv') failed`, 1},
+		{`"next":"https://graph.microsoft.com/v1.0/me/messages/delta?$skiptoken=abcDEF"`, 1},
+		{`link=https%3A%2F%2Fg%2Fdelta%3F%24deltatoken%3Dabc`, 1},
+		{`https://g/v1.0/me/drive/root/delta?token=abc and delta(token=xyz)`, 2},
+		{`token=[redacted] and the $skiptoken= parameter`, 0},
+	} {
+		got := secretscan.Links("test", []byte(tt.text))
+		if len(got) != tt.want {
+			t.Errorf("%q: found %v, want %d", tt.text, got, tt.want)
+		}
+		for _, f := range got {
+			if strings.Contains(f.String(), "eyJ") || strings.Contains(f.String(), "abc") || strings.Contains(f.String(), "xyz") {
+				t.Errorf("finding %q repeats the token", f)
+			}
+		}
+	}
+}

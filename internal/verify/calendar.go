@@ -17,8 +17,10 @@ import (
 // Calendar compares a connection's live calendar events of one user with
 // the truth inside the window the calendar was last synced over: the same
 // ids, subjects, start instants, cancelled flags and attendee counts (an
-// occurrence's being its series master's), and nothing extra. Events whose
-// start or end cannot be read are not expected: graphsync quarantines them.
+// occurrence's being its series master's), and nothing extra; every column
+// of every row (see rowCheck); and the rows of the events in the window deleted
+// since they were synced. Events whose start or end cannot be read are not
+// expected: graphsync quarantines them.
 func Calendar(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string) ([]Result, error) {
 	w, err := calendarWindow(ctx, pool, connectionID, userID)
 	if err != nil {
@@ -69,6 +71,7 @@ func CalendarInWindow(ctx context.Context, pool *pgxpool.Pool, emulatorURL strin
 		stored[id] = true
 	}
 	want := map[string]string{}
+	inWindow := func(start, end time.Time) bool { return start.Before(w.End) && end.After(w.Start) }
 	for _, o := range events {
 		n, own := attendees[o.ID]
 		if !own && stored[o.SeriesMasterID] {
@@ -87,7 +90,7 @@ func CalendarInWindow(ctx context.Context, pool *pgxpool.Pool, emulatorURL strin
 			continue
 		}
 		// calendarView holds the events overlapping the window.
-		if !start.Before(w.End) || !end.After(w.Start) {
+		if !inWindow(start, end) {
 			continue
 		}
 		want[o.ID] = eventKey(store.CleanText(o.Subject), start, o.IsCancelled, n)
@@ -117,7 +120,21 @@ func CalendarInWindow(ctx context.Context, pool *pgxpool.Pool, emulatorURL strin
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read calendar_events: %w", err)
 	}
-	return []Result{compare("calendar_events", connectionID, want, got)}, nil
+	r := compare("calendar_events", connectionID, want, got)
+	keep := func(raw json.RawMessage) bool {
+		var o event
+		if json.Unmarshal(raw, &o) != nil || o.Start == nil || o.End == nil {
+			return false
+		}
+		start, err1 := o.Start.Time()
+		end, err2 := o.End.Time()
+		return err1 == nil && err2 == nil && inWindow(start, end)
+	}
+	c := rowCheck{table: graphsync.Calendar.Items(), natural: []string{"subject", "start_at", "end_at"}}
+	if err := r.deep(ctx, pool, emulatorURL, c, userID, "events", truth, want, keep); err != nil {
+		return nil, err
+	}
+	return []Result{r.finish()}, nil
 }
 
 func eventKey(subject string, start time.Time, cancelled bool, attendees int) string {

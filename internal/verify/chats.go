@@ -10,13 +10,15 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 )
 
 // Chats compares a user's live chats (with their members) and the messages
 // of those chats with the truth: the same chats, topics, last update times
 // and member user ids; the same messages (keyed by chat and id) with their
-// lastModifiedDateTime, body and deletion state; and nothing extra.
+// lastModifiedDateTime, body and deletion state; nothing extra; and every
+// column of every row (see rowCheck).
 func Chats(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string) ([]Result, error) {
 	truth, err := Truth(ctx, emulatorURL, userID, "chats")
 	if err != nil {
@@ -76,7 +78,14 @@ func Chats(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 		sort.Strings(ms)
 		got[id] += "|" + strings.Join(ms, ",")
 	}
-	out := []Result{compare("chats", connectionID, want, got)}
+	r := compare("chats", connectionID, want, got)
+	// A chat is stored once per connection, under the member who synced it
+	// first: its user_id names that member.
+	c := rowCheck{table: graphsync.Chats.Folders(), ignore: []string{"user_id"}, scope: userChats}
+	if err := r.deep(ctx, pool, emulatorURL, c, userID, "", truth, want, nil); err != nil {
+		return nil, err
+	}
+	out := []Result{r.finish()}
 
 	msgs, err := Truth(ctx, emulatorURL, userID, "chatMessages")
 	if err != nil {
@@ -126,6 +135,23 @@ func Chats(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read chat messages: %w", err)
 	}
-	out = append(out, compare("chat_messages", connectionID, want, got))
+	r = compare("chat_messages", connectionID, want, got)
+	c = rowCheck{table: graphsync.Chats.Items(), ignore: []string{"user_id"},
+		scope: "EXISTS (SELECT 1 FROM chats WHERE chats.connection_id = chat_messages.connection_id AND chats.id = chat_messages.chat_id AND " + userChats + ")",
+		context: func(_ int, raw json.RawMessage) graphsync.MapContext {
+			var m struct {
+				ChatID string `json:"chatId"`
+			}
+			_ = json.Unmarshal(raw, &m)
+			return graphsync.MapContext{User: userID, Container: m.ChatID}
+		}}
+	if err := r.deep(ctx, pool, emulatorURL, c, userID, "", msgs, want, nil); err != nil {
+		return nil, err
+	}
+	out = append(out, r.finish())
 	return out, nil
 }
+
+// userChats selects the user's live chats (the chats table's rows whose
+// members include the user $2).
+const userChats = `deleted_at IS NULL AND EXISTS (SELECT 1 FROM chat_members u WHERE u.connection_id = chats.connection_id AND u.chat_id = chats.id AND u.user_id = $2)`

@@ -9,18 +9,25 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 )
 
 // Contacts compares a user's live contact folders and contacts with the
 // truth: the same ids, parent folders, display names, job titles and first
-// e-mail addresses, and nothing extra. Contacts graphsync cannot decode are
-// left out of the truth: they are quarantined.
+// e-mail addresses, and nothing extra; every column of every row (see
+// rows); and the rows of what was deleted since it was synced. Contacts
+// graphsync cannot decode are left out of the truth: they are quarantined.
 func Contacts(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string) ([]Result, error) {
 	var out []Result
-	for _, k := range []struct{ resource, table, folder, email string }{
-		{"contactFolders", "contact_folders", "coalesce(parent_folder_id, '')", "''"},
-		{"contacts", "contacts", "coalesce(folder_id, '')", "coalesce(email_address, '')"},
+	for _, k := range []struct {
+		resource, table, folder, email string
+		rows                           rowCheck
+	}{
+		{"contactFolders", "contact_folders", "coalesce(parent_folder_id, '')", "''",
+			rowCheck{table: graphsync.Contacts.Folders(), natural: []string{"parent_folder_id", "display_name"}}},
+		{"contacts", "contacts", "coalesce(folder_id, '')", "coalesce(email_address, '')",
+			rowCheck{table: graphsync.Contacts.Items(), natural: []string{"folder_id", "display_name", "created_at"}}},
 	} {
 		truth, err := Truth(ctx, emulatorURL, userID, k.resource)
 		if err != nil {
@@ -72,7 +79,11 @@ func Contacts(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, conne
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("read %s: %w", k.table, err)
 		}
-		out = append(out, compare(k.table, connectionID, want, got))
+		r := compare(k.table, connectionID, want, got)
+		if err := r.deep(ctx, pool, emulatorURL, k.rows, userID, k.resource, truth, want, nil); err != nil {
+			return nil, err
+		}
+		out = append(out, r.finish())
 	}
 	return out, nil
 }

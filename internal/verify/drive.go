@@ -8,11 +8,14 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 )
 
 // Drive compares a user's live drive items with the truth: the same ids,
-// names, parents, sizes and full paths, and nothing extra. The truth carries
+// names, parents, sizes and full paths, and nothing extra; every column of
+// every row (see rowCheck); and the rows of the items deleted since they were
+// synced. The truth carries
 // no paths (nor does Graph's delta); the expected path of every item is
 // rebuilt from its parent chain, so a stale path below a renamed or moved
 // folder shows up as a difference.
@@ -82,5 +85,10 @@ func Drive(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read drive_items: %w", err)
 	}
-	return []Result{compare("drive_items", connectionID, want, got)}, nil
+	r := compare("drive_items", connectionID, want, got)
+	c := rowCheck{table: graphsync.Drive.Items(), natural: []string{"parent_id", "name"}}
+	if err := r.deep(ctx, pool, emulatorURL, c, userID, "driveItems", truth, want, nil); err != nil {
+		return nil, err
+	}
+	return []Result{r.finish()}, nil
 }

@@ -7,11 +7,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 )
 
 // People compares a user's live people rows with the truth: the same ids,
-// display names, job titles and relevance ranks, and nothing extra.
+// display names, job titles and relevance ranks, and nothing extra; and
+// every column of every row (see rowCheck).
 func People(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string) ([]Result, error) {
 	truth, err := Truth(ctx, emulatorURL, userID, "people")
 	if err != nil {
@@ -55,5 +57,13 @@ func People(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connect
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read people: %w", err)
 	}
-	return []Result{compare("people", connectionID, want, got)}, nil
+	r := compare("people", connectionID, want, got)
+	c := rowCheck{table: graphsync.People.Items(), natural: []string{"display_name", "relevance_rank"},
+		context: func(i int, _ json.RawMessage) graphsync.MapContext {
+			return graphsync.MapContext{User: userID, Position: i + 1}
+		}}
+	if err := r.deep(ctx, pool, emulatorURL, c, userID, "", truth, want, nil); err != nil {
+		return nil, err
+	}
+	return []Result{r.finish()}, nil
 }

@@ -6,66 +6,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
 )
 
 // Truth reads the emulator's ground truth of one user's resource over its
 // control plane, with immutable ids as graphsync requests them.
 func Truth(ctx context.Context, emulatorURL, userID, resource string) ([]json.RawMessage, error) {
-	var out []json.RawMessage
-	err := EachTruth(ctx, emulatorURL, userID, resource, nil, func(raw json.RawMessage) error {
-		out = append(out, raw)
-		return nil
-	})
-	return out, err
-}
-
-// EachTruth reads the ground truth as Truth does, one object at a time:
-// fn gets each, with only the fields named (and id) when fields is not
-// empty, so that a large mailbox is never held whole.
-func EachTruth(ctx context.Context, emulatorURL, userID, resource string, fields []string, fn func(json.RawMessage) error) error {
-	q := url.Values{"idType": {"ImmutableId"}}
-	if len(fields) > 0 {
-		q.Set("select", strings.Join(fields, ","))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		emulatorURL+"/_emulator/truth/"+url.PathEscape(userID)+"/"+resource+"?"+q.Encode(), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
-	if err != nil {
-		return fmt.Errorf("read ground truth of %s: %w", resource, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("read ground truth of %s: %s", resource, resp.Status)
-	}
-	dec := json.NewDecoder(resp.Body)
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-		return fmt.Errorf("read ground truth of %s: not a JSON array (%v)", resource, err)
-	}
-	for dec.More() {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return fmt.Errorf("read ground truth of %s: %w", resource, err)
-		}
-		if err := fn(raw); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return fmt.Errorf("read ground truth of %s: %w", resource, err)
-	}
-	return nil
+	return readTruth(ctx, emulatorURL+"/_emulator/truth/"+url.PathEscape(userID)+"/"+resource+"?idType=ImmutableId", resource)
 }
 
 // Result is the outcome of one comparison.
@@ -74,62 +28,127 @@ type Result struct {
 	ConnectionID int64
 	Truth, Rows  int
 	Diffs        []string // at most 20, then a count
+	// The differences by kind: rows missing, rows stored differently (a
+	// field, a column), live rows Microsoft 365 no longer has, items live
+	// more than once, and rows deleted outright instead of marked deleted.
+	Missing, Wrong, Extra, Duplicates, HardDeleted int
+}
+
+// add counts diffs and keeps them.
+func (r *Result) add(diffs ...string) {
+	for _, d := range diffs {
+		switch {
+		case strings.HasPrefix(d, "missing "):
+			r.Missing++
+		case strings.HasPrefix(d, "extra "):
+			r.Extra++
+		case strings.HasPrefix(d, "duplicate: "):
+			r.Duplicates++
+		case strings.HasPrefix(d, "hard-deleted "):
+			r.HardDeleted++
+		default:
+			r.Wrong++
+		}
+	}
+	r.Diffs = append(r.Diffs, diffs...)
+}
+
+// finish sorts the differences and keeps the first 20.
+func (r Result) finish() Result {
+	sort.Strings(r.Diffs)
+	if len(r.Diffs) > 20 {
+		r.Diffs = append(r.Diffs[:20:20], fmt.Sprintf("… and %d more", len(r.Diffs)-20))
+	}
+	return r
 }
 
 // Mail compares a connection's live mail folders and messages with the
-// truth: the same ids, parent folders, subjects (display names) and read
-// state, and nothing extra.
+// truth: the same ids, parent folders, subjects (display names), read and
+// flag state, and nothing extra; every column of every row (see rowCheck); and
+// the rows of what was deleted since it was synced.
 func Mail(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string) ([]Result, error) {
 	var out []Result
-	for _, k := range []struct{ resource, table, folder string }{
-		{"mailFolders", "mail_folders", "coalesce(parent_folder_id, '')"},
-		{"messages", "mail_messages", "coalesce(folder_id, '')"},
+	for _, k := range []struct {
+		resource, table, folder string
+		rows                    rowCheck
+	}{
+		{"mailFolders", "mail_folders", "coalesce(parent_folder_id, '')",
+			rowCheck{table: graphsync.Mail.Folders(), natural: []string{"parent_folder_id", "display_name"}}},
+		{"messages", "mail_messages", "coalesce(folder_id, '')",
+			rowCheck{table: graphsync.Mail.Items(), natural: []string{"internet_message_id"}}},
 	} {
-		// A mailbox's messages are streamed with the compared fields only:
-		// their bodies would hold hundreds of megabytes.
-		want := map[string]string{}
-		err := EachTruth(ctx, emulatorURL, userID, k.resource, []string{"parentFolderId", "subject", "displayName", "isRead"},
-			func(raw json.RawMessage) error {
-				var o struct {
-					ID             string `json:"id"`
-					ParentFolderID string `json:"parentFolderId"`
-					Subject        string `json:"subject"`
-					DisplayName    string `json:"displayName"`
-					IsRead         bool   `json:"isRead"`
-				}
-				if err := json.Unmarshal(raw, &o); err != nil {
-					return fmt.Errorf("decode ground truth of %s: %w", k.resource, err)
-				}
-				want[o.ID] = fmt.Sprintf("%s|%s|%t", o.ParentFolderID, store.CleanText(o.Subject+o.DisplayName), o.IsRead)
-				return nil
-			})
+		truth, err := Truth(ctx, emulatorURL, userID, k.resource)
 		if err != nil {
 			return nil, err
 		}
-		rows, err := pool.Query(ctx, fmt.Sprintf(`SELECT id, %s, coalesce(raw->>'subject', '') || coalesce(raw->>'displayName', ''),
-			coalesce((raw->>'isRead')::boolean, false) FROM %s WHERE connection_id = $1 AND user_id = $2 AND deleted_at IS NULL`, k.folder, k.table), connectionID, userID)
+		want := map[string]string{}
+		for _, raw := range truth {
+			var o struct {
+				ID             string `json:"id"`
+				ParentFolderID string `json:"parentFolderId"`
+				Subject        string `json:"subject"`
+				DisplayName    string `json:"displayName"`
+				IsRead         bool   `json:"isRead"`
+				Flag           struct {
+					FlagStatus string `json:"flagStatus"`
+				} `json:"flag"`
+			}
+			if err := json.Unmarshal(raw, &o); err != nil {
+				return nil, fmt.Errorf("decode ground truth of %s: %w", k.resource, err)
+			}
+			want[o.ID] = fmt.Sprintf("%s|%s|%t|%s", o.ParentFolderID, store.CleanText(o.Subject+o.DisplayName), o.IsRead, o.Flag.FlagStatus)
+		}
+		rs, err := pool.Query(ctx, fmt.Sprintf(`SELECT id, %s, coalesce(raw->>'subject', '') || coalesce(raw->>'displayName', ''),
+			coalesce((raw->>'isRead')::boolean, false), coalesce(raw->'flag'->>'flagStatus', '')
+			FROM %s WHERE connection_id = $1 AND user_id = $2 AND deleted_at IS NULL`, k.folder, k.table), connectionID, userID)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", k.table, err)
 		}
 		got := map[string]string{}
-		for rows.Next() {
-			var id, folder, subject string
+		for rs.Next() {
+			var id, folder, subject, flag string
 			var isRead bool
-			if err := rows.Scan(&id, &folder, &subject, &isRead); err != nil {
-				rows.Close()
+			if err := rs.Scan(&id, &folder, &subject, &isRead, &flag); err != nil {
+				rs.Close()
 				return nil, err
 			}
-			got[id] = fmt.Sprintf("%s|%s|%t", folder, subject, isRead)
+			got[id] = fmt.Sprintf("%s|%s|%t|%s", folder, subject, isRead, flag)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		rs.Close()
+		if err := rs.Err(); err != nil {
 			return nil, err
 		}
-		out = append(out, compare(k.table, connectionID, want, got))
+		r := compare(k.table, connectionID, want, got)
+		if err := r.deep(ctx, pool, emulatorURL, k.rows, userID, k.resource, truth, want, nil); err != nil {
+			return nil, err
+		}
+		out = append(out, r.finish())
 	}
 	return out, nil
 }
 
+// deep adds to r the comparison of every column (c), and of the rows of
+// what was deleted since it was synced (those keep allows, all when nil;
+// live holds the live truth's ids).
+func (r *Result) deep(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, c rowCheck, userID, resource string,
+	truth []json.RawMessage, live map[string]string, keep func(json.RawMessage) bool) error {
+	diffs, err := c.check(ctx, pool, r.ConnectionID, userID, truth)
+	if err != nil {
+		return err
+	}
+	r.add(diffs...)
+	if resource == "" {
+		return nil
+	}
+	if diffs, err = deleted(ctx, pool, emulatorURL, c.table, r.ConnectionID, userID, resource, live, keep); err != nil {
+		return err
+	}
+	r.add(diffs...)
+	return nil
+}
+
+// compare compares the ids and the fields the caller chose; finish the
+// result once every check added its differences.
 func compare(tableName string, connectionID int64, want, got map[string]string) Result {
 	r := Result{Table: tableName, ConnectionID: connectionID, Truth: len(want), Rows: len(got)}
 	var diffs []string
@@ -145,11 +164,7 @@ func compare(tableName string, connectionID int64, want, got map[string]string) 
 			diffs = append(diffs, "extra "+id)
 		}
 	}
-	sort.Strings(diffs)
-	if len(diffs) > 20 {
-		diffs = append(diffs[:20], fmt.Sprintf("… and %d more", len(diffs)-20))
-	}
-	r.Diffs = diffs
+	r.add(diffs...)
 	return r
 }
 
