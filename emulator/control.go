@@ -130,6 +130,23 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		reply(map[string][]string{"ids": ids})
+	case p[0] == "attachments" && len(p) == 3 && post:
+		var spec AttachmentSpec
+		if !decode(&spec) {
+			return
+		}
+		id, err := em.AddAttachment(p[1], p[2], spec)
+		if err != nil {
+			bad(http.StatusBadRequest, err)
+			return
+		}
+		reply(map[string]string{"id": id})
+	case p[0] == "attachments" && len(p) == 4 && r.Method == http.MethodDelete:
+		if err := em.RemoveAttachment(p[1], p[2], p[3]); err != nil {
+			bad(http.StatusNotFound, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	case p[0] == "rates" && r.Method == http.MethodGet:
 		q := r.URL.Query()
 		window, err := time.ParseDuration(q.Get("window"))

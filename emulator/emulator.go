@@ -37,6 +37,10 @@ type Emulator struct {
 	chatsByUser map[*userRec][]*chat
 	channels    []*channelState
 	mutRand     *rand.Rand
+	// moreRand draws the mutations of the resources added after the first
+	// ones (attachments, channels, sites, groups), so that adding them left
+	// the earlier resources' sequence of mutations as it was.
+	moreRand *rand.Rand
 
 	tokMu    sync.Mutex
 	tokenGen uint64
@@ -65,6 +69,7 @@ func New(cfg Config) (*Emulator, error) {
 	em.setClock(time.Now)
 	em.key = sha256.Sum256(fmt.Appendf(nil, "graphemu-key-%d-%s", cfg.Seed, cfg.TenantID))
 	em.mutRand = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d7574))
+	em.moreRand = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d6f7265))
 	em.auth.init(em)
 	em.thr.init()
 	em.thr.cfg = cfg.Throttle
@@ -181,6 +186,8 @@ func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage,
 		return em.chatMessagesTruth(u), nil
 	case "channelMessages":
 		return em.channelMessagesTruth(), nil
+	case "attachments":
+		return em.attachmentsTruth(u, imm), nil
 	default:
 		return nil, fmt.Errorf("truth: unknown resource %q", resource)
 	}

@@ -87,6 +87,7 @@ func init() {
 		{"users/{u}/mailFolders/{f}/messages/{m}", svcOutlook, mailScopes, mailRoles, (*call).getMessage},
 	}
 	routes = append(routes, otherRoutes()...)
+	routes = append(routes, attachmentRoutes()...)
 }
 
 // serveGraph runs the pipeline every Graph request goes through: ids,

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"math/rand/v2"
 	"time"
 )
 
@@ -16,20 +17,39 @@ func (em *Emulator) Mutate(n int) []string {
 			break
 		}
 		ver := em.nextVersion()
-		r := em.mutRand
-		u := em.users[r.IntN(len(em.users))]
+		var u *userRec
 		var what string
-		switch k := r.IntN(100); {
-		case k < 45:
-			what = em.mutateMail(u, r, ver)
-		default:
-			what = em.mutateOther(u, r, ver, k)
+		if k := em.moreRand.IntN(100); k < moreShare {
+			r := em.moreRand
+			u = em.users[r.IntN(len(em.users))]
+			what = em.mutateMore(u, r, ver, k)
+		} else {
+			r := em.mutRand
+			u = em.users[r.IntN(len(em.users))]
+			switch k := r.IntN(100); {
+			case k < 45:
+				what = em.mutateMail(u, r, ver)
+			default:
+				what = em.mutateOther(u, r, ver, k)
+			}
 		}
 		em.mu.Unlock()
 		em.cfg.Logger.Debug("mutation", "user_id", u.id, "change", what)
 		out = append(out, what)
 	}
 	return out
+}
+
+// moreShare is the percentage of mutations that change the later
+// resources; mutateMore spreads them.
+const moreShare = 25
+
+// mutateMore changes one of the later resources; k is in [0, moreShare).
+func (em *Emulator) mutateMore(u *userRec, r *rand.Rand, ver uint64, k int) string {
+	switch {
+	default:
+		return em.mutateAttachments(u, r, ver)
+	}
 }
 
 // StartMutations applies mutations continuously at rate per second until
