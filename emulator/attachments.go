@@ -279,7 +279,9 @@ func (em *Emulator) itemMIME(a *attachment) []byte {
 	_ = json.Unmarshal(o.get("body"), &body)
 	var b bytes.Buffer
 	if a.item == "event" {
-		var org struct{ EmailAddress struct{ Name, Address string } }
+		var org struct {
+			EmailAddress struct{ Name, Address string }
+		}
 		_ = json.Unmarshal(o.get("organizer"), &org)
 		var start, end struct{ DateTime string }
 		_ = json.Unmarshal(o.get("start"), &start)
@@ -294,9 +296,13 @@ func (em *Emulator) itemMIME(a *attachment) []byte {
 			org.EmailAddress.Name, org.EmailAddress.Address, body.Content, a.seed, o.str("subject"), ical(start.DateTime), ical(end.DateTime))
 		return b.Bytes()
 	}
-	var from, to struct{ EmailAddress struct{ Name, Address string } }
+	var from, to struct {
+		EmailAddress struct{ Name, Address string }
+	}
 	_ = json.Unmarshal(o.get("from"), &from)
-	var tos []struct{ EmailAddress struct{ Name, Address string } }
+	var tos []struct {
+		EmailAddress struct{ Name, Address string }
+	}
 	_ = json.Unmarshal(o.get("toRecipients"), &tos)
 	if len(tos) > 0 {
 		to = tos[0]
