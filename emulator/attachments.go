@@ -29,12 +29,13 @@ import (
 // attachmentRoutes: reading attachments needs Mail.Read; Mail.ReadBasic
 // leaves them out (attachment-get, message-list-attachments).
 func attachmentRoutes() []route {
-	perm := []string{"Mail.Read", "Mail.ReadWrite"}
+	perm := []string{"Mail.Read", "Mail.ReadWrite", "Mail.Read.Shared", "Mail.ReadWrite.Shared"}
+	roles := []string{"Mail.Read", "Mail.ReadWrite"}
 	var out []route
 	for _, base := range []string{"users/{u}/messages/{m}/attachments", "users/{u}/mailFolders/{f}/messages/{m}/attachments"} {
-		out = append(out, route{base, svcOutlook, perm, perm, (*call).listAttachments},
-			route{base + "/{a}", svcOutlook, perm, perm, (*call).getAttachment},
-			route{base + "/{a}/$value", svcOutlook, perm, perm, (*call).attachmentValue})
+		out = append(out, route{base, svcOutlook, perm, roles, (*call).listAttachments},
+			route{base + "/{a}", svcOutlook, perm, roles, (*call).getAttachment},
+			route{base + "/{a}/$value", svcOutlook, perm, roles, (*call).attachmentValue})
 	}
 	return out
 }

@@ -50,6 +50,10 @@ type Config struct {
 	ChatMessagesPerChat int
 	PeoplePerUser       int
 	ContactsPerUser     int
+	// SharedMailboxes makes that many users share their mailbox (mail and
+	// calendar) at generation: user i with user i+1, the last with the
+	// first. ShareMailbox and UnshareMailbox change shares later.
+	SharedMailboxes int
 	// Apps are the registered Entra applications. Default: one confidential
 	// client "graphsync-test-client" with secret "emulator-secret" and the
 	// redirect URIs http://localhost:8085/callback (graphsync's default) and
@@ -281,6 +285,8 @@ func (c *Config) validate() error {
 	case c.MessagesPerUser < 0 || c.LazyMessages < 0 || c.EventsPerUser < 0 || c.DriveItemsPerUser < 0 || c.ChatsPerUser < 0 ||
 		c.ChatMessagesPerChat < 0 || c.PeoplePerUser < 0 || c.ContactsPerUser < 0:
 		return fmt.Errorf("config: per-user volumes must not be negative")
+	case c.SharedMailboxes < 0 || c.SharedMailboxes > c.Users || (c.SharedMailboxes > 0 && c.Users < 2):
+		return fmt.Errorf("config: SharedMailboxes %d needs between 0 and Users (%d) users, and at least two users", c.SharedMailboxes, c.Users)
 	case c.Latency.Max < c.Latency.Min:
 		return fmt.Errorf("config: Latency.Max %s is below Latency.Min %s", c.Latency.Max, c.Latency.Min)
 	case c.AccessTokenLifetime < time.Second:

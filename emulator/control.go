@@ -130,6 +130,23 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		reply(map[string][]string{"ids": ids})
+	case p[0] == "shares" && len(p) == 1 && r.Method == http.MethodGet:
+		reply(em.MailboxShares())
+	case p[0] == "shares" && len(p) == 1 && post:
+		var s MailboxShare
+		if decode(&s) {
+			if err := em.ShareMailbox(s); err != nil {
+				bad(http.StatusBadRequest, err)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		}
+	case p[0] == "shares" && len(p) == 3 && r.Method == http.MethodDelete:
+		if err := em.UnshareMailbox(p[1], p[2]); err != nil {
+			bad(http.StatusNotFound, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	case p[0] == "attachments" && len(p) == 3 && post:
 		var spec AttachmentSpec
 		if !decode(&spec) {

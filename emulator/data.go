@@ -94,6 +94,7 @@ func (em *Emulator) generate() {
 	}
 	em.genChats(anchor)
 	em.genChannels(anchor)
+	em.genShares()
 }
 
 // asciiFold makes a mail alias from a name: accents dropped, other

@@ -36,7 +36,9 @@ type Emulator struct {
 	// chatsByUser lists each user's chats in id order (see genChats).
 	chatsByUser map[*userRec][]*chat
 	channels    []*channelState
-	mutRand     *rand.Rand
+	// shares are the mailboxes users shared, by (owner, delegate) (shares.go).
+	shares  map[[2]string]MailboxShare
+	mutRand *rand.Rand
 	// moreRand draws the mutations of the resources added after the first
 	// ones (attachments, channels, sites, groups), so that adding them left
 	// the earlier resources' sequence of mutations as it was.

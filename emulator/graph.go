@@ -46,11 +46,11 @@ type route struct {
 }
 
 var (
-	mailScopes     = []string{"Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"}
+	mailScopes     = []string{"Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite", "Mail.Read.Shared", "Mail.ReadWrite.Shared"}
 	mailRoles      = []string{"Mail.ReadBasic.All", "Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"}
-	calScopes      = []string{"Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite"}
+	calScopes      = []string{"Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared", "Calendars.ReadWrite.Shared"}
 	calRoles       = []string{"Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite"}
-	contactScopes  = []string{"Contacts.Read", "Contacts.ReadWrite"}
+	contactScopes  = []string{"Contacts.Read", "Contacts.ReadWrite", "Contacts.Read.Shared", "Contacts.ReadWrite.Shared"}
 	filesScopes    = []string{"Files.Read", "Files.ReadWrite", "Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All"}
 	filesRoles     = []string{"Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"}
 	chatScopes     = []string{"Chat.Read", "Chat.ReadWrite"}
@@ -279,11 +279,12 @@ func (c *call) authorized(rt route) bool {
 			break
 		}
 	}
-	// A delegated token reads only its own user's Outlook data.
+	// A delegated token reads only its own user's Outlook data, and what
+	// other users shared with its user (shares.go).
 	if ok && !c.tok.app && c.user != nil && c.user.id != c.tok.oid {
 		switch c.svc {
 		case svcOutlook:
-			ok = hasFold(have, "Mail.Read.Shared") || hasFold(have, "Calendars.Read.Shared") || hasFold(have, "Contacts.Read.Shared")
+			ok = c.sharedAccess(rt)
 		case svcDirectory:
 			ok = hasFold(have, "User.ReadBasic.All") || hasFold(have, "User.Read.All") || hasFold(have, "Directory.Read.All")
 		}

@@ -25,7 +25,8 @@ const (
 // defaultDelegated is what a delegated .default request grants, standing in
 // for the permissions configured on the app registration.
 var defaultDelegated = []string{"User.Read", "Mail.Read", "Calendars.Read", "Contacts.Read", "Files.Read.All",
-	"Chat.Read", "People.Read", "User.ReadBasic.All", "Team.ReadBasic.All", "Channel.ReadBasic.All"}
+	"Chat.Read", "People.Read", "User.ReadBasic.All", "Team.ReadBasic.All", "Channel.ReadBasic.All",
+	"Mail.Read.Shared", "Calendars.Read.Shared"}
 
 type authState struct {
 	em            *Emulator

@@ -67,6 +67,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		deltaLife   = fs.Duration("delta-token-lifetime", 0, "delta token lifetime (0 = never expire by age)")
 		partial     = fs.Bool("partial-updates", false, "Outlook delta returns updated items as changed properties only")
 		mutations   = fs.Float64("mutations", 0, "random changes applied per second (0 = none)")
+		shared      = fs.Int("shared-mailboxes", 0, "users sharing their mailbox (mail and calendar) with the next user")
 		notifyScale = fs.Float64("notify-scale", 1, "factor on change notification waits: retry backoff, the 4-hour retry window, throttling and reauthorization timings")
 		verbose     = fs.Bool("v", false, "log every request and mutation")
 	)
@@ -104,7 +105,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		Seed: *seed, Users: *users, MessagesPerUser: *messages, EventsPerUser: *events, DriveItemsPerUser: *driveItems,
 		ChatsPerUser: *chats, ChatMessagesPerChat: *chatMsgs, PeoplePerUser: *people, ContactsPerUser: *contacts,
 		AccessTokenLifetime: *atLifetime, DeltaTokenLifetime: *deltaLife, Throttle: th, Latency: lat,
-		PartialUpdates: *partial, Logger: logger,
+		PartialUpdates: *partial, SharedMailboxes: *shared, Logger: logger,
 		// -allow-remote also lets notifications go to non-loopback URLs.
 		Notifications: emulator.Notifications{AllowRemote: *allowRemote, Scale: *notifyScale},
 	})

@@ -92,7 +92,7 @@ func TestRunRefusesRemoteAddress(t *testing.T) {
 
 func TestRunRejectsBadFlags(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"-profile", "nope"}, {"-latency", "300ms-100ms"}, {"-notify-scale", "-1"}} {
+	for _, args := range [][]string{{"-profile", "nope"}, {"-latency", "300ms-100ms"}, {"-notify-scale", "-1"}, {"-users", "2", "-shared-mailboxes", "3"}} {
 		if err := run(context.Background(), append([]string{"-addr", "127.0.0.1:0"}, args...), &syncBuffer{}); err == nil {
 			t.Errorf("%v accepted", args)
 		}
