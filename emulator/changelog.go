@@ -127,6 +127,9 @@ type deltaQuery struct {
 	removedIf func(*entry) bool
 	// transform rewrites an object before encoding (time zones).
 	transform func(object) object
+	// expand adds to an entry's object what the request expands (a channel
+	// message's replies).
+	expand func(*entry, object) object
 }
 
 // superseded reports whether e has a later record within the snapshot, in
@@ -231,8 +234,15 @@ func (c *collection) renderObject(dst []byte, e *entry, q deltaQuery, keepSel fu
 	if e.raw != nil {
 		return append(dst, e.raw...)
 	}
-	if q.transform != nil {
-		b, off, end := q.transform(e.obj.clone()).encode(nil, keepSel)
+	if q.transform != nil || q.expand != nil {
+		o := e.obj.clone()
+		if q.transform != nil {
+			o = q.transform(o)
+		}
+		if q.expand != nil {
+			o = q.expand(e, o)
+		}
+		b, off, end := o.encode(nil, keepSel)
 		return appendWithID(dst, b, off, end, id, e.id)
 	}
 	if q.partial && q.from > 0 && e.created <= q.from {

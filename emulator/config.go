@@ -97,6 +97,11 @@ type App struct {
 	// put in app-only tokens. Nil grants every read permission the emulator
 	// knows.
 	Roles []string
+	// NoProtectedAPIs: the app was not granted Teams' protected APIs
+	// (learn.microsoft.com/graph/teams-protected-apis), so listing or
+	// getting channel messages, replies and chat messages with application
+	// permissions answers 403.
+	NoProtectedAPIs bool
 }
 
 // Latency is a uniformly random delay in [Min, Max] added per Graph request.

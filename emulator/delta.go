@@ -28,6 +28,9 @@ type deltaSpec struct {
 	removedIf func(opts map[string]string) func(*entry) bool
 	// transform rewrites objects for this request (time zones).
 	transform func(object) object
+	// expand builds, from the carried options, what to add to each entry's
+	// object ($expand=replies); nil adds nothing.
+	expand func(opts map[string]string) func(*entry, object) object
 	// selectable is false where $select is refused or ignored.
 	selectable bool
 	// latest names the "sync from now" parameter value's carrier:
@@ -122,6 +125,9 @@ func (c *call) serveDelta(s deltaSpec) {
 		q.removedIf = s.removedIf(t.Query)
 	}
 	q.transform = s.transform
+	if s.expand != nil {
+		q.expand = s.expand(t.Query)
+	}
 	bp := pageBufs.Get().(*[]byte)
 	buf := pagePrefix((*bp)[:0], s.context)
 	em.mu.RLock()

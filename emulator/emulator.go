@@ -35,7 +35,7 @@ type Emulator struct {
 	chats    map[string]*chat
 	// chatsByUser lists each user's chats in id order (see genChats).
 	chatsByUser map[*userRec][]*chat
-	channels    []*channelState
+	teams       []*team // channels.go
 	// shares are the mailboxes users shared, by (owner, delegate) (shares.go).
 	shares  map[[2]string]MailboxShare
 	mutRand *rand.Rand
@@ -186,8 +186,12 @@ func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage,
 		return em.chatsTruth(u), nil
 	case "chatMessages":
 		return em.chatMessagesTruth(u), nil
+	case "teams":
+		return em.teamsTruth(u), nil
+	case "channels":
+		return em.channelsTruth(u), nil
 	case "channelMessages":
-		return em.channelMessagesTruth(), nil
+		return em.channelMessagesTruth(u), nil
 	case "attachments":
 		return em.attachmentsTruth(u, imm), nil
 	default:

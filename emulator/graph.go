@@ -62,9 +62,6 @@ var (
 	userScopes     = []string{"User.Read", "User.ReadBasic.All", "User.Read.All", "Directory.Read.All"}
 	usersScopes    = []string{"User.ReadBasic.All", "User.Read.All", "Directory.Read.All"}
 	usersRoles     = []string{"User.ReadBasic.All", "User.Read.All", "Directory.Read.All"}
-	teamScopes     = []string{"Team.ReadBasic.All", "TeamSettings.Read.All"}
-	channelScopes  = []string{"Channel.ReadBasic.All", "ChannelSettings.Read.All"}
-	chanMsgScopes  = []string{"ChannelMessage.Read.All"}
 )
 
 // defaultRoles are granted to apps registered without explicit Roles.
@@ -88,6 +85,7 @@ func init() {
 	}
 	routes = append(routes, otherRoutes()...)
 	routes = append(routes, attachmentRoutes()...)
+	routes = append(routes, teamRoutes()...)
 }
 
 // serveGraph runs the pipeline every Graph request goes through: ids,

@@ -47,6 +47,8 @@ const moreShare = 25
 // mutateMore changes one of the later resources; k is in [0, moreShare).
 func (em *Emulator) mutateMore(u *userRec, r *rand.Rand, ver uint64, k int) string {
 	switch {
+	case k < 6:
+		return em.mutateChannelChains(r, ver)
 	default:
 		return em.mutateAttachments(u, r, ver)
 	}
