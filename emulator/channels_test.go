@@ -137,7 +137,6 @@ func equalJSON(a, b map[string]json.RawMessage) bool {
 	return true
 }
 
-
 // Channel messages with replies: the list serves top-level messages newest
 // first with $expand=replies (replies@odata.count, replies newest first),
 // the replies list pages at most 50, and channel messages delta with
