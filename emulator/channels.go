@@ -306,10 +306,10 @@ func (em *Emulator) mutateChannelChains(r *rand.Rand, ver uint64) string {
 		}
 	}
 	switch {
-	case op < 55 || len(replies) == 0:
+	case op < 45 || op >= 80 || len(replies) == 0:
 		rp := em.addReply(ch, parent, ver, pick(r, ch.posters()), now, sentence(r, 3+r.IntN(10)))
 		return "channelReply created " + ch.id + "/" + parent.id + "/" + rp.id
-	case op < 80:
+	case op < 65:
 		rp := pick(r, replies)
 		editChannelObject(rp.obj, now, sentence(r, 5))
 		rp.modified = now
@@ -744,7 +744,7 @@ func (c *call) channelMessagesDelta() {
 				return since.IsZero() || e.aux.(*channelPost).chainModified.After(since)
 			}
 		},
-		expand: func(opts map[string]string) func(*entry, object) object {
+		expand: func(opts map[string]string, _ uint64) func(*entry, object) object {
 			if opts["$expand"] != "replies" {
 				return nil
 			}

@@ -50,6 +50,9 @@ type Config struct {
 	ChatMessagesPerChat int
 	PeoplePerUser       int
 	ContactsPerUser     int
+	// DriveItemsPerLibrary is the number of items of each SharePoint
+	// document library (sites.go); default 40.
+	DriveItemsPerLibrary int
 	// SharedMailboxes makes that many users share their mailbox (mail and
 	// calendar) at generation: user i with user i+1, the last with the
 	// first. ShareMailbox and UnshareMailbox change shares later.
@@ -256,6 +259,7 @@ func (c *Config) setDefaults() {
 	def(&c.ChatMessagesPerChat, 30)
 	def(&c.PeoplePerUser, 25)
 	def(&c.ContactsPerUser, 30)
+	def(&c.DriveItemsPerLibrary, 40)
 	if c.TenantID == "" {
 		c.TenantID = guidFrom(c.Seed, "tenant")
 	}
@@ -288,7 +292,7 @@ func (c *Config) validate() error {
 	case c.Users < 0:
 		return fmt.Errorf("config: Users must not be negative")
 	case c.MessagesPerUser < 0 || c.LazyMessages < 0 || c.EventsPerUser < 0 || c.DriveItemsPerUser < 0 || c.ChatsPerUser < 0 ||
-		c.ChatMessagesPerChat < 0 || c.PeoplePerUser < 0 || c.ContactsPerUser < 0:
+		c.ChatMessagesPerChat < 0 || c.PeoplePerUser < 0 || c.ContactsPerUser < 0 || c.DriveItemsPerLibrary < 0:
 		return fmt.Errorf("config: per-user volumes must not be negative")
 	case c.SharedMailboxes < 0 || c.SharedMailboxes > c.Users || (c.SharedMailboxes > 0 && c.Users < 2):
 		return fmt.Errorf("config: SharedMailboxes %d needs between 0 and Users (%d) users, and at least two users", c.SharedMailboxes, c.Users)

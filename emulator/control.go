@@ -147,6 +147,25 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	case p[0] == "sites" && len(p) == 1 && r.Method == http.MethodGet:
+		reply(em.Sites())
+	case p[0] == "permissions" && len(p) == 3 && post:
+		var spec PermissionSpec
+		if !decode(&spec) {
+			return
+		}
+		id, err := em.AddPermission(p[1], p[2], spec)
+		if err != nil {
+			bad(http.StatusBadRequest, err)
+			return
+		}
+		reply(map[string]string{"id": id})
+	case p[0] == "permissions" && len(p) == 4 && r.Method == http.MethodDelete:
+		if err := em.RemovePermission(p[1], p[2], p[3]); err != nil {
+			bad(http.StatusNotFound, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	case p[0] == "attachments" && len(p) == 3 && post:
 		var spec AttachmentSpec
 		if !decode(&spec) {

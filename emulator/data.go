@@ -22,6 +22,7 @@ type userRec struct {
 	events         *collection
 	drive          *collection
 	driveID        string
+	od             *driveRec // the OneDrive: drive and driveID are its col and id
 	contactFolders *collection
 	contacts       map[string]*collection
 	people         []*person
@@ -94,6 +95,7 @@ func (em *Emulator) generate() {
 	}
 	em.genChats(anchor)
 	em.genChannels(anchor)
+	em.genSites(anchor)
 	em.genShares()
 }
 

@@ -30,7 +30,7 @@ type deltaSpec struct {
 	transform func(object) object
 	// expand builds, from the carried options, what to add to each entry's
 	// object ($expand=replies); nil adds nothing.
-	expand func(opts map[string]string) func(*entry, object) object
+	expand func(opts map[string]string, from uint64) func(*entry, object) object
 	// selectable is false where $select is refused or ignored.
 	selectable bool
 	// latest names the "sync from now" parameter value's carrier:
@@ -126,7 +126,7 @@ func (c *call) serveDelta(s deltaSpec) {
 	}
 	q.transform = s.transform
 	if s.expand != nil {
-		q.expand = s.expand(t.Query)
+		q.expand = s.expand(t.Query, t.From)
 	}
 	bp := pageBufs.Get().(*[]byte)
 	buf := pagePrefix((*bp)[:0], s.context)

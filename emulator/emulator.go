@@ -36,6 +36,7 @@ type Emulator struct {
 	// chatsByUser lists each user's chats in id order (see genChats).
 	chatsByUser map[*userRec][]*chat
 	teams       []*team // channels.go
+	sites       []*site // sites.go
 	// shares are the mailboxes users shared, by (owner, delegate) (shares.go).
 	shares  map[[2]string]MailboxShare
 	mutRand *rand.Rand
@@ -194,6 +195,18 @@ func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage,
 		return em.channelMessagesTruth(u), nil
 	case "attachments":
 		return em.attachmentsTruth(u, imm), nil
+	case "drivePermissions":
+		return em.permissionsTruth([]*driveRec{u.od}), nil
+	case "sites":
+		return em.sitesTruth(), nil
+	case "siteDrives":
+		return em.siteDrivesTruth(), nil
+	case "siteDriveItems":
+		for _, d := range em.libraries() {
+			cols = append(cols, d.col)
+		}
+	case "sitePermissions":
+		return em.permissionsTruth(em.libraries()), nil
 	default:
 		return nil, fmt.Errorf("truth: unknown resource %q", resource)
 	}

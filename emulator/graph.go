@@ -66,7 +66,8 @@ var (
 
 // defaultRoles are granted to apps registered without explicit Roles.
 var defaultRoles = []string{"User.Read.All", "Mail.Read", "Calendars.Read", "Contacts.Read", "Files.Read.All",
-	"Chat.Read.All", "People.Read.All", "Team.ReadBasic.All", "Channel.ReadBasic.All", "ChannelMessage.Read.All"}
+	"Chat.Read.All", "People.Read.All", "Team.ReadBasic.All", "Channel.ReadBasic.All", "ChannelMessage.Read.All",
+	"Sites.Read.All"}
 
 var routes []route
 
@@ -86,6 +87,7 @@ func init() {
 	routes = append(routes, otherRoutes()...)
 	routes = append(routes, attachmentRoutes()...)
 	routes = append(routes, teamRoutes()...)
+	routes = append(routes, siteRoutes()...)
 }
 
 // serveGraph runs the pipeline every Graph request goes through: ids,
@@ -232,6 +234,7 @@ func (c *call) match(escaped string) (route, bool) {
 		}
 		segs = append([]string{"users", c.tok.oid}, segs[1:]...)
 	}
+	segs = c.em.rewriteSitePath(segs)
 	c.seg = segs
 	for _, rt := range routes {
 		ps := strings.Split(rt.pattern, "/")

@@ -49,6 +49,10 @@ func (em *Emulator) mutateMore(u *userRec, r *rand.Rand, ver uint64, k int) stri
 	switch {
 	case k < 6:
 		return em.mutateChannelChains(r, ver)
+	case k < 12:
+		return em.mutateLibraries(r, ver)
+	case k < 15:
+		return em.mutatePermissions(r, ver)
 	default:
 		return em.mutateAttachments(u, r, ver)
 	}

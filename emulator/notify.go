@@ -1231,7 +1231,7 @@ func (n *notifier) notesFor(st subState, changes func(*collection) []entryChange
 	case tDrive:
 		// A drive subscription says only that something changed under the
 		// root: resourceData is null and the app calls delta.
-		if cs := changes(t.user.drive); len(cs) > 0 && s.changes["updated"] {
+		if cs := changes(t.drive.col); len(cs) > 0 && s.changes["updated"] {
 			out = append(out, n.changeNote(s, st.exp, "updated", s.resource, "", nil, at(cs[len(cs)-1].ver)))
 		}
 	case tUsers:

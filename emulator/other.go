@@ -37,7 +37,7 @@ func (em *Emulator) mutateOther(u *userRec, r *rand.Rand, ver uint64, k int) str
 	case k < 60:
 		return em.mutateEvents(u, r, ver)
 	case k < 75:
-		return em.mutateDrive(u, r, ver)
+		return em.mutateDrive(u.od, r, ver)
 	case k < 82:
 		return em.mutateChats(u, r, ver)
 	case k < 87:

@@ -176,8 +176,8 @@ func TestDriveDelta(t *testing.T) {
 	folder.aux.(*driveState).parent = dst
 	folder.obj.set("parentReference", map[string]string{"driveType": "business", "driveId": du.driveID, "id": dst.id})
 	du.drive.update(ver, folder, "parentReference")
-	em.driveChildChanged(du, ver, old, -1)
-	em.driveChildChanged(du, ver, dst, 1)
+	em.driveChildChanged(du.od, ver, old, -1)
+	em.driveChildChanged(du.od, ver, dst, 1)
 	em.mu.Unlock()
 	var ids []string
 	link = b.syncRound(t, tok, link, func(it map[string]json.RawMessage) { ids = append(ids, str(it, "id")) })

@@ -109,6 +109,7 @@ const (
 type target struct {
 	kind   targetKind
 	user   *userRec
+	drive  *driveRec
 	folder *folder
 	chat   *chat
 	canon  string // canonical resource, for duplicates
@@ -239,17 +240,20 @@ func (c *call) parseTarget(resource string) (target, bool) {
 		outlook(tContacts, subConPerm, "contacts")
 	case is("users", "*", "drive", "root"), is("drives", "*", "root"):
 		if strings.EqualFold(segs[0], "drives") {
-			t.user = em.userByDrive(segs[1])
-			if t.user == nil {
+			t.drive = em.driveByID(segs[1])
+			if t.drive == nil {
 				c.fail(http.StatusNotFound, "itemNotFound", "The resource could not be found.")
 				return t, false
 			}
+			t.user = t.drive.user
 		} else if !user(segs[1]) {
 			return t, false
+		} else {
+			t.drive = t.user.od
 		}
 		// Drive root subscriptions support only "updated".
 		t.kind, t.scopes, t.roles, t.maxLife, t.changes = tDrive, subFilePerm, subFilePerm, lifeDrive, []string{"updated"}
-		t.canon = "drives/" + t.user.driveID + "/root"
+		t.canon = "drives/" + t.drive.id + "/root"
 	case is("users"), is("users", "*"):
 		if len(segs) == 2 && !user(segs[1]) {
 			return t, false
