@@ -96,6 +96,7 @@ func (em *Emulator) generate() {
 	em.genChats(anchor)
 	em.genChannels(anchor)
 	em.genSites(anchor)
+	em.genGroups()
 	em.genShares()
 }
 

@@ -35,8 +35,10 @@ type Emulator struct {
 	chats    map[string]*chat
 	// chatsByUser lists each user's chats in id order (see genChats).
 	chatsByUser map[*userRec][]*chat
-	teams       []*team // channels.go
-	sites       []*site // sites.go
+	teams       []*team     // channels.go
+	sites       []*site     // sites.go
+	groups      []*group    // groups.go
+	groupCol    *collection // groups and membership records, for groups/delta
 	// shares are the mailboxes users shared, by (owner, delegate) (shares.go).
 	shares  map[[2]string]MailboxShare
 	mutRand *rand.Rand
@@ -197,6 +199,8 @@ func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage,
 		return em.attachmentsTruth(u, imm), nil
 	case "drivePermissions":
 		return em.permissionsTruth([]*driveRec{u.od}), nil
+	case "groups":
+		return em.groupsTruth(), nil
 	case "sites":
 		return em.sitesTruth(), nil
 	case "siteDrives":

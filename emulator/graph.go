@@ -67,7 +67,7 @@ var (
 // defaultRoles are granted to apps registered without explicit Roles.
 var defaultRoles = []string{"User.Read.All", "Mail.Read", "Calendars.Read", "Contacts.Read", "Files.Read.All",
 	"Chat.Read.All", "People.Read.All", "Team.ReadBasic.All", "Channel.ReadBasic.All", "ChannelMessage.Read.All",
-	"Sites.Read.All"}
+	"Sites.Read.All", "GroupMember.Read.All"}
 
 var routes []route
 
@@ -88,6 +88,7 @@ func init() {
 	routes = append(routes, attachmentRoutes()...)
 	routes = append(routes, teamRoutes()...)
 	routes = append(routes, siteRoutes()...)
+	routes = append(routes, groupRoutes()...)
 }
 
 // serveGraph runs the pipeline every Graph request goes through: ids,

@@ -53,6 +53,8 @@ func (em *Emulator) mutateMore(u *userRec, r *rand.Rand, ver uint64, k int) stri
 		return em.mutateLibraries(r, ver)
 	case k < 15:
 		return em.mutatePermissions(r, ver)
+	case k < 18:
+		return em.mutateGroups(r, ver)
 	default:
 		return em.mutateAttachments(u, r, ver)
 	}

@@ -90,7 +90,7 @@ func requestCost(c *call) int {
 		return 1 // single-item queries
 	case svcDirectory:
 		cost := 1
-		if c.route == "users" {
+		if c.route == "users" || c.route == "groups" {
 			cost = 2
 		}
 		q := c.r.URL.Query()
