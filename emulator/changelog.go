@@ -26,6 +26,9 @@ type entry struct {
 	when    time.Time // receivedDateTime / start, for filters
 	aux     any       // resource-specific state
 	raw     []byte    // served verbatim, whatever it holds (see InjectRaw)
+	// silent marks a deletion delta never reports (Config.MissedChanges):
+	// the entry's records are skipped, no tombstone is logged.
+	silent bool
 	// refs maps other Outlook ids the object names (an occurrence's
 	// seriesMasterId) to their immutable form, served with ImmutableId.
 	refs map[string]string
@@ -79,7 +82,7 @@ func (c *collection) record(ver uint64, e *entry) {
 // add inserts a new entry, or revives a tombstone with the same key.
 func (c *collection) add(ver uint64, e *entry) *entry {
 	if old, ok := c.entries[e.key]; ok {
-		old.deleted = false
+		old.deleted, old.silent = false, false
 		old.obj, old.id, old.immID, old.when, old.aux, old.refs = e.obj, e.id, e.immID, e.when, e.aux, e.refs
 		old.changes = nil
 		old.created = ver
@@ -177,7 +180,7 @@ func (c *collection) page(dst []byte, q deltaQuery) (out []byte, n int, cursor u
 			return dst, n, uint64(base + i), false
 		}
 		e := c.logEnt[i]
-		if superseded(e, v, q.snap) || (q.from == 0 && e.deleted) {
+		if superseded(e, v, q.snap) || (q.from == 0 && e.deleted) || e.silent {
 			continue
 		}
 		if q.keep != nil && !q.keep(e, q.from) {

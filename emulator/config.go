@@ -73,6 +73,12 @@ type Config struct {
 	Throttle Throttle
 	// Latency is added to every Graph request.
 	Latency Latency
+	// MissedChanges makes delta miss the changes Microsoft documents it can
+	// miss (missed.go): with immutable ids, a message moved out of a folder
+	// and back is reported removed from the folder and not again; about one
+	// OneDrive or SharePoint deletion in three comes without a tombstone.
+	// The ground truth stays right. Off by default.
+	MissedChanges bool
 	// PartialUpdates makes Outlook delta rounds return updated items as
 	// their id plus the changed properties only, which Microsoft allows
 	// ("at least the changed properties").

@@ -296,7 +296,13 @@ func (em *Emulator) deleteDriveItem(d *driveRec, ver uint64, e *entry) {
 	em.removeDriveEntry(d, ver, e)
 }
 
+// removeDriveEntry deletes an item: a tombstone in the change log, or none
+// when Config.MissedChanges drops it (missed.go).
 func (em *Emulator) removeDriveEntry(d *driveRec, ver uint64, e *entry) {
+	if em.silentDrop(e) {
+		e.deleted, e.silent = true, true
+		return
+	}
 	d.col.remove(ver, e)
 }
 

@@ -81,6 +81,7 @@ func init() {
 		{"users/{u}/mailFolders/{f}", svcOutlook, mailScopes, mailRoles, (*call).getMailFolder},
 		{"users/{u}/mailFolders/{f}/childFolders", svcOutlook, mailScopes, mailRoles, (*call).listChildFolders},
 		{"users/{u}/mailFolders/{f}/messages/delta", svcOutlook, mailScopes, mailRoles, (*call).messagesDelta},
+		{"users/{u}/mailFolders/{f}/messages", svcOutlook, mailScopes, mailRoles, (*call).listFolderMessages},
 		{"users/{u}/messages/{m}", svcOutlook, mailScopes, mailRoles, (*call).getMessage},
 		{"users/{u}/mailFolders/{f}/messages/{m}", svcOutlook, mailScopes, mailRoles, (*call).getMessage},
 	}

@@ -482,7 +482,15 @@ func (c *call) messagesDelta() {
 		path: "/users/" + u.id + "/mailFolders/" + f.id + "/messages/delta", context: c.context("Collection(message)"),
 		defSize: outlookDefaultPage, maxSize: outlookMaxPage, partial: true, selectable: true,
 		initial: messagesDeltaOptions,
-		filter:  messagesDeltaFilter,
+		filter: func(opts map[string]string) func(*entry, uint64) bool {
+			keep := messagesDeltaFilter(opts)
+			if !c.em.cfg.MissedChanges || !c.imm {
+				return keep
+			}
+			return func(e *entry, from uint64) bool {
+				return !missedReturn(f, e, from) && (keep == nil || keep(e, from))
+			}
+		},
 	})
 }
 

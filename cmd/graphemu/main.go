@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		partial     = fs.Bool("partial-updates", false, "Outlook delta returns updated items as changed properties only")
 		mutations   = fs.Float64("mutations", 0, "random changes applied per second (0 = none)")
 		shared      = fs.Int("shared-mailboxes", 0, "users sharing their mailbox (mail and calendar) with the next user")
+		missed      = fs.Bool("missed-changes", false, "delta misses the changes Microsoft documents it can miss (a message moved out and back with immutable ids, some drive deletions)")
 		notifyScale = fs.Float64("notify-scale", 1, "factor on change notification waits: retry backoff, the 4-hour retry window, throttling and reauthorization timings")
 		verbose     = fs.Bool("v", false, "log every request and mutation")
 	)
@@ -105,7 +106,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		Seed: *seed, Users: *users, MessagesPerUser: *messages, EventsPerUser: *events, DriveItemsPerUser: *driveItems,
 		ChatsPerUser: *chats, ChatMessagesPerChat: *chatMsgs, PeoplePerUser: *people, ContactsPerUser: *contacts,
 		AccessTokenLifetime: *atLifetime, DeltaTokenLifetime: *deltaLife, Throttle: th, Latency: lat,
-		PartialUpdates: *partial, SharedMailboxes: *shared, Logger: logger,
+		PartialUpdates: *partial, SharedMailboxes: *shared, MissedChanges: *missed, Logger: logger,
 		// -allow-remote also lets notifications go to non-loopback URLs.
 		Notifications: emulator.Notifications{AllowRemote: *allowRemote, Scale: *notifyScale},
 	})
