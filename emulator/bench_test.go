@@ -35,7 +35,7 @@ func benchmarkDelta(b *testing.B, cfg Config, folder func(*Emulator) string) {
 	b.Cleanup(func() { _ = srv.Close() })
 	em := srv.Emulator
 	now := time.Now()
-	tok := em.jwt(map[string]any{"aud": graphResource, "exp": now.Add(time.Hour).Unix(), "nbf": now.Unix(), "idtyp": "app",
+	tok := em.jwt(map[string]any{"aud": "https://graph.microsoft.com", "exp": now.Add(time.Hour).Unix(), "nbf": now.Unix(), "idtyp": "app",
 		"appid": defaultClientID, "roles": defaultRoles})
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	start := srv.URL() + "/v1.0/users/" + em.Users()[0].ID + "/mailFolders/" + folder(em) + "/messages/delta"

@@ -57,6 +57,11 @@ type Config struct {
 	// calendar) at generation: user i with user i+1, the last with the
 	// first. ShareMailbox and UnshareMailbox change shares later.
 	SharedMailboxes int
+	// Cloud is the national cloud the emulator stands for: global (the
+	// default), usgov, usgovdod or china (cloud.go). It sets Graph's
+	// resource in tokens and scopes, the sign-in host in issuers and the
+	// SharePoint domain.
+	Cloud string
 	// Apps are the registered Entra applications. Default: one confidential
 	// client "graphsync-test-client" with secret "emulator-secret" and the
 	// redirect URIs http://localhost:8085/callback (graphsync's default) and
@@ -106,6 +111,11 @@ type App struct {
 	// put in app-only tokens. Nil grants every read permission the emulator
 	// knows.
 	Roles []string
+	// Certificates are public certificates (PEM or DER, RSA keys) the app
+	// authenticates with: a client_assertion JWT signed with one's private
+	// key stands in for the secret (certs.go). An app with certificates and
+	// no Secret is confidential all the same.
+	Certificates [][]byte
 	// NoProtectedAPIs: the app was not granted Teams' protected APIs
 	// (learn.microsoft.com/graph/teams-protected-apis), so listing or
 	// getting channel messages, replies and chat messages with application
@@ -251,6 +261,17 @@ const (
 	loopbackRedirect = "http://127.0.0.1:8085/callback"
 )
 
+// DefaultClientID and DefaultSecret are the default app's credentials;
+// DefaultRedirectURIs its redirect URIs. graphemu registers a certificate
+// on that app.
+const (
+	DefaultClientID = defaultClientID
+	DefaultSecret   = defaultSecret
+)
+
+// DefaultRedirectURIs are the default app's redirect URIs.
+func DefaultRedirectURIs() []string { return []string{defaultRedirect, loopbackRedirect} }
+
 func (c *Config) setDefaults() {
 	def := func(p *int, v int) {
 		if *p == 0 {
@@ -271,7 +292,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.Tenants, 1)
 	if len(c.Apps) == 0 {
-		c.Apps = []App{{ClientID: defaultClientID, Secret: defaultSecret, RedirectURIs: []string{defaultRedirect, loopbackRedirect}}}
+		c.Apps = []App{{ClientID: defaultClientID, Secret: defaultSecret, RedirectURIs: DefaultRedirectURIs()}}
 	}
 	if c.AccessTokenLifetime == 0 {
 		c.AccessTokenLifetime = time.Hour
@@ -307,6 +328,9 @@ func (c *Config) validate() error {
 	case c.AccessTokenLifetime < time.Second:
 		return fmt.Errorf("config: AccessTokenLifetime %s is below one second", c.AccessTokenLifetime)
 	}
+	if err := validCloud(c.Cloud); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, a := range c.Apps {
 		if a.ClientID == "" {
@@ -316,6 +340,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config: Apps[%d].ClientID %q is registered twice", i, a.ClientID)
 		}
 		seen[a.ClientID] = true
+		if _, err := parseCertificates(a.Certificates); err != nil {
+			return fmt.Errorf("config: Apps[%d].Certificates: %w", i, err)
+		}
 	}
 	return nil
 }

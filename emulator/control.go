@@ -147,6 +147,16 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	case p[0] == "apps" && len(p) == 3 && p[2] == "certificates" && post:
+		b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err == nil {
+			err = em.AddCertificate(p[1], b)
+		}
+		if err != nil {
+			bad(http.StatusBadRequest, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	case p[0] == "sites" && len(p) == 1 && r.Method == http.MethodGet:
 		reply(em.Sites())
 	case p[0] == "permissions" && len(p) == 3 && post:

@@ -54,7 +54,7 @@ func driveIDFrom(h uint64) string {
 func (em *Emulator) genDrive(u *userRec, anchor time.Time, ver uint64) {
 	d := &driveRec{id: driveIDFrom(em.hash64(u.id, "drive")), kind: "business", name: "OneDrive", user: u, rng: u.rng,
 		col: newCollection("#microsoft.graph.driveItem"), created: anchor.AddDate(-1, 0, 0),
-		webURL: "https://contoso-my.sharepoint.com/personal/" + strings.NewReplacer(".", "_", "@", "_").Replace(u.upn) + "/Documents"}
+		webURL: "https://" + em.spMyHost() + "/personal/" + strings.NewReplacer(".", "_", "@", "_").Replace(u.upn) + "/Documents"}
 	d.col.tomb = driveTomb
 	u.od, u.drive, u.driveID = d, d.col, d.id
 	root := em.addDriveItem(d, ver, nil, "root", true, d.created)

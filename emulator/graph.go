@@ -140,7 +140,7 @@ func (em *Emulator) dispatch(c *call) {
 	}
 	tok, msg := em.authenticate(r)
 	if tok == nil {
-		c.w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
+		c.w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="`+em.cloud().login+`/common/oauth2/authorize", client_id="`+graphAppID+`"`)
 		c.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
 		return
 	}

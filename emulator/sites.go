@@ -18,6 +18,7 @@ import (
 // site is a SharePoint site.
 type site struct {
 	id          string // hostname,site-collection-guid,site-guid
+	host        string // the tenant's SharePoint host
 	path        string // server-relative path, "/" for the root site
 	name        string
 	displayName string
@@ -55,8 +56,6 @@ func siteRoutes() []route {
 	}
 }
 
-const siteHost = "contoso.sharepoint.com"
-
 // genSites builds the root site (every user reads it), a team site for
 // each team (its members) and a site without a group, each with two
 // document libraries of Config.DriveItemsPerLibrary items, some of them
@@ -67,8 +66,8 @@ func (em *Emulator) genSites(anchor time.Time) {
 	}
 	ver := em.nextVersion()
 	add := func(path, name, display, desc string, members []*userRec, everyone bool, groupID string) {
-		s := &site{path: path, name: name, displayName: display, desc: desc, members: members, everyone: everyone, groupID: groupID,
-			id:      siteHost + "," + guidFrom(em.cfg.Seed, "site collection "+path) + "," + guidFrom(em.cfg.Seed, "site "+path),
+		s := &site{host: em.spHost(), path: path, name: name, displayName: display, desc: desc, members: members, everyone: everyone, groupID: groupID,
+			id:      em.spHost() + "," + guidFrom(em.cfg.Seed, "site collection "+path) + "," + guidFrom(em.cfg.Seed, "site "+path),
 			created: anchor.AddDate(-2, 0, len(em.sites))}
 		em.sites = append(em.sites, s)
 		r := rand.New(rand.NewPCG(uint64(em.cfg.Seed), em.hash64("site", path)))
@@ -99,9 +98,9 @@ func (em *Emulator) genSites(anchor time.Time) {
 
 func (s *site) webURL() string {
 	if s.path == "/" {
-		return "https://" + siteHost
+		return "https://" + s.host
 	}
-	return "https://" + siteHost + s.path
+	return "https://" + s.host + s.path
 }
 
 // siteACL is a library root's default access list: the site's owners,
@@ -127,7 +126,7 @@ func (em *Emulator) siteByID(id string) *site {
 	for _, s := range em.sites {
 		switch {
 		case strings.EqualFold(s.id, id),
-			s.path == "/" && (strings.EqualFold(id, "root") || strings.EqualFold(id, siteHost)):
+			s.path == "/" && (strings.EqualFold(id, "root") || strings.EqualFold(id, em.spHost())):
 			return s
 		}
 	}
@@ -136,7 +135,7 @@ func (em *Emulator) siteByID(id string) *site {
 
 // siteByPath resolves {hostname}:/{server-relative-path}; em.mu held.
 func (em *Emulator) siteByPath(host, path string) *site {
-	if !strings.EqualFold(host, siteHost) {
+	if !strings.EqualFold(host, em.spHost()) {
 		return nil
 	}
 	path = "/" + strings.Trim(path, "/")
@@ -167,7 +166,7 @@ func (em *Emulator) siteObject(s *site) object {
 	o.set("lastModifiedDateTime", s.created.UTC().Format(graphTime))
 	o.set("name", s.name)
 	o.set("webUrl", s.webURL())
-	o.set("siteCollection", map[string]string{"hostname": siteHost})
+	o.set("siteCollection", map[string]string{"hostname": em.spHost()})
 	if s.path == "/" {
 		o.set("root", map[string]any{})
 	}
