@@ -481,6 +481,19 @@ func (c *call) messageForAttachments() (msgRef, bool) {
 	return ref, ok
 }
 
+// attachmentFor resolves {m} and {a}; on failure it has answered 404.
+func (c *call) attachmentFor() (msgRef, *attachment) {
+	ref, ok := c.messageForAttachments()
+	if !ok {
+		return ref, nil
+	}
+	a := ref.attachment(c.args["a"])
+	if a == nil {
+		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+	}
+	return ref, a
+}
+
 // listAttachments serves .../messages/{id}/attachments. File attachments
 // carry contentBytes (message-list-attachments' example), except those over
 // 4 MB; the list is not paged.
@@ -516,13 +529,8 @@ func (c *call) getAttachment() {
 	if !ok {
 		return
 	}
-	ref, ok := c.messageForAttachments()
-	if !ok {
-		return
-	}
-	a := ref.attachment(c.args["a"])
+	ref, a := c.attachmentFor()
 	if a == nil {
-		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
 		return
 	}
 	msgID := ref.servedID(c.imm)
@@ -548,13 +556,8 @@ func (c *call) getAttachment() {
 // its content type, an item's MIME, and 405 for a reference attachment
 // (attachment-get). The bytes are generated as they are written.
 func (c *call) attachmentValue() {
-	ref, ok := c.messageForAttachments()
-	if !ok {
-		return
-	}
-	a := ref.attachment(c.args["a"])
+	_, a := c.attachmentFor()
 	if a == nil {
-		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
 		return
 	}
 	ctype := a.ctype

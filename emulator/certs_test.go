@@ -262,15 +262,9 @@ func TestNationalCloud(t *testing.T) {
 	}
 	// Admin consent follows the same rule.
 	consent := func(scope string) url.Values {
-		req, _ := http.NewRequest(http.MethodGet, b.srv.URL()+"/"+tenant+"/v2.0/adminconsent?"+url.Values{"client_id": {defaultClientID},
-			"redirect_uri": {defaultRedirect}, "scope": {scope}, "state": {"s1"}}.Encode(), nil)
-		resp, err := b.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		loc, _ := url.Parse(resp.Header.Get("Location"))
-		return loc.Query()
+		_, got := b.adminConsent(t, "/"+tenant+"/v2.0/adminconsent", url.Values{"client_id": {defaultClientID},
+			"redirect_uri": {defaultRedirect}, "scope": {scope}, "state": {"s1"}})
+		return got
 	}
 	if got := consent("https://graph.microsoft.us/.default"); got.Get("admin_consent") != "True" || got.Get("state") != "s1" {
 		t.Errorf("admin consent for graph.microsoft.us: %v", got)

@@ -506,8 +506,7 @@ func (c *call) getTeam() {
 	if tm == nil {
 		return
 	}
-	b, _, _ := c.em.teamObject(tm).encode(nil, selectKeep(c.r.URL.Query()))
-	c.writeJSON(withContext(b, c.context("teams/$entity")))
+	c.writeEntity(func() object { return c.em.teamObject(tm) }, "teams/$entity")
 }
 
 // listChannels serves /teams/{id}/channels: every channel to applications,
@@ -517,17 +516,14 @@ func (c *call) listChannels() {
 	if tm == nil {
 		return
 	}
-	keep := selectKeep(c.r.URL.Query())
-	c.em.mu.RLock()
-	var items [][]byte
-	for _, ch := range tm.channels {
-		if !c.tok.app && ch.private && !slices.ContainsFunc(ch.members, func(u *userRec) bool { return u.id == c.tok.oid }) {
-			continue
-		}
-		b, _, _ := c.em.channelObject(ch).encode(nil, keep)
-		items = append(items, b)
-	}
-	c.em.mu.RUnlock()
+	items := c.encodeAll(func() []object {
+		return objectsOf(tm.channels, func(ch *channelState) object {
+			if !c.tok.app && ch.private && !slices.ContainsFunc(ch.members, func(u *userRec) bool { return u.id == c.tok.oid }) {
+				return nil
+			}
+			return c.em.channelObject(ch)
+		})
+	})
 	c.servePagedCount(items, c.context("teams('"+tm.id+"')/channels"), 100, 999)
 }
 
@@ -536,8 +532,7 @@ func (c *call) getChannel() {
 	if ch == nil {
 		return
 	}
-	b, _, _ := c.em.channelObject(ch).encode(nil, selectKeep(c.r.URL.Query()))
-	c.writeJSON(withContext(b, c.context("teams('"+ch.team.id+"')/channels/$entity")))
+	c.writeEntity(func() object { return c.em.channelObject(ch) }, "teams('"+ch.team.id+"')/channels/$entity")
 }
 
 // withReplies adds replies@odata.count, replies@odata.nextLink (past 1,000)
@@ -613,23 +608,25 @@ func (c *call) listChannelMessages() {
 	c.servePagedCount(items, c.context("teams('"+ch.team.id+"')/channels('"+url.QueryEscape(ch.id)+"')/messages"), 20, 50)
 }
 
-func (c *call) channelPost(ch *channelState) *entry {
+// postFor resolves {t}, {c} and the top-level message {m} of a protected
+// Teams API (teams-protected-apis); on failure it has answered.
+func (c *call) postFor() (*channelState, *entry) {
+	ch := c.channelFor()
+	if ch == nil || !c.protectedAPI() {
+		return nil, nil
+	}
 	c.em.mu.RLock()
 	e := ch.col.entries[c.args["m"]]
 	c.em.mu.RUnlock()
 	if e == nil || e.deleted {
 		c.fail(http.StatusNotFound, "NotFound", "Message not found.")
-		return nil
+		return nil, nil
 	}
-	return e
+	return ch, e
 }
 
 func (c *call) getChannelMessage() {
-	ch := c.channelFor()
-	if ch == nil || !c.protectedAPI() {
-		return
-	}
-	e := c.channelPost(ch)
+	ch, e := c.postFor()
 	if e == nil {
 		return
 	}
@@ -642,11 +639,10 @@ func (c *call) getChannelMessage() {
 // listReplies serves .../messages/{id}/replies: newest first, 20 a page by
 // default and 50 at most, with @odata.count.
 func (c *call) listReplies() {
-	ch := c.channelFor()
-	if ch == nil || !c.protectedAPI() || !checkTop(c) {
+	if !checkTop(c) {
 		return
 	}
-	e := c.channelPost(ch)
+	ch, e := c.postFor()
 	if e == nil {
 		return
 	}
@@ -662,11 +658,7 @@ func (c *call) listReplies() {
 }
 
 func (c *call) getReply() {
-	ch := c.channelFor()
-	if ch == nil || !c.protectedAPI() {
-		return
-	}
-	e := c.channelPost(ch)
+	ch, e := c.postFor()
 	if e == nil {
 		return
 	}
@@ -701,35 +693,32 @@ func (c *call) channelMessagesDelta() {
 		path: "/teams/" + ch.team.id + "/channels/" + url.PathEscape(ch.id) + "/messages/delta", context: c.context("Collection(chatMessage)"),
 		defSize: 20, maxSize: 50,
 		initial: func(c *call, q url.Values) (map[string]string, bool) {
-			opts := map[string]string{}
-			for k, vs := range q {
-				v := vs[0]
-				switch strings.ToLower(strings.TrimPrefix(k, "$")) {
-				case "top":
+			opts, ok := deltaOptions(c, q, "BadRequest", "Query option '%s' is not supported.", map[string]deltaOption{
+				"top": func(c *call, v string) (string, bool) {
 					if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 50 {
-						return refuse(c, "BadRequest", "Invalid page size specified: '"+v+"'. Must be between 1 and 50 inclusive.")
+						return reject(c, "BadRequest", "Invalid page size specified: '"+v+"'. Must be between 1 and 50 inclusive.")
 					}
-					opts["$top"] = v
-				case "filter":
+					return v, true
+				},
+				"filter": func(c *call, v string) (string, bool) {
 					f := strings.Fields(v)
 					if len(f) != 3 || !strings.EqualFold(f[0], "lastModifiedDateTime") || f[1] != "gt" {
-						return refuse(c, "BadRequest", "Only lastModifiedDateTime gt is supported in $filter.")
+						return reject(c, "BadRequest", "Only lastModifiedDateTime gt is supported in $filter.")
 					}
 					if _, err := time.Parse(time.RFC3339Nano, f[2]); err != nil {
-						return refuse(c, "BadRequest", "Invalid filter clause.")
+						return reject(c, "BadRequest", "Invalid filter clause.")
 					}
-					opts["$filter"] = v
-				case "expand":
-					if _, ok := c.expandReplies(v); !ok {
-						return nil, false
-					}
-					opts["$expand"] = "replies"
-				default:
-					return refuse(c, "BadRequest", fmt.Sprintf("Query option '%s' is not supported.", k))
-				}
+					return v, true
+				},
+				"expand": func(c *call, v string) (string, bool) {
+					_, ok := c.expandReplies(v)
+					return "replies", ok
+				},
+			})
+			if ok {
+				opts["cut"] = em.now().AddDate(0, -channelWindow, 0).Format(time.RFC3339)
 			}
-			opts["cut"] = em.now().AddDate(0, -channelWindow, 0).Format(time.RFC3339)
-			return opts, true
+			return opts, ok
 		},
 		filter: func(opts map[string]string) func(*entry, uint64) bool {
 			cut, _ := time.Parse(time.RFC3339, opts["cut"])

@@ -375,8 +375,7 @@ func (c *call) getDrive() {
 	if d == nil {
 		return
 	}
-	b, _, _ := c.em.driveObject(d).encode(nil, selectKeep(c.r.URL.Query()))
-	c.writeJSON(withContext(b, c.context("drives/$entity")))
+	c.writeEntity(func() object { return c.em.driveObject(d) }, "drives/$entity")
 }
 
 // driveDelta serves root/delta with function-style links, token=latest,
@@ -396,23 +395,15 @@ func (c *call) driveDelta() {
 		path: "/drives/" + d.id + "/root/delta", context: c.context("Collection(driveItem)"),
 		defSize: 200, maxSize: 999, fnLinks: true, selectable: true, latest: "token",
 		initial: func(c *call, q url.Values) (map[string]string, bool) {
-			opts := map[string]string{}
-			for k, vs := range q {
-				switch strings.ToLower(strings.TrimPrefix(k, "$")) {
-				case "select":
-					opts["$select"] = vs[0]
-				case "top":
-					if n, err := strconv.Atoi(vs[0]); err != nil || n < 1 {
-						return refuse(c, "invalidRequest", "Invalid $top value.")
+			return deltaOptions(c, q, "invalidRequest", "Invalid request: query option '%s' is not supported.", map[string]deltaOption{
+				"select": carry, "expand": carry,
+				"top": func(c *call, v string) (string, bool) {
+					if n, err := strconv.Atoi(v); err != nil || n < 1 {
+						return reject(c, "invalidRequest", "Invalid $top value.")
 					}
-					opts["$top"] = vs[0]
-				case "expand":
-					opts["$expand"] = vs[0]
-				default:
-					return refuse(c, "invalidRequest", fmt.Sprintf("Invalid request: query option '%s' is not supported.", k))
-				}
-			}
-			return opts, true
+					return v, true
+				},
+			})
 		},
 		filter: func(map[string]string) func(*entry, uint64) bool { return sh.keep() },
 		expand: sh.decorate,

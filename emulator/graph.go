@@ -442,3 +442,37 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// writeEntity serves one object, encoded under em.mu with the request's
+// $select, with @odata.context #ctx.
+func (c *call) writeEntity(o func() object, ctx string) {
+	c.em.mu.RLock()
+	b, _, _ := o().encode(nil, selectKeep(c.r.URL.Query()))
+	c.em.mu.RUnlock()
+	c.writeJSON(withContext(b, c.context(ctx)))
+}
+
+// encodeAll encodes, with the request's $select, the objects objs makes
+// under em.mu: the items of a listing.
+func (c *call) encodeAll(objs func() []object) [][]byte {
+	keep := selectKeep(c.r.URL.Query())
+	c.em.mu.RLock()
+	defer c.em.mu.RUnlock()
+	var items [][]byte
+	for _, o := range objs() {
+		b, _, _ := o.encode(nil, keep)
+		items = append(items, b)
+	}
+	return items
+}
+
+// objectsOf maps xs to objects, leaving out those f maps to nil.
+func objectsOf[T any](xs []T, f func(T) object) []object {
+	out := make([]object, 0, len(xs))
+	for _, x := range xs {
+		if o := f(x); o != nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}

@@ -307,26 +307,21 @@ func (c *call) groupsDelta() {
 		key: "groups", col: func() *collection { return em.groupCol }, path: "/groups/delta",
 		context: c.context("groups"), defSize: 100, maxSize: 999, latest: "$deltatoken",
 		initial: func(c *call, q url.Values) (map[string]string, bool) {
-			opts := map[string]string{}
-			for k, vs := range q {
-				switch strings.ToLower(strings.TrimPrefix(k, "$")) {
-				case "select":
-					opts["$select"] = vs[0]
-				case "expand":
-					if !strings.EqualFold(strings.TrimSpace(vs[0]), "members") {
-						return refuse(c, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported expand '%s' for delta query.", vs[0]))
+			return deltaOptions(c, q, "Request_UnsupportedQuery", "Unsupported query option '%s' for delta query.", map[string]deltaOption{
+				"select": carry,
+				"expand": func(c *call, v string) (string, bool) {
+					if !strings.EqualFold(strings.TrimSpace(v), "members") {
+						return reject(c, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported expand '%s' for delta query.", v))
 					}
-					opts["$expand"] = "members"
-				case "filter":
-					if _, ok := parseIDFilter(vs[0]); !ok {
-						return refuse(c, "Request_UnsupportedQuery", "Only 'id eq' filters of up to 50 ids are supported for delta query.")
+					return "members", true
+				},
+				"filter": func(c *call, v string) (string, bool) {
+					if _, ok := parseIDFilter(v); !ok {
+						return reject(c, "Request_UnsupportedQuery", "Only 'id eq' filters of up to 50 ids are supported for delta query.")
 					}
-					opts["$filter"] = vs[0]
-				default:
-					return refuse(c, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported query option '%s' for delta query.", k))
-				}
-			}
-			return opts, true
+					return v, true
+				},
+			})
 		},
 		filter: func(opts map[string]string) func(*entry, uint64) bool {
 			ids, _ := parseIDFilter(opts["$filter"])
@@ -382,16 +377,14 @@ func parseIDFilter(s string) (map[string]bool, bool) {
 }
 
 func (c *call) listGroups() {
-	keep := selectKeep(c.r.URL.Query())
-	c.em.mu.RLock()
-	var items [][]byte
-	for _, g := range c.em.groups {
-		if !g.e.deleted {
-			b, _, _ := g.e.obj.encode(nil, keep)
-			items = append(items, b)
-		}
-	}
-	c.em.mu.RUnlock()
+	items := c.encodeAll(func() []object {
+		return objectsOf(c.em.groups, func(g *group) object {
+			if g.e.deleted {
+				return nil
+			}
+			return g.e.obj
+		})
+	})
 	c.servePaged(items, c.context("groups"), 100, 999)
 }
 
@@ -410,10 +403,7 @@ func (c *call) getGroup() {
 	if g == nil {
 		return
 	}
-	c.em.mu.RLock()
-	b, _, _ := g.e.obj.encode(nil, selectKeep(c.r.URL.Query()))
-	c.em.mu.RUnlock()
-	c.writeJSON(withContext(b, c.context("groups/$entity")))
+	c.writeEntity(func() object { return g.e.obj }, "groups/$entity")
 }
 
 // listGroupMembers serves /groups/{id}/members: the members as users
@@ -423,18 +413,14 @@ func (c *call) listGroupMembers() {
 	if g == nil {
 		return
 	}
-	keep := selectKeep(c.r.URL.Query())
-	c.em.mu.RLock()
-	var items [][]byte
-	for _, u := range g.members {
-		if _, live := c.em.userByID[u.id]; !live {
-			continue
-		}
-		o := append(object{{"@odata.type", raw("#microsoft.graph.user")}}, u.obj...)
-		b, _, _ := o.encode(nil, keep)
-		items = append(items, b)
-	}
-	c.em.mu.RUnlock()
+	items := c.encodeAll(func() []object {
+		return objectsOf(g.members, func(u *userRec) object {
+			if _, live := c.em.userByID[u.id]; !live {
+				return nil
+			}
+			return append(object{{"@odata.type", raw("#microsoft.graph.user")}}, u.obj...)
+		})
+	})
 	c.servePaged(items, c.context("directoryObjects"), 100, 999)
 }
 

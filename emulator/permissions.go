@@ -401,15 +401,10 @@ func (c *call) listPermissions() {
 	if e == nil {
 		return
 	}
-	keep := selectKeep(c.r.URL.Query())
-	c.em.mu.RLock()
-	_, perms := effective(e)
-	items := make([][]byte, 0, len(perms))
-	for _, p := range perms {
-		b, _, _ := c.em.permissionObject(p, d, e).encode(nil, keep)
-		items = append(items, b)
-	}
-	c.em.mu.RUnlock()
+	items := c.encodeAll(func() []object {
+		_, perms := effective(e)
+		return objectsOf(perms, func(p *permission) object { return c.em.permissionObject(p, d, e) })
+	})
 	c.servePaged(items, c.context("drives('"+d.id+"')/items('"+e.id+"')/permissions"), 1000, 1000)
 }
 
@@ -419,19 +414,14 @@ func (c *call) getPermission() {
 		return
 	}
 	c.em.mu.RLock()
-	var b []byte
 	_, perms := effective(e)
-	for _, p := range perms {
-		if p.id == c.args["p"] {
-			b, _, _ = c.em.permissionObject(p, d, e).encode(nil, selectKeep(c.r.URL.Query()))
-		}
-	}
+	i := slices.IndexFunc(perms, func(p *permission) bool { return p.id == c.args["p"] })
 	c.em.mu.RUnlock()
-	if b == nil {
+	if i < 0 {
 		c.fail(http.StatusNotFound, "itemNotFound", "The resource could not be found.")
 		return
 	}
-	c.writeJSON(withContext(b, c.context("drives('"+d.id+"')/items('"+e.id+"')/permissions/$entity")))
+	c.writeEntity(func() object { return c.em.permissionObject(perms[i], d, e) }, "drives('"+d.id+"')/items('"+e.id+"')/permissions/$entity")
 }
 
 // permissionsTruth lists the access list of every live item of the drives,

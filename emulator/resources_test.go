@@ -18,10 +18,7 @@ func truthByID(t *testing.T, raws []json.RawMessage) map[string]map[string]json.
 	t.Helper()
 	out := map[string]map[string]json.RawMessage{}
 	for _, r := range raws {
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(r, &m); err != nil {
-			t.Fatal(err)
-		}
+		m := decodeObj(t, r)
 		out[str(m, "id")] = m
 	}
 	return out

@@ -193,8 +193,7 @@ func (c *call) getSite() {
 	if s == nil {
 		return
 	}
-	b, _, _ := c.em.siteObject(s).encode(nil, selectKeep(c.r.URL.Query()))
-	c.writeJSON(withContext(b, c.context("sites/$entity")))
+	c.writeEntity(func() object { return c.em.siteObject(s) }, "sites/$entity")
 }
 
 // listSites serves /sites?search=: sites whose name, title, description or
@@ -203,21 +202,16 @@ func (c *call) getSite() {
 func (c *call) listSites() {
 	q, searched := query(c.r.URL.Query(), "search")
 	q = strings.ToLower(strings.Trim(strings.TrimSpace(q), `"`))
-	c.em.mu.RLock()
-	var items [][]byte
-	keep := selectKeep(c.r.URL.Query())
-	for _, s := range c.em.sites {
-		if !c.tok.app && !s.everyone && !slices.ContainsFunc(s.members, func(u *userRec) bool { return u.id == c.tok.oid }) {
-			continue
-		}
-		hay := strings.ToLower(s.name + " " + s.displayName + " " + s.desc + " " + s.webURL())
-		if searched && q != "*" && q != "" && !strings.Contains(hay, q) {
-			continue
-		}
-		b, _, _ := c.em.siteObject(s).encode(nil, keep)
-		items = append(items, b)
-	}
-	c.em.mu.RUnlock()
+	items := c.encodeAll(func() []object {
+		return objectsOf(c.em.sites, func(s *site) object {
+			hay := strings.ToLower(s.name + " " + s.displayName + " " + s.desc + " " + s.webURL())
+			if (!c.tok.app && !s.everyone && !slices.ContainsFunc(s.members, func(u *userRec) bool { return u.id == c.tok.oid })) ||
+				(searched && q != "*" && q != "" && !strings.Contains(hay, q)) {
+				return nil
+			}
+			return c.em.siteObject(s)
+		})
+	})
 	c.servePaged(items, c.context("sites"), 200, 999)
 }
 
@@ -226,14 +220,7 @@ func (c *call) listSiteDrives() {
 	if s == nil {
 		return
 	}
-	keep := selectKeep(c.r.URL.Query())
-	c.em.mu.RLock()
-	var items [][]byte
-	for _, d := range s.drives {
-		b, _, _ := c.em.driveObject(d).encode(nil, keep)
-		items = append(items, b)
-	}
-	c.em.mu.RUnlock()
+	items := c.encodeAll(func() []object { return objectsOf(s.drives, c.em.driveObject) })
 	c.servePaged(items, c.context("drives"), 200, 999)
 }
 
@@ -242,10 +229,7 @@ func (c *call) getDriveItem() {
 	if e == nil {
 		return
 	}
-	c.em.mu.RLock()
-	b, _, _ := e.obj.encode(nil, selectKeep(c.r.URL.Query()))
-	c.em.mu.RUnlock()
-	c.writeJSON(withContext(b, c.context("drives('"+d.id+"')/items/$entity")))
+	c.writeEntity(func() object { return e.obj }, "drives('"+d.id+"')/items/$entity")
 }
 
 // listChildren serves .../children: the folder's live children by name,
@@ -256,21 +240,11 @@ func (c *call) listChildren() {
 	if e == nil {
 		return
 	}
-	keep := selectKeep(c.r.URL.Query())
-	c.em.mu.RLock()
-	var kids []*entry
-	for _, x := range d.col.live() {
-		if x.aux.(*driveState).parent == e {
-			kids = append(kids, x)
-		}
-	}
-	sortEntries(kids, func(a, b *entry) bool { return a.obj.str("name") < b.obj.str("name") })
-	items := make([][]byte, 0, len(kids))
-	for _, x := range kids {
-		b, _, _ := x.obj.encode(nil, keep)
-		items = append(items, b)
-	}
-	c.em.mu.RUnlock()
+	items := c.encodeAll(func() []object {
+		kids := slices.DeleteFunc(d.col.live(), func(x *entry) bool { return x.aux.(*driveState).parent != e })
+		sortEntries(kids, func(a, b *entry) bool { return a.obj.str("name") < b.obj.str("name") })
+		return objectsOf(kids, func(x *entry) object { return x.obj })
+	})
 	c.servePaged(items, c.context("drives('"+d.id+"')/items('"+e.id+"')/children"), 200, 999)
 }
 
