@@ -217,3 +217,44 @@ func TestGroupsPermission(t *testing.T) {
 		t.Errorf("groups delta with GroupMember.Read.All: %d %s", resp.StatusCode, body)
 	}
 }
+
+// Groups take subscriptions (Group.Read.All): a membership change or an
+// update is "updated", a security group's deletion "deleted", per group.
+// https://learn.microsoft.com/graph/api/resources/subscription
+func TestGroupSubscription(t *testing.T) {
+	t.Parallel()
+	cfg := notifyCfg()
+	cfg.Apps = []App{{ClientID: defaultClientID, Secret: defaultSecret, RedirectURIs: []string{defaultRedirect}, Roles: []string{"Group.Read.All"}}}
+	b := setup(t, cfg)
+	tok := b.appToken(t)
+	all, one := newReceiver(t), newReceiver(t)
+	users := b.srv.Users()
+	gid, err := b.srv.CreateGroup("Auditors", users[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := b.srv.CreateGroup("Reviewers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.mustSubscribe(t, tok, sub("groups", "updated,deleted", all.URL()))
+	b.mustSubscribe(t, tok, sub("groups/"+gid, "updated", one.URL()))
+	if err := b.srv.AddGroupMember(gid, users[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.srv.DeleteGroup(other); err != nil {
+		t.Fatal(err)
+	}
+	waitScanned(t, b.srv.Emulator)
+	got := all.waitNotes(t, 2, nil)
+	kinds := map[string]string{}
+	for _, n := range got {
+		kinds[resourceData(t, n)["id"].(string)] = n["changeType"].(string)
+	}
+	if kinds[gid] != "updated" || kinds[other] != "deleted" {
+		t.Errorf("groups notifications: %v", kinds)
+	}
+	if n := one.waitNotes(t, 1, nil); n[0]["resource"] != "Groups/"+gid {
+		t.Errorf("one group's notification: %v", n[0])
+	}
+}

@@ -5,43 +5,47 @@ import (
 	"time"
 )
 
-// Mutate applies n random changes (creates, updates, moves, deletes) across
-// users and resources, deterministic from the seed. It returns a short
-// description of each change.
+// Mutate applies n random changes (creates, updates, moves, deletes) to
+// the mail, calendars, drives, chats, the first team's channel posts,
+// contacts and people, deterministic from the seed, and with about one in
+// four of them a change to the later resources (attachments, channel
+// replies and the other teams' posts, SharePoint libraries, permissions,
+// groups), drawn from a generator of their own: the earlier resources see
+// the same sequence of changes they always did. It returns a short
+// description of each change, so up to about 5n/4.
 func (em *Emulator) Mutate(n int) []string {
-	out := make([]string, 0, n)
+	out := make([]string, 0, n+n/4+1)
 	for i := 0; i < n; i++ {
 		em.mu.Lock()
 		if len(em.users) == 0 {
 			em.mu.Unlock()
 			break
 		}
+		r := em.mutRand
+		u := em.users[r.IntN(len(em.users))]
 		ver := em.nextVersion()
-		var u *userRec
-		var what string
+		var what []string
+		switch k := r.IntN(100); {
+		case k < 45:
+			what = append(what, em.mutateMail(u, r, ver))
+		default:
+			what = append(what, em.mutateOther(u, r, ver, k))
+		}
 		if k := em.moreRand.IntN(100); k < moreShare {
-			r := em.moreRand
-			u = em.users[r.IntN(len(em.users))]
-			what = em.mutateMore(u, r, ver, k)
-		} else {
-			r := em.mutRand
-			u = em.users[r.IntN(len(em.users))]
-			switch k := r.IntN(100); {
-			case k < 45:
-				what = em.mutateMail(u, r, ver)
-			default:
-				what = em.mutateOther(u, r, ver, k)
-			}
+			mr := em.moreRand
+			what = append(what, em.mutateMore(em.users[mr.IntN(len(em.users))], mr, em.nextVersion(), k))
 		}
 		em.mu.Unlock()
-		em.cfg.Logger.Debug("mutation", "user_id", u.id, "change", what)
-		out = append(out, what)
+		for _, w := range what {
+			em.cfg.Logger.Debug("mutation", "user_id", u.id, "change", w)
+		}
+		out = append(out, what...)
 	}
 	return out
 }
 
-// moreShare is the percentage of mutations that change the later
-// resources; mutateMore spreads them.
+// moreShare is the percentage of Mutate's steps that also change a later
+// resource; mutateMore spreads them.
 const moreShare = 25
 
 // mutateMore changes one of the later resources; k is in [0, moreShare).

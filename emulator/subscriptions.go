@@ -100,6 +100,7 @@ const (
 	tContacts                    // users/{id}/contacts
 	tDrive                       // drives/{id}/root, users/{id}/drive/root
 	tUsers                       // users, users/{id}
+	tGroups                      // groups, groups/{id}
 	tChat                        // chats/{id}/messages
 	tUserChats                   // users/{id}/chats/getAllMessages
 	tAllChats                    // chats/getAllMessages
@@ -132,6 +133,7 @@ var (
 	subConPerm  = []string{"Contacts.Read", "Contacts.ReadWrite"}
 	subFilePerm = []string{"Files.Read.All", "Files.ReadWrite.All"}
 	subUserPerm = []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	subGrpPerm  = []string{"Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 	subChatPerm = []string{"Chat.Read", "Chat.ReadWrite"}
 	subChatRole = []string{"Chat.Read.All", "Chat.ReadWrite.All"}
 )
@@ -263,6 +265,18 @@ func (c *call) parseTarget(resource string) (target, bool) {
 		t.kind, t.scopes, t.roles, t.maxLife, t.changes, t.canon = tUsers, subUserPerm, subUserPerm, lifeUsers, []string{"updated", "deleted"}, "users"
 		if t.user != nil {
 			t.canon = "users/" + t.user.id
+		}
+	case is("groups"), is("groups", "*"):
+		// Groups support "updated" (created, updated, members changed, a
+		// Microsoft 365 group soft deleted) and "deleted" (deleted for good).
+		t.kind, t.scopes, t.roles, t.maxLife, t.changes, t.canon = tGroups, subGrpPerm, subGrpPerm, lifeUsers, []string{"updated", "deleted"}, "groups"
+		if len(segs) == 2 {
+			g := em.groupByID(segs[1])
+			if g == nil {
+				c.fail(http.StatusNotFound, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", segs[1]))
+				return t, false
+			}
+			t.canon = "groups/" + g.id
 		}
 	case is("chats", "getAllMessages"):
 		t.kind, t.scopes, t.roles, t.canon = tAllChats, nil, subChatRole, "chats/getAllMessages"
