@@ -192,7 +192,13 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func (f *Flow) fail(w http.ResponseWriter, status int, err error, deliver bool) {
-	f.cfg.Logger.Warn("connect callback refused", "error", err)
+	// A delivered failure reaches Wait's caller, who reports it; a stray
+	// request (an unknown state) reaches nobody else.
+	level := slog.LevelWarn
+	if deliver {
+		level = slog.LevelDebug
+	}
+	f.cfg.Logger.Log(context.Background(), level, "connect callback refused", "error", err)
 	http.Error(w, err.Error(), status)
 	if deliver {
 		select {
@@ -230,7 +236,7 @@ func (f *Flow) complete(ctx context.Context, code, verifier string) (*store.Conn
 	if err != nil {
 		return nil, err
 	}
-	f.cfg.Logger.Info("connection stored", "connection_id", conn.ID, "user", conn.UserPrincipalName)
+	f.cfg.Logger.Debug("connection stored", "connection_id", conn.ID, "user", conn.UserPrincipalName)
 	return conn, nil
 }
 
@@ -263,7 +269,7 @@ func (f *Flow) completeApplication(ctx context.Context, tenant string) (*store.C
 	if err != nil {
 		return nil, err
 	}
-	f.cfg.Logger.Info("application connection stored", "connection_id", conn.ID, "tenant", tenant)
+	f.cfg.Logger.Debug("application connection stored", "connection_id", conn.ID, "tenant", tenant)
 	return conn, nil
 }
 

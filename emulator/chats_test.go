@@ -292,3 +292,34 @@ func TestChatMutationsKeepLastUpdated(t *testing.T) {
 		t.Errorf("$orderby=lastUpdatedDateTime: %d %s", resp.StatusCode, body)
 	}
 }
+
+// A group chat's third member drawn again is not listed twice, however few
+// the users.
+func TestChatMembersUnique(t *testing.T) {
+	t.Parallel()
+	for seed := int64(1); seed <= 5; seed++ {
+		em, err := New(Config{Seed: seed, Users: 2, MessagesPerUser: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range em.Users() {
+			chats, err := em.Truth(u.ID, "chats")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, raw := range chats {
+				var c listedChat
+				if err := json.Unmarshal(raw, &c); err != nil {
+					t.Fatal(err)
+				}
+				seen := map[string]bool{}
+				for _, m := range c.Members {
+					if seen[m.UserID] {
+						t.Errorf("seed %d: chat %s lists member %s twice", seed, c.ID, m.UserID)
+					}
+					seen[m.UserID] = true
+				}
+			}
+		}
+	}
+}

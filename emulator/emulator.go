@@ -151,7 +151,9 @@ func (em *Emulator) currentGen() uint64 {
 // Truth returns every live object of a resource for a user exactly as Graph
 // would serve it in full with default (non-immutable) ids. Resources:
 // mailFolders, messages, events, driveItems, chats, chatMessages, people,
-// contacts, contactFolders. The messages of a user with Config.LazyMessages
+// contacts, contactFolders, attachments, teams, channels, channelMessages,
+// drivePermissions, and the tenant's groups, sites, siteDrives,
+// siteDriveItems and sitePermissions (docs/emulator.md). The messages of a user with Config.LazyMessages
 // include every lazy message, generated on the spot: as much memory as
 // their JSON (about 9 GB for a million), so ask only for small archives.
 func (em *Emulator) Truth(userID, resource string) ([]json.RawMessage, error) {
@@ -159,11 +161,35 @@ func (em *Emulator) Truth(userID, resource string) ([]json.RawMessage, error) {
 }
 
 func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage, error) {
+	out := []json.RawMessage{}
+	err := em.eachTruth(userID, resource, imm, nil, func(raw json.RawMessage) error {
+		out = append(out, raw)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachTruth calls fn with each object of the ground truth of one user's
+// resource, one at a time, so that a large mailbox's truth can be streamed
+// without being held whole. keep, when not nil, selects the properties of
+// stored objects (as $select does; id always); other objects come whole.
+func (em *Emulator) eachTruth(userID, resource string, imm bool, keep func(string) bool, fn func(json.RawMessage) error) error {
 	em.mu.RLock()
 	defer em.mu.RUnlock()
 	u := em.lookupUser(userID)
 	if u == nil {
-		return nil, fmt.Errorf("truth: user %q not found", userID)
+		return fmt.Errorf("truth: user %q not found", userID)
+	}
+	each := func(items []json.RawMessage) error {
+		for _, it := range items {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	var cols []*collection
 	switch resource {
@@ -184,60 +210,67 @@ func (em *Emulator) truth(userID, resource string, imm bool) ([]json.RawMessage,
 			cols = append(cols, c)
 		}
 	case "people":
-		return u.peopleTruth(), nil
+		return each(u.peopleTruth())
 	case "chats":
-		return em.chatsTruth(u), nil
+		return each(em.chatsTruth(u))
 	case "chatMessages":
-		return em.chatMessagesTruth(u), nil
+		return each(em.chatMessagesTruth(u))
 	case "teams":
-		return em.teamsTruth(u), nil
+		return each(em.teamsTruth(u))
 	case "channels":
-		return em.channelsTruth(u), nil
+		return each(em.channelsTruth(u))
 	case "channelMessages":
-		return em.channelMessagesTruth(u), nil
+		return each(em.channelMessagesTruth(u))
 	case "attachments":
-		return em.attachmentsTruth(u, imm), nil
+		return each(em.attachmentsTruth(u, imm))
 	case "drivePermissions":
-		return em.permissionsTruth([]*driveRec{u.od}), nil
+		return each(em.permissionsTruth([]*driveRec{u.od}))
 	case "groups":
-		return em.groupsTruth(), nil
+		return each(em.groupsTruth())
 	case "sites":
-		return em.sitesTruth(), nil
+		return each(em.sitesTruth())
 	case "siteDrives":
-		return em.siteDrivesTruth(), nil
+		return each(em.siteDrivesTruth())
 	case "siteDriveItems":
 		for _, d := range em.libraries() {
 			cols = append(cols, d.col)
 		}
 	case "sitePermissions":
-		return em.permissionsTruth(em.libraries()), nil
+		return each(em.permissionsTruth(em.libraries()))
 	default:
-		return nil, fmt.Errorf("truth: unknown resource %q", resource)
+		return fmt.Errorf("truth: unknown resource %q", resource)
 	}
-	out := []json.RawMessage{}
 	for _, c := range cols {
 		if c == nil {
 			continue
 		}
 		if c.lazy != nil {
-			out = c.lazy.truth(out, imm)
+			for i := 0; i < c.lazy.n; i++ {
+				if err := fn(c.lazy.append(nil, i, keep, imm)); err != nil {
+					return err
+				}
+			}
 		}
 		for _, e := range c.live() {
 			if e.raw != nil {
 				if t, ok := rawTruth(e.raw); ok {
-					out = append(out, t)
+					if err := fn(t); err != nil {
+						return err
+					}
 				}
 				continue
 			}
-			b, off, end := e.obj.encode(nil, nil)
+			b, off, end := e.obj.encode(nil, keep)
 			o := appendWithID(nil, b, off, end, e.servedID(imm), e.id)
 			if imm {
 				o = e.immutableRefs(o, 0)
 			}
-			out = append(out, o)
+			if err := fn(o); err != nil {
+				return err
+			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Server is an Emulator listening on a loopback port.

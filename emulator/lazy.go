@@ -3,7 +3,6 @@ package emulator
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -181,15 +180,6 @@ func (a *lazyArchive) encodeChunk(dst []byte, lo, hi int, keep func(string) bool
 		dst = encodeLazy(dst, a.entry(i, &pcg), keep, imm)
 	}
 	return dst
-}
-
-// truth appends every lazy message as Graph serves it in full. For a large
-// archive that is as much memory as the messages' JSON: tests only.
-func (a *lazyArchive) truth(out []json.RawMessage, imm bool) []json.RawMessage {
-	for i := 0; i < a.n; i++ {
-		out = append(out, a.append(nil, i, nil, imm))
-	}
-	return out
 }
 
 // find returns the index of the message with default or immutable id id.

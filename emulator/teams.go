@@ -71,7 +71,15 @@ func (em *Emulator) genChats(anchor time.Time) {
 			if _, dup := em.chats[c.id]; dup {
 				continue
 			}
-			c.members = slices.CompactFunc(c.members, func(a, b *userRec) bool { return a == b })
+			// A group's third member may be drawn again: each user is a
+			// member once.
+			var members []*userRec
+			for _, m := range c.members {
+				if !slices.Contains(members, m) {
+					members = append(members, m)
+				}
+			}
+			c.members = members
 			em.chats[c.id] = c
 			t := created
 			for j := 0; j < em.cfg.ChatMessagesPerChat; j++ {

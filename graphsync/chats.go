@@ -101,7 +101,7 @@ var Chats = &Resource{
 const ChatListPageSize = 50
 
 var chatList = &Table{
-	Name: "chats", Item: "chat",
+	Name: "chats", Item: "chat", Label: "topic",
 	Columns: []Column{{"id", Key}, {"user_id", Key}, {"topic", Text}, {"chat_type", Text}, {"created_at", Time},
 		{"last_updated_at", Time}, {"web_url", Text}, {"tenant_id", Text}, {"raw", JSON}},
 	// The preview of each chat's newest message tells which chats have new

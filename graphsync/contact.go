@@ -80,7 +80,7 @@ var Contacts = &Resource{
 }
 
 var contactFolders = &Table{
-	Name: "contact_folders", Item: "contact folder",
+	Name: "contact_folders", Item: "contact folder", Label: "display_name",
 	Columns: []Column{{"id", Key}, {"user_id", Key}, {"display_name", Text}, {"parent_folder_id", Text}, {"raw", JSON}},
 	// Every full folder carries parentFolderId.
 	Full:     hasKey("parentFolderId"),

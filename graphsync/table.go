@@ -84,6 +84,11 @@ type Table struct {
 	// stream's container (a folder id).
 	Path func(user, container string) string
 
+	// Label is the column that names a row for people (a folder's
+	// display_name, a chat's topic): `graphsync connections show` names a
+	// container's stream by it.
+	Label string
+
 	// Seen says the table has seen_at, which a full enumeration sets on
 	// every row it lists so that rows it did not list can be retired.
 	Seen bool

@@ -77,3 +77,34 @@ func TestTokenErrorReason(t *testing.T) {
 		}
 	}
 }
+
+// Each failure is classified by who can fix it, from the documented meaning
+// of its AADSTS code first: a tenant's problem never counts as the app's.
+func TestTokenErrorScope(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  identity.TokenError
+		want identity.Scope
+	}{
+		{identity.TokenError{Status: 400, Code: "invalid_request", Codes: []int{90002}}, identity.ScopeTenant},
+		{identity.TokenError{Status: 400, Code: "unauthorized_client", Codes: []int{700016}}, identity.ScopeTenant},
+		{identity.TokenError{Status: 400, Code: "invalid_client", Codes: []int{7000112}}, identity.ScopeTenant},
+		{identity.TokenError{Status: 400, Code: "invalid_grant", Codes: []int{500011}}, identity.ScopeTenant},
+		{identity.TokenError{Status: 400, Code: "invalid_grant", Codes: []int{90094}}, identity.ScopeTenant},
+		{identity.TokenError{Status: 401, Code: "invalid_client", Codes: []int{7000215}}, identity.ScopeApp},
+		{identity.TokenError{Status: 401, Code: "invalid_client", Codes: []int{7000222}}, identity.ScopeApp},
+		{identity.TokenError{Status: 400, Code: "invalid_request", Codes: []int{9001023}}, identity.ScopeApp},
+		{identity.TokenError{Status: 401, Code: "invalid_client"}, identity.ScopeApp},
+		{identity.TokenError{Status: 400, Code: "invalid_grant", Codes: []int{700082}}, identity.ScopeUser},
+		{identity.TokenError{Status: 400, Code: "invalid_grant", Codes: []int{50057}}, identity.ScopeUser},
+		{identity.TokenError{Status: 400, Code: "invalid_grant", Description: "AADSTS53003: Access has been blocked by Conditional Access policies."}, identity.ScopeUser},
+		{identity.TokenError{Status: 400, Code: "invalid_grant", Codes: []int{123456}}, identity.ScopeUser},
+		{identity.TokenError{Status: 503, Code: "temporarily_unavailable"}, identity.ScopeNone},
+		{identity.TokenError{Status: 400, Code: "invalid_request", Codes: []int{900144}}, identity.ScopeNone},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Scope(); got != tt.want {
+			t.Errorf("%v: Scope() = %q, want %q", &tt.err, got, tt.want)
+		}
+	}
+}

@@ -42,6 +42,7 @@ func TestApplicationConnectionSyncsEveryUser(t *testing.T) {
 	b.assertTenantMatchesTruth(t, conn)
 
 	b.em.Mutate(120)
+	b.elapse(editCheck)
 	b.syncNow(t, 2*time.Minute)
 	b.assertTenantMatchesTruth(t, conn)
 
@@ -74,7 +75,7 @@ func TestApplicationConnectionSyncsEveryUser(t *testing.T) {
 	b.assertTenantMatchesTruth(t, conn)
 
 	// The scheduler queues nothing for the removed user.
-	due, err := b.store.DueSyncs(context.Background(), 0, conn.ID)
+	due, err := b.store.DueSyncs(context.Background(), 0, 0, conn.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,12 +173,12 @@ func (b *bundle) connectTenant(t *testing.T, resources []string) {
 	b.conns = append(b.conns, conn)
 }
 
-// syncNow enqueues every connection's syncs and waits until no sync job is
-// left pending, running or snoozed.
+// syncNow enqueues every connection's syncs, as the scheduler does, and
+// waits until no sync job is left pending, running or snoozed.
 func (b *bundle) syncNow(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := b.svc.EnqueueSync(ctx, b.client, 0, nil); err != nil {
+	if _, err := b.svc.EnqueueSync(ctx, b.client, 0, nil, jobs.Incremental); err != nil {
 		t.Fatal(err)
 	}
 	b.waitIdle(t, timeout)

@@ -50,7 +50,9 @@ type Config struct {
 	MaxJobDuration time.Duration
 	// SyncWorkers and TokenWorkers size the queues of this process.
 	SyncWorkers, TokenWorkers int
-	// ScheduleEvery is the period of the scheduler job.
+	// ScheduleEvery is the period of the scheduler job (default a minute,
+	// or SyncInterval when shorter): each run schedules the syncs due
+	// before the next, at the moment each is due.
 	ScheduleEvery time.Duration
 	// RescueAfter is how long a job may stay running (its worker killed)
 	// before River hands it to another worker.
@@ -80,6 +82,9 @@ func (c *Config) validate() error {
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = 5 * time.Minute
 	}
+	if c.SyncInterval < MinSyncInterval {
+		return fmt.Errorf("jobs config: SyncInterval %s is shorter than %s, the shortest the scheduler keeps", c.SyncInterval, MinSyncInterval)
+	}
 	if c.RefreshAhead <= 0 {
 		c.RefreshAhead = token.DefaultRefreshAhead
 	}
@@ -93,13 +98,18 @@ func (c *Config) validate() error {
 		c.TokenWorkers = 5
 	}
 	if c.ScheduleEvery <= 0 {
-		c.ScheduleEvery = time.Minute
+		c.ScheduleEvery = min(time.Minute, c.SyncInterval)
 	}
 	if c.RescueAfter <= 0 {
 		c.RescueAfter = 2*c.MaxJobDuration + time.Minute
 	}
 	return nil
 }
+
+// MinSyncInterval is the shortest sync interval the scheduler keeps: River
+// makes a scheduled job available within about 5 seconds of its time, so a
+// shorter interval could not be honoured.
+const MinSyncInterval = 10 * time.Second
 
 // Service holds what the workers share within one process.
 type Service struct {
@@ -120,7 +130,7 @@ func NewService(cfg Config) (*Service, error) {
 // work false it only inserts jobs (for commands such as `graphsync sync`).
 func (s *Service) NewClient(work bool) (*river.Client[store.Tx], error) {
 	rc := &river.Config{
-		Logger:               s.log.With("component", "river"),
+		Logger:               slog.New(newQuietHandler(s.log.Handler(), riverLogEvery)).With("component", "river"),
 		JobTimeout:           s.cfg.MaxJobDuration + time.Minute,
 		RescueStuckJobsAfter: s.cfg.RescueAfter,
 		FetchPollInterval:    s.cfg.PollInterval,

@@ -36,13 +36,15 @@ func (w *refreshWorker) Work(ctx context.Context, job *river.Job[RefreshArgs]) e
 	_, err := w.svc.cfg.Tokens.Refresh(ctx, job.Args.ConnectionID, "")
 	var cp *token.ClientProblemError
 	var reauth *token.ReauthError
+	var tenant *token.TenantError
 	switch {
 	case errors.As(err, &cp):
 		// The app's credentials are wrong: retrying per connection would
 		// only multiply one operator problem. Try again when it may be fixed.
 		return river.JobSnooze(5 * time.Minute)
-	case errors.Is(err, token.ErrNotActive), errors.As(err, &reauth):
-		// Recorded on the connection; only the user can help.
+	case errors.Is(err, token.ErrNotActive), errors.As(err, &reauth), errors.As(err, &tenant):
+		// Recorded on the connection (and its tenant's); only the user or
+		// the tenant's administrator can help.
 		return nil
 	}
 	return err

@@ -38,10 +38,14 @@ func (w *scheduleWorker) Work(ctx context.Context, job *river.Job[ScheduleArgs])
 	return err
 }
 
-// Schedule enqueues every due sync and refresh. Syncs are spread over the
-// scheduler's period by a hash of connection and resource, so ten thousand
-// connections do not all fire in the same second; uniqueness keeps one job
-// per connection and resource pending. It returns how many jobs it inserted.
+// Schedule enqueues every sync and refresh due before its next run. A
+// mailbox's sync is scheduled at the moment it is due, its interval after
+// its last success, so the interval holds to within River's scheduling
+// delay (a few seconds); a mailbox found overdue (never synced, or its
+// previous job still running when it fell due) is spread over the
+// scheduler's period by a hash of connection and user, so ten thousand
+// connections do not all fire in the same second. Uniqueness keeps one job
+// per mailbox pending. It returns how many jobs it inserted.
 func (s *Service) Schedule(ctx context.Context, client *river.Client[store.Tx]) (int, error) {
 	now := time.Now()
 	inserted, err := s.enqueueDue(ctx, client, 0, s.cfg.ScheduleEvery)
@@ -83,26 +87,41 @@ func insertMany(ctx context.Context, client *river.Client[store.Tx], params []ri
 	return inserted, nil
 }
 
-// EnqueueSync inserts sync jobs now for a connection's resources (every
-// connection's when connectionID is 0; all of its enabled resources when
-// resources is empty). For an application connection that is user
-// discovery plus every known user's resources; discovery queues the users
-// it finds new.
-func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx], connectionID int64, resources []*graphsync.Resource) (int, error) {
+// EnqueueOption tunes EnqueueSync.
+type EnqueueOption func(*SyncArgs)
+
+// Incremental queues a pass as the scheduler does instead of a thorough
+// one: streams the engine would check later (chats whose newest message did
+// not change) are not checked now.
+func Incremental(a *SyncArgs) { a.Thorough = false }
+
+// EnqueueSync makes a connection's resources sync now (every connection's
+// when connectionID is 0; all of its enabled resources when resources is
+// empty), thoroughly unless told otherwise, and returns the Pass that
+// follows the jobs doing it: new ones, and pending ones of the same
+// mailboxes moved up (see Pass). For an application connection that is
+// user discovery plus every known user's resources; discovery queues the
+// users it finds new.
+func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx], connectionID int64, resources []*graphsync.Resource, opts ...EnqueueOption) (*Pass, error) {
 	conns, err := s.store.Connections(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	var params []river.InsertManyParams
+	var args []SyncArgs
 	for _, c := range conns {
 		if connectionID != 0 && c.ID != connectionID {
 			continue
 		}
+		if c.Status != store.StatusActive {
+			// A job would find nothing to do: the connection waits for its
+			// user, its tenant's administrator or its operator.
+			continue
+		}
 		users := []string{c.UserID}
 		if c.Kind == store.KindApplication {
-			params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID}})
+			args = append(args, SyncArgs{ConnectionID: c.ID})
 			if users, err = s.store.LiveIDs(ctx, graphsync.Users.Items(), c.ID, ""); err != nil {
-				return 0, err
+				return nil, err
 			}
 		}
 		var rs []string
@@ -115,25 +134,28 @@ func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx
 			continue
 		}
 		for _, u := range users {
-			params = append(params, river.InsertManyParams{Args: SyncArgs{ConnectionID: c.ID, UserID: u, Resources: rs}})
+			a := SyncArgs{ConnectionID: c.ID, UserID: u, Resources: rs, Thorough: true}
+			for _, o := range opts {
+				o(&a)
+			}
+			args = append(args, a)
 		}
 	}
-	if len(params) == 0 {
-		return 0, nil
+	p := newPass(s, client, connectionID)
+	if err := p.add(ctx, args); err != nil {
+		return p, fmt.Errorf("enqueue syncs: %w", err)
 	}
-	n, err := insertMany(ctx, client, params)
-	if err != nil {
-		return n, fmt.Errorf("enqueue syncs: %w", err)
-	}
-	return n, nil
+	return p, nil
 }
 
-// enqueueDue inserts the syncs due now (of one connection when
-// connectionID is not 0), one job per mailbox with its due resources,
-// spread over spreadOver so a large fleet does not fire in the same second.
-// Uniqueness keeps one job per connection and user pending.
+// enqueueDue inserts the syncs due before the scheduler's next run (of one
+// connection when connectionID is not 0), one job per mailbox with the
+// resources due by then, scheduled when the first of them is due; an
+// overdue mailbox is spread over spreadOver (none when 0) so a large fleet
+// does not fire in the same second. Uniqueness keeps one job per mailbox
+// pending.
 func (s *Service) enqueueDue(ctx context.Context, client *river.Client[store.Tx], connectionID int64, spreadOver time.Duration) (int, error) {
-	due, err := s.store.DueSyncs(ctx, s.cfg.SyncInterval, connectionID)
+	due, err := s.store.DueSyncs(ctx, s.cfg.SyncInterval, s.cfg.ScheduleEvery, connectionID)
 	if err != nil {
 		return 0, err
 	}
@@ -143,6 +165,7 @@ func (s *Service) enqueueDue(ctx context.Context, client *river.Client[store.Tx]
 	}
 	var order []mailbox
 	byMailbox := map[mailbox][]string{}
+	at := map[mailbox]time.Time{}
 	for _, d := range due {
 		if d.Resource != graphsync.Users && len(s.cfg.Resources) > 0 && !slices.Contains(s.cfg.Resources, d.Resource) {
 			continue
@@ -150,14 +173,18 @@ func (s *Service) enqueueDue(ctx context.Context, client *river.Client[store.Tx]
 		m := mailbox{d.Connection, d.User}
 		if _, ok := byMailbox[m]; !ok {
 			order = append(order, m)
+			at[m] = d.At
 		}
 		byMailbox[m] = append(byMailbox[m], d.Resource.Name())
+		if d.At.Before(at[m]) {
+			at[m] = d.At
+		}
 	}
 	now := time.Now()
 	params := make([]river.InsertManyParams, 0, len(order))
 	for _, m := range order {
-		opts := &river.InsertOpts{}
-		if spreadOver > 0 {
+		opts := &river.InsertOpts{ScheduledAt: at[m]}
+		if !at[m].After(now) && spreadOver > 0 {
 			opts.ScheduledAt = now.Add(spread(m.conn, m.user, spreadOver))
 		}
 		args := SyncArgs{ConnectionID: m.conn, UserID: m.user, Resources: byMailbox[m]}

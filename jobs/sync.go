@@ -28,6 +28,11 @@ type SyncArgs struct {
 	// Resources to sync by name; empty means every resource enabled on the
 	// connection.
 	Resources []string `json:"resources,omitempty"`
+	// Thorough checks every stream now, even those the engine would check
+	// later (chats whose newest message did not change): a sync asked for
+	// by an operator brings everything up to date. It is not part of the
+	// job's uniqueness.
+	Thorough bool `json:"thorough,omitempty"`
 }
 
 // Kind is River's name for the job.
@@ -67,7 +72,7 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 		return nil
 	}
 	req := syncer.Request{Conn: conn, User: conn.UserID, PassStart: job.CreatedAt,
-		Deadline: time.Now().Add(s.cfg.MaxJobDuration)}
+		Deadline: time.Now().Add(s.cfg.MaxJobDuration), Thorough: args.Thorough}
 	discovery := conn.Kind == store.KindApplication && args.UserID == ""
 	switch {
 	case discovery:

@@ -45,7 +45,7 @@ type GaugesConfig struct {
 
 var (
 	connectionsDesc = prometheus.NewDesc("graphsync_connections",
-		"Connections by status (active, needs_reauth, disabled), from the database.", []string{"status"}, nil)
+		"Connections by status (active, needs_reauth, needs_admin, disabled), from the database.", []string{"status"}, nil)
 	lagDesc = prometheus.NewDesc("graphsync_sync_lag_seconds",
 		"Age of the oldest last successful sync among active connections, by resource (from connection creation when never synced).", []string{"resource"}, nil)
 	riverJobsDesc = prometheus.NewDesc("graphsync_river_jobs",
@@ -59,7 +59,7 @@ var (
 )
 
 var (
-	connectionStatuses = []string{store.StatusActive, store.StatusNeedsReauth, store.StatusDisabled}
+	connectionStatuses = store.Statuses
 	backlogStates      = []string{"available", "pending", "retryable", "running", "scheduled"}
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -21,8 +22,15 @@ const (
 const (
 	StatusActive      = "active"
 	StatusNeedsReauth = "needs_reauth"
-	StatusDisabled    = "disabled"
+	// StatusNeedsAdmin: the connection's tenant refuses the app (tenant not
+	// found, app not installed, consented or enabled there); the tenant's
+	// administrator must act.
+	StatusNeedsAdmin = "needs_admin"
+	StatusDisabled   = "disabled"
 )
+
+// Statuses lists every connection status.
+var Statuses = []string{StatusActive, StatusNeedsReauth, StatusNeedsAdmin, StatusDisabled}
 
 // Connection is one Microsoft account or tenant graphsync syncs. Its tokens
 // are not part of it: they are read, decrypted, only through Tokens.
@@ -104,32 +112,38 @@ func (s *Store) SaveConnection(ctx context.Context, c *Connection, tok Tokens) (
 	}
 	var out *Connection
 	err := s.InTx(ctx, func(tx Tx) error {
-		var id int64
-		err := tx.QueryRow(ctx, `
-			INSERT INTO connections (kind, tenant_id, user_id, user_principal_name, display_name, scopes, resources, status)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'active')
-			ON CONFLICT (kind, tenant_id, user_id) DO UPDATE SET
-				user_principal_name = EXCLUDED.user_principal_name,
-				display_name = EXCLUDED.display_name,
-				scopes = EXCLUDED.scopes,
-				resources = EXCLUDED.resources,
-				status = 'active', last_error = NULL, last_error_code = NULL, last_error_at = NULL,
-				updated_at = now()
-			RETURNING id`,
-			c.Kind, c.TenantID, c.UserID, c.UserPrincipalName, c.DisplayName, nonNil(c.Scopes), nonNil(graphsync.Names(c.Resources))).Scan(&id)
-		if err != nil {
-			return err
-		}
-		if err := s.SaveTokensTx(ctx, tx, id, tok); err != nil {
-			return err
-		}
-		out, err = scanConnection(tx.QueryRow(ctx, "SELECT "+connectionColumns+" FROM connections WHERE id = $1", id))
+		var err error
+		out, err = s.saveConnectionTx(ctx, tx, c, tok)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("save connection: %w", err)
 	}
 	return out, nil
+}
+
+// saveConnectionTx is SaveConnection within tx.
+func (s *Store) saveConnectionTx(ctx context.Context, tx Tx, c *Connection, tok Tokens) (*Connection, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `
+		INSERT INTO connections (kind, tenant_id, user_id, user_principal_name, display_name, scopes, resources, status)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 'active')
+		ON CONFLICT (kind, tenant_id, user_id) DO UPDATE SET
+			user_principal_name = EXCLUDED.user_principal_name,
+			display_name = EXCLUDED.display_name,
+			scopes = EXCLUDED.scopes,
+			resources = EXCLUDED.resources,
+			status = 'active', last_error = NULL, last_error_code = NULL, last_error_at = NULL,
+			updated_at = now()
+		RETURNING id`,
+		c.Kind, c.TenantID, c.UserID, c.UserPrincipalName, c.DisplayName, nonNil(c.Scopes), nonNil(graphsync.Names(c.Resources))).Scan(&id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.SaveTokensTx(ctx, tx, id, tok); err != nil {
+		return nil, err
+	}
+	return scanConnection(tx.QueryRow(ctx, "SELECT "+connectionColumns+" FROM connections WHERE id = $1", id))
 }
 
 // Connection returns one connection.
@@ -171,9 +185,7 @@ func (s *Store) SetStatusTx(ctx context.Context, tx Tx, id int64, status, code, 
 }
 
 func setStatus(ctx context.Context, tx querier, id int64, status, code, reason string) error {
-	switch status {
-	case StatusActive, StatusNeedsReauth, StatusDisabled:
-	default:
+	if !slices.Contains(Statuses, status) {
 		return fmt.Errorf("set status of connection %d: unknown status %q", id, status)
 	}
 	tag, err := tx.Exec(ctx, `UPDATE connections SET status = $2,
@@ -187,6 +199,27 @@ func setStatus(ctx context.Context, tx querier, id int64, status, code, reason s
 		return fmt.Errorf("set status of connection %d: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// SetTenantStatusTx marks every active connection of a tenant (its id or
+// domain, in any case) with status, code and reason, within tx: a tenant
+// that refuses the app refuses it for all of them. It returns the ids it
+// marked.
+func (s *Store) SetTenantStatusTx(ctx context.Context, tx Tx, tenant, status, code, reason string) ([]int64, error) {
+	if !slices.Contains(Statuses, status) {
+		return nil, fmt.Errorf("set status of tenant %s: unknown status %q", tenant, status)
+	}
+	rows, err := tx.Query(ctx, `UPDATE connections SET status = $2, last_error = nullif($4, ''),
+		last_error_code = nullif($3, ''), last_error_at = now(), updated_at = now()
+		WHERE lower(tenant_id) = lower($1) AND status = 'active' RETURNING id`, tenant, status, code, CleanText(reason))
+	if err != nil {
+		return nil, fmt.Errorf("set status of tenant %s: %w", tenant, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("set status of tenant %s: %w", tenant, err)
+	}
+	return ids, nil
 }
 
 // SetResources replaces the resources synced for a connection.
@@ -345,4 +378,88 @@ func (s *Store) RotateKeys(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// ErrNoResources: a connection cannot be created without resources.
+var ErrNoResources = errors.New("resources is missing: a new connection needs them")
+
+// Import outcomes.
+const (
+	ImportCreated = "created"
+	ImportUpdated = "updated"
+	ImportExists  = "exists"
+)
+
+// ImportConnection stores a delegated connection from an import line: a new
+// one is created active with its refresh token. An existing one (same
+// tenant and user) is left alone unless replace is set; then its refresh
+// token is replaced and the fields the line gives (a non-empty UPN, non-nil
+// scopes or resources) replace theirs, while everything else stays: its
+// access token, display name, and a status an operator set (disabled);
+// needs_reauth and needs_admin become active, the new grant being worth a
+// try. It returns the outcome and the connection as stored.
+func (s *Store) ImportConnection(ctx context.Context, c *Connection, refreshToken string, replace bool) (string, *Connection, error) {
+	if s.keys == nil {
+		return "", nil, errors.New("import connection: no encryption key configured")
+	}
+	if c.TenantID == "" || c.UserID == "" || refreshToken == "" {
+		return "", nil, errors.New("import connection: tenant id, user id and refresh token are required")
+	}
+	var outcome string
+	var out *Connection
+	err := s.InTx(ctx, func(tx Tx) error {
+		existing, err := scanConnection(tx.QueryRow(ctx, "SELECT "+connectionColumns+
+			" FROM connections WHERE kind = 'delegated' AND tenant_id = $1 AND user_id = $2 FOR UPDATE", c.TenantID, c.UserID))
+		switch {
+		case errors.Is(err, ErrNotFound) && c.Resources == nil:
+			return ErrNoResources
+		case errors.Is(err, ErrNotFound):
+			c.Kind = KindDelegated
+			if out, err = s.saveConnectionTx(ctx, tx, c, Tokens{RefreshToken: refreshToken}); err != nil {
+				return err
+			}
+			outcome = ImportCreated
+			return nil
+		case err != nil:
+			return err
+		case !replace:
+			out, outcome = existing, ImportExists
+			return nil
+		}
+		var scopes, resources []string
+		if c.Scopes != nil {
+			scopes = nonNil(c.Scopes)
+		}
+		if c.Resources != nil {
+			resources = nonNil(graphsync.Names(c.Resources))
+		}
+		if _, err := tx.Exec(ctx, `UPDATE connections SET
+				user_principal_name = coalesce(nullif($2, ''), user_principal_name),
+				scopes = coalesce($3, scopes), resources = coalesce($4, resources),
+				status = CASE status WHEN 'disabled' THEN 'disabled' ELSE 'active' END,
+				last_error = CASE status WHEN 'disabled' THEN last_error END,
+				last_error_code = CASE status WHEN 'disabled' THEN last_error_code END,
+				last_error_at = CASE status WHEN 'disabled' THEN last_error_at END,
+				updated_at = now()
+			WHERE id = $1`, existing.ID, c.UserPrincipalName, scopes, resources); err != nil {
+			return err
+		}
+		// The access token stays: it is still valid for the same user. One
+		// that cannot be opened any more is dropped; the refresh token
+		// brings a new one.
+		old, err := s.tokensTx(ctx, tx, existing.ID)
+		if err != nil && !errors.Is(err, ErrDecrypt) {
+			return err
+		}
+		if err := s.SaveTokensTx(ctx, tx, existing.ID, Tokens{AccessToken: old.AccessToken, RefreshToken: refreshToken, Expiry: old.Expiry}); err != nil {
+			return err
+		}
+		outcome = ImportUpdated
+		out, err = scanConnection(tx.QueryRow(ctx, "SELECT "+connectionColumns+" FROM connections WHERE id = $1", existing.ID))
+		return err
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("import connection: %w", err)
+	}
+	return outcome, out, nil
 }

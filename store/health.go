@@ -47,30 +47,17 @@ func (s *Store) ReadHealth(ctx context.Context, resources []string) (*Health, er
 			h.Connections[status] = n
 			return err
 		}},
-		// A resource's lag is its top-level stream's, per user: the time
-		// since the resource last synced as a whole. A stream whose scope is
-		// missing never succeeds; it is reported by its status, not as lag
-		// that would page someone every interval. Neither counts a user who
-		// left the tenant.
-		{"lag", `WITH wanted AS (
-				SELECT c.id, r.resource, c.user_id, c.created_at FROM connections c
-				CROSS JOIN LATERAL unnest(c.resources) AS r(resource) WHERE c.status = 'active' AND c.kind = 'delegated'
-				UNION ALL
-				SELECT c.id, r.resource, u.id, c.created_at FROM connections c
-				JOIN ` + graphsync.Users.Items().Name + ` u ON u.connection_id = c.id AND u.deleted_at IS NULL
-				CROSS JOIN LATERAL unnest(c.resources) AS r(resource) WHERE c.status = 'active' AND c.kind = 'application'
-			)
-			SELECT w.resource, extract(epoch FROM now() - min(coalesce(s.last_success_at, w.created_at)))::float8
-			FROM wanted w
-			LEFT JOIN sync_state s ON s.connection_id = w.id AND s.user_id = w.user_id AND s.resource = w.resource AND s.stream = ''
-			WHERE w.resource = ANY($1) AND coalesce(s.status, 'ok') NOT IN ('missing_scope', 'stopped')
-			GROUP BY w.resource`, []any{resources}, func(rows pgx.Rows) error {
-			var resource string
-			var secs float64
-			err := rows.Scan(&resource, &secs)
-			h.Lag[resource] = time.Duration(secs * float64(time.Second))
-			return err
-		}},
+		// One definition of lag for the gauge and `graphsync status`: see
+		// resourceLagSQL.
+		{"lag", `WITH ` + resourceLagSQL + `
+			SELECT resource, extract(epoch FROM now() - min(since))::float8 FROM lag GROUP BY resource`,
+			[]any{resources, 0}, func(rows pgx.Rows) error {
+				var resource string
+				var secs float64
+				err := rows.Scan(&resource, &secs)
+				h.Lag[resource] = time.Duration(secs * float64(time.Second))
+				return err
+			}},
 		// Finished jobs are left for River's cleaner; only the backlog counts.
 		{"river jobs", `SELECT queue, state::text, count(*) FROM river_job
 			WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
@@ -105,6 +92,70 @@ func (s *Store) ReadHealth(ctx context.Context, resources []string) (*Health, er
 		}
 	}
 	return h, nil
+}
+
+// resourceLagSQL defines the CTE lag: per active connection and enabled
+// resource ($1 limits the resources, $2 the connection unless 0), since
+// when it is behind. A resource's lag is its top-level stream's, per user:
+// the time since the resource last synced as a whole (for an application
+// connection, its least recently synced user); a resource never synced
+// counts from the connection's creation. A stream whose scope is missing
+// never succeeds; it is reported by its status, not as lag that would page
+// someone every interval. Neither counts a user who left the tenant.
+var resourceLagSQL = `wanted AS (
+		SELECT c.id, r.resource, c.user_id, c.created_at FROM connections c
+		CROSS JOIN LATERAL unnest(c.resources) AS r(resource)
+		WHERE c.status = 'active' AND c.kind = 'delegated' AND ($2::bigint = 0 OR c.id = $2)
+		UNION ALL
+		SELECT c.id, r.resource, u.id, c.created_at FROM connections c
+		JOIN ` + usersTable + ` u ON u.connection_id = c.id AND u.deleted_at IS NULL
+		CROSS JOIN LATERAL unnest(c.resources) AS r(resource)
+		WHERE c.status = 'active' AND c.kind = 'application' AND ($2::bigint = 0 OR c.id = $2)
+	), lag AS (
+		SELECT w.id, w.resource, min(coalesce(s.last_success_at, w.created_at)) AS since,
+			bool_or(s.last_success_at IS NULL) AS never
+		FROM wanted w
+		LEFT JOIN sync_state s ON s.connection_id = w.id AND s.user_id = w.user_id AND s.resource = w.resource AND s.stream = ''
+		WHERE w.resource = ANY($1) AND coalesce(s.status, 'ok') NOT IN ('missing_scope', 'stopped')
+		GROUP BY w.id, w.resource
+	)`
+
+var usersTable = graphsync.Users.Items().Name
+
+// ResourceLag is how far behind one resource of one connection is.
+type ResourceLag struct {
+	ConnectionID int64
+	Resource     string
+	// LastSuccess is when the resource last synced as a whole (for an
+	// application connection, its least recently synced user); nil when
+	// it never did.
+	LastSuccess *time.Time
+	// Lag is the time since LastSuccess, or since the connection was
+	// created when the resource never synced.
+	Lag time.Duration
+}
+
+// ResourceLags lists, per active connection (one when connectionID is not
+// 0) and enabled resource whose permission is granted, how far behind it
+// is: the lag graphsync_sync_lag_seconds reports the worst of.
+func (s *Store) ResourceLags(ctx context.Context, connectionID int64) ([]ResourceLag, error) {
+	rows, err := s.pool.Query(ctx, `WITH `+resourceLagSQL+`
+		SELECT id, resource, CASE WHEN never THEN NULL ELSE since END, extract(epoch FROM now() - since)::float8
+		FROM lag ORDER BY id, resource`, graphsync.Names(graphsync.Resources), connectionID)
+	if err != nil {
+		return nil, fmt.Errorf("read lag: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ResourceLag, error) {
+		var l ResourceLag
+		var secs float64
+		err := row.Scan(&l.ConnectionID, &l.Resource, &l.LastSuccess, &secs)
+		l.Lag = time.Duration(secs * float64(time.Second))
+		return l, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read lag: %w", err)
+	}
+	return out, nil
 }
 
 // Written is what sync_state says has been written for one resource.

@@ -10,13 +10,22 @@ import (
 	"github.com/graphsync/graphsync/graphsync"
 )
 
-// DueSyncs lists the top-level streams of active connections whose last
-// successful sync is older than interval (or that never synced); when
+// DueSync is a top-level stream and when it is due: its interval after
+// its last success (or, after a failure, after its last attempt), or now
+// when it never synced.
+type DueSync struct {
+	graphsync.Stream
+	At time.Time
+}
+
+// DueSyncs lists the top-level streams of active connections due within
+// the next `within` (already due included), with when each is due: its
+// last successful sync plus interval, or now when it never synced; when
 // connectionID is not 0, only that connection's. For an application
-// connection they are its users' resources and its user discovery. A stream
-// that failed is not due again before an interval has passed: River retries
-// the failed job itself.
-func (s *Store) DueSyncs(ctx context.Context, interval time.Duration, connectionID int64) ([]graphsync.Stream, error) {
+// connection they are its users' resources and its user discovery. A
+// stream that failed is not due again before an interval has passed since
+// its last attempt: River retries the failed job itself.
+func (s *Store) DueSyncs(ctx context.Context, interval, within time.Duration, connectionID int64) ([]DueSync, error) {
 	rows, err := s.pool.Query(ctx, `WITH conns AS (
 			SELECT * FROM connections WHERE status = 'active' AND ($2 = 0 OR id = $2)
 		), wanted AS (
@@ -28,27 +37,30 @@ func (s *Store) DueSyncs(ctx context.Context, interval time.Duration, connection
 			SELECT c.id, r.resource, u.id
 			FROM conns c JOIN `+graphsync.Users.Items().Name+` u ON u.connection_id = c.id AND u.deleted_at IS NULL
 			CROSS JOIN LATERAL unnest(c.resources) AS r(resource) WHERE c.kind = 'application'
+		), due AS (
+			SELECT w.id, w.resource, w.user_id, greatest(
+				s.last_success_at + $1::interval,
+				CASE WHEN s.status = 'error' THEN s.last_attempt_at + $1::interval END) AS at
+			FROM wanted w
+			LEFT JOIN sync_state s ON s.connection_id = w.id AND s.user_id = w.user_id AND s.resource = w.resource AND s.stream = ''
+			WHERE w.resource = ANY($4) AND coalesce(s.status, 'ok') <> 'stopped'
 		)
-		SELECT w.id, w.resource, w.user_id FROM wanted w
-		LEFT JOIN sync_state s ON s.connection_id = w.id AND s.user_id = w.user_id AND s.resource = w.resource AND s.stream = ''
-		WHERE w.resource = ANY($4)
-			AND (s.last_success_at IS NULL OR s.last_success_at < now() - $1::interval)
-			AND coalesce(s.status, 'ok') <> 'stopped'
-			AND NOT coalesce(s.status = 'error' AND s.last_attempt_at > now() - $1::interval, false)
-		ORDER BY w.id, w.user_id, w.resource`,
-		interval, connectionID, graphsync.Users.Name(), append(graphsync.Names(graphsync.Resources), graphsync.Users.Name()))
+		SELECT id, resource, user_id, coalesce(at, now()) FROM due
+		WHERE at IS NULL OR at < now() + $5::interval
+		ORDER BY id, user_id, resource`,
+		interval, connectionID, graphsync.Users.Name(), append(graphsync.Names(graphsync.Resources), graphsync.Users.Name()), within)
 	if err != nil {
 		return nil, fmt.Errorf("list due syncs: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (graphsync.Stream, error) {
-		var st graphsync.Stream
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DueSync, error) {
+		var d DueSync
 		var resource string
-		if err := row.Scan(&st.Connection, &resource, &st.User); err != nil {
-			return st, err
+		if err := row.Scan(&d.Connection, &resource, &d.User, &d.At); err != nil {
+			return d, err
 		}
 		var err error
-		st.Resource, err = graphsync.ParseResource(resource)
-		return st, err
+		d.Resource, err = graphsync.ParseResource(resource)
+		return d, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list due syncs: %w", err)

@@ -293,3 +293,31 @@ func nullIfEmpty(s string) *string {
 	}
 	return &s
 }
+
+// ContainerLabels names the containers of a connection's streams for
+// people: per resource, user and container id, the Label column of the
+// resource's container table (a folder's display name, a chat's topic).
+// Containers without a name are left out.
+func (s *Store) ContainerLabels(ctx context.Context, connectionID int64) (map[graphsync.Stream]string, error) {
+	out := map[graphsync.Stream]string{}
+	for _, r := range graphsync.Resources {
+		t := r.Folders()
+		if t == nil || t.Label == "" {
+			continue
+		}
+		rows, err := s.pool.Query(ctx, "SELECT user_id, id, "+t.Label+" FROM "+t.Name+
+			" WHERE connection_id = $1 AND "+t.Label+" IS NOT NULL AND "+t.Label+" <> ''", connectionID)
+		if err != nil {
+			return nil, fmt.Errorf("name the containers of connection %d: %w", connectionID, err)
+		}
+		var user, id, label string
+		_, err = pgx.ForEachRow(rows, []any{&user, &id, &label}, func() error {
+			out[graphsync.Stream{Connection: connectionID, User: user, Resource: r, Container: id}] = label
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("name the containers of connection %d: %w", connectionID, err)
+		}
+	}
+	return out, nil
+}

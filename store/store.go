@@ -46,9 +46,28 @@ func Open(ctx context.Context, url string, keys *Keyring) (*Store, error) {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("open database: unreachable: %w", err)
+		return nil, fmt.Errorf("open database: unreachable: %w", onceEach{err})
 	}
 	return &Store{pool: pool, keys: keys}, nil
+}
+
+// onceEach is a connection error that names each failed attempt once: pgx
+// lists an address twice when it tried it with TLS and then without.
+type onceEach struct{ err error }
+
+func (e onceEach) Unwrap() error { return e.err }
+
+func (e onceEach) Error() string {
+	lines := strings.Split(e.err.Error(), "\n")
+	out := lines[:0]
+	seen := map[string]bool{}
+	for _, l := range lines {
+		if key := strings.TrimSpace(l); !seen[key] || key == "" {
+			seen[key] = true
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // ConfigError says the database settings themselves are wrong (not that

@@ -91,15 +91,15 @@ func (r *run) syncChats(ctx context.Context) error {
 	})
 }
 
-// chatDue says whether a chat's messages must be listed: never listed, a
-// listing in progress, a new newest message (lastMessagePreview), or not
-// listed for EditCheck. Edits and deletions of older messages move no
+// chatDue says whether a chat's messages must be listed: a thorough sync,
+// never listed, a listing in progress, a new newest message
+// (lastMessagePreview), or not listed for EditCheck. Edits and deletions of older messages move no
 // preview; only the listing from the watermark finds them, so EditCheck
 // bounds how late they can be (Microsoft documents the chat's
 // lastUpdatedDateTime as moving only when it is renamed or its members
 // change, so it tells nothing of messages).
 func (r *run) chatDue(c graphsync.Chat, st *store.SyncState, now time.Time) bool {
-	if st.NextLink != "" || st.LastSuccessAt == nil {
+	if r.req.Thorough || st.NextLink != "" || st.LastSuccessAt == nil {
 		return true
 	}
 	m := parseChatMark(st.Watermark)
@@ -124,7 +124,7 @@ func (r *run) syncChatList(ctx context.Context) ([]graphsync.Chat, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sync chats: list chats: %w", err)
 		}
-		pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+		r.pageStored()
 		items = append(items, page.Items...)
 		if page.NextLink == "" {
 			break
@@ -189,8 +189,8 @@ func (r *run) syncChatList(ctx context.Context) ([]graphsync.Chat, error) {
 		if err != nil {
 			return err
 		}
-		recordsWritten.WithLabelValues(r.resource.Name(), "upserted").Add(float64(n))
-		recordsWritten.WithLabelValues(r.resource.Name(), "deleted").Add(float64(len(gone)))
+		r.count("upserted", int64(n))
+		r.count("deleted", int64(len(gone)))
 		if err := r.eng.store.SetWatermarkTx(ctx, tx, st, digest); err != nil {
 			return err
 		}
@@ -278,7 +278,7 @@ func (r *run) syncChatMessages(ctx context.Context, c graphsync.Chat) error {
 		if err != nil {
 			return fmt.Errorf("sync chat %s messages: %w", c.ID, err)
 		}
-		pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+		r.pageStored()
 		if page.NextLink == "" {
 			return nil
 		}
@@ -316,6 +316,6 @@ func (r *run) applyChatMessages(ctx context.Context, tx store.Tx, st graphsync.S
 	if err != nil {
 		return store.Progress{}, err
 	}
-	recordsWritten.WithLabelValues(r.resource.Name(), "upserted").Add(float64(n))
+	r.count("upserted", int64(n))
 	return store.Progress{Upserted: int(n)}, nil
 }

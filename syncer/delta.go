@@ -116,7 +116,7 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 			// recorded with the resource's other idle streams in one
 			// statement, without a transaction or the mailbox lock.
 			r.markIdle(store.Finish{Stream: d.stream, DeltaLink: page.DeltaLink, Progress: store.Progress{Pages: 1}})
-			pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+			r.pageStored()
 			return nil
 		}
 		write := func(apply applyFunc) error {
@@ -132,7 +132,7 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 		if err != nil {
 			return err
 		}
-		pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+		r.pageStored()
 		if page.NextLink == "" {
 			return nil
 		}

@@ -26,7 +26,8 @@ func (r *run) syncDrive(ctx context.Context) error {
 	}
 	_, err := r.eng.tokens.SharePoint(ctx, r.req.Conn.ID)
 	var cp *token.ClientProblemError
-	if errors.As(err, &cp) || errors.Is(err, token.ErrNotActive) {
+	var tenant *token.TenantError
+	if errors.As(err, &cp) || errors.As(err, &tenant) || errors.Is(err, token.ErrNotActive) {
 		return err
 	}
 	if err != nil {

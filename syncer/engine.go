@@ -119,6 +119,9 @@ type Request struct {
 	// Deadline bounds the job: past it the engine checkpoints and asks to
 	// continue in a new job.
 	Deadline time.Time
+	// Thorough checks every stream now, even those the engine would check
+	// later (chats whose newest message did not change).
+	Thorough bool
 }
 
 // Outcome is what the job should do next: Stop wins (the connection cannot
@@ -237,7 +240,7 @@ func (r *run) sync(ctx context.Context) result {
 			return result{act: actFail, err: err}
 		}
 		syncRuns.WithLabelValues(r.resource.Name(), "ok").Inc()
-		r.log.InfoContext(ctx, "sync complete", "duration", time.Since(start).Round(time.Millisecond))
+		r.log.InfoContext(ctx, "sync complete", r.completeAttrs(time.Since(start))...)
 		return result{}
 	}
 	// Idle streams checked before the failure are up to date all the same.
@@ -272,6 +275,7 @@ func (r *run) result(ctx context.Context, err error) result {
 	top := r.top()
 	name := r.resource.Name()
 	var reauth *token.ReauthError
+	var tenant *token.TenantError
 	var cp *token.ClientProblemError
 	retryAfter, throttled := graph.IsThrottled(err)
 	switch {
@@ -288,6 +292,9 @@ func (r *run) result(ctx context.Context, err error) result {
 		return result{act: actSnooze, wait: retryAfter}
 	case errors.As(err, &reauth), errors.Is(err, token.ErrNotActive):
 		syncRuns.WithLabelValues(name, "reauth").Inc()
+		return result{act: actStop, err: err}
+	case errors.As(err, &tenant):
+		syncRuns.WithLabelValues(name, "needs_admin").Inc()
 		return result{act: actStop, err: err}
 	case errors.As(err, &cp):
 		syncRuns.WithLabelValues(name, "error").Inc()
@@ -400,6 +407,63 @@ type run struct {
 	// idle collects streams found unchanged, finished together at the end.
 	idleMu sync.Mutex
 	idle   []store.Finish
+	// tallyMu guards tally: chats are synced side by side within a run.
+	tallyMu sync.Mutex
+	tally   tally
+}
+
+// tally is what a run wrote, and the request-id of its last Graph page,
+// for its "sync complete" line.
+type tally struct {
+	pages     int64
+	records   map[string]int64 // by action: upserted, deleted, left_window, quarantined
+	requestID string
+}
+
+// count records n records written with action (upserted, deleted,
+// left_window, quarantined) in the run's tally and the metrics.
+func (r *run) count(action string, n int64) {
+	recordsWritten.WithLabelValues(r.resource.Name(), action).Add(float64(n))
+	r.tallyMu.Lock()
+	defer r.tallyMu.Unlock()
+	if r.tally.records == nil {
+		r.tally.records = map[string]int64{}
+	}
+	r.tally.records[action] += n
+}
+
+// pageStored counts one Graph page stored.
+func (r *run) pageStored() {
+	pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+	r.tallyMu.Lock()
+	r.tally.pages++
+	r.tallyMu.Unlock()
+}
+
+// noteRequest keeps the request-id of the run's last Graph page.
+func (r *run) noteRequest(id string) {
+	if id == "" {
+		return
+	}
+	r.tallyMu.Lock()
+	r.tally.requestID = id
+	r.tallyMu.Unlock()
+}
+
+// completeAttrs are the "sync complete" line's counts and last request-id.
+func (r *run) completeAttrs(elapsed time.Duration) []any {
+	r.tallyMu.Lock()
+	defer r.tallyMu.Unlock()
+	rec := r.tally.records
+	attrs := []any{"duration", elapsed.Round(time.Millisecond), "pages", r.tally.pages,
+		"upserted", rec["upserted"], "deleted", rec["deleted"], "quarantined", rec["quarantined"]}
+	if n := rec["left_window"]; n > 0 {
+		attrs = append(attrs, "left_window", n)
+	}
+	if r.tally.requestID != "" {
+		attrs = append(attrs, "request_id", r.tally.requestID)
+	}
+	return attrs
 }
 
 // top is the run's resource's top-level stream.
@@ -510,6 +574,9 @@ func (r *run) getPage(ctx context.Context, link string) (*graph.Page, error) {
 		}
 		r.token.set(t)
 		page, err = r.eng.graph.GetPage(ctx, r.call(t), link)
+	}
+	if err == nil {
+		r.noteRequest(page.RequestID)
 	}
 	return page, err
 }

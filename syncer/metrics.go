@@ -16,7 +16,7 @@ var (
 	}, []string{"resource", "action"})
 	syncRuns = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "graphsync_sync_runs_total",
-		Help: "Resource syncs by resource and outcome (ok, continued, throttled, reauth, missing_scope, unavailable, error).",
+		Help: "Resource syncs by resource and outcome (ok, continued, throttled, reauth, needs_admin, missing_scope, unavailable, error).",
 	}, []string{"resource", "outcome"})
 	syncDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "graphsync_sync_duration_seconds",
@@ -37,7 +37,7 @@ var (
 // rates and alert expressions have data before the first event.
 var (
 	recordActions = []string{"upserted", "deleted", "quarantined"}
-	syncOutcomes  = []string{"ok", "continued", "throttled", "reauth", "missing_scope", "unavailable", "error"}
+	syncOutcomes  = []string{"ok", "continued", "throttled", "reauth", "needs_admin", "missing_scope", "unavailable", "error"}
 )
 
 func init() {

@@ -110,22 +110,22 @@ func (r *run) applyPage(ctx context.Context, tx store.Tx, t *graphsync.Table, st
 	if err != nil {
 		return p, err
 	}
-	recordsWritten.WithLabelValues(r.resource.Name(), "upserted").Add(float64(u))
+	r.count("upserted", int64(u))
 	r.countRemoved(n)
 	return store.Progress{Upserted: int(u), Deleted: int(n.Total())}, nil
 }
 
 // countRemoved counts a removal in the metrics.
 func (r *run) countRemoved(n store.Removed) {
-	recordsWritten.WithLabelValues(r.resource.Name(), "deleted").Add(float64(n.Deleted))
+	r.count("deleted", int64(n.Deleted))
 	if r.resource.Shape() == graphsync.WindowedDelta {
-		recordsWritten.WithLabelValues(r.resource.Name(), "left_window").Add(float64(n.Left))
+		r.count("left_window", int64(n.Left))
 	}
 }
 
 // quarantine stores records that cannot be written, with the reason.
 func (r *run) quarantine(ctx context.Context, tx store.Tx, st graphsync.Stream, id string, reason error, raw []byte) error {
-	recordsWritten.WithLabelValues(r.resource.Name(), "quarantined").Inc()
+	r.count("quarantined", 1)
 	r.log.WarnContext(ctx, "record quarantined", "stream", st.Container, "item_id", store.CleanText(id), "reason", reason.Error())
 	return r.eng.store.QuarantineTx(ctx, tx, st, id, reason.Error(), raw)
 }

@@ -62,7 +62,7 @@ func (r *run) syncPeople(ctx context.Context) error {
 			digest = listDigest(page.Items)
 			if digest == state.Watermark && state.LastSuccessAt != nil {
 				r.markIdle(store.Finish{Stream: st, Progress: store.Progress{Pages: 1}})
-				pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+				r.pageStored()
 				return nil
 			}
 		}
@@ -95,7 +95,7 @@ func (r *run) syncPeople(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sync people: %w", err)
 		}
-		pagesFetched.WithLabelValues(r.resource.Name()).Inc()
+		r.pageStored()
 		if next == "" {
 			return nil
 		}
@@ -168,6 +168,6 @@ func (r *run) applyPeople(ctx context.Context, tx store.Tx, t *graphsync.Table, 
 	if err != nil {
 		return store.Progress{}, err
 	}
-	recordsWritten.WithLabelValues(r.resource.Name(), "upserted").Add(float64(u))
+	r.count("upserted", int64(u))
 	return store.Progress{Upserted: int(u)}, nil
 }

@@ -13,17 +13,17 @@ import (
 var (
 	refreshes = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "graphsync_token_refreshes_total",
-		Help: "Access-token refreshes by outcome (ok, skipped, invalid_grant, invalid_client, network, error).",
+		Help: "Access-token refreshes by outcome (ok, skipped, invalid_grant, needs_admin, invalid_client, network, error).",
 	}, []string{"outcome"})
 	appCredentialsOK = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "graphsync_app_credentials_ok",
-		Help: "0 after the identity platform refused the app's client id or secret, 1 otherwise.",
+		Help: "0 after the identity platform refused the app's client id or secret, until it next issues a token; 1 otherwise.",
 	})
 )
 
 // refreshOutcomes are created at zero, so that rates and alert expressions
 // have data before the first event.
-var refreshOutcomes = []string{"ok", "skipped", "invalid_grant", "invalid_client", "network", "error"}
+var refreshOutcomes = []string{"ok", "skipped", "invalid_grant", "needs_admin", "invalid_client", "network", "error"}
 
 func init() {
 	appCredentialsOK.Set(1)

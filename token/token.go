@@ -3,7 +3,10 @@
 // (however many processes race, one calls the identity platform and the
 // others reuse its result), the rotated refresh token stored in the same
 // transaction, tokens for SharePoint, and a connection marked needs_reauth
-// when only a new sign-in can help. The refresh job, the sync, `graphsync
+// when only a new sign-in can help, or needs_admin (with the rest of its
+// tenant) when the tenant refuses the app. Only a failure of the app's own
+// registration or secret raises the app-wide alarm
+// (graphsync_app_credentials_ok). The refresh job, the sync, `graphsync
 // connections token` and the app API all go through it.
 package token
 
@@ -14,6 +17,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/graphsync/graphsync/graph"
@@ -53,6 +57,19 @@ type ReauthError struct{ Err *identity.TokenError }
 
 func (e *ReauthError) Error() string { return "connection needs re-authentication: " + e.Err.Error() }
 func (e *ReauthError) Unwrap() error { return e.Err }
+
+// TenantError says the connection's tenant refuses the app (tenant not
+// found, the app not installed, consented or enabled there): every active
+// connection of the tenant is marked needs_admin with the code and reason.
+type TenantError struct {
+	Tenant string
+	Err    *identity.TokenError
+}
+
+func (e *TenantError) Error() string {
+	return "tenant " + e.Tenant + " refuses the app: " + e.Err.Error()
+}
+func (e *TenantError) Unwrap() error { return e.Err }
 
 // ClientProblemError is an answer that blames the operator's app
 // registration or secret, not the connection.
@@ -98,6 +115,9 @@ type Source struct {
 
 	problemMu   sync.Mutex
 	problemSeen map[string]time.Time
+	// appClean is set once this process cleared the recorded refusal of
+	// the app's credentials after a token was issued, until the next one.
+	appClean atomic.Bool
 }
 
 // New validates cfg.
@@ -164,7 +184,7 @@ func (s *Source) refresh(ctx context.Context, connectionID int64, rejected strin
 	var access string
 	var expiry time.Time
 	var outcome string
-	var reauth *ReauthError
+	var stopped error // a ReauthError or TenantError recorded on the connection
 	err := s.cfg.Store.InTx(ctx, func(tx store.Tx) error {
 		conn, tok, err := s.cfg.Store.LockTokensTx(ctx, tx, connectionID)
 		if err != nil {
@@ -192,19 +212,26 @@ func (s *Source) refresh(ctx context.Context, connectionID int64, rejected strin
 			nt, err = auth.ClientCredentials(ctx)
 		} else {
 			if tok.RefreshToken == "" {
-				reauth = &ReauthError{Err: &identity.TokenError{Code: "invalid_grant", Description: "no refresh token stored"}}
+				reauth := &ReauthError{Err: &identity.TokenError{Code: "invalid_grant", Description: "no refresh token stored"}}
+				stopped = reauth
 				return s.markReauthTx(ctx, tx, conn, reauth)
 			}
 			nt, err = auth.Refresh(ctx, tok.RefreshToken, nil)
 		}
 		var te *identity.TokenError
 		if errors.As(err, &te) {
-			switch {
-			case te.NeedsReauth():
+			switch s.scope(conn, te) {
+			case identity.ScopeUser:
 				outcome = "invalid_grant"
-				reauth = &ReauthError{Err: te}
+				reauth := &ReauthError{Err: te}
+				stopped = reauth
 				return s.markReauthTx(ctx, tx, conn, reauth)
-			case te.ClientProblem():
+			case identity.ScopeTenant:
+				outcome = "needs_admin"
+				te := &TenantError{Tenant: conn.TenantID, Err: te}
+				stopped = te
+				return s.markTenantTx(ctx, tx, conn, te)
+			case identity.ScopeApp:
 				outcome = "invalid_client"
 				s.reportClientProblem(ctx, te)
 				return &ClientProblemError{Err: te}
@@ -228,14 +255,17 @@ func (s *Source) refresh(ctx context.Context, connectionID int64, rejected strin
 	if outcome != "" {
 		refreshes.WithLabelValues(outcome).Inc()
 	}
-	if err == nil && reauth != nil {
-		// The needs_reauth status committed; the caller learns why.
-		return "", time.Time{}, reauth
+	s.recordAppRefusal(ctx, err)
+	if err == nil && stopped != nil {
+		// The needs_reauth or needs_admin status committed; the caller
+		// learns why.
+		return "", time.Time{}, stopped
 	}
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	if outcome == "ok" {
+		s.appCredentialsAccepted(ctx)
 		s.log.InfoContext(ctx, "refreshed access token", "connection_id", connectionID)
 	}
 	return access, expiry, nil
@@ -255,6 +285,35 @@ func (s *Source) markReauthTx(ctx context.Context, tx store.Tx, conn *store.Conn
 	return nil
 }
 
+// scope is who a token failure is about (identity.TokenError.Scope), with
+// one exception known only here: the app's own tenant (GRAPHSYNC_TENANT,
+// when it names one) refusing it means the configuration is wrong, which
+// is the app's problem, not that tenant's connections'.
+func (s *Source) scope(conn *store.Connection, te *identity.TokenError) identity.Scope {
+	sc := te.Scope()
+	if sc == identity.ScopeTenant && strings.EqualFold(conn.TenantID, s.cfg.App.Tenant) {
+		return identity.ScopeApp
+	}
+	return sc
+}
+
+// markTenantTx records that a tenant refuses the app on every active
+// connection of the tenant, with the AADSTS code and a plain reason.
+func (s *Source) markTenantTx(ctx context.Context, tx store.Tx, conn *store.Connection, te *TenantError) error {
+	code := te.Err.Code
+	if n := te.Err.AADSTS(); n != 0 {
+		code = fmt.Sprintf("AADSTS%d", n)
+	}
+	reason := "tenant " + conn.TenantID + ": " + te.Err.Reason()
+	ids, err := s.cfg.Store.SetTenantStatusTx(ctx, tx, conn.TenantID, store.StatusNeedsAdmin, code, reason)
+	if err != nil {
+		return err
+	}
+	s.log.WarnContext(ctx, "the tenant refuses the app; its connections wait for a tenant administrator",
+		"connection_id", conn.ID, "tenant", conn.TenantID, "connections", len(ids), "code", code, "reason", te.Err.Reason())
+	return nil
+}
+
 func (s *Source) authFor(tenant string) (*identity.Auth, error) {
 	s.authMu.Lock()
 	defer s.authMu.Unlock()
@@ -269,6 +328,40 @@ func (s *Source) authFor(tenant string) (*identity.Auth, error) {
 	}
 	s.auths[tenant] = a
 	return a, nil
+}
+
+// appCredentialsAccepted clears the app-wide alarm, and the refusal
+// recorded for `graphsync status`: the identity platform just issued a
+// token, so the app's credentials are good again.
+func (s *Source) appCredentialsAccepted(ctx context.Context) {
+	appCredentialsOK.Set(1)
+	s.problemMu.Lock()
+	clear(s.problemSeen)
+	s.problemMu.Unlock()
+	if s.appClean.Swap(true) {
+		return
+	}
+	if err := s.cfg.Store.ClearAppRefusal(ctx); err != nil {
+		s.appClean.Store(false)
+		s.log.WarnContext(ctx, "clear the recorded refusal of the app's credentials", "error", err)
+	}
+}
+
+// recordAppRefusal stores a refusal of the app's credentials (err is a
+// *ClientProblemError) where every command can read it.
+func (s *Source) recordAppRefusal(ctx context.Context, err error) {
+	var cp *ClientProblemError
+	if !errors.As(err, &cp) {
+		return
+	}
+	s.appClean.Store(false)
+	code := cp.Err.Code
+	if n := cp.Err.AADSTS(); n != 0 {
+		code += fmt.Sprintf(" AADSTS%d", n)
+	}
+	if rerr := s.cfg.Store.SetAppRefusal(context.WithoutCancel(ctx), code, cp.Err.Reason()); rerr != nil {
+		s.log.WarnContext(ctx, "record the refusal of the app's credentials", "error", rerr)
+	}
 }
 
 // reportClientProblem logs an app-credential failure loudly, once per code
@@ -357,10 +450,16 @@ func (s *Source) SharePoint(ctx context.Context, connectionID int64) (store.Shar
 		}
 		nt, err := auth.ResourceToken(ctx, tok.RefreshToken, resource)
 		var te *identity.TokenError
-		if errors.As(err, &te) && te.ClientProblem() {
-			outcome = "invalid_client"
-			s.reportClientProblem(ctx, te)
-			return &ClientProblemError{Err: te}
+		if errors.As(err, &te) {
+			switch s.scope(conn, te) {
+			case identity.ScopeApp:
+				outcome = "invalid_client"
+				s.reportClientProblem(ctx, te)
+				return &ClientProblemError{Err: te}
+			case identity.ScopeTenant:
+				outcome = "needs_admin"
+				return &TenantError{Tenant: conn.TenantID, Err: te}
+			}
 		}
 		if err != nil {
 			outcome = refreshFailure(err)
@@ -371,6 +470,7 @@ func (s *Source) SharePoint(ctx context.Context, connectionID int64) (store.Shar
 			return err
 		}
 		outcome = "ok"
+		s.appCredentialsAccepted(ctx)
 		if nt.RefreshToken == tok.RefreshToken {
 			return nil
 		}
@@ -381,6 +481,7 @@ func (s *Source) SharePoint(ctx context.Context, connectionID int64) (store.Shar
 	if outcome != "" {
 		refreshes.WithLabelValues(outcome).Inc()
 	}
+	s.recordAppRefusal(ctx, err)
 	if err != nil {
 		return store.SharePointToken{}, err
 	}

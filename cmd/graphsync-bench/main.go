@@ -32,6 +32,9 @@ func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "worker" {
 		return bench.RunWorker(ctx)
 	}
+	if len(args) > 0 && args[0] == "demo" {
+		return bench.RunDemo(ctx)
+	}
 	fs := flag.NewFlagSet("graphsync-bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "small volumes, to check the harness in a minute or two")
 	only := fs.String("only", "", "comma-separated scenarios to run: "+strings.Join(bench.Names(), ", "))

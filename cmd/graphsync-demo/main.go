@@ -35,6 +35,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Mutations, "mutations", 2000, "changes applied between the two syncs")
 	fs.BoolVar(&o.Throttle, "throttle", true, "apply a scaled-down Outlook throttling profile (shows Retry-After being honoured)")
 	fs.Int64Var(&o.Seed, "seed", 1, "emulator seed")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the demo's database on the server DATABASE_URL names (dropped at the end otherwise)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

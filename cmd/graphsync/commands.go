@@ -20,17 +20,20 @@ import (
 // file holding its type.
 var commands = []struct {
 	name, summary string
-	new           func(*Main) Command
+	// subs are the subcommands, listed by `graphsync help`.
+	subs []string
+	new  func(*Main) Command
 }{
-	{"config", "check the configuration (config check) or print its table (config vars)", func(m *Main) Command { return &ConfigCommand{m} }},
-	{"migrate", "apply database migrations (graphsync's and River's)", func(m *Main) Command { return &MigrateCommand{m} }},
-	{"keys", "generate an encryption key, or re-encrypt tokens under the first key", func(m *Main) Command { return &KeysCommand{m} }},
-	{"connections", "list, show, disable, enable, delete or import connections", func(m *Main) Command { return &ConnectionsCommand{m} }},
-	{"worker", "work the queues: refresh tokens, schedule and run syncs", func(m *Main) Command { return &WorkerCommand{m} }},
-	{"connect", "connect a Microsoft account through the OAuth sign-in", func(m *Main) Command { return &ConnectCommand{m} }},
-	{"sync", "enqueue syncs now, optionally waiting with progress", func(m *Main) Command { return &SyncCommand{m} }},
-	{"status", "show each connection's sync state, lag, throttling and errors", func(m *Main) Command { return &StatusCommand{m} }},
-	{"version", "print the version", func(m *Main) Command { return &VersionCommand{m} }},
+	{"config", "check the configuration or print its table", []string{"check", "vars"}, func(m *Main) Command { return &ConfigCommand{m} }},
+	{"migrate", "apply database migrations (graphsync's and River's)", nil, func(m *Main) Command { return &MigrateCommand{m} }},
+	{"keys", "generate an encryption key, or re-encrypt tokens under the first key", []string{"generate", "rotate"}, func(m *Main) Command { return &KeysCommand{m} }},
+	{"connections", "manage connections and their resources, hand out access tokens",
+		[]string{"list", "show", "disable", "enable", "resources", "token", "delete", "import"}, func(m *Main) Command { return &ConnectionsCommand{m} }},
+	{"worker", "work the queues: refresh tokens, schedule and run syncs", nil, func(m *Main) Command { return &WorkerCommand{m} }},
+	{"connect", "connect a Microsoft account (or a whole tenant) through the OAuth sign-in", nil, func(m *Main) Command { return &ConnectCommand{m} }},
+	{"sync", "sync now, optionally waiting with progress (--wait)", nil, func(m *Main) Command { return &SyncCommand{m} }},
+	{"status", "show each connection's sync state, lag, throttling and errors, and warnings", nil, func(m *Main) Command { return &StatusCommand{m} }},
+	{"version", "print the version", nil, func(m *Main) Command { return &VersionCommand{m} }},
 }
 
 // Command is one subcommand. Run receives the arguments after its name.
@@ -45,6 +48,9 @@ type Main struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+
+	// helps prints each flag set's help, for -h.
+	helps map[*flag.FlagSet]func()
 }
 
 // run is main without the process: it returns the exit code.
@@ -56,8 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // Run runs the subcommand args name.
 func (m *Main) Run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		m.usage(m.Stderr)
-		return usageErrorf("no command given")
+		return usageErrorf("no command given; `graphsync help` lists the commands")
 	}
 	name := args[0]
 	switch name {
@@ -78,13 +83,15 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 }
 
 // Exit reports err on stderr and maps it to an exit code: 0 on success and
-// for -h, 2 for usage and configuration errors, 1 for everything else.
+// for -h, 2 for usage and configuration errors (a malformed DATABASE_URL
+// included), 1 for everything else.
 func (m *Main) Exit(err error) int {
 	var u *usageError
+	var ce *store.ConfigError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.As(err, &u):
+	case errors.As(err, &u), errors.As(err, &ce):
 		fmt.Fprintln(m.Stderr, "graphsync:", err)
 		return 2
 	default:
@@ -105,11 +112,15 @@ func (m *Main) usage(w io.Writer) {
 	}
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
+		if len(c.subs) > 0 {
+			fmt.Fprintf(w, "  %-*s  (%s %s)\n", width, "", c.name, strings.Join(c.subs, "|"))
+		}
 	}
-	fmt.Fprintf(w, "  %-*s  %s\n", width, "help", "list commands; `graphsync help COMMAND` shows its flags")
+	fmt.Fprintf(w, "  %-*s  %s\n", width, "help", "list commands; `graphsync help COMMAND` (or `graphsync COMMAND -h`) shows its flags")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every setting is read from its environment variable and may be")
-	fmt.Fprintln(w, "overridden by a flag of the same name: see `graphsync config vars`.")
+	fmt.Fprintln(w, "Every setting is read from its environment variable; a command that reads a setting")
+	fmt.Fprintln(w, "also takes the flag of the same name, which wins: see `graphsync config vars`.")
+	fmt.Fprintln(w, "The demo (`make demo`) is a binary of its own, graphsync-demo.")
 }
 
 // usageError is a mistake in how graphsync was invoked or configured;
@@ -124,13 +135,19 @@ func usageErrorf(format string, a ...any) error {
 }
 
 // flagSet returns a flag set for a command whose -h prints usage ("migrate
-// [flags]") and help, then the flags.
+// [flags]") and help, then the flags, on standard output as `graphsync
+// help` does. A mistake is reported in one line by flagError: the flag
+// package would print every flag after it.
 func (m *Main) flagSet(name, usage, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet("graphsync "+name, flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(m.Stderr, "Usage: graphsync %s\n\n%s\n\nFlags (each setting's flag overrides its environment variable):\n", usage, help)
-		printFlags(m.Stderr, fs)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if m.helps == nil {
+		m.helps = map[*flag.FlagSet]func(){}
+	}
+	m.helps[fs] = func() {
+		fmt.Fprintf(m.Stdout, "Usage: graphsync %s\n\n%s\n\nFlags (each setting's flag overrides its environment variable):\n", usage, help)
+		printFlags(m.Stdout, fs)
 	}
 	return fs
 }
@@ -182,9 +199,9 @@ func hasPassword(dsn string) bool {
 }
 
 // parse parses args with fs, for commands that read no configuration.
-func parse(fs *flag.FlagSet, args []string) error {
+func (m *Main) parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(interspersed(fs, args)); err != nil {
-		return flagError(err)
+		return m.flagError(fs, err)
 	}
 	return nil
 }
@@ -195,7 +212,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 func (m *Main) load(fs *flag.FlagSet, args []string, need config.Need) (*config.Config, error) {
 	cfg, err := config.Load(fs, interspersed(fs, args), m.Getenv)
 	if err != nil {
-		return nil, flagError(err)
+		return nil, m.flagError(fs, err)
 	}
 	if err := cfg.Validate(need); err != nil {
 		return nil, &usageError{fmt.Errorf("configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))}
@@ -203,11 +220,16 @@ func (m *Main) load(fs *flag.FlagSet, args []string, need config.Need) (*config.
 	return cfg, nil
 }
 
-func flagError(err error) error {
+// flagError prints fs's help for -h (flag.ErrHelp, exit 0) and makes any
+// other parse error a one-line usage error with a hint.
+func (m *Main) flagError(fs *flag.FlagSet, err error) error {
 	if errors.Is(err, flag.ErrHelp) {
+		if help := m.helps[fs]; help != nil {
+			help()
+		}
 		return err
 	}
-	return &usageError{err}
+	return usageErrorf("%v; `%s -h` lists its flags", err, fs.Name())
 }
 
 // interspersed moves flags ahead of positional arguments, so that
@@ -249,10 +271,12 @@ func wantArgs(fs *flag.FlagSet, n int, what string) error {
 	if fs.NArg() == n {
 		return nil
 	}
+	// Exit prefixes "graphsync: " already.
+	name := strings.TrimPrefix(fs.Name(), "graphsync ")
 	if n == 0 {
-		return usageErrorf("%s takes no arguments, got %q", fs.Name(), strings.Join(fs.Args(), " "))
+		return usageErrorf("%s takes no arguments, got %q", name, strings.Join(fs.Args(), " "))
 	}
-	return usageErrorf("%s needs %s", fs.Name(), what)
+	return usageErrorf("%s needs %s", name, what)
 }
 
 // openStore connects to the database; keys, when true, also parses the
@@ -266,6 +290,19 @@ func openStore(ctx context.Context, cfg *config.Config, keys bool) (*store.Store
 		}
 	}
 	return store.Open(ctx, cfg.DatabaseURL, kr)
+}
+
+// existingConnection reads a connection an operator named; one that does
+// not exist is a usage error.
+func existingConnection(ctx context.Context, st *store.Store, id int64) (*store.Connection, error) {
+	if id <= 0 {
+		return nil, usageErrorf("connection ID %d is not a positive number", id)
+	}
+	cn, err := st.Connection(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, usageErrorf("connection %d does not exist; `graphsync connections list` shows them", id)
+	}
+	return cn, err
 }
 
 // table writes aligned columns; call flush when done.

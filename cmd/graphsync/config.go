@@ -24,7 +24,7 @@ func (c *ConfigCommand) Run(ctx context.Context, args []string) error {
 		return c.check(ctx, args[1:])
 	case "vars":
 		fs := c.flagSet("config vars", "config vars", "Print every setting as a Markdown table (README.md's configuration table).")
-		if err := parse(fs, args[1:]); err != nil {
+		if err := c.parse(fs, args[1:]); err != nil {
 			return err
 		}
 		if err := wantArgs(fs, 0, ""); err != nil {
@@ -33,7 +33,7 @@ func (c *ConfigCommand) Run(ctx context.Context, args []string) error {
 		writeVarsTable(c.Stdout)
 		return nil
 	case "-h", "-help", "--help":
-		fmt.Fprintln(c.Stderr, "Usage: graphsync config check|vars [flags]")
+		fmt.Fprintln(c.Stdout, "Usage: graphsync config check|vars [flags]")
 		return nil
 	}
 	return usageErrorf("unknown config subcommand %q: want check or vars", args[0])
@@ -47,7 +47,7 @@ func (c *ConfigCommand) check(ctx context.Context, args []string) error {
 		"Check every setting, that the database answers and is migrated, and print the settings with secrets hidden.")
 	cfg, err := config.Load(fs, interspersed(fs, args), c.Getenv)
 	if err != nil {
-		return flagError(err)
+		return c.flagError(fs, err)
 	}
 	if err := wantArgs(fs, 0, ""); err != nil {
 		return err
@@ -64,16 +64,27 @@ func (c *ConfigCommand) check(ctx context.Context, args []string) error {
 	}
 	w.Flush()
 
-	var settings, database []string
+	var settings, database, warns []string
 	if err := cfg.Validate(config.Need{Database: true, Keys: true, App: true}); err != nil {
 		settings = strings.Split(err.Error(), "\n")
 	}
 	if cfg.DatabaseURL != "" {
-		database = checkDatabase(ctx, cfg.DatabaseURL)
+		var malformed bool
+		database, warns, malformed = checkDatabase(ctx, cfg)
+		if malformed {
+			settings, database = append(settings, database...), nil
+		}
 	}
 
 	fmt.Fprintln(c.Stdout)
 	problems := append(settings, database...)
+	warns = append(warns, secretWarnings(cfg, time.Now())...)
+	if len(warns) > 0 {
+		fmt.Fprintf(c.Stdout, "%d warning(s):\n", len(warns))
+		for _, w := range warns {
+			fmt.Fprintf(c.Stdout, "  - %s\n", w)
+		}
+	}
 	if len(problems) == 0 {
 		fmt.Fprintln(c.Stdout, "OK: every setting is valid, the database answers and is up to date.")
 		return nil
@@ -89,27 +100,36 @@ func (c *ConfigCommand) check(ctx context.Context, args []string) error {
 	return err
 }
 
-// checkDatabase connects and lists pending migrations.
-func checkDatabase(ctx context.Context, url string) []string {
+// checkDatabase connects, lists pending migrations and, on an up-to-date
+// database, the warnings `graphsync status` shows. malformed says the
+// problem is DATABASE_URL itself, a configuration error.
+func checkDatabase(ctx context.Context, cfg *config.Config) (problems, warns []string, malformed bool) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, url, nil)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return []string{"DATABASE_URL: database did not answer within 10s"}
-		}
-		return []string{fmt.Sprintf("DATABASE_URL: %v", err)}
+	st, err := store.Open(ctx, cfg.DatabaseURL, nil)
+	var ce *store.ConfigError
+	switch {
+	case errors.As(err, &ce):
+		return []string{err.Error()}, nil, true
+	case errors.Is(err, context.DeadlineExceeded):
+		return []string{"DATABASE_URL: database did not answer within 10s"}, nil, false
+	case err != nil:
+		return []string{fmt.Sprintf("DATABASE_URL: %v", err)}, nil, false
 	}
 	defer st.Close()
 	pending, err := st.Pending(ctx)
 	if err != nil {
-		return []string{fmt.Sprintf("DATABASE_URL: cannot read applied migrations: %v", err)}
+		return []string{fmt.Sprintf("DATABASE_URL: cannot read applied migrations: %v", err)}, nil, false
 	}
 	if len(pending) > 0 {
 		return []string{fmt.Sprintf("database: %d migration(s) pending (%s): run `graphsync migrate`",
-			len(pending), strings.Join(pending, ", "))}
+			len(pending), strings.Join(pending, ", "))}, nil, false
 	}
-	return nil
+	warns, err = databaseWarnings(ctx, cfg, st)
+	if err != nil {
+		return []string{fmt.Sprintf("database: %v", err)}, nil, false
+	}
+	return nil, warns, false
 }
 
 // writeVarsTable prints config.Vars as the Markdown table README.md holds.

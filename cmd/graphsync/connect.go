@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -69,7 +72,7 @@ func (c *ConnectCommand) Run(ctx context.Context, args []string) error {
 		return usageErrorf("--extra-scopes is for delegated sign-ins; application permissions are granted in the app registration")
 	}
 	flow, err := connect.New(connect.Config{Store: st, Graph: gc, Resources: rs, ExtraScopes: extraScopes, Prompt: *prompt, LoginHint: *loginHint,
-		StateTTL: *timeout, Logger: newLogger(cfg, c.Stderr), Application: *application,
+		StateTTL: *timeout, Logger: humanLogger(c.Stderr), Application: *application,
 		Auth: identity.Config{LoginURL: cfg.LoginURL, Tenant: authTenant, ClientID: cfg.ClientID, ClientSecret: secret, RedirectURL: cfg.RedirectURL}})
 	if err != nil {
 		return &usageError{err}
@@ -88,6 +91,11 @@ func (c *ConnectCommand) Run(ctx context.Context, args []string) error {
 			strings.Join(flow.Scopes(), " "), flow.Begin(), cfg.RedirectURL)
 	}
 	conn, err := flow.Wait(ctx)
+	var te *identity.TokenError
+	if errors.As(err, &te) && te.Scope() == identity.ScopeApp {
+		return usageErrorf("the identity platform refused the app's credentials: %s: check GRAPHSYNC_CLIENT_ID and the client secret "+
+			"(GRAPHSYNC_CLIENT_SECRET holds the secret's value, not its ID) [%s]", te.Reason(), te.Code)
+	}
 	if err != nil {
 		return err
 	}
@@ -98,6 +106,18 @@ func (c *ConnectCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(c.Stdout, "Connected %s (connection %d, tenant %s, resources %s).\n",
 		name, conn.ID, conn.TenantID, strings.Join(graphsync.Names(conn.Resources), ","))
 	return nil
+}
+
+// humanLogger writes warnings as plain lines, without time or level, for
+// commands whose output a person reads (connect): no JSON in between.
+func humanLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {
+				return slog.Attr{}
+			}
+			return a
+		}}))
 }
 
 // parseResources checks a comma-separated list of resources.

@@ -9,7 +9,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	fs2 "io/fs"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +48,7 @@ func (c *ConnectionsCommand) Run(ctx context.Context, args []string) error {
 	case "token":
 		return c.token(ctx, args)
 	case "-h", "-help", "--help":
-		fmt.Fprintln(c.Stderr, "Usage: graphsync "+connectionsUsage)
+		fmt.Fprintln(c.Stdout, "Usage: graphsync "+connectionsUsage)
 		return nil
 	}
 	return usageErrorf("unknown connections subcommand %q: want list, show, disable, enable, resources, token, delete or import", sub)
@@ -100,6 +102,10 @@ func (c *ConnectionsCommand) show(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	labels, err := st.ContainerLabels(ctx, cn.ID)
+	if err != nil {
+		return err
+	}
 	total := 0
 	for _, q := range quarantined {
 		total += q.N
@@ -140,7 +146,7 @@ func (c *ConnectionsCommand) show(ctx context.Context, args []string) error {
 		if s.NextLink != "" {
 			progress = "since " + formatTime(s.RoundStartedAt)
 		}
-		row(w, s.Resource.Name(), oneLine(streamLabel(cn, s), 24), streamStatus(s.Status, s.MissingScope), formatTime(s.LastSuccessAt),
+		row(w, s.Resource.Name(), oneLine(streamLabel(cn, s, labels[s.Stream]), 32), streamStatus(s.Status, s.MissingScope), formatTime(s.LastSuccessAt),
 			lag(now, s.LastSuccessAt), itoa(s.Pages), itoa(s.Upserted), itoa(s.Deleted), itoa(s.Resyncs),
 			progress, oneLine(s.LastError, 80))
 	}
@@ -189,7 +195,8 @@ func (c *ConnectionsCommand) delete(ctx context.Context, args []string) error {
 	return nil
 }
 
-// importLine is one line of a connections import file.
+// importLine is one line of a connections import file. Scopes and
+// Resources are nil when the line does not give them.
 type importLine struct {
 	TenantID          string   `json:"tenant_id"`
 	UserID            string   `json:"user_id"`
@@ -198,6 +205,12 @@ type importLine struct {
 	Scopes            []string `json:"scopes"`
 	Resources         []string `json:"resources"`
 }
+
+// importFields names the fields of a line, for messages.
+const importFields = "tenant_id, user_id, user_principal_name, refresh_token, scopes, resources"
+
+// maxImportLine bounds one line of an import file.
+const maxImportLine = 1 << 20
 
 func (l *importLine) validate() error {
 	var errs []error
@@ -213,7 +226,7 @@ func (l *importLine) validate() error {
 			errs = append(errs, fmt.Errorf("scope %q is not a single scope", s))
 		}
 	}
-	if len(l.Resources) == 0 {
+	if l.Resources != nil && len(l.Resources) == 0 {
 		errs = append(errs, errors.New("resources is empty: list some of mail, calendar, drive, chats, people, contacts"))
 	}
 	for _, r := range l.Resources {
@@ -224,12 +237,45 @@ func (l *importLine) validate() error {
 	return errors.Join(errs...)
 }
 
+// parseImportLine decodes one line, explaining what is wrong with it in
+// terms of the file's format rather than Go's.
+func parseImportLine(text []byte) (*importLine, error) {
+	var l importLine
+	dec := json.NewDecoder(bytes.NewReader(text))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&l)
+	var syntax *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil && dec.More():
+		return nil, errors.New("more than one JSON object on the line")
+	case err == nil:
+		return &l, l.validate()
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, fmt.Errorf("not a JSON object (%v); each line is one object with %s", err, importFields)
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return nil, fmt.Errorf("a JSON %s, not an object; each line is one object with %s", typeErr.Value, importFields)
+	case errors.As(err, &typeErr):
+		want := "a string"
+		if typeErr.Type.Kind() == reflect.Slice {
+			want = "a list of strings"
+		}
+		return nil, fmt.Errorf("%s is a JSON %s; it must be %s", typeErr.Field, typeErr.Value, want)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return nil, fmt.Errorf("unknown field %s; the fields are %s", strings.TrimPrefix(err.Error(), "json: unknown field "), importFields)
+	}
+	return nil, err
+}
+
 func (c *ConnectionsCommand) importFile(ctx context.Context, args []string) error {
-	fs := c.flagSet("connections import", "connections import FILE [flags]",
+	fs := c.flagSet("connections import", "connections import FILE [--replace] [flags]",
 		"Import delegated connections from JSON lines (FILE, or - for standard input), one per line:\n"+
 			`  {"tenant_id":"…","user_id":"…","user_principal_name":"…","refresh_token":"…","scopes":["Mail.Read"],"resources":["mail"]}`+"\n"+
 			"The refresh token is stored encrypted; the worker exchanges it for an access token first.\n"+
-			"Bad lines are reported by number and skipped; the others are imported.")
+			"Each line is reported by number: created, updated, skipped (the connection exists; --replace\n"+
+			"updates it) or bad (why). A bad line does not stop the others.")
+	replace := fs.Bool("replace", false, "update connections that exist: a new refresh token and the fields the line gives; "+
+		"its other fields, access token and disabled status stay")
 	st, err := c.open(ctx, fs, args, 1, "a FILE to import (- for standard input)", true)
 	if err != nil {
 		return err
@@ -239,55 +285,113 @@ func (c *ConnectionsCommand) importFile(ctx context.Context, args []string) erro
 	var r io.Reader = c.Stdin
 	if name := fs.Arg(0); name != "-" {
 		f, err := os.Open(name)
+		if errors.Is(err, fs2.ErrNotExist) {
+			return usageErrorf("import file %s does not exist", name)
+		}
 		if err != nil {
-			return fmt.Errorf("import: %w", err)
+			return usageErrorf("import file %s: %v", name, errors.Unwrap(err))
 		}
 		defer f.Close()
 		r = f
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	imported, bad := 0, 0
-	for n := 1; sc.Scan(); n++ {
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 {
-			continue
+	var created, updated, skipped, bad int
+	err = eachLine(r, maxImportLine, func(n int, text []byte, tooLong bool) error {
+		if n == 1 {
+			// A file saved by some editors starts with a UTF-8 byte-order
+			// mark; it is not part of the JSON.
+			text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf"))
 		}
-		var l importLine
-		dec := json.NewDecoder(bytes.NewReader(text))
-		dec.DisallowUnknownFields()
-		err := dec.Decode(&l)
-		if err == nil && dec.More() {
-			err = errors.New("more than one JSON object on the line")
+		text = bytes.TrimSpace(text)
+		if len(text) == 0 && !tooLong {
+			return nil
 		}
-		if err == nil {
-			err = l.validate()
-		}
-		if err == nil {
-			_, err = st.SaveConnection(ctx, &store.Connection{
-				Kind:              store.KindDelegated,
-				TenantID:          l.TenantID,
-				UserID:            l.UserID,
-				UserPrincipalName: l.UserPrincipalName,
-				Scopes:            l.Scopes,
-				Resources:         mustResources(l.Resources),
-			}, store.Tokens{RefreshToken: l.RefreshToken})
+		var l *importLine
+		err := fmt.Errorf("longer than %d bytes", maxImportLine)
+		if !tooLong {
+			l, err = parseImportLine(text)
 		}
 		if err != nil {
 			bad++
-			fmt.Fprintf(c.Stderr, "line %d: %s\n", n, strings.ReplaceAll(err.Error(), "\n", "; "))
-			continue
+			fmt.Fprintf(c.Stderr, "line %d: bad: %s\n", n, strings.ReplaceAll(err.Error(), "\n", "; "))
+			return nil
 		}
-		imported++
+		cn := &store.Connection{TenantID: l.TenantID, UserID: l.UserID, UserPrincipalName: l.UserPrincipalName, Scopes: l.Scopes}
+		if l.Resources != nil {
+			cn.Resources = mustResources(l.Resources)
+		}
+		outcome, stored, err := st.ImportConnection(ctx, cn, l.RefreshToken, *replace)
+		if errors.Is(err, store.ErrNoResources) {
+			bad++
+			fmt.Fprintf(c.Stderr, "line %d: bad: %v\n", n, store.ErrNoResources)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+		switch outcome {
+		case store.ImportCreated:
+			created++
+			fmt.Fprintf(c.Stdout, "line %d: created connection %d (%s)\n", n, stored.ID, describe(stored))
+		case store.ImportUpdated:
+			updated++
+			fmt.Fprintf(c.Stdout, "line %d: updated connection %d (%s)\n", n, stored.ID, describe(stored))
+		default:
+			skipped++
+			fmt.Fprintf(c.Stdout, "line %d: skipped: connection %d (%s) exists; --replace updates it\n", n, stored.ID, describe(stored))
+			return nil
+		}
+		for _, w := range scopeWarnings(stored, cn.Resources) {
+			fmt.Fprintf(c.Stderr, "line %d: warning: %s\n", n, w)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("import: read: %w", err)
-	}
-	fmt.Fprintf(c.Stdout, "imported %d connection(s), skipped %d bad line(s)\n", imported, bad)
+	fmt.Fprintf(c.Stdout, "%d created, %d updated, %d skipped (already connected), %d bad line(s)\n", created, updated, skipped, bad)
 	if bad > 0 {
-		return fmt.Errorf("import: %d line(s) not imported", bad)
+		return fmt.Errorf("import: %d bad line(s) not imported", bad)
 	}
 	return nil
+}
+
+// eachLine calls fn with each line of r (without its end of line) and its
+// number from 1. A line longer than max is not kept: fn gets tooLong and
+// the lines after it are read all the same.
+func eachLine(r io.Reader, max int, fn func(n int, line []byte, tooLong bool) error) error {
+	br := bufio.NewReaderSize(r, 64*1024)
+	var line []byte
+	tooLong := false
+	for n := 1; ; {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(chunk) > max+2 { // room for \r\n
+				tooLong, line = true, line[:0]
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read line %d: %w", n, err)
+		}
+		if len(line) > 0 || tooLong || err == nil {
+			trimmed := bytes.TrimRight(line, "\r\n")
+			if !tooLong && len(trimmed) > max {
+				tooLong = true
+			}
+			if ferr := fn(n, trimmed, tooLong); ferr != nil {
+				return ferr
+			}
+		}
+		if err != nil {
+			return nil
+		}
+		n++
+		line, tooLong = line[:0], false
+	}
 }
 
 // connection looks up the connection whose id arg names.
@@ -311,11 +415,7 @@ func (c *ConnectionsCommand) connection(ctx context.Context, st *store.Store, ar
 	if err != nil || id <= 0 {
 		return nil, usageErrorf("connection ID %q is not a positive number", arg)
 	}
-	cn, err := st.Connection(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("connection %d does not exist", id)
-	}
-	return cn, err
+	return existingConnection(ctx, st, id)
 }
 
 func describe(cn *store.Connection) string {
@@ -378,11 +478,16 @@ func mustResources(names []string) []*graphsync.Resource {
 	return rs
 }
 
-// streamLabel names a stream within its connection: its container, after
-// its user for an application connection.
-func streamLabel(cn *store.Connection, s *store.SyncState) string {
-	if cn.Kind == store.KindApplication && s.User != "" {
-		return s.User + "/" + s.Container
+// streamLabel names a stream within its connection: its container by name
+// when it has one (a folder's display name, a chat's topic), else by id,
+// after its user for an application connection.
+func streamLabel(cn *store.Connection, s *store.SyncState, name string) string {
+	label := s.Container
+	if name != "" {
+		label = name
 	}
-	return s.Container
+	if cn.Kind == store.KindApplication && s.User != "" {
+		return s.User + "/" + label
+	}
+	return label
 }

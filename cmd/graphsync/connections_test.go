@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/store"
@@ -14,26 +16,37 @@ import (
 func TestConnectionsImport(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	file := writeFile(t, "connections.jsonl", strings.Join([]string{
+	long := `{"tenant_id":"t1","user_id":"u9","refresh_token":"` + strings.Repeat("x", 1<<20) + `","resources":["mail"]}`
+	file := writeFile(t, "connections.jsonl", "\xef\xbb\xbf"+strings.Join([]string{
 		`{"tenant_id":"t1","user_id":"u1","user_principal_name":"ada@contoso.com","refresh_token":"rt-ada-0001","scopes":["Mail.Read","offline_access"],"resources":["mail","calendar"]}`,
 		`{"tenant_id":"t1","user_id":"u2","user_principal_name":"bob@contoso.com","scopes":["Mail.Read"],"resources":["mail"]}`,
 		``,
 		`{"tenant_id":"t1","user_id":"u3","user_principal_name":"cy@contoso.com","refresh_token":"rt-cy-0003","resources":["mail","faxes"]}`,
 		`{"tenant_id":"t1","user_id":"u4","refresh_token":"rt-4","resources":["mail"],"password":"x"}`,
 		`not json`,
+		long,
 		`{"tenant_id":"t2","user_id":"u5","user_principal_name":"dee@fabrikam.com","refresh_token":"rt-dee-0005","scopes":["Chat.Read"],"resources":["chats"]}`,
-	}, "\n")+"\n")
+		`{"tenant_id":"t2","user_id":"u6","refresh_token":"rt-6","scopes":"Mail.Read","resources":["mail"]}`,
+		`["tenant_id"]`,
+	}, "\r\n")+"\r\n")
 
 	code, out, errOut := b.run("connections", "import", file)
 	wantCode(t, code, 1, out, errOut)
-	wantContains(t, "import stdout", out, "imported 2 connection(s), skipped 4 bad line(s)")
+	wantContains(t, "import stdout", out,
+		"line 1: created connection", "(ada@contoso.com)",
+		"line 8: created connection", "(dee@fabrikam.com)",
+		"2 created, 0 updated, 0 skipped (already connected), 7 bad line(s)")
 	wantContains(t, "import stderr", errOut,
-		"line 2: refresh_token is missing",
-		`line 4: resource "faxes" is not one of`,
-		`line 5: json: unknown field "password"`,
-		"line 6: ",
-		"4 line(s) not imported")
-	wantNotContains(t, "import stderr", errOut, "line 1:", "line 3:", "line 7:")
+		"line 1: warning: calendar needs the Calendars.Read permission",
+		"line 2: bad: refresh_token is missing",
+		`line 4: bad: resource "faxes" is not one of`,
+		`line 5: bad: unknown field "password"; the fields are tenant_id, user_id`,
+		"line 6: bad: not a JSON object",
+		"line 7: bad: longer than 1048576 bytes",
+		"line 9: bad: scopes is a JSON string; it must be a list of strings",
+		"line 10: bad: a JSON array, not an object",
+		"7 bad line(s) not imported")
+	wantNotContains(t, "import stderr", errOut, "line 3:", "line 8: bad", "json:")
 	wantNotContains(t, "import output", out+errOut, "rt-ada-0001", "rt-dee-0005")
 
 	st := b.store()
@@ -70,15 +83,80 @@ func TestConnectionsImport(t *testing.T) {
 			t.Errorf("%s: refresh token not stored encrypted", cn.UserPrincipalName)
 		}
 	}
+}
 
-	// Importing the same good lines again updates rather than duplicates.
-	file = writeFile(t, "again.jsonl", `{"tenant_id":"t1","user_id":"u1","user_principal_name":"ada@contoso.com","refresh_token":"rt-ada-0002","resources":["mail"]}`+"\n")
-	code, out, errOut = b.run("connections", "import", file)
-	wantCode(t, code, 0, out, errOut)
-	wantContains(t, "second import", out, "imported 1 connection(s), skipped 0 bad line(s)")
-	if conns, _ = st.Connections(t.Context()); len(conns) != 2 {
-		t.Errorf("%d connections after re-import, want 2", len(conns))
+// Importing a line for a connection that exists changes nothing unless
+// --replace is given; with it, only the refresh token and the fields the
+// line gives change, and an operator's disabling stays.
+func TestConnectionsImportExisting(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	st := b.store()
+	ctx := t.Context()
+	cn, err := st.SaveConnection(ctx, &store.Connection{
+		Kind: store.KindDelegated, TenantID: "t1", UserID: "u1", UserPrincipalName: "ada@contoso.com", DisplayName: "Ada Lovelace",
+		Scopes: []string{"Mail.Read", "Calendars.Read", "offline_access"}, Resources: []*graphsync.Resource{graphsync.Mail, graphsync.Calendar},
+	}, store.Tokens{AccessToken: "at-valid-0001", RefreshToken: "rt-old-0001", Expiry: time.Now().Add(time.Hour).UTC().Truncate(time.Second)})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := st.SetStatus(ctx, cn.ID, store.StatusDisabled, "disabled", "disabled by an operator"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := st.Tokens(ctx, cn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := `{"tenant_id":"t1","user_id":"u1","refresh_token":"rt-new-0002","resources":["mail"]}` + "\n"
+	file := writeFile(t, "again.jsonl", line)
+
+	code, out, errOut := b.run("connections", "import", file)
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "import without --replace", out,
+		fmt.Sprintf("line 1: skipped: connection %d (ada@contoso.com) exists; --replace updates it", cn.ID),
+		"0 created, 0 updated, 1 skipped (already connected), 0 bad line(s)")
+	got, err := st.Connection(ctx, cn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := st.Tokens(ctx, cn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.RefreshToken != "rt-old-0001" || len(got.Resources) != 2 || got.Status != store.StatusDisabled {
+		t.Fatalf("import without --replace changed the connection: resources %v status %s new refresh token %v",
+			got.Resources, got.Status, tok.RefreshToken != "rt-old-0001")
+	}
+
+	code, out, errOut = b.run("connections", "import", "--replace", file)
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "import --replace", out, fmt.Sprintf("line 1: updated connection %d (ada@contoso.com)", cn.ID),
+		"0 created, 1 updated, 0 skipped")
+	if got, err = st.Connection(ctx, cn.ID); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err = st.Tokens(ctx, cn.ID); err != nil {
+		t.Fatal(err)
+	}
+	if tok.RefreshToken != "rt-new-0002" {
+		t.Error("--replace kept the old refresh token")
+	}
+	if tok.AccessToken != before.AccessToken || !tok.Expiry.Equal(before.Expiry) {
+		t.Error("--replace dropped the valid access token")
+	}
+	if got.UserPrincipalName != "ada@contoso.com" || got.DisplayName != "Ada Lovelace" || strings.Join(got.Scopes, " ") != "Mail.Read Calendars.Read offline_access" {
+		t.Errorf("--replace dropped fields the line does not give: UPN %q name %q scopes %v", got.UserPrincipalName, got.DisplayName, got.Scopes)
+	}
+	if strings.Join(graphsync.Names(got.Resources), ",") != "mail" {
+		t.Errorf("--replace: resources %v, want the line's mail", graphsync.Names(got.Resources))
+	}
+	if got.Status != store.StatusDisabled {
+		t.Errorf("--replace re-enabled a connection an operator disabled: status %s", got.Status)
+	}
+
+	code, out, errOut = b.run("connections", "import", filepath.Join(t.TempDir(), "missing.jsonl"))
+	wantCode(t, code, 2, out, errOut)
+	wantContains(t, "import of a missing file", errOut, "missing.jsonl does not exist")
 }
 
 func TestConnectionsImportNeedsKey(t *testing.T) {
@@ -214,7 +292,7 @@ func TestConnectionsRoundTrip(t *testing.T) {
 	}
 
 	code, out, errOut = b.run("connections", "show", id)
-	wantCode(t, code, 1, out, errOut)
+	wantCode(t, code, 2, out, errOut)
 	wantContains(t, "show deleted", errOut, "connection "+id+" does not exist")
 
 	code, out, errOut = b.run("connections", "show", "abc")

@@ -21,7 +21,7 @@ func (c *KeysCommand) Run(ctx context.Context, args []string) error {
 	case "rotate":
 		return c.rotate(ctx, args[1:])
 	case "-h", "-help", "--help":
-		fmt.Fprintln(c.Stderr, "Usage: graphsync keys generate|rotate [flags]")
+		fmt.Fprintln(c.Stdout, "Usage: graphsync keys generate|rotate [flags]")
 		return nil
 	}
 	return usageErrorf("unknown keys subcommand %q: want generate or rotate", args[0])
@@ -31,7 +31,7 @@ func (c *KeysCommand) generate(args []string) error {
 	fs := c.flagSet("keys generate", "keys generate",
 		"Print a new random encryption key for GRAPHSYNC_ENCRYPTION_KEY.\n"+
 			"To rotate, put the new key first (new,old), run `graphsync keys rotate`, then drop the old one.")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if err := wantArgs(fs, 0, ""); err != nil {
@@ -63,7 +63,7 @@ func (c *KeysCommand) rotate(ctx context.Context, args []string) error {
 	defer st.Close()
 	n, err := st.RotateKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("rotate keys: %w", err)
+		return err // the store names what it was doing
 	}
 	fmt.Fprintf(c.Stdout, "re-encrypted %d connection(s) under key %s\n", n, st.Keys().PrimaryID())
 	return nil

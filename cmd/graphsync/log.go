@@ -5,7 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/identity"
@@ -18,10 +21,11 @@ import (
 // JSON, text, or auto (text on a terminal, JSON otherwise). Lines logged
 // while a job is worked name its connection and resource, and an error from
 // Graph adds the request-id of the failing request as its own attribute.
+// Durations are logged in milliseconds, their keys ending in _ms.
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: millisecondDurations}
 	var h slog.Handler
 	if cfg.LogFormat == "text" || (cfg.LogFormat == "auto" && progress.IsTerminal(w)) {
 		h = slog.NewTextHandler(w, opts)
@@ -29,6 +33,17 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(&contextHandler{inner: h})
+}
+
+// millisecondDurations writes a duration as a number of milliseconds under
+// its key plus _ms (duration_ms, retry_after_ms): slog's JSON handler would
+// write nanoseconds under the bare key, a unit nobody reading logs expects.
+func millisecondDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindDuration {
+		return a
+	}
+	ms := float64(a.Value.Duration()) / float64(time.Millisecond)
+	return slog.Float64(strings.TrimSuffix(a.Key, "_ms")+"_ms", math.Round(ms*1000)/1000)
 }
 
 // contextHandler adds the job attributes from the context (jobs.LogAttrs)

@@ -119,9 +119,20 @@ func TestHelpAndUnknownCommand(t *testing.T) {
 	wantCode(t, code, 2, out, errOut)
 	wantContains(t, "stderr", errOut, `unknown command "frobnicate"`)
 
+	// Help asked for goes where `graphsync help` writes: standard output.
 	code, out, errOut = runWith(t, nil, "migrate", "-h")
 	wantCode(t, code, 0, out, errOut)
-	wantContains(t, "migrate -h", errOut, "Usage: graphsync migrate", "-database-url", "$DATABASE_URL")
+	wantContains(t, "migrate -h", out, "Usage: graphsync migrate", "-database-url", "$DATABASE_URL")
+	code, helpOut, errOut := runWith(t, nil, "help", "migrate")
+	wantCode(t, code, 0, helpOut, errOut)
+	if helpOut != out {
+		t.Errorf("help migrate and migrate -h differ:\n%s\n%s", helpOut, out)
+	}
+	for _, args := range [][]string{{"connections", "-h"}, {"keys", "-h"}, {"config", "-h"}} {
+		code, out, errOut = runWith(t, nil, args...)
+		wantCode(t, code, 0, out, errOut)
+		wantContains(t, strings.Join(args, " "), out, "Usage: graphsync "+args[0])
+	}
 
 	code, out, errOut = runWith(t, nil, "version")
 	wantCode(t, code, 0, out, errOut)
@@ -138,8 +149,67 @@ func TestHelpHidesSecretsFromEnvironment(t *testing.T) {
 	}
 	code, out, errOut := runWith(t, env, "status", "-h")
 	wantCode(t, code, 0, out, errOut)
-	wantContains(t, "status -h", errOut, "(set, hidden)", "-connection")
+	wantContains(t, "status -h", out, "(set, hidden)", "-connection")
 	wantNotContains(t, "status -h", out+errOut, "client-secret-value-123", "ui-token-value-456", "encryption-key-value-789", "db-password-000")
+}
+
+// Mistakes get one clear line and the right exit status: no list of every
+// setting after a bad flag, no doubled prefixes, a malformed DATABASE_URL
+// is a configuration error, each failed connection attempt named once.
+func TestErrorMessages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	with := func(k, v string) map[string]string {
+		env := map[string]string{}
+		for kk, vv := range b.env {
+			env[kk] = vv
+		}
+		env[k] = v
+		return env
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown flag", b.env, []string{"status", "--bogus"}, 2, "graphsync: flag provided but not defined: -bogus; `graphsync status -h` lists its flags\n"},
+		{"bad connection id", b.env, []string{"sync", "--connection", "abc"}, 2, `invalid value "abc" for flag -connection`},
+		{"missing connection", b.env, []string{"connections", "show", "424242"}, 2, "graphsync: connection 424242 does not exist"},
+		{"extra argument", b.env, []string{"migrate", "extra"}, 2, "graphsync: migrate takes no arguments"},
+		{"malformed DATABASE_URL", with("DATABASE_URL", "postgres://a b@localhost/db"), []string{"status"}, 2, "graphsync: DATABASE_URL is malformed"},
+		{"no command", nil, nil, 2, "graphsync: no command given; `graphsync help` lists the commands\n"},
+	}
+	for _, tt := range tests {
+		code, out, errOut := runWith(t, tt.env, tt.args...)
+		wantCode(t, code, tt.code, out, errOut)
+		wantContains(t, tt.name, errOut, tt.want)
+		if n := strings.Count(errOut, "\n"); n != 1 {
+			t.Errorf("%s: %d lines on stderr, want 1:\n%s", tt.name, n, errOut)
+		}
+		wantNotContains(t, tt.name, out+errOut, "graphsync: graphsync", "GRAPHSYNC_CALENDAR_PAST")
+	}
+
+	// An unreachable server: each address tried is named once.
+	code, out, errOut := runWith(t, with("DATABASE_URL", "postgres://postgres@127.0.0.1:1/postgres?connect_timeout=5"), "status")
+	wantCode(t, code, 1, out, errOut)
+	wantContains(t, "unreachable database", errOut, "unreachable", "127.0.0.1:1")
+	for _, line := range strings.Split(errOut, "\n") {
+		if strings.TrimSpace(line) != "" && strings.Count(errOut, line) > 1 {
+			t.Errorf("unreachable database: %q repeated:\n%s", line, errOut)
+		}
+	}
+
+	// The store says what it was doing once.
+	code, out, errOut = runWith(t, with("GRAPHSYNC_ENCRYPTION_KEY", b.key), "keys", "rotate")
+	wantCode(t, code, 0, out, errOut)
+	if _, err := b.store().Pool().Exec(t.Context(), "DROP TABLE connections CASCADE"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runWith(t, b.env, "keys", "rotate")
+	wantCode(t, code, 1, out, errOut)
+	wantNotContains(t, "keys rotate", errOut, "rotate keys: rotate keys")
 }
 
 func TestInterspersed(t *testing.T) {

@@ -10,6 +10,18 @@ import (
 	"github.com/graphsync/graphsync/store"
 )
 
+// scopeWarnings names each of rs whose permission cn was not granted.
+func scopeWarnings(cn *store.Connection, rs []*graphsync.Resource) []string {
+	var out []string
+	for _, r := range rs {
+		if need := r.Permission(cn.Kind == store.KindApplication); need != "" && !graphsync.Granted(cn.Scopes, need) {
+			out = append(out, fmt.Sprintf("%s needs the %s permission, which connection %d was not granted; "+
+				"it will show missing_scope until the connection is consented again", r, need, cn.ID))
+		}
+	}
+	return out
+}
+
 // resources enables and disables resources of one connection.
 func (c *ConnectionsCommand) resources(ctx context.Context, args []string) error {
 	fs := c.flagSet("connections resources", "connections resources ID [--enable LIST] [--disable LIST] [flags]",
@@ -49,11 +61,8 @@ func (c *ConnectionsCommand) resources(ctx context.Context, args []string) error
 			return err
 		}
 		cn.Resources = next
-		for _, r := range on {
-			if need := r.Permission(cn.Kind == store.KindApplication); need != "" && !graphsync.Granted(cn.Scopes, need) {
-				fmt.Fprintf(c.Stderr, "warning: %s needs the %s permission, which connection %d was not granted; "+
-					"it will show missing_scope until the connection is consented again\n", r, need, cn.ID)
-			}
+		for _, w := range scopeWarnings(cn, on) {
+			fmt.Fprintf(c.Stderr, "warning: %s\n", w)
 		}
 	}
 	fmt.Fprintf(c.Stdout, "connection %d (%s) syncs: %s\n", cn.ID, describe(cn), strings.Join(graphsync.Names(cn.Resources), ", "))

@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/config"
 	"github.com/graphsync/graphsync/store"
 )
@@ -18,10 +20,12 @@ type StatusCommand struct{ *Main }
 
 func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	fs := c.flagSet("status", "status [--connection ID] [flags]",
-		"Show, per connection and resource: the last successful sync and the lag since, page and row counts,\n"+
-			"the status (ok, error, missing_scope with the permission), any throttle window, quarantined records,\n"+
-			"and the last error. A resource with several streams (mail folders, chats) shows their sum, its worst\n"+
-			"status and its oldest success; `graphsync connections show ID` lists every stream.")
+		"Show, per connection and resource: when the resource last synced as a whole and the lag since (the\n"+
+			"lag graphsync_sync_lag_seconds reports the worst of), page and row counts, the status (ok, error,\n"+
+			"missing_scope with the permission, disabled), any throttle window, quarantined records and the last\n"+
+			"error; then warnings that concern every connection (the app's credentials, its client secret's\n"+
+			"expiry, tokens the encryption key cannot open). A resource with several streams (mail folders, chats)\n"+
+			"shows their sum and worst status; `graphsync connections show ID` lists every stream.")
 	only := fs.Int64("connection", 0, "show only the connection with this ID")
 	cfg, err := c.load(fs, args, config.Need{Database: true})
 	if err != nil {
@@ -38,10 +42,7 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 
 	var conns []*store.Connection
 	if *only != 0 {
-		cn, err := st.Connection(ctx, *only)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("connection %d does not exist", *only)
-		}
+		cn, err := existingConnection(ctx, st, *only)
 		if err != nil {
 			return err
 		}
@@ -51,6 +52,11 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	}
 	if len(conns) == 0 {
 		fmt.Fprintln(c.Stdout, "No connections yet: connect a user with `graphsync connect` or import some with `graphsync connections import`.")
+		warns, err := warnings(ctx, cfg, st, time.Now())
+		if err != nil {
+			return err
+		}
+		printWarnings(c.Stdout, warns)
 		return nil
 	}
 	states, err := st.SyncStates(ctx, *only)
@@ -69,6 +75,14 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	lags, err := st.ResourceLags(ctx, *only)
+	if err != nil {
+		return err
+	}
+	behind := map[quarantineKey]store.ResourceLag{}
+	for _, l := range lags {
+		behind[quarantineKey{l.ConnectionID, l.Resource}] = l
+	}
 
 	byConn := map[int64][]*store.SyncState{}
 	for _, s := range states {
@@ -84,13 +98,41 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 			if lastErr == "" && cn.Status != store.StatusActive {
 				lastErr = errorText(cn.LastErrorCode, cn.LastError, nil)
 			}
+			// Lag only where the gauge counts it: active connections,
+			// enabled resources with their permission.
+			lastSuccess, lagText := r.lastSuccess, "-"
+			if l, ok := behind[quarantineKey{cn.ID, r.resource}]; ok {
+				lastSuccess, lagText = l.LastSuccess, "never"
+				if l.LastSuccess != nil {
+					lagText = l.Lag.Round(time.Second).String()
+				}
+			}
 			row(w, strconv.FormatInt(cn.ID, 10), describe(cn), cn.Status, r.resource, r.status,
-				formatTime(r.lastSuccess), r.lag(now), strconv.Itoa(r.streams), itoa(r.pages), itoa(r.upserted),
+				formatTime(lastSuccess), lagText, strconv.Itoa(r.streams), itoa(r.pages), itoa(r.upserted),
 				itoa(r.deleted), itoa(r.resyncs), formatTime(throttled),
 				strconv.Itoa(quarantined[quarantineKey{cn.ID, r.resource}]), oneLine(lastErr, 100))
 		}
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	warns, err := warnings(ctx, cfg, st, now)
+	if err != nil {
+		return err
+	}
+	printWarnings(c.Stdout, warns)
+	return nil
+}
+
+// printWarnings writes warnings under a blank line, one per line.
+func printWarnings(w io.Writer, warns []string) {
+	if len(warns) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	for _, s := range warns {
+		fmt.Fprintf(w, "warning: %s\n", s)
+	}
 }
 
 // resourceStatus sums the streams of one resource of a connection.
@@ -98,25 +140,19 @@ type resourceStatus struct {
 	resource                          string
 	status                            string
 	streams                           int
-	lastSuccess                       *time.Time
+	lastSuccess                       *time.Time // the top-level stream's
 	rank                              int
 	pages, upserted, deleted, resyncs int64
 	lastError                         string
 	lastErrorAt                       *time.Time
 }
 
-func (r *resourceStatus) lag(now time.Time) string {
-	if r.lastSuccess == nil {
-		return "never"
-	}
-	return lag(now, r.lastSuccess)
-}
-
 // statusRank orders stream statuses from best to worst.
 var statusRank = map[string]int{store.StreamOK: 0, store.StreamStopped: 1, store.StreamError: 2, store.StreamMissingScope: 3}
 
 // summarize returns one line per resource the connection syncs or has state
-// for, in name order.
+// for, in name order; a resource with state that the connection no longer
+// syncs is disabled.
 func summarize(cn *store.Connection, states []*store.SyncState) []*resourceStatus {
 	byName := map[string]*resourceStatus{}
 	get := func(name string) *resourceStatus {
@@ -141,7 +177,7 @@ func summarize(cn *store.Connection, states []*store.SyncState) []*resourceStatu
 		r.upserted += s.Upserted
 		r.deleted += s.Deleted
 		r.resyncs += s.Resyncs
-		if s.LastSuccessAt != nil && (r.lastSuccess == nil || s.LastSuccessAt.Before(*r.lastSuccess)) {
+		if s.Container == "" && s.LastSuccessAt != nil && (r.lastSuccess == nil || s.LastSuccessAt.Before(*r.lastSuccess)) {
 			r.lastSuccess = s.LastSuccessAt
 		}
 		if s.Status != store.StreamOK && s.LastError != "" &&
@@ -154,6 +190,10 @@ func summarize(cn *store.Connection, states []*store.SyncState) []*resourceStatu
 	}
 	out := make([]*resourceStatus, 0, len(byName))
 	for _, r := range byName {
+		if r.resource != graphsync.Users.Name() &&
+			!slices.ContainsFunc(cn.Resources, func(res *graphsync.Resource) bool { return res.Name() == r.resource }) {
+			r.status = "disabled"
+		}
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].resource < out[j].resource })

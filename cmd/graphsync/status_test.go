@@ -22,7 +22,7 @@ func TestStatus(t *testing.T) {
 
 	cn, err := st.SaveConnection(ctx, &store.Connection{
 		Kind: store.KindDelegated, TenantID: "tenant-s", UserID: "user-s", UserPrincipalName: "sam@contoso.com",
-		Resources: []*graphsync.Resource{graphsync.Mail, graphsync.Calendar, graphsync.Contacts},
+		Resources: []*graphsync.Resource{graphsync.Mail, graphsync.Calendar, graphsync.Contacts, graphsync.Chats, graphsync.People},
 	}, store.Tokens{RefreshToken: "rt"})
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +30,7 @@ func TestStatus(t *testing.T) {
 	for _, folder := range []struct {
 		name string
 		p    store.Progress
-	}{{"inbox", store.Progress{Pages: 2, Upserted: 7, Deleted: 1}}, {"sent", store.Progress{Pages: 1, Upserted: 3}}} {
+	}{{"", store.Progress{}}, {"inbox", store.Progress{Pages: 2, Upserted: 7, Deleted: 1}}, {"sent", store.Progress{Pages: 1, Upserted: 3}}} {
 		s := graphsync.Stream{Connection: cn.ID, User: cn.UserID, Resource: graphsync.Mail, Container: folder.name}
 		if _, err := st.StartRound(ctx, s, true); err != nil {
 			t.Fatal(err)
@@ -54,6 +54,28 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := st.SetThrottle(ctx, graphsync.Scope{Tenant: "tenant-s", Mailbox: "someone-else"}, until.Add(time.Hour), "429"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Chats synced as a whole just now; one chat's messages were last
+	// listed two days ago (nothing new in it since): the resource is not
+	// behind.
+	for _, chat := range []string{"", "19:old-chat@thread.v2"} {
+		s := graphsync.Stream{Connection: cn.ID, User: cn.UserID, Resource: graphsync.Chats, Container: chat}
+		if err := st.FinishRounds(ctx, []store.Finish{{Stream: s}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Pool().Exec(ctx, `UPDATE sync_state SET last_success_at = now() - interval '2 days'
+		WHERE connection_id = $1 AND resource = 'chats' AND stream <> ''`, cn.ID); err != nil {
+		t.Fatal(err)
+	}
+	// People synced, then disabled: its lag no longer grows.
+	people := graphsync.Stream{Connection: cn.ID, User: cn.UserID, Resource: graphsync.People}
+	if err := st.FinishRounds(ctx, []store.Finish{{Stream: people}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetResources(ctx, cn.ID, []*graphsync.Resource{graphsync.Mail, graphsync.Calendar, graphsync.Contacts, graphsync.Chats}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -92,10 +114,10 @@ func TestStatus(t *testing.T) {
 	wantContains(t, "status output", out, "sam@contoso.com", "missing_scope (Calendars.Read)",
 		"needs the Calendars.Read permission", until.Format("2006-01-02 15:04:05Z"), "not synced yet")
 	wantNotContains(t, "status output", out, until.Add(time.Hour).Format("2006-01-02 15:04:05Z"))
-	// mail: 2 streams, 3 pages, 10 upserted, 1 deleted, 0 resyncs, then throttled until (2 fields), 1 quarantined.
+	// mail: 3 streams, 3 pages, 10 upserted, 1 deleted, 0 resyncs, then throttled until (2 fields), 1 quarantined.
 	gotCounts := strings.Join(mail[8:13], " ")
-	if gotCounts != "2 3 10 1 0" {
-		t.Errorf("mail streams/pages/upserted/deleted/resyncs = %q, want \"2 3 10 1 0\"\n%s", gotCounts, out)
+	if gotCounts != "3 3 10 1 0" {
+		t.Errorf("mail streams/pages/upserted/deleted/resyncs = %q, want \"3 3 10 1 0\"\n%s", gotCounts, out)
 	}
 	if q := mail[15]; q != "1" {
 		t.Errorf("mail quarantined = %q, want 1\n%s", q, out)
@@ -104,7 +126,29 @@ func TestStatus(t *testing.T) {
 		t.Errorf("mail lag = %q, want a duration\n%s", lag, out)
 	}
 
+	// The lag is the gauge's: the time since the resource synced as a
+	// whole, not since its least recently listed chat.
+	health, err := st.ReadHealth(ctx, graphsync.Names(graphsync.Resources))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chats := lines["chats"]
+	if chats == nil {
+		t.Fatalf("no chats line in:\n%s", out)
+	}
+	lag, err := time.ParseDuration(chats[7])
+	if err != nil || lag > time.Minute || health.Lag["chats"] > time.Minute {
+		t.Errorf("chats lag: status %q, gauge %s; want both under a minute\n%s", chats[7], health.Lag["chats"], out)
+	}
+	// A disabled resource says so, without a lag the gauge does not count.
+	if p := lines["people"]; p == nil || p[4] != "disabled" || p[7] != "-" {
+		t.Errorf("disabled people: %q, want status disabled and lag -\n%s", p, out)
+	}
+	if _, counted := health.Lag["people"]; counted {
+		t.Errorf("the gauge counts the disabled people resource: %v", health.Lag)
+	}
+
 	code, out, errOut = b.run("status", "--connection", "999999")
-	wantCode(t, code, 1, out, errOut)
+	wantCode(t, code, 2, out, errOut)
 	wantContains(t, "status of missing connection", errOut, "connection 999999 does not exist")
 }

@@ -15,7 +15,7 @@ type VersionCommand struct{ *Main }
 
 func (c *VersionCommand) Run(ctx context.Context, args []string) error {
 	fs := c.flagSet("version", "version", "Print the version, the commit it was built from, and the Go version.")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if err := wantArgs(fs, 0, ""); err != nil {

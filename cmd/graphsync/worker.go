@@ -98,6 +98,9 @@ func runWorker(ctx context.Context, w *worker.Worker, cfg *config.Config, log *s
 		}
 		defer srv.Close()
 	}
+	if !waitMigrated(ctx, w.Store, log) {
+		return nil // stopped while waiting
+	}
 	if err := client.Start(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
@@ -113,6 +116,38 @@ func runWorker(ctx context.Context, w *worker.Worker, cfg *config.Config, log *s
 	}
 	log.Info("worker stopped")
 	return nil
+}
+
+// waitMigrated holds the worker back while migrations are pending (started
+// with --migrate=false before the deploy step applied them): jobs written
+// for the new schema must not run on the old one. It logs an error at once
+// and every minute, while /readyz answers 503, and reports false when ctx
+// ends first.
+func waitMigrated(ctx context.Context, st *store.Store, log *slog.Logger) bool {
+	var logged time.Time
+	for {
+		pending, err := st.Pending(ctx)
+		switch {
+		case err == nil && len(pending) == 0:
+			if !logged.IsZero() {
+				log.Info("migrations applied; starting work")
+			}
+			return true
+		case time.Since(logged) >= time.Minute:
+			logged = time.Now()
+			if err != nil {
+				log.Error("cannot read the applied migrations; not working until it can", "error", err)
+			} else {
+				log.Error("the database has pending migrations; this worker does no work until they are applied (run `graphsync migrate`)",
+					"pending", pending)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // serverError makes the server's configuration errors usage errors.

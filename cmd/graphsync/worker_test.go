@@ -97,6 +97,21 @@ const (
 
 func startWorker(t *testing.T, ecfg emulator.Config, extraEnv map[string]string) *workerBundle {
 	t.Helper()
+	return startWorkerWith(t, ecfg, extraEnv, graphsync.Resources)
+}
+
+// startWorkerWith is startWorker with every user connected for resources.
+func startWorkerWith(t *testing.T, ecfg emulator.Config, extraEnv map[string]string, resources []*graphsync.Resource) *workerBundle {
+	t.Helper()
+	w := connectEmulated(t, ecfg, extraEnv, resources)
+	w.startProcess(t)
+	return w
+}
+
+// connectEmulated starts an emulator and connects its users for resources,
+// with an environment pointing graphsync at both; no worker runs yet.
+func connectEmulated(t *testing.T, ecfg emulator.Config, extraEnv map[string]string, resources []*graphsync.Resource) *workerBundle {
+	t.Helper()
 	b := setup(t)
 	redirect, err := connect.LoopbackRedirect("/callback")
 	if err != nil {
@@ -130,14 +145,21 @@ func startWorker(t *testing.T, ecfg emulator.Config, extraEnv map[string]string)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, u := range em.Users() {
-		conn, err := connect.Headless(ctx, connect.Config{Store: w.st, Graph: gc, Auth: auth, Resources: graphsync.Resources,
+		conn, err := connect.Headless(ctx, connect.Config{Store: w.st, Graph: gc, Auth: auth, Resources: resources,
 			LoginHint: u.UserPrincipalName})
 		if err != nil {
 			t.Fatalf("connect %s: %v", u.UserPrincipalName, err)
 		}
 		w.conns = append(w.conns, conn)
 	}
+	return w
+}
 
+// startProcess runs `graphsync worker` in-process until the test ends, and
+// waits until it is ready.
+func (w *workerBundle) startProcess(t *testing.T) {
+	t.Helper()
+	b := w.testBundle
 	wctx, stop := context.WithCancel(context.Background())
 	w.stop = stop
 	m := &Main{Getenv: func(k string) string { return b.env[k] }, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: w.logs}
@@ -160,7 +182,7 @@ func startWorker(t *testing.T, ecfg emulator.Config, extraEnv map[string]string)
 		if resp, err := http.Get("http://" + w.addr + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return w
+				return
 			}
 		}
 		if time.Now().After(deadline) {

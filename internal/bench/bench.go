@@ -65,6 +65,7 @@ var scenarios = []scenario{
 	{"fleet", idleFleet},
 	{"memory", memory},
 	{"scale", scaleOut},
+	{"demo", demoMemory},
 }
 
 // Names lists the scenarios in the order they run.

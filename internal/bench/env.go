@@ -230,19 +230,19 @@ func (e *env) connect(ctx context.Context, resources []*graphsync.Resource) erro
 
 // pass enqueues a sync of every connection's resources and waits until no
 // sync job is left; it returns the jobs enqueued and the wall time.
-func (e *env) pass(ctx context.Context, timeout time.Duration) (int, time.Duration, error) {
+func (e *env) pass(ctx context.Context, timeout time.Duration, opts ...jobs.EnqueueOption) (int, time.Duration, error) {
 	if _, err := e.pool.Exec(ctx, "DELETE FROM river_job WHERE state = 'completed'"); err != nil {
 		return 0, 0, err
 	}
 	start := time.Now()
-	n, err := e.svc.EnqueueSync(ctx, e.river, 0, nil)
+	p, err := e.svc.EnqueueSync(ctx, e.river, 0, nil, opts...)
 	if err != nil {
 		return 0, 0, err
 	}
 	if err := e.waitIdle(ctx, start.Add(timeout)); err != nil {
-		return n, time.Since(start), err
+		return p.Mailboxes(), time.Since(start), err
 	}
-	return n, time.Since(start), nil
+	return p.Mailboxes(), time.Since(start), nil
 }
 
 func (e *env) waitIdle(ctx context.Context, deadline time.Time) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/jobs"
 )
 
 const (
@@ -43,7 +44,10 @@ func idleFleet(ctx context.Context, o *Options, rep *Report) error {
 	}
 	// An idle job waits on Graph and PostgreSQL far more than it computes:
 	// a large fleet wants many at once (graphsync worker --sync-workers).
-	w, err := e.startWorker(ctx, name, func(c *WorkerConfig) { c.SyncWorkers = fleetSyncWorkers })
+	// The interval check of chats (every sync interval) is measured on its
+	// own below: the idle pass must not meet it however long the initial
+	// pass takes.
+	w, err := e.startWorker(ctx, name, func(c *WorkerConfig) { c.SyncWorkers = fleetSyncWorkers; c.EditCheck = 24 * time.Hour })
 	if err != nil {
 		return err
 	}
@@ -60,7 +64,8 @@ func idleFleet(ctx context.Context, o *Options, rep *Report) error {
 		return err
 	}
 	cpu0, _ := w.cpu()
-	jobsN, dur, err := e.pass(ctx, 30*time.Minute)
+	// A scheduled pass: incremental, as the scheduler queues it.
+	jobsN, dur, err := e.pass(ctx, 30*time.Minute, jobs.Incremental)
 	if err != nil {
 		return fmt.Errorf("idle pass: %w", err)
 	}
@@ -78,6 +83,7 @@ func idleFleet(ctx context.Context, o *Options, rep *Report) error {
 		requests += r
 		o.logf("%s: idle pass: %d requests to %s %v", name, r, route, byStatus)
 	}
+	idleListings := chatListings(e.em.Counters())
 	if rows, err := e.pool.Query(ctx, `SELECT resource, count(*), count(*) FILTER (WHERE delta_link <> ''), count(*) FILTER (WHERE stream = '')
 		FROM sync_state GROUP BY resource ORDER BY resource`); err == nil {
 		for rows.Next() {
@@ -119,5 +125,39 @@ func idleFleet(ctx context.Context, o *Options, rep *Report) error {
 	rep.add(name, "Postgres statements per stream (River's included)", fmt.Sprintf("%.1f", float64(queries)/float64(streams)), "", nil)
 	rep.add(name, "River jobs per second", perSec(float64(jobsN)/dur.Seconds()), "", nil)
 	rep.add(name, "worker CPU per job", fmt.Sprintf("%.1f ms", (cpu1-cpu0).Seconds()*1000/float64(jobsN)), "", nil)
+
+	// Once per sync interval every chat's messages are listed from its
+	// watermark, which finds edits and deletions no preview shows: a
+	// thorough pass costs what that check costs.
+	var chats int
+	if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM chats WHERE deleted_at IS NULL").Scan(&chats); err != nil {
+		return err
+	}
+	e.em.ResetCounters()
+	if _, _, err := e.pass(ctx, 30*time.Minute); err != nil {
+		return fmt.Errorf("pass with the interval check due: %w", err)
+	}
+	checkListings := chatListings(e.em.Counters())
+	rep.add(name, "chat message listings in an idle scheduled pass (no new message)", count(int(idleListings)), "0", ptr(idleListings == 0))
+	perChat := float64(checkListings) / float64(max(chats, 1))
+	rep.add(name, fmt.Sprintf("chat message listings per chat when the interval check is due (%s chats)", count(chats)),
+		fmt.Sprintf("%.2f", perChat), "≤ 1", ptr(chats > 0 && perChat <= 1.0001))
+	// Teams allows 20 chat message reads per second per app and tenant:
+	// the check of a tenant's chats must fit in the sync interval.
+	rep.add(name, "chat message reads per second for one tenant of 10,000 users × 20 chats, checked every 5 min",
+		fmt.Sprintf("%.0f (Teams allows 20 per tenant)", perChat*10_000*20/300), "", nil)
 	return nil
+}
+
+// chatListings counts the requests that listed a chat's messages.
+func chatListings(c emulator.Counters) int64 {
+	var n int64
+	for route, byStatus := range c.Requests {
+		if strings.Contains(route, "chats/") && strings.HasSuffix(route, "/messages") {
+			for _, k := range byStatus {
+				n += k
+			}
+		}
+	}
+	return n
 }

@@ -25,6 +25,7 @@ import (
 	gsworker "github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
+	"github.com/graphsync/graphsync/syncer"
 )
 
 // workerEnv carries a child worker's configuration. It travels in the
@@ -44,6 +45,9 @@ type WorkerConfig struct {
 	SyncWorkers   int     `json:"sync_workers"`
 	MailboxRate   float64 `json:"mailbox_rate,omitempty"`
 	MailboxBurst  int     `json:"mailbox_burst,omitempty"`
+	// EditCheck is how long a chat's messages may go unlisted when no new
+	// message shows (syncer.Config.EditCheck); 0 keeps the default.
+	EditCheck time.Duration `json:"edit_check,omitempty"`
 	// Addr is the loopback address serving /debug/pprof/ and /stats.
 	Addr string `json:"addr"`
 	// CPUProfile and HeapProfile are written when the worker stops.
@@ -119,7 +123,7 @@ func RunWorker(ctx context.Context) error {
 		gcfg.MailboxRate = rate.Limit(cfg.MailboxRate)
 		gcfg.MailboxBurst = cfg.MailboxBurst
 	}
-	w, err := gsworker.New(gsworker.Config{Store: st, Logger: log, Graph: gcfg,
+	w, err := gsworker.New(gsworker.Config{Store: st, Logger: log, Graph: gcfg, Engine: syncer.Config{EditCheck: cfg.EditCheck},
 		App: identity.Config{LoginURL: cfg.GraphURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			RedirectURL: "http://127.0.0.1:1/callback"},
 		Jobs: jobs.Config{DisableScheduler: true, SyncWorkers: cfg.SyncWorkers, PollInterval: 100 * time.Millisecond,

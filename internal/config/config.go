@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -63,7 +64,7 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_GRAPH_URL", Flag: "graph-url", Default: "https://graph.microsoft.com", Help: "Microsoft Graph base URL (national clouds, the emulator)", field: func(c *Config) *string { return &c.GraphURL }},
 	{Env: "GRAPHSYNC_LOGIN_URL", Flag: "login-url", Default: "https://login.microsoftonline.com", Help: "identity platform base URL", field: func(c *Config) *string { return &c.LoginURL }},
 	{Env: "GRAPHSYNC_HTTP_ADDR", Flag: "http-addr", Default: "127.0.0.1:9464", Help: "worker's HTTP address for /metrics, /healthz, /readyz, /riverui/", field: func(c *Config) *string { return &c.HTTPAddr }},
-	{Env: "GRAPHSYNC_SYNC_INTERVAL", Flag: "sync-interval", Default: "5m", Help: "how often each connection's resources are synced", duration: func(c *Config) *time.Duration { return &c.SyncInterval }},
+	{Env: "GRAPHSYNC_SYNC_INTERVAL", Flag: "sync-interval", Default: "5m", Help: "how long after a resource's last successful sync it is synced again (at least 10s)", duration: func(c *Config) *time.Duration { return &c.SyncInterval }},
 	{Env: "GRAPHSYNC_CALENDAR_PAST", Flag: "calendar-past", Default: "8760h", Help: "how far back the calendar window reaches (calendarView)", duration: func(c *Config) *time.Duration { return &c.CalendarPast }},
 	{Env: "GRAPHSYNC_CALENDAR_FUTURE", Flag: "calendar-future", Default: "8760h", Help: "how far ahead the calendar window reaches", duration: func(c *Config) *time.Duration { return &c.CalendarFuture }},
 	{Env: "GRAPHSYNC_LOG_FORMAT", Flag: "log-format", Default: "json", Help: "json, text, or auto (text on a terminal, json otherwise)", field: func(c *Config) *string { return &c.LogFormat }},
@@ -138,6 +139,10 @@ func (c *Config) Validate(need Need) error {
 		if c.Tenant == "" || strings.ContainsAny(c.Tenant, "/?# ") {
 			bad("GRAPHSYNC_TENANT %q is not common, organizations, consumers, a tenant id or a domain", c.Tenant)
 		}
+	}
+	if c.SyncInterval > 0 && c.SyncInterval < jobs.MinSyncInterval {
+		bad("GRAPHSYNC_SYNC_INTERVAL %s is shorter than %s, the shortest interval the scheduler keeps (River makes a scheduled job available within about 5 s)",
+			c.SyncInterval, jobs.MinSyncInterval)
 	}
 	if c.ClientSecretExpiresAt != "" {
 		if _, err := c.SecretExpiry(); err != nil {

@@ -10,7 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"os"
+	"runtime/debug"
 	"slices"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -37,6 +42,18 @@ type Options struct {
 	// Retry-After being honoured.
 	Throttle bool
 	Seed     int64
+	// Keep leaves the demo's database on the server DATABASE_URL names
+	// instead of dropping it at the end.
+	Keep bool
+}
+
+// memoryLimit is the soft limit the demo sets on its process's Go heap
+// (unless GOMEMLIMIT says otherwise): the emulator holds about 10 KB per
+// message, and without a limit the collector lets the heap grow to twice
+// what is live. With the defaults (50,000 messages) the process stays
+// under 1 GB, as it is often the first thing run on a small machine.
+func (o Options) memoryLimit() int64 {
+	return max(800<<20, int64(o.Users)*int64(o.Messages)*16<<10)
 }
 
 // Validate names a bad option.
@@ -48,13 +65,17 @@ func (o Options) Validate() error {
 }
 
 // Run runs the demo, printing its progress and summary on out and warnings
-// on errOut. It fails when a table differs from the ground truth.
+// on errOut. It fails when a table differs from the ground truth. It sets
+// the process's soft memory limit while it runs (see memoryLimit).
 func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
 	warn := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	started := time.Now()
+	if os.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(o.memoryLimit()))
+	}
 
 	fmt.Fprintln(out, "graphsync demo: the whole pipeline against the bundled Microsoft Graph emulator")
 	fmt.Fprintln(out, "[1/7] PostgreSQL")
@@ -64,10 +85,35 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	}
 	defer pg.Stop()
 	// A database of its own, so the demo never touches existing data on a
-	// server from DATABASE_URL.
-	db, err := pglocal.CreateDatabase(ctx, pg.URL, fmt.Sprintf("graphsync_demo_%d", time.Now().Unix()))
+	// server from DATABASE_URL; named, and dropped at the end unless kept.
+	name := fmt.Sprintf("graphsync_demo_%s_%d", time.Now().UTC().Format("20060102_150405"), os.Getpid())
+	db, err := pglocal.CreateDatabase(ctx, pg.URL, name)
 	if err != nil {
 		return err
+	}
+	throwaway := pg.DataDir() != ""
+	switch {
+	case throwaway:
+		fmt.Fprintf(out, "      started a throwaway PostgreSQL (DATABASE_URL unset or not answering); it is removed at the end\n")
+	case o.Keep:
+		fmt.Fprintf(out, "      created database %s on the server DATABASE_URL names; --keep leaves it there\n", name)
+	default:
+		fmt.Fprintf(out, "      created database %s on the server DATABASE_URL names; dropped at the end (--keep keeps it)\n", name)
+	}
+	if !throwaway {
+		defer func() {
+			if o.Keep {
+				fmt.Fprintf(out, "Kept database %s: %s\n", name, redactPassword(db))
+				return
+			}
+			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := pglocal.DropDatabase(dctx, pg.URL, name); err != nil {
+				fmt.Fprintf(errOut, "graphsync-demo: could not drop database %s: %v\n", name, err)
+				return
+			}
+			fmt.Fprintf(out, "Dropped database %s.\n", name)
+		}()
 	}
 	key, _ := store.GenerateKey()
 	keys, _ := store.ParseKeyring(key)
@@ -82,6 +128,9 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	fmt.Fprintln(out, "      migrated a fresh database (tokens are encrypted with a key generated for this run)")
 
 	fmt.Fprintf(out, "[2/7] Graph emulator: %d users × %d messages\n", o.Users, o.Messages)
+	fmt.Fprintf(out, "      generating every user's mail, calendar, contacts, OneDrive, chats and people (%d messages take about %ds) ...\n",
+		o.Users*o.Messages, max(1, o.Users*o.Messages/5000))
+	genStart := time.Now()
 	redirect, err := connect.LoopbackRedirect("/callback")
 	if err != nil {
 		return err
@@ -97,7 +146,7 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 		return err
 	}
 	defer em.Close()
-	fmt.Fprintf(out, "      serving Graph and the identity platform at %s\n", em.URL())
+	fmt.Fprintf(out, "      generated in %s; serving Graph and the identity platform at %s\n", time.Since(genStart).Round(100*time.Millisecond), em.URL())
 
 	gcfg := graph.Config{BaseURL: em.URL(), MaxPageSize: 100, Logger: warn}
 	if o.Throttle {
@@ -140,10 +189,11 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	term := progress.IsTerminal(out)
 	fmt.Fprintln(out, "[4/7] Initial sync")
 	t0 := time.Now()
-	if _, err := w.Jobs.EnqueueSync(ctx, client, 0, nil); err != nil {
+	pass, err := w.Jobs.EnqueueSync(ctx, client, 0, nil)
+	if err != nil {
 		return err
 	}
-	if err := progress.Watch(ctx, st, client, out, term); err != nil {
+	if err := progress.Watch(ctx, st, pass, out, term); err != nil {
 		return err
 	}
 	initial := time.Since(t0)
@@ -156,10 +206,11 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	em.Mutate(o.Mutations)
 	fmt.Fprintln(out, "[6/7] Incremental sync")
 	t1 := time.Now()
-	if _, err := w.Jobs.EnqueueSync(ctx, client, 0, nil); err != nil {
+	pass, err = w.Jobs.EnqueueSync(ctx, client, 0, nil)
+	if err != nil {
 		return err
 	}
-	if err := progress.Watch(ctx, st, client, out, term); err != nil {
+	if err := progress.Watch(ctx, st, pass, out, term); err != nil {
 		return err
 	}
 	incremental := time.Since(t1)
@@ -172,13 +223,18 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	defer pool.Close()
 	var results []verify.Result
 	for _, conn := range conns {
+		objects := 0
 		for _, res := range conn.Resources {
 			rs, err := verify.Resource(ctx, pool, em.URL(), conn.ID, conn.UserID, res.Name())
 			if err != nil {
 				return err
 			}
+			for _, r := range rs {
+				objects += r.Truth
+			}
 			results = append(results, rs...)
 		}
+		fmt.Fprintf(out, "      checked %-40s %7d objects\n", conn.UserPrincipalName, objects)
 	}
 	bad, checked := 0, 0
 	for _, r := range results {
@@ -237,11 +293,42 @@ func summary(ctx context.Context, out io.Writer, st *store.Store, em *emulator.S
 	fmt.Fprintf(w, "  initial sync\t%s\t%.0f messages/s\n", initial.Round(time.Millisecond), float64(messages)/initial.Seconds())
 	fmt.Fprintf(w, "  incremental sync\t%s\t-\n", incremental.Round(time.Millisecond))
 	fmt.Fprintf(w, "  total elapsed\t%s\t-\n", total.Round(time.Millisecond))
+	if rss, ok := peakRSS(); ok {
+		fmt.Fprintf(w, "  peak memory (RSS)\t%d MB\t-\n", rss>>20)
+	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintln(out)
 	return nil
+}
+
+// peakRSS is the process's peak resident set size so far, where the
+// system tells it (Linux: VmHWM).
+func peakRSS() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
+}
+
+// redactPassword masks a password in a PostgreSQL URL.
+func redactPassword(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }
 
 // checkedTables lists the tables the verification covered, in order of

@@ -43,6 +43,13 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// Server returns the URL of the test server's postgres database, for tests
+// of code that creates databases of its own (the demo).
+func Server(t testing.TB) string {
+	t.Helper()
+	return server(t)
+}
+
 func server(t testing.TB) string {
 	t.Helper()
 	url, err := serverURL()
@@ -246,3 +253,33 @@ func Store(t testing.TB) *store.Store {
 }
 
 func withDatabase(conn, db string) string { return pglocal.WithDatabase(conn, db) }
+
+// Outage makes the database at url refuse every connection, and closes the
+// open ones, for d: what a restart or a failover looks like to a client.
+// It returns when the database accepts connections again.
+func Outage(t testing.TB, url string, d time.Duration) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := pgx.Identifier{cfg.Database}.Sanitize()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, server(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+name+" WITH ALLOW_CONNECTIONS false"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if _, err := admin.Exec(ctx, "ALTER DATABASE "+name+" WITH ALLOW_CONNECTIONS true"); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", cfg.Database); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d)
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,24 +20,52 @@ import (
 // Truth reads the emulator's ground truth of one user's resource over its
 // control plane, with immutable ids as graphsync requests them.
 func Truth(ctx context.Context, emulatorURL, userID, resource string) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	err := EachTruth(ctx, emulatorURL, userID, resource, nil, func(raw json.RawMessage) error {
+		out = append(out, raw)
+		return nil
+	})
+	return out, err
+}
+
+// EachTruth reads the ground truth as Truth does, one object at a time:
+// fn gets each, with only the fields named (and id) when fields is not
+// empty, so that a large mailbox is never held whole.
+func EachTruth(ctx context.Context, emulatorURL, userID, resource string, fields []string, fn func(json.RawMessage) error) error {
+	q := url.Values{"idType": {"ImmutableId"}}
+	if len(fields) > 0 {
+		q.Set("select", strings.Join(fields, ","))
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		emulatorURL+"/_emulator/truth/"+url.PathEscape(userID)+"/"+resource+"?idType=ImmutableId", nil)
+		emulatorURL+"/_emulator/truth/"+url.PathEscape(userID)+"/"+resource+"?"+q.Encode(), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("read ground truth of %s: %w", resource, err)
+		return fmt.Errorf("read ground truth of %s: %w", resource, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("read ground truth of %s: %s", resource, resp.Status)
+		return fmt.Errorf("read ground truth of %s: %s", resource, resp.Status)
 	}
-	var out []json.RawMessage
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("read ground truth of %s: %w", resource, err)
+	dec := json.NewDecoder(resp.Body)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return fmt.Errorf("read ground truth of %s: not a JSON array (%v)", resource, err)
 	}
-	return out, nil
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return fmt.Errorf("read ground truth of %s: %w", resource, err)
+		}
+		if err := fn(raw); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("read ground truth of %s: %w", resource, err)
+	}
+	return nil
 }
 
 // Result is the outcome of one comparison.
@@ -56,23 +85,26 @@ func Mail(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectio
 		{"mailFolders", "mail_folders", "coalesce(parent_folder_id, '')"},
 		{"messages", "mail_messages", "coalesce(folder_id, '')"},
 	} {
-		truth, err := Truth(ctx, emulatorURL, userID, k.resource)
+		// A mailbox's messages are streamed with the compared fields only:
+		// their bodies would hold hundreds of megabytes.
+		want := map[string]string{}
+		err := EachTruth(ctx, emulatorURL, userID, k.resource, []string{"parentFolderId", "subject", "displayName", "isRead"},
+			func(raw json.RawMessage) error {
+				var o struct {
+					ID             string `json:"id"`
+					ParentFolderID string `json:"parentFolderId"`
+					Subject        string `json:"subject"`
+					DisplayName    string `json:"displayName"`
+					IsRead         bool   `json:"isRead"`
+				}
+				if err := json.Unmarshal(raw, &o); err != nil {
+					return fmt.Errorf("decode ground truth of %s: %w", k.resource, err)
+				}
+				want[o.ID] = fmt.Sprintf("%s|%s|%t", o.ParentFolderID, store.CleanText(o.Subject+o.DisplayName), o.IsRead)
+				return nil
+			})
 		if err != nil {
 			return nil, err
-		}
-		want := map[string]string{}
-		for _, raw := range truth {
-			var o struct {
-				ID             string `json:"id"`
-				ParentFolderID string `json:"parentFolderId"`
-				Subject        string `json:"subject"`
-				DisplayName    string `json:"displayName"`
-				IsRead         bool   `json:"isRead"`
-			}
-			if err := json.Unmarshal(raw, &o); err != nil {
-				return nil, fmt.Errorf("decode ground truth of %s: %w", k.resource, err)
-			}
-			want[o.ID] = fmt.Sprintf("%s|%s|%t", o.ParentFolderID, store.CleanText(o.Subject+o.DisplayName), o.IsRead)
 		}
 		rows, err := pool.Query(ctx, fmt.Sprintf(`SELECT id, %s, coalesce(raw->>'subject', '') || coalesce(raw->>'displayName', ''),
 			coalesce((raw->>'isRead')::boolean, false) FROM %s WHERE connection_id = $1 AND user_id = $2 AND deleted_at IS NULL`, k.folder, k.table), connectionID, userID)
