@@ -26,6 +26,9 @@ type entry struct {
 	when    time.Time // receivedDateTime / start, for filters
 	aux     any       // resource-specific state
 	raw     []byte    // served verbatim, whatever it holds (see InjectRaw)
+	// silent marks a deletion delta never reports (Config.MissedChanges):
+	// the entry's records are skipped, no tombstone is logged.
+	silent bool
 	// refs maps other Outlook ids the object names (an occurrence's
 	// seriesMasterId) to their immutable form, served with ImmutableId.
 	refs map[string]string
@@ -81,7 +84,7 @@ func (c *collection) record(ver uint64, e *entry) {
 // add inserts a new entry, or revives a tombstone with the same key.
 func (c *collection) add(ver uint64, e *entry) *entry {
 	if old, ok := c.entries[e.key]; ok {
-		old.deleted = false
+		old.deleted, old.silent = false, false
 		old.obj, old.id, old.immID, old.when, old.aux, old.refs = e.obj, e.id, e.immID, e.when, e.aux, e.refs
 		old.changes = nil
 		old.created = ver
@@ -129,6 +132,9 @@ type deltaQuery struct {
 	removedIf func(*entry) bool
 	// transform rewrites an object before encoding (time zones).
 	transform func(object) object
+	// expand adds to an entry's object what the request expands (a channel
+	// message's replies).
+	expand func(*entry, object) object
 }
 
 // superseded reports whether e has a later record within the snapshot, in
@@ -176,7 +182,7 @@ func (c *collection) page(dst []byte, q deltaQuery) (out []byte, n int, cursor u
 			return dst, n, uint64(base + i), false
 		}
 		e := c.logEnt[i]
-		if superseded(e, v, q.snap) || (q.from == 0 && e.deleted) {
+		if superseded(e, v, q.snap) || (q.from == 0 && e.deleted) || e.silent {
 			continue
 		}
 		if q.keep != nil && !q.keep(e, q.from) {
@@ -233,8 +239,15 @@ func (c *collection) renderObject(dst []byte, e *entry, q deltaQuery, keepSel fu
 	if e.raw != nil {
 		return append(dst, e.raw...)
 	}
-	if q.transform != nil {
-		b, off, end := q.transform(e.obj.clone()).encode(nil, keepSel)
+	if q.transform != nil || q.expand != nil {
+		o := e.obj.clone()
+		if q.transform != nil {
+			o = q.transform(o)
+		}
+		if q.expand != nil {
+			o = q.expand(e, o)
+		}
+		b, off, end := o.encode(nil, keepSel)
 		return appendWithID(dst, b, off, end, id, e.id)
 	}
 	if q.partial && q.from > 0 && e.created <= q.from {

@@ -50,6 +50,18 @@ type Config struct {
 	ChatMessagesPerChat int
 	PeoplePerUser       int
 	ContactsPerUser     int
+	// DriveItemsPerLibrary is the number of items of each SharePoint
+	// document library (sites.go); default 40.
+	DriveItemsPerLibrary int
+	// SharedMailboxes makes that many users share their mailbox (mail and
+	// calendar) at generation: user i with user i+1, the last with the
+	// first. ShareMailbox and UnshareMailbox change shares later.
+	SharedMailboxes int
+	// Cloud is the national cloud the emulator stands for: global (the
+	// default), usgov, usgovdod or china (cloud.go). It sets Graph's
+	// resource in tokens and scopes, the sign-in host in issuers and the
+	// SharePoint domain.
+	Cloud string
 	// Apps are the registered Entra applications. Default: one confidential
 	// client "graphsync-test-client" with secret "emulator-secret" and the
 	// redirect URIs http://localhost:8085/callback (graphsync's default) and
@@ -66,6 +78,12 @@ type Config struct {
 	Throttle Throttle
 	// Latency is added to every Graph request.
 	Latency Latency
+	// MissedChanges makes delta miss the changes Microsoft documents it can
+	// miss (missed.go): with immutable ids, a message moved out of a folder
+	// and back is reported removed from the folder and not again; about one
+	// OneDrive or SharePoint deletion in three comes without a tombstone.
+	// The ground truth stays right. Off by default.
+	MissedChanges bool
 	// PartialUpdates makes Outlook delta rounds return updated items as
 	// their id plus the changed properties only, which Microsoft allows
 	// ("at least the changed properties").
@@ -93,6 +111,16 @@ type App struct {
 	// put in app-only tokens. Nil grants every read permission the emulator
 	// knows.
 	Roles []string
+	// Certificates are public certificates (PEM or DER, RSA keys) the app
+	// authenticates with: a client_assertion JWT signed with one's private
+	// key stands in for the secret (certs.go). An app with certificates and
+	// no Secret is confidential all the same.
+	Certificates [][]byte
+	// NoProtectedAPIs: the app was not granted Teams' protected APIs
+	// (learn.microsoft.com/graph/teams-protected-apis), so listing or
+	// getting channel messages, replies and chat messages with application
+	// permissions answers 403.
+	NoProtectedAPIs bool
 }
 
 // Latency is a uniformly random delay in [Min, Max] added per Graph request.
@@ -233,6 +261,17 @@ const (
 	loopbackRedirect = "http://127.0.0.1:8085/callback"
 )
 
+// DefaultClientID and DefaultSecret are the default app's credentials;
+// DefaultRedirectURIs its redirect URIs. graphemu registers a certificate
+// on that app.
+const (
+	DefaultClientID = defaultClientID
+	DefaultSecret   = defaultSecret
+)
+
+// DefaultRedirectURIs are the default app's redirect URIs.
+func DefaultRedirectURIs() []string { return []string{defaultRedirect, loopbackRedirect} }
+
 func (c *Config) setDefaults() {
 	def := func(p *int, v int) {
 		if *p == 0 {
@@ -247,12 +286,13 @@ func (c *Config) setDefaults() {
 	def(&c.ChatMessagesPerChat, 30)
 	def(&c.PeoplePerUser, 25)
 	def(&c.ContactsPerUser, 30)
+	def(&c.DriveItemsPerLibrary, 40)
 	if c.TenantID == "" {
 		c.TenantID = guidFrom(c.Seed, "tenant")
 	}
 	def(&c.Tenants, 1)
 	if len(c.Apps) == 0 {
-		c.Apps = []App{{ClientID: defaultClientID, Secret: defaultSecret, RedirectURIs: []string{defaultRedirect, loopbackRedirect}}}
+		c.Apps = []App{{ClientID: defaultClientID, Secret: defaultSecret, RedirectURIs: DefaultRedirectURIs()}}
 	}
 	if c.AccessTokenLifetime == 0 {
 		c.AccessTokenLifetime = time.Hour
@@ -279,12 +319,17 @@ func (c *Config) validate() error {
 	case c.Users < 0:
 		return fmt.Errorf("config: Users must not be negative")
 	case c.MessagesPerUser < 0 || c.LazyMessages < 0 || c.EventsPerUser < 0 || c.DriveItemsPerUser < 0 || c.ChatsPerUser < 0 ||
-		c.ChatMessagesPerChat < 0 || c.PeoplePerUser < 0 || c.ContactsPerUser < 0:
+		c.ChatMessagesPerChat < 0 || c.PeoplePerUser < 0 || c.ContactsPerUser < 0 || c.DriveItemsPerLibrary < 0:
 		return fmt.Errorf("config: per-user volumes must not be negative")
+	case c.SharedMailboxes < 0 || c.SharedMailboxes > c.Users || (c.SharedMailboxes > 0 && c.Users < 2):
+		return fmt.Errorf("config: SharedMailboxes %d needs between 0 and Users (%d) users, and at least two users", c.SharedMailboxes, c.Users)
 	case c.Latency.Max < c.Latency.Min:
 		return fmt.Errorf("config: Latency.Max %s is below Latency.Min %s", c.Latency.Max, c.Latency.Min)
 	case c.AccessTokenLifetime < time.Second:
 		return fmt.Errorf("config: AccessTokenLifetime %s is below one second", c.AccessTokenLifetime)
+	}
+	if err := validCloud(c.Cloud); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, a := range c.Apps {
@@ -295,6 +340,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config: Apps[%d].ClientID %q is registered twice", i, a.ClientID)
 		}
 		seen[a.ClientID] = true
+		if _, err := parseCertificates(a.Certificates); err != nil {
+			return fmt.Errorf("config: Apps[%d].Certificates: %w", i, err)
+		}
 	}
 	return nil
 }

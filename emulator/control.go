@@ -72,6 +72,22 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		return true
 	}
 	post := r.Method == http.MethodPost || r.Method == http.MethodPut
+	// added answers an Add… method with its id, done a method without
+	// one (204), removed a Remove… one; errors are 400, 400 and 404.
+	added := func(id string, err error) {
+		if err != nil {
+			bad(http.StatusBadRequest, err)
+			return
+		}
+		reply(map[string]string{"id": id})
+	}
+	done := func(status int, err error) {
+		if err != nil {
+			bad(status, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
 	if em.serveNotificationControl(w, r, p) { // change notifications (notify_control.go)
 		return
 	}
@@ -171,6 +187,37 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		reply(map[string][]string{"ids": ids})
+	case p[0] == "shares" && len(p) == 1 && r.Method == http.MethodGet:
+		reply(em.MailboxShares())
+	case p[0] == "shares" && len(p) == 1 && post:
+		var s MailboxShare
+		if decode(&s) {
+			done(http.StatusBadRequest, em.ShareMailbox(s))
+		}
+	case p[0] == "shares" && len(p) == 3 && r.Method == http.MethodDelete:
+		done(http.StatusNotFound, em.UnshareMailbox(p[1], p[2]))
+	case p[0] == "apps" && len(p) == 3 && p[2] == "certificates" && post:
+		b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err == nil {
+			err = em.AddCertificate(p[1], b)
+		}
+		done(http.StatusBadRequest, err)
+	case p[0] == "sites" && len(p) == 1 && r.Method == http.MethodGet:
+		reply(em.Sites())
+	case p[0] == "permissions" && len(p) == 3 && post:
+		var spec PermissionSpec
+		if decode(&spec) {
+			added(em.AddPermission(p[1], p[2], spec))
+		}
+	case p[0] == "permissions" && len(p) == 4 && r.Method == http.MethodDelete:
+		done(http.StatusNotFound, em.RemovePermission(p[1], p[2], p[3]))
+	case p[0] == "attachments" && len(p) == 3 && post:
+		var spec AttachmentSpec
+		if decode(&spec) {
+			added(em.AddAttachment(p[1], p[2], spec))
+		}
+	case p[0] == "attachments" && len(p) == 4 && r.Method == http.MethodDelete:
+		done(http.StatusNotFound, em.RemoveAttachment(p[1], p[2], p[3]))
 	case p[0] == "rates" && r.Method == http.MethodGet:
 		q := r.URL.Query()
 		window, err := time.ParseDuration(q.Get("window"))

@@ -22,6 +22,7 @@ type userRec struct {
 	events         *collection
 	drive          *collection
 	driveID        string
+	od             *driveRec // the OneDrive: drive and driveID are its col and id
 	contactFolders *collection
 	contacts       map[string]*collection
 	// contactsGone are the collections of deleted contact folders, their
@@ -97,6 +98,9 @@ func (em *Emulator) generate() {
 	}
 	em.genChats(anchor)
 	em.genChannels(anchor)
+	em.genSites(anchor)
+	em.genGroups()
+	em.genShares()
 }
 
 // asciiFold makes a mail alias from a name: accents dropped, other

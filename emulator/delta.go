@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,6 +29,9 @@ type deltaSpec struct {
 	removedIf func(opts map[string]string) func(*entry) bool
 	// transform rewrites objects for this request (time zones).
 	transform func(object) object
+	// expand builds, from the carried options, what to add to each entry's
+	// object ($expand=replies); nil adds nothing.
+	expand func(opts map[string]string, from uint64) func(*entry, object) object
 	// selectable is false where $select is refused or ignored.
 	selectable bool
 	// latest names the "sync from now" parameter value's carrier:
@@ -131,6 +135,9 @@ func (c *call) serveDelta(s deltaSpec) {
 		q.removedIf = s.removedIf(t.Query)
 	}
 	q.transform = s.transform
+	if s.expand != nil {
+		q.expand = s.expand(t.Query, t.From)
+	}
 	bp := pageBufs.Get().(*[]byte)
 	buf := pagePrefix((*bp)[:0], s.context)
 	em.mu.RLock()
@@ -243,4 +250,39 @@ func routePathFor(c *call) string {
 func refuse(c *call, code, msg string) (map[string]string, bool) {
 	c.fail(http.StatusBadRequest, code, msg)
 	return nil, false
+}
+
+// deltaOption checks the value of one query option of an initial delta
+// request and returns what to carry in the round's tokens; false after it
+// has answered 400.
+type deltaOption func(c *call, v string) (string, bool)
+
+// reject answers 400 for a bad option value.
+func reject(c *call, code, msg string) (string, bool) {
+	c.fail(http.StatusBadRequest, code, msg)
+	return "", false
+}
+
+// carry keeps an option's value as given.
+func carry(_ *call, v string) (string, bool) { return v, true }
+
+// deltaOptions reads an initial delta request's query options: each must
+// be one of allowed (by name without "$", lower case) and is carried as
+// "$name"; any other is refused 400 with code and unsupported, a format
+// naming the option.
+func deltaOptions(c *call, q url.Values, code, unsupported string, allowed map[string]deltaOption) (map[string]string, bool) {
+	opts := map[string]string{}
+	for k, vs := range q {
+		name := strings.ToLower(strings.TrimPrefix(k, "$"))
+		check, ok := allowed[name]
+		if !ok {
+			return refuse(c, code, fmt.Sprintf(unsupported, k))
+		}
+		v, ok := check(c, vs[0])
+		if !ok {
+			return nil, false
+		}
+		opts["$"+name] = v
+	}
+	return opts, true
 }

@@ -15,9 +15,11 @@ func (em *Emulator) RemoveUser(userID string) bool {
 	}
 	delete(em.userByID, userID)
 	em.users = slices.DeleteFunc(em.users, func(x *userRec) bool { return x == u })
+	ver := em.nextVersion()
 	if e, ok := em.usersCol.entries[u.id]; ok {
-		em.usersCol.remove(em.nextVersion(), e)
+		em.usersCol.remove(ver, e)
 	}
+	em.userLeftGroups(ver, u)
 	if em.removed == nil {
 		em.removed = map[string]*userRec{}
 	}
@@ -38,6 +40,8 @@ func (em *Emulator) RestoreUser(userID string) bool {
 	delete(em.removed, userID)
 	em.users = append(em.users, u)
 	em.userByID[u.id] = u
-	em.usersCol.add(em.nextVersion(), &entry{key: u.id, id: u.id, obj: u.obj})
+	ver := em.nextVersion()
+	em.usersCol.add(ver, &entry{key: u.id, id: u.id, obj: u.obj})
+	em.userBackInGroups(ver, u)
 	return true
 }

@@ -12,6 +12,21 @@ import (
 	"time"
 )
 
+// driveRec is a drive: a user's OneDrive for Business or a SharePoint
+// document library (sites.go). Its items are a change log.
+type driveRec struct {
+	id      string
+	kind    string // driveType: "business" or "documentLibrary"
+	name    string
+	desc    string
+	col     *collection
+	user    *userRec // a OneDrive's owner
+	site    *site    // a library's site
+	webURL  string   // the root's webUrl
+	created time.Time
+	rng     *rand.Rand // sizes of new files
+}
+
 // driveState is the OneDrive data behind a driveItem entry.
 type driveState struct {
 	folder   bool
@@ -20,46 +35,91 @@ type driveState struct {
 	size     int64
 	hash     uint64
 	change   int
+	// unique marks an item with its own permissions (permissions.go); the
+	// others inherit their nearest unique ancestor's. The root is unique.
+	unique bool
+	perms  []*permission
 }
 
 func driveIdentity(u *userRec) map[string]any {
 	return map[string]any{"user": map[string]string{"email": u.upn, "id": u.id, "displayName": u.name}}
 }
 
-func (em *Emulator) genDrive(u *userRec, anchor time.Time, ver uint64) {
-	u.drive = newCollection("#microsoft.graph.driveItem")
-	u.drive.tomb = driveTomb
+func driveIDFrom(h uint64) string {
 	var b [50]byte
-	binary.LittleEndian.PutUint64(b[:], em.hash64(u.id, "drive"))
-	u.driveID = "b!" + base64.RawURLEncoding.EncodeToString(b[:])
-	root := em.addDriveItem(u, ver, nil, "root", true, anchor.AddDate(-1, 0, 0))
-	folders := []*entry{root}
-	r := u.rng
-	for i := 0; i < em.cfg.DriveItemsPerUser; i++ {
+	binary.LittleEndian.PutUint64(b[:], h)
+	return "b!" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (em *Emulator) genDrive(u *userRec, anchor time.Time, ver uint64) {
+	d := &driveRec{id: driveIDFrom(em.hash64(u.id, "drive")), kind: "business", name: "OneDrive", user: u, rng: u.rng,
+		col: newCollection("#microsoft.graph.driveItem"), created: anchor.AddDate(-1, 0, 0),
+		webURL: "https://" + em.spMyHost() + "/personal/" + strings.NewReplacer(".", "_", "@", "_").Replace(u.upn) + "/Documents"}
+	d.col.tomb = driveTomb
+	u.od, u.drive, u.driveID = d, d.col, d.id
+	root := em.addDriveItem(d, ver, nil, "root", true, d.created)
+	em.setOwnerACL(d, root)
+	em.fillDrive(d, ver, anchor, em.cfg.DriveItemsPerUser, u.rng)
+	em.genSharing(d, ver, rand.New(rand.NewPCG(em.hash64(u.id, "sharing"), 0x5ea)), 5)
+}
+
+// fillDrive adds n items below the root: a folder every fifth, files
+// otherwise, drawn from r.
+func (em *Emulator) fillDrive(d *driveRec, ver uint64, anchor time.Time, n int, r *rand.Rand) {
+	folders := []*entry{d.root()}
+	for i := 0; i < n; i++ {
 		parent := folders[r.IntN(len(folders))]
 		when := anchor.Add(-time.Duration(r.IntN(300*24)) * time.Hour)
 		if i%5 == 0 {
-			f := em.addDriveItem(u, ver, parent, pick(r, []string{"Documents", "Projets", "Receipts 2025", "写真", "Design", "Archive"})+" "+strconv.Itoa(i), true, when)
+			f := em.addDriveItem(d, ver, parent, pick(r, []string{"Documents", "Projets", "Receipts 2025", "写真", "Design", "Archive"})+" "+strconv.Itoa(i), true, when)
 			folders = append(folders, f)
 			continue
 		}
 		ext := pick(r, []string{".docx", ".xlsx", ".pdf", ".png", ".txt", ".pptx"})
-		em.addDriveItem(u, ver, parent, pick(r, words)+"-"+strconv.Itoa(i)+ext, false, when)
+		em.addDriveItem(d, ver, parent, pick(r, words)+"-"+strconv.Itoa(i)+ext, false, when)
 	}
+}
+
+// root is the drive's root item.
+func (d *driveRec) root() *entry {
+	for _, e := range d.col.logEnt {
+		if e.aux.(*driveState).parent == nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// author is who creates and edits a drive's items: the OneDrive's owner,
+// or one of a library's site members.
+func (d *driveRec) author(h uint64) *userRec {
+	if d.user != nil {
+		return d.user
+	}
+	return d.site.members[h%uint64(len(d.site.members))]
 }
 
 var mimeTypes = map[string]string{".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 	".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".pdf": "application/pdf",
 	".png": "image/png", ".txt": "text/plain", ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation"}
 
-func (em *Emulator) addDriveItem(u *userRec, ver uint64, parent *entry, name string, folder bool, when time.Time) *entry {
-	h := em.hash64(u.id, "driveitem", strconv.Itoa(len(u.drive.entries)))
+func (em *Emulator) addDriveItem(d *driveRec, ver uint64, parent *entry, name string, folder bool, when time.Time) *entry {
+	key := "driveitem"
+	if d.user == nil {
+		key = "libitem" + d.id
+	}
+	owner := ""
+	if d.user != nil {
+		owner = d.user.id
+	}
+	h := em.hash64(owner, key, strconv.Itoa(len(d.col.entries)))
 	id := fmt.Sprintf("01%s", strings.ToUpper(base64.RawStdEncoding.EncodeToString(binary.LittleEndian.AppendUint64(nil, h))[:11]))
 	id = strings.NewReplacer("+", "A", "/", "B").Replace(id) + fmt.Sprintf("%021X", h%1e15)[:21]
 	st := &driveState{folder: folder, parent: parent, hash: h}
 	if !folder {
-		st.size = int64(1000 + u.rng.IntN(5_000_000))
+		st.size = int64(1000 + d.rng.IntN(5_000_000))
 	}
+	who := driveIdentity(d.author(h))
 	o := object{}
 	o.set("@odata.type", "#microsoft.graph.driveItem")
 	o.set("createdDateTime", when.UTC().Format(graphTime))
@@ -67,19 +127,19 @@ func (em *Emulator) addDriveItem(u *userRec, ver uint64, parent *entry, name str
 	o.set("id", id)
 	o.set("lastModifiedDateTime", when.UTC().Format(graphTime))
 	o.set("name", name)
-	webPath := "https://contoso-my.sharepoint.com/personal/" + strings.NewReplacer(".", "_", "@", "_").Replace(u.upn) + "/Documents"
+	webPath := d.webURL
 	if parent != nil {
 		webPath += "/" + url.PathEscape(name)
 	}
 	o.set("webUrl", webPath)
 	o.set("cTag", "")
 	o.set("size", st.size)
-	o.set("createdBy", driveIdentity(u))
-	o.set("lastModifiedBy", driveIdentity(u))
+	o.set("createdBy", who)
+	o.set("lastModifiedBy", who)
 	if parent != nil {
-		o.set("parentReference", map[string]string{"driveType": "business", "driveId": u.driveID, "id": parent.id})
+		o.set("parentReference", map[string]string{"driveType": d.kind, "driveId": d.id, "id": parent.id})
 	} else {
-		o.set("parentReference", map[string]string{"driveType": "business", "driveId": u.driveID})
+		o.set("parentReference", map[string]string{"driveType": d.kind, "driveId": d.id})
 	}
 	if folder {
 		o.set("folder", map[string]int{"childCount": 0})
@@ -93,12 +153,16 @@ func (em *Emulator) addDriveItem(u *userRec, ver uint64, parent *entry, name str
 	o.set("fileSystemInfo", map[string]string{"createdDateTime": when.UTC().Format(graphTime), "lastModifiedDateTime": when.UTC().Format(graphTime)})
 	if parent == nil {
 		o.set("root", map[string]any{})
+		st.unique = true
 	}
 	e := &entry{key: id, id: id, obj: o, when: when, aux: st}
 	setDriveTags(e)
-	e = u.drive.add(ver, e)
 	if parent != nil {
-		em.driveChildChanged(u, ver, parent, 1)
+		em.inheritShared(e) // a new item inherits its parent's sharing
+	}
+	e = d.col.add(ver, e)
+	if parent != nil {
+		em.driveChildChanged(d, ver, parent, 1)
 	}
 	return e
 }
@@ -111,13 +175,13 @@ func setDriveTags(e *entry) {
 
 // driveChildChanged updates a folder whose children changed; OneDrive
 // reports such parents in delta (unless deltaExcludeParent is sent).
-func (em *Emulator) driveChildChanged(u *userRec, ver uint64, parent *entry, delta int) {
+func (em *Emulator) driveChildChanged(d *driveRec, ver uint64, parent *entry, delta int) {
 	st := parent.aux.(*driveState)
 	st.children += delta
 	st.change++
 	parent.obj.set("folder", map[string]int{"childCount": st.children})
 	setDriveTags(parent)
-	u.drive.update(ver, parent, "folder", "eTag", "cTag")
+	d.col.update(ver, parent, "folder", "eTag", "cTag")
 }
 
 // driveTomb renders a deleted driveItem with the deleted facet, as
@@ -137,9 +201,10 @@ func driveTomb(dst []byte, e *entry, id string) []byte {
 	return append(dst, b...)
 }
 
-func (em *Emulator) mutateDrive(u *userRec, r *rand.Rand, ver uint64) string {
+// mutateDrive creates, edits, renames, moves and deletes items of d.
+func (em *Emulator) mutateDrive(d *driveRec, r *rand.Rand, ver uint64) string {
 	var folders, files, movable []*entry
-	for _, e := range u.drive.live() {
+	for _, e := range d.col.live() {
 		st := e.aux.(*driveState)
 		if st.folder {
 			folders = append(folders, e)
@@ -157,7 +222,7 @@ func (em *Emulator) mutateDrive(u *userRec, r *rand.Rand, ver uint64) string {
 	}
 	switch {
 	case op < 25 || len(movable) == 0:
-		e := em.addDriveItem(u, ver, pick(r, folders), fmt.Sprintf("upload-%d.txt", r.IntN(100000)), false, now)
+		e := em.addDriveItem(d, ver, pick(r, folders), fmt.Sprintf("upload-%d.txt", r.IntN(100000)), false, now)
 		return "driveItem created " + e.id
 	case op < 45:
 		e := pick(r, files)
@@ -167,14 +232,14 @@ func (em *Emulator) mutateDrive(u *userRec, r *rand.Rand, ver uint64) string {
 		e.obj.set("size", st.size)
 		e.obj.set("lastModifiedDateTime", now.UTC().Format(graphTime))
 		setDriveTags(e)
-		u.drive.update(ver, e, "size", "lastModifiedDateTime", "eTag", "cTag")
+		d.col.update(ver, e, "size", "lastModifiedDateTime", "eTag", "cTag")
 		return "driveItem edited " + e.id
 	case op < 60:
 		e := pick(r, movable)
 		e.obj.set("name", "renamed-"+e.obj.str("name"))
 		e.aux.(*driveState).change++
 		setDriveTags(e)
-		u.drive.update(ver, e, "name", "eTag", "cTag")
+		d.col.update(ver, e, "name", "eTag", "cTag")
 		return "driveItem renamed " + e.id
 	case op < 75:
 		// Move an item or a folder; a moved folder's children are not
@@ -184,20 +249,30 @@ func (em *Emulator) mutateDrive(u *userRec, r *rand.Rand, ver uint64) string {
 		if dst == e || isDriveAncestor(e, dst) || dst == e.aux.(*driveState).parent {
 			return "no-op"
 		}
-		old := e.aux.(*driveState).parent
-		e.aux.(*driveState).parent = dst
-		e.obj.set("parentReference", map[string]string{"driveType": "business", "driveId": u.driveID, "id": dst.id})
-		e.aux.(*driveState).change++
-		setDriveTags(e)
-		u.drive.update(ver, e, "parentReference", "eTag", "cTag")
-		em.driveChildChanged(u, ver, old, -1)
-		em.driveChildChanged(u, ver, dst, 1)
+		em.moveDriveItem(d, ver, e, dst)
 		return "driveItem moved " + e.id
 	default:
 		e := pick(r, movable)
-		em.deleteDriveItem(u, ver, e)
-		em.driveChildChanged(u, ver, e.aux.(*driveState).parent, -1)
+		em.deleteDriveItem(d, ver, e)
+		em.driveChildChanged(d, ver, e.aux.(*driveState).parent, -1)
 		return "driveItem deleted " + e.id
+	}
+}
+
+// moveDriveItem moves e below dst. An item that inherits its permissions
+// inherits its new parent's from then on.
+func (em *Emulator) moveDriveItem(d *driveRec, ver uint64, e, dst *entry) {
+	st := e.aux.(*driveState)
+	old := st.parent
+	st.parent = dst
+	e.obj.set("parentReference", map[string]string{"driveType": d.kind, "driveId": d.id, "id": dst.id})
+	st.change++
+	setDriveTags(e)
+	d.col.update(ver, e, "parentReference", "eTag", "cTag")
+	em.driveChildChanged(d, ver, old, -1)
+	em.driveChildChanged(d, ver, dst, 1)
+	if !st.unique {
+		em.sharingChanged(d, ver, e, false)
 	}
 }
 
@@ -210,84 +285,128 @@ func isDriveAncestor(a, b *entry) bool {
 	return false
 }
 
-func (em *Emulator) deleteDriveItem(u *userRec, ver uint64, e *entry) {
+func (em *Emulator) deleteDriveItem(d *driveRec, ver uint64, e *entry) {
 	if e.aux.(*driveState).folder {
-		for _, c := range u.drive.live() {
+		for _, c := range d.col.live() {
 			if c.aux.(*driveState).parent == e {
-				em.deleteDriveItem(u, ver, c)
+				em.deleteDriveItem(d, ver, c)
 			}
 		}
 	}
-	u.drive.remove(ver, e)
+	em.removeDriveEntry(d, ver, e)
 }
 
-func (em *Emulator) userByDrive(id string) *userRec {
+// removeDriveEntry deletes an item: a tombstone in the change log, or none
+// when Config.MissedChanges drops it (missed.go).
+func (em *Emulator) removeDriveEntry(d *driveRec, ver uint64, e *entry) {
+	if em.silentDrop(e) {
+		e.deleted, e.silent = true, true
+		return
+	}
+	d.col.remove(ver, e)
+}
+
+// driveByID finds a OneDrive or a library; em.mu held.
+func (em *Emulator) driveByID(id string) *driveRec {
 	for _, u := range em.users {
 		if u.driveID == id {
-			return u
+			return u.od
+		}
+	}
+	for _, s := range em.sites {
+		for _, d := range s.drives {
+			if d.id == id {
+				return d
+			}
 		}
 	}
 	return nil
 }
 
-// driveFor resolves users/{u}/drive and drives/{d} routes.
-func (c *call) driveUser() *userRec {
-	if c.user != nil {
-		return c.user
-	}
+// driveFor resolves the drive a route names: users/{u}/drive,
+// drives/{d}, sites/{s}/drive. On failure it has answered 404, or 403 when
+// a delegated caller may not read the library's site.
+func (c *call) driveFor() *driveRec {
 	c.em.mu.RLock()
-	defer c.em.mu.RUnlock()
-	return c.em.userByDrive(c.args["d"])
+	var d *driveRec
+	switch {
+	case c.user != nil:
+		d = c.user.od
+	case c.args["s"] != "":
+		if s := c.em.siteByID(c.args["s"]); s != nil && len(s.drives) > 0 {
+			d = s.drives[0]
+		}
+	default:
+		d = c.em.driveByID(c.args["d"])
+	}
+	c.em.mu.RUnlock()
+	if d == nil {
+		c.fail(http.StatusNotFound, "itemNotFound", "The resource could not be found.")
+		return nil
+	}
+	if d.site != nil && !c.siteAllowed(d.site) {
+		return nil
+	}
+	return d
+}
+
+func (em *Emulator) driveObject(d *driveRec) object {
+	o := object{}
+	o.set("id", d.id)
+	o.set("driveType", d.kind)
+	o.set("name", d.name)
+	if d.site != nil {
+		o.set("createdDateTime", d.created.UTC().Format(graphTime))
+		o.set("description", d.desc)
+		o.set("lastModifiedDateTime", d.created.UTC().Format(graphTime))
+	}
+	o.set("webUrl", d.webURL)
+	if d.user != nil {
+		o.set("owner", driveIdentity(d.user))
+	} else {
+		o.set("owner", map[string]any{"group": map[string]string{"id": d.site.groupID, "displayName": d.site.displayName + " Owners"}})
+	}
+	o.set("quota", map[string]int64{"deleted": 0, "remaining": 1099511627776, "total": 1099511627776, "used": 0})
+	return o
 }
 
 func (c *call) getDrive() {
-	u := c.driveUser()
-	if u == nil {
-		c.fail(http.StatusNotFound, "itemNotFound", "The resource could not be found.")
+	d := c.driveFor()
+	if d == nil {
 		return
 	}
-	o := object{}
-	o.set("id", u.driveID)
-	o.set("driveType", "business")
-	o.set("name", "OneDrive")
-	o.set("webUrl", "https://contoso-my.sharepoint.com/personal/"+strings.NewReplacer(".", "_", "@", "_").Replace(u.upn)+"/Documents")
-	o.set("owner", driveIdentity(u))
-	o.set("quota", map[string]int64{"deleted": 0, "remaining": 1099511627776, "total": 1099511627776, "used": 0})
-	b, _, _ := o.encode(nil, nil)
-	c.writeJSON(withContext(b, c.context("drives/$entity")))
+	c.writeEntity(func() object { return c.em.driveObject(d) }, "drives/$entity")
 }
 
 // driveDelta serves root/delta with function-style links, token=latest,
-// and 410 resyncRequired with a Location header on expired tokens.
+// 410 resyncRequired with a Location header on expired tokens, and the
+// sharing Prefer values (permissions.go).
 func (c *call) driveDelta() {
-	u := c.driveUser()
-	if u == nil {
-		c.fail(http.StatusNotFound, "itemNotFound", "The resource could not be found.")
+	d := c.driveFor()
+	if d == nil {
+		return
+	}
+	sh, ok := c.sharingPrefs()
+	if !ok {
 		return
 	}
 	c.serveDelta(deltaSpec{
-		key: "drive/" + u.driveID, col: func() *collection { return u.drive },
-		path: "/drives/" + u.driveID + "/root/delta", context: c.context("Collection(driveItem)"),
+		key: "drive/" + d.id, col: func() *collection { return d.col },
+		path: "/drives/" + d.id + "/root/delta", context: c.context("Collection(driveItem)"),
 		defSize: 200, maxSize: 999, fnLinks: true, selectable: true, latest: "token",
 		initial: func(c *call, q url.Values) (map[string]string, bool) {
-			opts := map[string]string{}
-			for k, vs := range q {
-				switch strings.ToLower(strings.TrimPrefix(k, "$")) {
-				case "select":
-					opts["$select"] = vs[0]
-				case "top":
-					if n, err := strconv.Atoi(vs[0]); err != nil || n < 1 {
-						return refuse(c, "invalidRequest", "Invalid $top value.")
+			return deltaOptions(c, q, "invalidRequest", "Invalid request: query option '%s' is not supported.", map[string]deltaOption{
+				"select": carry, "expand": carry,
+				"top": func(c *call, v string) (string, bool) {
+					if n, err := strconv.Atoi(v); err != nil || n < 1 {
+						return reject(c, "invalidRequest", "Invalid $top value.")
 					}
-					opts["$top"] = vs[0]
-				case "expand":
-					opts["$expand"] = vs[0]
-				default:
-					return refuse(c, "invalidRequest", fmt.Sprintf("Invalid request: query option '%s' is not supported.", k))
-				}
-			}
-			return opts, true
+					return v, true
+				},
+			})
 		},
+		filter: func(map[string]string) func(*entry, uint64) bool { return sh.keep() },
+		expand: sh.decorate,
 	})
 }
 
@@ -300,14 +419,8 @@ func (em *Emulator) AddPoisonDriveItem(userID string) (string, error) {
 	if u == nil {
 		return "", fmt.Errorf("emulator: no user %q", userID)
 	}
-	var root *entry
-	for _, e := range u.drive.live() {
-		if e.aux.(*driveState).parent == nil {
-			root = e
-		}
-	}
 	ver := em.nextVersion()
-	e := em.addDriveItem(u, ver, root, "poison.txt", false, em.now())
+	e := em.addDriveItem(u.od, ver, u.od.root(), "poison.txt", false, em.now())
 	e.obj.set("size", "not a number")
 	u.drive.record(ver, e)
 	return e.id, nil

@@ -36,8 +36,17 @@ type Emulator struct {
 	chats    map[string]*chat
 	// chatsByUser lists each user's chats in id order (see genChats).
 	chatsByUser map[*userRec][]*chat
-	channels    []*channelState
-	mutRand     *rand.Rand
+	teams       []*team     // channels.go
+	sites       []*site     // sites.go
+	groups      []*group    // groups.go
+	groupCol    *collection // groups and membership records, for groups/delta
+	// shares are the mailboxes users shared, by (owner, delegate) (shares.go).
+	shares  map[[2]string]MailboxShare
+	mutRand *rand.Rand
+	// moreRand draws the mutations of the resources added after the first
+	// ones (attachments, channels, sites, groups), so that adding them left
+	// the earlier resources' sequence of mutations as it was.
+	moreRand *rand.Rand
 
 	tokMu    sync.Mutex
 	tokenGen uint64
@@ -66,6 +75,7 @@ func New(cfg Config) (*Emulator, error) {
 	em.setClock(time.Now)
 	em.key = sha256.Sum256(fmt.Appendf(nil, "graphemu-key-%d-%s", cfg.Seed, cfg.TenantID))
 	em.mutRand = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d7574))
+	em.moreRand = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d6f7265))
 	em.auth.init(em)
 	em.thr.init()
 	em.thr.cfg = cfg.Throttle
@@ -151,7 +161,9 @@ func (em *Emulator) currentGen() uint64 {
 // Truth returns every live object of a resource for a user exactly as Graph
 // would serve it in full with default (non-immutable) ids. Resources:
 // mailFolders, messages, events, driveItems, chats, chatMessages, people,
-// contacts, contactFolders. The messages of a user with Config.LazyMessages
+// contacts, contactFolders, attachments, teams, channels, channelMessages,
+// drivePermissions, and the tenant's groups, sites, siteDrives,
+// siteDriveItems and sitePermissions (docs/emulator.md). The messages of a user with Config.LazyMessages
 // include every lazy message, generated on the spot: as much memory as
 // their JSON (about 9 GB for a million), so ask only for small archives.
 func (em *Emulator) Truth(userID, resource string) ([]json.RawMessage, error) {
@@ -196,12 +208,35 @@ func (em *Emulator) eachTruth(userID, resource string, imm bool, keep func(strin
 		return each(em.chatsTruth(u))
 	case "chatMessages":
 		return each(em.chatMessagesTruth(u))
+	case "teams":
+		return each(em.teamsTruth(u))
+	case "channels":
+		return each(em.channelsTruth(u))
 	case "channelMessages":
-		return each(em.channelMessagesTruth())
+		return each(em.channelMessagesTruth(u))
+	case "attachments":
+		return each(em.attachmentsTruth(u, imm))
+	case "drivePermissions":
+		return each(em.permissionsTruth([]*driveRec{u.od}))
+	case "groups":
+		return each(em.groupsTruth())
+	case "sites":
+		return each(em.sitesTruth())
+	case "siteDrives":
+		return each(em.siteDrivesTruth())
+	case "sitePermissions":
+		return each(em.permissionsTruth(em.libraries()))
 	}
-	cols, ok := u.collections(resource, false)
-	if !ok {
-		return fmt.Errorf("truth: unknown resource %q", resource)
+	var cols []*collection
+	if resource == "siteDriveItems" {
+		for _, d := range em.libraries() {
+			cols = append(cols, d.col)
+		}
+	} else {
+		var ok bool
+		if cols, ok = u.collections(resource, false); !ok {
+			return fmt.Errorf("truth: unknown resource %q", resource)
+		}
 	}
 	for _, c := range cols {
 		if c == nil {

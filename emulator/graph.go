@@ -46,11 +46,11 @@ type route struct {
 }
 
 var (
-	mailScopes     = []string{"Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"}
+	mailScopes     = []string{"Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite", "Mail.Read.Shared", "Mail.ReadWrite.Shared"}
 	mailRoles      = []string{"Mail.ReadBasic.All", "Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"}
-	calScopes      = []string{"Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite"}
+	calScopes      = []string{"Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared", "Calendars.ReadWrite.Shared"}
 	calRoles       = []string{"Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite"}
-	contactScopes  = []string{"Contacts.Read", "Contacts.ReadWrite"}
+	contactScopes  = []string{"Contacts.Read", "Contacts.ReadWrite", "Contacts.Read.Shared", "Contacts.ReadWrite.Shared"}
 	filesScopes    = []string{"Files.Read", "Files.ReadWrite", "Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All"}
 	filesRoles     = []string{"Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"}
 	chatScopes     = []string{"Chat.Read", "Chat.ReadWrite"}
@@ -62,14 +62,12 @@ var (
 	userScopes     = []string{"User.Read", "User.ReadBasic.All", "User.Read.All", "Directory.Read.All"}
 	usersScopes    = []string{"User.ReadBasic.All", "User.Read.All", "Directory.Read.All"}
 	usersRoles     = []string{"User.ReadBasic.All", "User.Read.All", "Directory.Read.All"}
-	teamScopes     = []string{"Team.ReadBasic.All", "TeamSettings.Read.All"}
-	channelScopes  = []string{"Channel.ReadBasic.All", "ChannelSettings.Read.All"}
-	chanMsgScopes  = []string{"ChannelMessage.Read.All"}
 )
 
 // defaultRoles are granted to apps registered without explicit Roles.
 var defaultRoles = []string{"User.Read.All", "Mail.Read", "Calendars.Read", "Contacts.Read", "Files.Read.All",
-	"Chat.Read.All", "People.Read.All", "Team.ReadBasic.All", "Channel.ReadBasic.All", "ChannelMessage.Read.All"}
+	"Chat.Read.All", "People.Read.All", "Team.ReadBasic.All", "Channel.ReadBasic.All", "ChannelMessage.Read.All",
+	"Sites.Read.All", "GroupMember.Read.All"}
 
 var routes []route
 
@@ -83,10 +81,15 @@ func init() {
 		{"users/{u}/mailFolders/{f}", svcOutlook, mailScopes, mailRoles, (*call).getMailFolder},
 		{"users/{u}/mailFolders/{f}/childFolders", svcOutlook, mailScopes, mailRoles, (*call).listChildFolders},
 		{"users/{u}/mailFolders/{f}/messages/delta", svcOutlook, mailScopes, mailRoles, (*call).messagesDelta},
+		{"users/{u}/mailFolders/{f}/messages", svcOutlook, mailScopes, mailRoles, (*call).listFolderMessages},
 		{"users/{u}/messages/{m}", svcOutlook, mailScopes, mailRoles, (*call).getMessage},
 		{"users/{u}/mailFolders/{f}/messages/{m}", svcOutlook, mailScopes, mailRoles, (*call).getMessage},
 	}
 	routes = append(routes, otherRoutes()...)
+	routes = append(routes, attachmentRoutes()...)
+	routes = append(routes, teamRoutes()...)
+	routes = append(routes, siteRoutes()...)
+	routes = append(routes, groupRoutes()...)
 }
 
 // serveGraph runs the pipeline every Graph request goes through: ids,
@@ -137,7 +140,7 @@ func (em *Emulator) dispatch(c *call) {
 	}
 	tok, msg := em.authenticate(r)
 	if tok == nil {
-		c.w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
+		c.w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="`+em.cloud().login+`/common/oauth2/authorize", client_id="`+graphAppID+`"`)
 		c.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
 		return
 	}
@@ -233,6 +236,7 @@ func (c *call) match(escaped string) (route, bool) {
 		}
 		segs = append([]string{"users", c.tok.oid}, segs[1:]...)
 	}
+	segs = c.em.rewriteSitePath(segs)
 	c.seg = segs
 	for _, rt := range routes {
 		ps := strings.Split(rt.pattern, "/")
@@ -278,11 +282,12 @@ func (c *call) authorized(rt route) bool {
 			break
 		}
 	}
-	// A delegated token reads only its own user's Outlook data.
+	// A delegated token reads only its own user's Outlook data, and what
+	// other users shared with its user (shares.go).
 	if ok && !c.tok.app && c.user != nil && c.user.id != c.tok.oid {
 		switch c.svc {
 		case svcOutlook:
-			ok = hasFold(have, "Mail.Read.Shared") || hasFold(have, "Calendars.Read.Shared") || hasFold(have, "Contacts.Read.Shared")
+			ok = c.sharedAccess(rt)
 		case svcDirectory:
 			ok = hasFold(have, "User.ReadBasic.All") || hasFold(have, "User.Read.All") || hasFold(have, "Directory.Read.All")
 		}
@@ -437,3 +442,37 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// writeEntity serves one object, encoded under em.mu with the request's
+// $select, with @odata.context #ctx.
+func (c *call) writeEntity(o func() object, ctx string) {
+	c.em.mu.RLock()
+	b, _, _ := o().encode(nil, selectKeep(c.r.URL.Query()))
+	c.em.mu.RUnlock()
+	c.writeJSON(withContext(b, c.context(ctx)))
+}
+
+// encodeAll encodes, with the request's $select, the objects objs makes
+// under em.mu: the items of a listing.
+func (c *call) encodeAll(objs func() []object) [][]byte {
+	keep := selectKeep(c.r.URL.Query())
+	c.em.mu.RLock()
+	defer c.em.mu.RUnlock()
+	var items [][]byte
+	for _, o := range objs() {
+		b, _, _ := o.encode(nil, keep)
+		items = append(items, b)
+	}
+	return items
+}
+
+// objectsOf maps xs to objects, leaving out those f maps to nil.
+func objectsOf[T any](xs []T, f func(T) object) []object {
+	out := make([]object, 0, len(xs))
+	for _, x := range xs {
+		if o := f(x); o != nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}

@@ -93,6 +93,23 @@ func (b *bundle) userTokens(t *testing.T, scope, loginHint string) map[string]an
 	return m
 }
 
+// adminConsent runs the admin consent endpoint at path (after the origin)
+// and returns the response and its redirect's query.
+func (b *bundle) adminConsent(t *testing.T, path string, q url.Values) (*http.Response, url.Values) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodGet, b.srv.URL()+path+"?"+q.Encode(), nil)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatalf("admin consent: %v", err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if loc == nil {
+		return resp, nil
+	}
+	return resp, loc.Query()
+}
+
 func (b *bundle) postForm(t *testing.T, path string, f url.Values) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPost, b.srv.URL()+path, strings.NewReader(f.Encode()))

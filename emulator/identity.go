@@ -16,16 +16,13 @@ import (
 	"time"
 )
 
-const (
-	graphResource = "https://graph.microsoft.com"
-	graphAppID    = "00000003-0000-0000-c000-000000000000"
-	codeLifetime  = 10 * time.Minute
-)
+const codeLifetime = 10 * time.Minute
 
 // defaultDelegated is what a delegated .default request grants, standing in
 // for the permissions configured on the app registration.
 var defaultDelegated = []string{"User.Read", "Mail.Read", "Calendars.Read", "Contacts.Read", "Files.Read.All",
-	"Chat.Read", "People.Read", "User.ReadBasic.All", "Team.ReadBasic.All", "Channel.ReadBasic.All"}
+	"Chat.Read", "People.Read", "User.ReadBasic.All", "Team.ReadBasic.All", "Channel.ReadBasic.All",
+	"Mail.Read.Shared", "Calendars.Read.Shared"}
 
 type authState struct {
 	em            *Emulator
@@ -36,6 +33,7 @@ type authState struct {
 	noConsent     map[[2]string]bool // (user, client) whose consent was removed
 	revokedBefore map[string]time.Time
 	issued        []string
+	certs         map[string][]appCert // registered certificates by client id (certs.go)
 }
 
 type authCode struct {
@@ -63,10 +61,13 @@ type accessClaims struct {
 func (a *authState) init(em *Emulator) {
 	a.em = em
 	a.apps = map[string]*App{}
+	a.certs = map[string][]appCert{}
 	for _, app := range em.cfg.Apps {
 		cp := app
 		cp.RedirectURIs = slices.Clone(app.RedirectURIs)
+		cp.Certificates = slices.Clone(app.Certificates)
 		a.apps[app.ClientID] = &cp
+		a.certs[app.ClientID], _ = parseCertificates(app.Certificates) // validate checked them
 		if app.Secret != "" {
 			a.issued = append(a.issued, app.Secret)
 		}
@@ -167,7 +168,7 @@ func (em *Emulator) authenticate(r *http.Request) (*accessClaims, string) {
 		Roles []string `json:"roles"`
 		IDTyp string   `json:"idtyp"`
 	}
-	if json.Unmarshal(body, &cl) != nil || cl.Aud != graphResource {
+	if json.Unmarshal(body, &cl) != nil || cl.Aud != em.cloud().graph {
 		return nil, "Access token validation failure. Invalid audience."
 	}
 	now := em.now().Unix()
@@ -210,7 +211,7 @@ func (em *Emulator) serveIdentity(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"authorization_endpoint": base + "/oauth2/v2.0/authorize", "token_endpoint": base + "/oauth2/v2.0/token",
-			"issuer": "https://login.microsoftonline.com/" + em.cfg.TenantID + "/v2.0", "response_types_supported": []string{"code"},
+			"issuer": em.cloud().login + "/" + em.cfg.TenantID + "/v2.0", "response_types_supported": []string{"code"},
 			"scopes_supported": []string{"openid", "profile", "email", "offline_access"},
 		})
 	default:
@@ -244,8 +245,10 @@ type scopeReq struct {
 func (s scopeReq) has(o string) bool { return slices.Contains(s.oidc, o) }
 
 // parseScopes accepts "Mail.Read" and "https://graph.microsoft.com/Mail.Read"
+// (any name of Graph: see graphResourceOf; own is the emulator's origin)
 // and enforces one resource per request and no .default mixed with others.
-func parseScopes(raw string) (scopeReq, int, string) {
+func (em *Emulator) parseScopes(raw, own string) (scopeReq, int, string) {
+	graphResource := em.cloud().graph
 	var s scopeReq
 	for _, p := range strings.Fields(raw) {
 		switch strings.ToLower(p) {
@@ -258,7 +261,7 @@ func parseScopes(raw string) (scopeReq, int, string) {
 		res, perm := graphResource, p
 		if i := strings.LastIndex(p, "/"); i >= 0 {
 			res, perm = strings.TrimSuffix(p[:i], "/"), p[i+1:]
-			if strings.EqualFold(res, graphResource) || strings.EqualFold(res, graphAppID) || strings.EqualFold(res, "https://graph.microsoft.com/") {
+			if em.graphResourceOf(res, own) {
 				res = graphResource
 			}
 		}
@@ -339,7 +342,7 @@ func (em *Emulator) authorize(w http.ResponseWriter, r *http.Request, tenant str
 		fail("invalid_request", 900144, "The request body must contain the following parameter: 'scope'.")
 		return
 	}
-	sc, code, msg := parseScopes(q.Get("scope"))
+	sc, code, msg := em.parseScopes(q.Get("scope"), origin(r))
 	if code != 0 {
 		fail("invalid_scope", code, msg)
 		return
@@ -442,6 +445,25 @@ func (em *Emulator) adminConsent(w http.ResponseWriter, r *http.Request) {
 		errorPage(w, 50011, fmt.Sprintf("The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'.", redirect, app.ClientID))
 		return
 	}
+	// The v2.0 endpoint takes the resource's permissions in scope
+	// (https://graph.microsoft.com/.default): it names Graph as the client
+	// knows it, the cloud's URL or the URL the client uses.
+	if sc := q.Get("scope"); sc != "" {
+		for _, p := range strings.Fields(sc) {
+			res, _, ok := strings.Cut(p, "/.default")
+			if i := strings.LastIndex(p, "/"); !ok && i > 0 {
+				res = p[:i]
+			}
+			if !em.graphResourceOf(res, origin(r)) {
+				v := url.Values{"error": {"invalid_request"}, "error_description": {fmt.Sprintf("AADSTS500011: The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", res, em.cfg.TenantID)}}
+				if s := q.Get("state"); s != "" {
+					v.Set("state", s)
+				}
+				respond(w, redirect, "query", v)
+				return
+			}
+		}
+	}
 	em.auth.mu.Lock()
 	for k := range em.auth.noConsent {
 		if k[1] == app.ClientID {
@@ -529,26 +551,16 @@ func (em *Emulator) token(w http.ResponseWriter, r *http.Request, tenant string)
 		em.tokenError(w, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, tenant), "")
 		return
 	}
-	if app.Secret != "" || grant == "client_credentials" {
-		switch {
-		case secret == "" && f.Get("client_assertion") == "":
-			em.tokenError(w, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.", "")
-			return
-		case secret != app.Secret:
-			em.tokenError(w, http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", clientID), "")
-			return
-		case !app.SecretExpiresAt.IsZero() && !em.now().Before(app.SecretExpiresAt):
-			em.tokenError(w, http.StatusUnauthorized, "invalid_client", 7000222, fmt.Sprintf("The provided client secret keys for app '%s' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.", clientID), "")
-			return
-		}
+	if !em.clientAuth(w, r, app, grant, secret, tenant) {
+		return
 	}
 	switch grant {
 	case "authorization_code":
 		em.redeemCode(w, f, app)
 	case "refresh_token":
-		em.redeemRefresh(w, f, app)
+		em.redeemRefresh(w, f, app, origin(r))
 	case "client_credentials":
-		em.clientCredentials(w, f, app, tenant)
+		em.clientCredentials(w, f, app, tenant, origin(r))
 	default:
 		em.tokenError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, fmt.Sprintf("The app requested an unsupported grant type '%s'.", grant), "")
 	}
@@ -593,7 +605,7 @@ func pkceOK(challenge, method, verifier string) bool {
 	return verifier == challenge
 }
 
-func (em *Emulator) redeemRefresh(w http.ResponseWriter, f url.Values, app *App) {
+func (em *Emulator) redeemRefresh(w http.ResponseWriter, f url.Values, app *App, own string) {
 	a := &em.auth
 	rt := f.Get("refresh_token")
 	if rt == "" {
@@ -623,12 +635,12 @@ func (em *Emulator) redeemRefresh(w http.ResponseWriter, f url.Values, app *App)
 		return
 	}
 	scopes, oidc := rec.scopes, rec.oidc
-	if res, oidc, ok := sharePointScope(f.Get("scope")); ok {
+	if res, oidc, ok := em.sharePointScope(f.Get("scope")); ok {
 		em.issueSharePoint(w, app, rec, res, oidc, consentMsg, now)
 		return
 	}
 	if s := f.Get("scope"); s != "" {
-		sc, code, msg := parseScopes(s)
+		sc, code, msg := em.parseScopes(s, own)
 		if code != 0 {
 			em.tokenError(w, http.StatusBadRequest, "invalid_scope", code, msg, "")
 			return
@@ -646,14 +658,11 @@ func (em *Emulator) redeemRefresh(w http.ResponseWriter, f url.Values, app *App)
 	em.issue(w, app, rec.user, scopes, oidc, "", now)
 }
 
-// sharePointHosts are the tenant's SharePoint resources: its sites and its
-// OneDrive (-my) host.
-var sharePointHosts = []string{"https://contoso.sharepoint.com", "https://contoso-my.sharepoint.com"}
-
 // sharePointScope recognises a refresh asking for a SharePoint token with
 // the resource's .default scope (plus OpenID scopes); ok is false for any
 // other scope, which parseScopes then judges.
-func sharePointScope(raw string) (resource string, oidc []string, ok bool) {
+func (em *Emulator) sharePointScope(raw string) (resource string, oidc []string, ok bool) {
+	sharePointHosts := em.sharePointHosts()
 	for _, p := range strings.Fields(raw) {
 		switch lp := strings.ToLower(p); lp {
 		case "openid", "profile", "email", "offline_access":
@@ -722,14 +731,19 @@ func dotnetSpan(d time.Duration) string {
 	return fmt.Sprintf("%d.%02d:%02d:%02d", days, int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second))
 }
 
-func (em *Emulator) clientCredentials(w http.ResponseWriter, f url.Values, app *App, tenant string) {
+func (em *Emulator) clientCredentials(w http.ResponseWriter, f url.Values, app *App, tenant, own string) {
 	switch strings.ToLower(tenant) {
 	case "common", "consumers":
 		em.tokenError(w, http.StatusBadRequest, "invalid_request", 9001023, "The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.", "")
 		return
 	}
 	s := strings.TrimSpace(f.Get("scope"))
-	if !strings.EqualFold(s, graphResource+"/.default") && !strings.EqualFold(s, graphAppID+"/.default") {
+	res, ok := strings.CutSuffix(s, "/.default")
+	if ok && !em.graphResourceOf(res, own) {
+		em.tokenError(w, http.StatusBadRequest, "invalid_resource", 500011, fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", res, em.cfg.TenantID), "")
+		return
+	}
+	if !ok {
 		em.tokenError(w, http.StatusBadRequest, "invalid_scope", 1002012, fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", s), "")
 		return
 	}
@@ -739,7 +753,7 @@ func (em *Emulator) clientCredentials(w http.ResponseWriter, f url.Values, app *
 	}
 	now := em.now()
 	at := em.jwt(map[string]any{
-		"aud": graphResource, "iss": "https://sts.windows.net/" + em.cfg.TenantID + "/", "iat": now.Unix(), "nbf": now.Unix(),
+		"aud": em.cloud().graph, "iss": "https://sts.windows.net/" + em.cfg.TenantID + "/", "iat": now.Unix(), "nbf": now.Unix(),
 		"exp": now.Add(em.cfg.AccessTokenLifetime).Unix(), "appid": app.ClientID, "idtyp": "app", "oid": guidFrom(em.cfg.Seed, "sp"+app.ClientID),
 		"roles": roles, "tid": em.cfg.TenantID, "uti": randomToken("", 12), "ver": "1.0",
 	})
@@ -755,7 +769,7 @@ func (em *Emulator) issue(w http.ResponseWriter, app *App, userID string, scopes
 	em.mu.RUnlock()
 	var full []string
 	for _, s := range scopes {
-		full = append(full, graphResource+"/"+s)
+		full = append(full, em.cloud().graph+"/"+s)
 	}
 	for _, o := range []string{"openid", "profile", "email"} {
 		if slices.Contains(oidc, o) {
@@ -769,7 +783,7 @@ func (em *Emulator) issue(w http.ResponseWriter, app *App, userID string, scopes
 	secs := int(em.cfg.AccessTokenLifetime/time.Second) - 1
 	resp := tokenResponse{TokenType: "Bearer", Scope: strings.Join(full, " "), ExpiresIn: secs, ExtExpiresIn: secs}
 	resp.AccessToken = em.jwt(map[string]any{
-		"aud": graphResource, "iss": "https://sts.windows.net/" + u.tenant + "/", "iat": now.Unix(), "nbf": now.Unix(),
+		"aud": em.cloud().graph, "iss": "https://sts.windows.net/" + u.tenant + "/", "iat": now.Unix(), "nbf": now.Unix(),
 		"exp": now.Add(em.cfg.AccessTokenLifetime).Unix(), "appid": app.ClientID, "idtyp": "user", "name": u.name, "oid": u.id,
 		"scp": strings.Join(scopes, " "), "sub": u.id, "tid": u.tenant, "unique_name": u.upn, "upn": u.upn,
 		"uti": randomToken("", 12), "ver": "1.0",
@@ -783,7 +797,7 @@ func (em *Emulator) issue(w http.ResponseWriter, app *App, userID string, scopes
 	}
 	if slices.Contains(oidc, "openid") {
 		claims := map[string]any{
-			"aud": app.ClientID, "iss": "https://login.microsoftonline.com/" + u.tenant + "/v2.0", "iat": now.Unix(),
+			"aud": app.ClientID, "iss": em.cloud().login + "/" + u.tenant + "/v2.0", "iat": now.Unix(),
 			"nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "name": u.name, "oid": u.id, "preferred_username": u.upn,
 			"sub": randomToken("", 20), "tid": u.tenant, "ver": "2.0",
 		}

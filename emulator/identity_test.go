@@ -273,15 +273,8 @@ func TestAuthorizeErrors(t *testing.T) {
 		t.Errorf("response_type: %v", rq)
 	}
 	// Admin consent redirects with admin_consent=True, the tenant and state.
-	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodGet, b.srv.URL()+"/common/adminconsent?"+url.Values{
-		"client_id": {defaultClientID}, "redirect_uri": {defaultRedirect}, "state": {"s1"}}.Encode(), nil)
-	resp, err := b.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != 302 || loc.Query().Get("admin_consent") != "True" || loc.Query().Get("tenant") != b.srv.TenantID() || loc.Query().Get("state") != "s1" {
+	resp, got := b.adminConsent(t, "/common/adminconsent", url.Values{"client_id": {defaultClientID}, "redirect_uri": {defaultRedirect}, "state": {"s1"}})
+	if resp.StatusCode != 302 || got.Get("admin_consent") != "True" || got.Get("tenant") != b.srv.TenantID() || got.Get("state") != "s1" {
 		t.Errorf("admin consent: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }

@@ -20,6 +20,7 @@ type mailbox struct {
 	byID    map[string]*folder
 	order   []*folder
 	msgs    map[string]*message // by immutable id
+	byMsgID map[string]*message // by default id (of the message's current visit)
 	nextMsg int
 	lazy    *lazyArchive // Config.LazyMessages; nil for most users
 }
@@ -39,6 +40,7 @@ type message struct {
 	read   bool
 	hash   uint64
 	change int
+	atts   []*attachment // attachments.go
 }
 
 var wellKnownFolders = []struct{ wk, name string }{
@@ -70,7 +72,8 @@ func (mb *mailbox) folder(id string) *folder {
 }
 
 func (em *Emulator) genMail(u *userRec, anchor time.Time) {
-	mb := &mailbox{folders: newCollection("#microsoft.graph.mailFolder"), byID: map[string]*folder{}, msgs: map[string]*message{}}
+	mb := &mailbox{folders: newCollection("#microsoft.graph.mailFolder"), byID: map[string]*folder{}, msgs: map[string]*message{},
+		byMsgID: map[string]*message{}}
 	u.mail = mb
 	mb.rootID = outlookID("AAMkAG", em.hash64(u.id, "root"), 1)
 	ver := em.nextVersion()
@@ -188,9 +191,9 @@ func (em *Emulator) addMessage(u *userRec, ver uint64, f *folder, received time.
 	mb.nextMsg++
 	h := em.hash64(u.id, "msg", strconv.Itoa(mb.nextMsg))
 	o, read := em.messageObject(u, u.rng, h, f, received)
-	m := &message{imm: outlookID("AAkALg", h, 0), hash: h, read: read, f: f}
+	m := &message{imm: outlookID("AAkALg", h, 0), hash: h, read: read, f: f, atts: em.generatedAttachments(h, o, received)}
 	mb.msgs[m.imm] = m
-	em.placeMessage(ver, m, f, o)
+	em.placeMessage(u, ver, m, f, o)
 	return m
 }
 
@@ -221,8 +224,13 @@ func (em *Emulator) messageObject(u *userRec, r *rand.Rand, h uint64, f *folder,
 	}
 	body := map[string]string{"contentType": "text", "content": text}
 	if r.IntN(2) == 0 {
+		img := ""
+		if cid, ok := inlineImageCID(h); ok {
+			// An inline image, served as an inline attachment (attachments.go).
+			img = `<p><img src="cid:` + cid + `" alt="image"></p>`
+		}
 		body = map[string]string{"contentType": "html", "content": "<html><head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"></head><body><div><p>" +
-			strings.ReplaceAll(text, "\r\n\r\n", "</p><p>") + "</p></div></body></html>"}
+			strings.ReplaceAll(text, "\r\n\r\n", "</p><p>") + "</p>" + img + "</div></body></html>"}
 	}
 	// The preview needs 255 runes, and 1,100 bytes give the same first 255
 	// as the whole text (4 bytes a rune at most, one NUL; a rune or CRLF cut
@@ -277,12 +285,13 @@ func (em *Emulator) messageObject(u *userRec, r *rand.Rand, h uint64, f *folder,
 // placeMessage puts m into folder f as a new visit. Each visit of a message
 // to a folder is its own entry, so a folder's delta reports the message's
 // departure and return separately.
-func (em *Emulator) placeMessage(ver uint64, m *message, f *folder, o object) {
+func (em *Emulator) placeMessage(u *userRec, ver uint64, m *message, f *folder, o object) {
 	m.f = f
 	id := outlookID("AAMkAG", m.hash, uint64(m.gen)+1)
 	o.set("id", id)
 	o.set("parentFolderId", f.id)
 	m.e = f.msgs.add(ver, &entry{key: m.imm + "#" + strconv.Itoa(m.gen), id: id, immID: m.imm, obj: o, aux: m})
+	u.mail.byMsgID[id] = m
 }
 
 func (em *Emulator) touchMessage(m *message) {
@@ -388,13 +397,14 @@ func (em *Emulator) moveMessage(u *userRec, ver uint64, m *message, dst *folder)
 	src := m.f
 	o := m.e.obj.clone() // the tombstone keeps the old object
 	src.msgs.remove(ver, m.e)
+	delete(u.mail.byMsgID, m.e.id)
 	m.gen++
 	m.change++
 	ck := changeKey(m.hash, m.change)
 	o.set("@odata.etag", `W/"`+ck+`"`)
 	o.set("changeKey", ck)
 	o.set("lastModifiedDateTime", em.now().UTC().Format(graphTime))
-	em.placeMessage(ver, m, dst, o)
+	em.placeMessage(u, ver, m, dst, o)
 	em.refreshFolder(u, src, ver)
 	em.refreshFolder(u, dst, ver)
 }
@@ -402,6 +412,7 @@ func (em *Emulator) moveMessage(u *userRec, ver uint64, m *message, dst *folder)
 func (em *Emulator) deleteMessage(u *userRec, ver uint64, m *message) {
 	m.f.msgs.remove(ver, m.e)
 	delete(u.mail.msgs, m.imm)
+	delete(u.mail.byMsgID, m.e.id)
 	em.refreshFolder(u, m.f, ver)
 }
 
@@ -418,6 +429,7 @@ func (em *Emulator) deleteFolder(u *userRec, ver uint64, f *folder) {
 			f.msgs.remove(ver, e)
 			if m, ok := e.aux.(*message); ok {
 				delete(mb.msgs, m.imm)
+				delete(mb.byMsgID, m.e.id)
 			}
 		}
 	}
@@ -470,7 +482,15 @@ func (c *call) messagesDelta() {
 		path: "/users/" + u.id + "/mailFolders/" + f.id + "/messages/delta", context: c.context("Collection(message)"),
 		defSize: outlookDefaultPage, maxSize: outlookMaxPage, partial: true, selectable: true,
 		initial: messagesDeltaOptions,
-		filter:  messagesDeltaFilter,
+		filter: func(opts map[string]string) func(*entry, uint64) bool {
+			keep := messagesDeltaFilter(opts)
+			if !c.em.cfg.MissedChanges || !c.imm {
+				return keep
+			}
+			return func(e *entry, from uint64) bool {
+				return !missedReturn(f, e, from) && (keep == nil || keep(e, from))
+			}
+		},
 	})
 }
 
@@ -602,21 +622,18 @@ func (c *call) getMailFolder() {
 
 func (c *call) getMessage() {
 	id := c.args["m"]
+	mb := c.user.mail
 	c.em.mu.RLock()
 	var out []byte
-	for _, m := range c.user.mail.msgs {
-		if m.imm == id || m.e.id == id {
-			sel := selectSet(c.r.URL.Query().Get("$select"))
-			var keep func(string) bool
-			if sel != nil {
-				keep = func(k string) bool { return sel[k] }
-			}
-			b, off, end := m.e.obj.encode(nil, keep)
-			out = appendWithID(nil, b, off, end, m.e.servedID(c.imm), m.e.id)
-			break
-		}
+	m := mb.msgs[id]
+	if m == nil {
+		m = mb.byMsgID[id]
 	}
-	if a := c.user.mail.lazy; out == nil && a != nil {
+	if m != nil {
+		b, off, end := m.e.obj.encode(nil, selectKeep(c.r.URL.Query()))
+		out = appendWithID(nil, b, off, end, m.e.servedID(c.imm), m.e.id)
+	}
+	if a := mb.lazy; out == nil && a != nil {
 		if i, ok := a.find(id); ok {
 			out = a.append(nil, i, selectKeep(c.r.URL.Query()), c.imm)
 		}

@@ -1231,7 +1231,7 @@ func (n *notifier) notesFor(st subState, changes func(*collection) []entryChange
 	case tDrive:
 		// A drive subscription says only that something changed under the
 		// root: resourceData is null and the app calls delta.
-		if cs := changes(t.user.drive); len(cs) > 0 && s.changes["updated"] {
+		if cs := changes(t.drive.col); len(cs) > 0 && s.changes["updated"] {
 			out = append(out, n.changeNote(s, st.exp, "updated", s.resource, "", nil, at(cs[len(cs)-1].ver)))
 		}
 	case tUsers:
@@ -1249,6 +1249,30 @@ func (n *notifier) notesFor(st subState, changes func(*collection) []entryChange
 			res := "Users/" + id
 			rd := map[string]any{"@odata.type": "#Microsoft.Graph.User", "@odata.id": res, "id": id, "organizationId": n.em.cfg.TenantID}
 			out = append(out, n.changeNote(s, st.exp, "updated", res, id, rd, at(ch.ver)))
+		}
+	case tGroups:
+		// One notification per group changed since the last scan, its own
+		// records and its membership records alike.
+		done := map[string]bool{}
+		for _, ch := range changes(n.em.groupCol) {
+			g, ok := ch.e.aux.(*group)
+			if !ok {
+				g = ch.e.aux.(*memberChunk).g
+			}
+			if done[g.id] || (t.canon != "groups" && t.canon != "groups/"+g.id) {
+				continue
+			}
+			done[g.id] = true
+			kind := "updated"
+			if g.e.deleted && !g.unified {
+				kind = "deleted"
+			}
+			if !s.changes[kind] {
+				continue
+			}
+			res := "Groups/" + g.id
+			rd := map[string]any{"@odata.type": "#Microsoft.Graph.Group", "@odata.id": res, "id": g.id, "organizationId": n.em.cfg.TenantID}
+			out = append(out, n.changeNote(s, st.exp, kind, res, g.id, rd, at(ch.ver)))
 		}
 	case tChat, tUserChats, tAllChats:
 		for _, c := range n.watchedChats(s) {

@@ -16,9 +16,6 @@ func otherRoutes() []route {
 		{"users/{u}/chats", svcTeams, chatListScopes, chatListRoles, (*call).listChats},
 		{"users/{u}/chats/{c}/messages", svcTeams, chatScopes, chatRoles, (*call).chatMessages},
 		{"chats/{c}/messages", svcTeams, chatScopes, chatRoles, (*call).chatMessages},
-		{"users/{u}/joinedTeams", svcTeams, teamScopes, []string{"Team.ReadBasic.All"}, (*call).joinedTeams},
-		{"teams/{t}/channels", svcTeams, channelScopes, []string{"Channel.ReadBasic.All"}, (*call).channels},
-		{"teams/{t}/channels/{c}/messages/delta", svcTeams, chanMsgScopes, chanMsgScopes, (*call).channelMessagesDelta},
 		{"users/{u}/people", svcOutlook, peopleScopes, peopleRoles, (*call).people},
 		{"users/{u}/contactFolders/delta", svcOutlook, contactScopes, contactScopes, (*call).contactFoldersDelta},
 		{"users/{u}/contactFolders/{f}/contacts/delta", svcOutlook, contactScopes, contactScopes, (*call).contactsDelta},
@@ -40,7 +37,7 @@ func (em *Emulator) mutateOther(u *userRec, r *rand.Rand, ver uint64, k int) str
 	case k < 60:
 		return em.mutateEvents(u, r, ver)
 	case k < 75:
-		return em.mutateDrive(u, r, ver)
+		return em.mutateDrive(u.od, r, ver)
 	case k < 82:
 		return em.mutateChats(u, r, ver)
 	case k < 87:

@@ -100,6 +100,7 @@ const (
 	tContacts                    // users/{id}/contacts
 	tDrive                       // drives/{id}/root, users/{id}/drive/root
 	tUsers                       // users, users/{id}
+	tGroups                      // groups, groups/{id}
 	tChat                        // chats/{id}/messages
 	tUserChats                   // users/{id}/chats/getAllMessages
 	tAllChats                    // chats/getAllMessages
@@ -109,6 +110,7 @@ const (
 type target struct {
 	kind   targetKind
 	user   *userRec
+	drive  *driveRec
 	folder *folder
 	chat   *chat
 	canon  string // canonical resource, for duplicates
@@ -131,6 +133,7 @@ var (
 	subConPerm  = []string{"Contacts.Read", "Contacts.ReadWrite"}
 	subFilePerm = []string{"Files.Read.All", "Files.ReadWrite.All"}
 	subUserPerm = []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	subGrpPerm  = []string{"Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 	subChatPerm = []string{"Chat.Read", "Chat.ReadWrite"}
 	subChatRole = []string{"Chat.Read.All", "Chat.ReadWrite.All"}
 )
@@ -239,17 +242,20 @@ func (c *call) parseTarget(resource string) (target, bool) {
 		outlook(tContacts, subConPerm, "contacts")
 	case is("users", "*", "drive", "root"), is("drives", "*", "root"):
 		if strings.EqualFold(segs[0], "drives") {
-			t.user = em.userByDrive(segs[1])
-			if t.user == nil {
+			t.drive = em.driveByID(segs[1])
+			if t.drive == nil {
 				c.fail(http.StatusNotFound, "itemNotFound", "The resource could not be found.")
 				return t, false
 			}
+			t.user = t.drive.user
 		} else if !user(segs[1]) {
 			return t, false
+		} else {
+			t.drive = t.user.od
 		}
 		// Drive root subscriptions support only "updated".
 		t.kind, t.scopes, t.roles, t.maxLife, t.changes = tDrive, subFilePerm, subFilePerm, lifeDrive, []string{"updated"}
-		t.canon = "drives/" + t.user.driveID + "/root"
+		t.canon = "drives/" + t.drive.id + "/root"
 	case is("users"), is("users", "*"):
 		if len(segs) == 2 && !user(segs[1]) {
 			return t, false
@@ -259,6 +265,18 @@ func (c *call) parseTarget(resource string) (target, bool) {
 		t.kind, t.scopes, t.roles, t.maxLife, t.changes, t.canon = tUsers, subUserPerm, subUserPerm, lifeUsers, []string{"updated", "deleted"}, "users"
 		if t.user != nil {
 			t.canon = "users/" + t.user.id
+		}
+	case is("groups"), is("groups", "*"):
+		// Groups support "updated" (created, updated, members changed, a
+		// Microsoft 365 group soft deleted) and "deleted" (deleted for good).
+		t.kind, t.scopes, t.roles, t.maxLife, t.changes, t.canon = tGroups, subGrpPerm, subGrpPerm, lifeUsers, []string{"updated", "deleted"}, "groups"
+		if len(segs) == 2 {
+			g := em.groupByID(segs[1])
+			if g == nil {
+				c.fail(http.StatusNotFound, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", segs[1]))
+				return t, false
+			}
+			t.canon = "groups/" + g.id
 		}
 	case is("chats", "getAllMessages"):
 		t.kind, t.scopes, t.roles, t.canon = tAllChats, nil, subChatRole, "chats/getAllMessages"

@@ -497,6 +497,9 @@ func (c *call) chatMessages() {
 		c.fail(http.StatusForbidden, "Forbidden", "Forbidden")
 		return
 	}
+	if !c.protectedAPI() {
+		return
+	}
 	// Without $orderby the listing is by lastModifiedDateTime, but $filter
 	// still applies only when $orderby names its property.
 	orderBy, ordered := "lastModifiedDateTime", false
@@ -562,38 +565,6 @@ func (c *call) chatMessages() {
 	}
 	em.mu.RUnlock()
 	c.servePagedCount(items, c.context("chats('"+ch.id+"')/messages"), 20, 50)
-}
-
-func (c *call) joinedTeams() {
-	o := object{}
-	o.set("id", guidFrom(c.em.cfg.Seed, "team"))
-	o.set("displayName", "Contoso Everyone")
-	o.set("description", "Everyone in the tenant")
-	o.set("isArchived", false)
-	o.set("tenantId", c.em.cfg.TenantID)
-	b, _, _ := o.encode(nil, nil)
-	c.servePagedCount([][]byte{b}, c.context("teams"), 100, 999)
-}
-
-func (c *call) channels() {
-	if c.args["t"] != guidFrom(c.em.cfg.Seed, "team") {
-		c.fail(http.StatusNotFound, "NotFound", "No team found with Group Id "+c.args["t"])
-		return
-	}
-	var items [][]byte
-	for _, ch := range c.em.channels {
-		name := ch.name
-		o := object{}
-		o.set("id", ch.id)
-		o.set("createdDateTime", "2024-01-15T09:00:00Z")
-		o.set("displayName", name)
-		o.set("description", nil)
-		o.set("membershipType", "standard")
-		o.set("tenantId", c.em.cfg.TenantID)
-		b, _, _ := o.encode(nil, nil)
-		items = append(items, b)
-	}
-	c.servePagedCount(items, c.context("teams('"+c.args["t"]+"')/channels"), 100, 999)
 }
 
 // servePagedCount pages like servePaged and adds @odata.count, which Teams

@@ -66,8 +66,9 @@ func (t *throttler) charge(key string, now time.Time, span time.Duration, cost, 
 }
 
 // requestCost is what a request counts for in its service's budget:
-// SharePoint resource units for OneDrive (1 for a delta with a token, 2
-// without, as multi-item queries cost), identity resource units for the
+// SharePoint resource units for OneDrive and SharePoint (1 for a delta with
+// a token or a single item, 2 for a delta without a token or a listing, 5
+// for permissions), identity resource units for the
 // directory (GET users 2, any other path 1; $select -1, $top under 20 -1,
 // $expand +1; never below 1), and one request elsewhere.
 // https://learn.microsoft.com/sharepoint/dev/general-development/how-to-avoid-getting-throttled-or-blocked-in-sharepoint-online
@@ -75,13 +76,21 @@ func (t *throttler) charge(key string, now time.Time, span time.Duration, cost, 
 func requestCost(c *call) int {
 	switch c.svc {
 	case svcDrive:
-		if _, tok := tokenFromQuery(c); tok != "" {
-			return 1
+		switch r := c.route; {
+		case strings.Contains(r, "/permissions"):
+			return 5 // permission operations
+		case strings.HasSuffix(r, "/delta"):
+			if _, tok := tokenFromQuery(c); tok != "" {
+				return 1
+			}
+			return 2
+		case strings.HasSuffix(r, "/children"), strings.HasSuffix(r, "/drives"), r == "sites":
+			return 2 // multi-item queries
 		}
-		return 2
+		return 1 // single-item queries
 	case svcDirectory:
 		cost := 1
-		if c.route == "users" {
+		if c.route == "users" || c.route == "groups" {
 			cost = 2
 		}
 		q := c.r.URL.Query()

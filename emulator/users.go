@@ -1,9 +1,7 @@
 package emulator
 
 import (
-	"fmt"
 	"net/url"
-	"strings"
 )
 
 func (c *call) getUser() {
@@ -44,18 +42,8 @@ func (c *call) usersDelta() {
 		key: "users", col: func() *collection { return c.em.usersCol }, path: "/users/delta",
 		context: c.context("users"), defSize: 100, maxSize: 999, selectable: true, latest: "$deltatoken",
 		initial: func(c *call, q url.Values) (map[string]string, bool) {
-			opts := map[string]string{}
-			for k, vs := range q {
-				switch strings.ToLower(strings.TrimPrefix(k, "$")) {
-				case "select":
-					opts["$select"] = vs[0]
-				case "filter":
-					opts["$filter"] = vs[0]
-				default:
-					return refuse(c, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported query option '%s' for delta query.", k))
-				}
-			}
-			return opts, true
+			return deltaOptions(c, q, "Request_UnsupportedQuery", "Unsupported query option '%s' for delta query.",
+				map[string]deltaOption{"select": carry, "filter": carry})
 		},
 	})
 }

@@ -67,6 +67,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		deltaLife   = fs.Duration("delta-token-lifetime", 0, "delta token lifetime (0 = never expire by age)")
 		partial     = fs.Bool("partial-updates", false, "Outlook delta returns updated items as changed properties only")
 		mutations   = fs.Float64("mutations", 0, "random changes applied per second (0 = none)")
+		shared      = fs.Int("shared-mailboxes", 0, "users sharing their mailbox (mail and calendar) with the next user")
+		cloudName   = fs.String("cloud", "global", "national cloud: global, usgov, usgovdod or china (Graph's resource in tokens, SharePoint's domain)")
+		certFile    = fs.String("certificate", "", "a public certificate (PEM or DER) the default app may authenticate with, by a client assertion")
+		missed      = fs.Bool("missed-changes", false, "delta misses the changes Microsoft documents it can miss (a message moved out and back with immutable ids, some drive deletions)")
 		notifyScale = fs.Float64("notify-scale", 1, "factor on change notification waits: retry backoff, the 4-hour retry window, throttling and reauthorization timings")
 		verbose     = fs.Bool("v", false, "log every request and mutation")
 	)
@@ -95,16 +99,28 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var certs [][]byte
+	if *certFile != "" {
+		b, err := os.ReadFile(*certFile)
+		if err != nil {
+			return fmt.Errorf("read -certificate: %w", err)
+		}
+		certs = append(certs, b)
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	em, err := emulator.New(emulator.Config{
+	var apps []emulator.App
+	if len(certs) > 0 {
+		apps = []emulator.App{{ClientID: emulator.DefaultClientID, Secret: emulator.DefaultSecret, RedirectURIs: emulator.DefaultRedirectURIs(), Certificates: certs}}
+	}
+	em, err := emulator.New(emulator.Config{Apps: apps,
 		Seed: *seed, Users: *users, MessagesPerUser: *messages, EventsPerUser: *events, DriveItemsPerUser: *driveItems,
 		ChatsPerUser: *chats, ChatMessagesPerChat: *chatMsgs, PeoplePerUser: *people, ContactsPerUser: *contacts,
 		AccessTokenLifetime: *atLifetime, DeltaTokenLifetime: *deltaLife, Throttle: th, Latency: lat,
-		PartialUpdates: *partial, Logger: logger,
+		PartialUpdates: *partial, SharedMailboxes: *shared, MissedChanges: *missed, Cloud: *cloudName, Logger: logger,
 		// -allow-remote also lets notifications go to non-loopback URLs.
 		Notifications: emulator.Notifications{AllowRemote: *allowRemote, Scale: *notifyScale},
 	})

@@ -3,11 +3,22 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -74,7 +85,7 @@ func TestRunRefusesRemoteAddress(t *testing.T) {
 
 func TestRunRejectsBadFlags(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"-profile", "nope"}, {"-latency", "300ms-100ms"}, {"-notify-scale", "-1"}} {
+	for _, args := range [][]string{{"-profile", "nope"}, {"-latency", "300ms-100ms"}, {"-notify-scale", "-1"}, {"-users", "2", "-shared-mailboxes", "3"}, {"-cloud", "mars"}, {"-certificate", "/nonexistent/cert.pem"}} {
 		if err := run(context.Background(), append([]string{"-addr", "127.0.0.1:0"}, args...), &logtest.Buffer{}); err == nil {
 			t.Errorf("%v accepted", args)
 		}
@@ -169,5 +180,63 @@ func TestShellQuote(t *testing.T) {
 		if got := shellQuote(in); got != want {
 			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// -cloud and -certificate: tokens for the cloud's Graph resource, and the
+// default app authenticating with a client assertion of the certificate.
+func TestRunCloudAndCertificate(t *testing.T) {
+	t.Parallel()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "graphemu test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "app.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &logtest.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-users", "1", "-messages", "1", "-cloud", "usgov", "-certificate", path}, out)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "export GRAPHSYNC_LOGIN_URL=") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	env := exports(t, out.String())
+	endpoint := env["GRAPHSYNC_LOGIN_URL"] + "/" + env["GRAPHSYNC_TENANT"] + "/oauth2/v2.0/token"
+	s256 := sha256.Sum256(der)
+	head, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "x5t#S256": base64.RawURLEncoding.EncodeToString(s256[:])})
+	claims, _ := json.Marshal(map[string]any{"aud": endpoint, "iss": env["GRAPHSYNC_CLIENT_ID"], "sub": env["GRAPHSYNC_CLIENT_ID"],
+		"jti": "j-1", "nbf": time.Now().Unix(), "exp": time.Now().Add(5 * time.Minute).Unix()})
+	signing := base64.RawURLEncoding.EncodeToString(head) + "." + base64.RawURLEncoding.EncodeToString(claims)
+	digest := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for scope, want := range map[string]int{"https://graph.microsoft.us/.default": 200, "https://graph.microsoft.com/.default": 400} {
+		resp, err := http.PostForm(endpoint, url.Values{"client_id": {env["GRAPHSYNC_CLIENT_ID"]}, "grant_type": {"client_credentials"}, "scope": {scope},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {signing + "." + base64.RawURLEncoding.EncodeToString(sig)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("client assertion for %s: %d, want %d", scope, resp.StatusCode, want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
 	}
 }
