@@ -402,11 +402,7 @@ func (s *Store) resealRows(ctx context.Context, table, keyColumn string, reseal 
 			return n, fmt.Errorf("rotate keys: %s %d: %w", table, id, err)
 		}
 	}
-	w, err := s.rotateWebhookSecrets(ctx)
-	if err != nil {
-		return n + w, fmt.Errorf("rotate keys: webhook secrets: %w", err)
-	}
-	return n + w, nil
+	return n, nil
 }
 
 // ErrNoResources: a connection cannot be created without resources.
