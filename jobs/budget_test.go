@@ -25,7 +25,7 @@ func TestTenantBudgetsHoldAcrossProcesses(t *testing.T) {
 	budgets := func(c *worker.Config) {
 		c.Graph.TenantRate = teamsPerSecond
 		c.Graph.DriveUnitsPerMinute = driveUnitsPerMinute
-		c.Jobs.SyncWorkers = 8
+		c.Jobs.SyncWorkers = 3 // few, so that every process takes some of the jobs
 	}
 	b := setup(t, options{
 		emu: emulator.Config{Users: users, MessagesPerUser: 1, DriveItemsPerUser: 4, ChatsPerUser: 2, ChatMessagesPerChat: 2,
