@@ -96,7 +96,7 @@ func setup(t *testing.T, o options) *bundle {
 	t.Cleanup(func() { em.Close() })
 	b := &bundle{em: em, store: pgtest.Store(t), logs: &logtest.Buffer{}}
 	b.auth = identity.Config{LoginURL: em.URL(), Tenant: "common", ClientID: testClientID, ClientSecret: testSecret, RedirectURL: redirect}
-	b.w, b.client, b.srv = b.process(t, o, b.store)
+	b.w, b.client, b.srv = b.process(t, o, b.store, "127.0.0.1:0")
 	b.base = "http://" + b.srv.Addr()
 	if len(o.resources) == 0 {
 		o.resources = []*graphsync.Resource{graphsync.Mail}
@@ -115,8 +115,8 @@ func setup(t *testing.T, o options) *bundle {
 }
 
 // process builds one worker process on st: its jobs, and its HTTP server
-// serving the API on a free loopback port.
-func (b *bundle) process(t *testing.T, o options, st *store.Store) (*worker.Worker, *river.Client[store.Tx], *server.Server) {
+// serving the API on addr.
+func (b *bundle) process(t *testing.T, o options, st *store.Store, addr string) (*worker.Worker, *river.Client[store.Tx], *server.Server) {
 	t.Helper()
 	w, err := worker.New(worker.Config{Store: st, Logger: b.logs.Logger(), App: b.auth,
 		Graph: graph.Config{BaseURL: b.em.URL(), MaxPageSize: 20},
@@ -151,7 +151,7 @@ func (b *bundle) process(t *testing.T, o options, st *store.Store) (*worker.Work
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	srv, err := server.Start(ctx, server.Config{Addr: "127.0.0.1:0", Store: st, API: a, Logger: b.logs.Logger()})
+	srv, err := server.Start(ctx, server.Config{Addr: addr, Store: st, API: a, Logger: b.logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
