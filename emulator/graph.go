@@ -110,6 +110,7 @@ func (em *Emulator) serveGraph(w http.ResponseWriter, r *http.Request) {
 	c.route = "unmatched"
 	start := time.Now()
 	defer func() {
+		em.cnt.roundTrip()
 		em.cnt.request(c.route, rec.status)
 		if rec.status == http.StatusOK && !c.damaged && pageLink(r) {
 			em.cnt.page(r.URL.EscapedPath() + "?" + r.URL.RawQuery)

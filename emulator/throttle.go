@@ -243,8 +243,12 @@ func writeTooManyRequests(c *call) {
 
 // Counters is a snapshot of what the emulator has served.
 type Counters struct {
-	// Requests counts Graph requests by route pattern and status.
+	// Requests counts Graph requests by route pattern and status, each
+	// request inside a $batch on its own and the batch as route "$batch".
 	Requests map[string]map[int]int64 `json:"requests"`
+	// RoundTrips counts HTTP requests to Graph: a $batch is one, however
+	// many requests it carries.
+	RoundTrips int64 `json:"roundTrips"`
 	// Throttled is the number of 429 responses sent by throttling.
 	Throttled int64 `json:"throttled"`
 	// ThrottledUnavailable is the number of 503s sent instead of 429.
@@ -356,6 +360,13 @@ func pageLink(r *http.Request) bool {
 	return strings.Contains(q, "skiptoken=") || strings.Contains(q, "deltatoken=") || strings.HasPrefix(q, "token=") || strings.Contains(q, "&token=")
 }
 
+// roundTrip counts one HTTP request to Graph.
+func (k *counters) roundTrip() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.c.RoundTrips++
+}
+
 func (k *counters) request(route string, status int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -433,6 +444,7 @@ func (em *Emulator) Counters() Counters {
 		out.RefreshGrants[u] = slices.Clone(ts)
 	}
 	out.RefreshTokensReused = k.c.RefreshTokensReused
+	out.RoundTrips = k.c.RoundTrips
 	return out
 }
 

@@ -307,11 +307,17 @@ type request struct {
 	method, link string
 	body         []byte // JSON
 	collection   bool   // a collection page: send the page size
+	// cost, when set, is what the request takes from its scope's bucket
+	// (a batch: one per request in it), and slots what it holds of the
+	// scope's cap on requests in flight (default 1).
+	cost, slots int
+	// safe marks a POST that may be sent again (a batch of GETs).
+	safe bool
 }
 
 // idempotent reports whether a request may be sent again after a transport
 // failure or a malformed answer.
-func (r request) idempotent() bool { return r.method == http.MethodGet }
+func (r request) idempotent() bool { return r.method == http.MethodGet || r.safe }
 
 // decoder reads a 2xx response: body takes it whole; stream, when set,
 // takes it as it arrives instead (a salvaged page, which may exceed the
@@ -362,7 +368,12 @@ func (c *Client) do(ctx context.Context, call Call, rq request, dec decoder) (st
 		if err != nil {
 			return "", fmt.Errorf("graph: %s %s: %w", method, path, err)
 		}
-		if err := c.gates.acquire(ctx, g, cost(call, req), c.cfg.MaxInlineWait, onBlocked); err != nil {
+		n := rq.cost
+		if n == 0 {
+			n = cost(call, req)
+		}
+		held, err := c.gates.acquire(ctx, g, n, max(1, rq.slots), c.cfg.MaxInlineWait, onBlocked)
+		if err != nil {
 			var ge *Error
 			if errors.As(err, &ge) {
 				return "", ge
@@ -391,7 +402,7 @@ func (c *Client) do(ctx context.Context, call Call, rq request, dec decoder) (st
 		if g != nil && resp != nil {
 			g.adapt.observe(resp.StatusCode, resp.Header, c.now())
 		}
-		g.release()
+		g.release(held)
 		requestDuration.WithLabelValues(res, method).Observe(elapsed.Seconds())
 
 		var requestID string
@@ -521,6 +532,26 @@ func (c *Client) newRequest(ctx context.Context, call Call, u *url.URL, rq reque
 	if rq.body != nil {
 		h.Set("Content-Type", "application/json")
 	}
+	for k, v := range call.Headers {
+		switch {
+		case strings.EqualFold(k, "Prefer"), strings.EqualFold(k, "Authorization"), strings.EqualFold(k, "client-request-id"):
+			// Ours to set.
+		default:
+			h.Set(k, v)
+		}
+	}
+	if p := c.prefer(call, pageSize); p != "" {
+		h.Set("Prefer", p)
+	}
+	h.Set("Authorization", "Bearer "+call.Token)
+	h.Set("Accept", "application/json")
+	h.Set("client-request-id", newRequestID())
+	return req, nil
+}
+
+// prefer is the Prefer header of a request of call: the page size, the
+// immutable ids, and the caller's preferences, in one header.
+func (c *Client) prefer(call Call, pageSize int) string {
 	var prefer []string
 	if pageSize > 0 {
 		prefer = append(prefer, "odata.maxpagesize="+strconv.Itoa(pageSize))
@@ -529,22 +560,11 @@ func (c *Client) newRequest(ctx context.Context, call Call, u *url.URL, rq reque
 		prefer = append(prefer, `IdType="ImmutableId"`)
 	}
 	for k, v := range call.Headers {
-		switch {
-		case strings.EqualFold(k, "Prefer"):
+		if strings.EqualFold(k, "Prefer") {
 			prefer = append(prefer, v)
-		case strings.EqualFold(k, "Authorization"), strings.EqualFold(k, "client-request-id"):
-			// Ours to set.
-		default:
-			h.Set(k, v)
 		}
 	}
-	if len(prefer) > 0 {
-		h.Set("Prefer", strings.Join(prefer, ", "))
-	}
-	h.Set("Authorization", "Bearer "+call.Token)
-	h.Set("Accept", "application/json")
-	h.Set("client-request-id", newRequestID())
-	return req, nil
+	return strings.Join(prefer, ", ")
 }
 
 // roundTrip sends req and reads the whole body, so that a body cut short
@@ -705,7 +725,7 @@ func transportReason(err error) string {
 
 var resourceLabels = map[string]bool{
 	"mail": true, "calendar": true, "drive": true, "chats": true, "people": true,
-	"contacts": true, "users": true, "me": true, "mailfolders": true, "contactfolders": true, "subscriptions": true, "proxy": true,
+	"contacts": true, "users": true, "me": true, "batch": true, "mailfolders": true, "contactfolders": true, "subscriptions": true, "proxy": true,
 }
 
 // resourceLabel keeps the metric label set bounded whatever callers pass.

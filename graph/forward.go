@@ -81,7 +81,8 @@ func (c *Client) Forward(ctx context.Context, call Call, f Forwarded) (*http.Res
 	}
 	req.Header.Set("Authorization", "Bearer "+call.Token)
 	req.Header.Set("client-request-id", newRequestID())
-	if err := c.gates.acquire(ctx, g, cost(call, req), f.MaxWait, onBlocked); err != nil {
+	held, err := c.gates.acquire(ctx, g, cost(call, req), 1, f.MaxWait, onBlocked)
+	if err != nil {
 		done()
 		var ge *Error
 		if errors.As(err, &ge) {
@@ -91,6 +92,9 @@ func (c *Client) Forward(ctx context.Context, call Call, f Forwarded) (*http.Res
 	}
 	start := time.Now()
 	resp, err := c.cfg.HTTPClient.Do(req)
+	if err == nil && g != nil {
+		g.adapt.observe(resp.StatusCode, resp.Header, c.now())
+	}
 	if err == nil && isRetryStatus(resp.StatusCode) {
 		if ra, given := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); given && g != nil &&
 			(resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
@@ -108,7 +112,7 @@ func (c *Client) Forward(ctx context.Context, call Call, f Forwarded) (*http.Res
 	c.cfg.Logger.DebugContext(ctx, "graph request forwarded", "resource", res, "method", f.Method, "path", path, "status", status,
 		"duration", time.Since(start))
 	if err != nil {
-		g.release()
+		g.release(held)
 		done()
 		var redirect *origin.RedirectError
 		if errors.As(err, &redirect) {
@@ -116,7 +120,7 @@ func (c *Client) Forward(ctx context.Context, call Call, f Forwarded) (*http.Res
 		}
 		return nil, fmt.Errorf("graph: forward %s %s: %w", f.Method, path, redact.URLError(err))
 	}
-	release := sync.OnceFunc(func() { g.release(); done() })
+	release := sync.OnceFunc(func() { g.release(held); done() })
 	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
 	return resp, nil
 }

@@ -45,27 +45,30 @@ type slots struct {
 
 func newSlots(limit int) *slots { return &slots{limit: limit, free: make(chan struct{})} }
 
-func (s *slots) acquire(ctx context.Context) error {
+// acquire takes n slots at once (fewer if the limit is lower: a batch
+// must not wait for ever behind a cap cut below its size).
+func (s *slots) acquire(ctx context.Context, n int) (int, error) {
 	for {
 		s.mu.Lock()
-		if s.used < s.limit {
-			s.used++
+		n = max(1, min(n, s.limit))
+		if s.used+n <= s.limit {
+			s.used += n
 			s.mu.Unlock()
-			return nil
+			return n, nil
 		}
 		free := s.free
 		s.mu.Unlock()
 		select {
 		case <-free:
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
 	}
 }
 
-func (s *slots) release() {
+func (s *slots) release(n int) {
 	s.mu.Lock()
-	s.used--
+	s.used -= n
 	close(s.free)
 	s.free = make(chan struct{})
 	s.mu.Unlock()
@@ -186,41 +189,41 @@ func (gs *gates) window(g *gate) time.Duration {
 	return g.blockedUntil.Sub(gs.now())
 }
 
-// acquire waits until g lets one request of the given cost leave: the
-// Retry-After window has passed, the bucket has tokens and a slot is free.
-// A window longer than maxWait is not waited here: the caller gets a
-// throttling *Error to turn into a job snooze. release must follow a nil
-// return.
-func (gs *gates) acquire(ctx context.Context, g *gate, cost int, maxWait time.Duration, onBlocked func(time.Duration) *Error) error {
+// acquire waits until g lets a request of the given cost, needing n
+// slots (a batch needs several), leave: the Retry-After window has passed,
+// the bucket has tokens and the slots are free. A window longer than
+// maxWait is not waited here: the caller gets a throttling *Error to turn
+// into a job snooze. release of the slots held must follow a nil return.
+func (gs *gates) acquire(ctx context.Context, g *gate, cost, n int, maxWait time.Duration, onBlocked func(time.Duration) *Error) (held int, err error) {
 	if g == nil {
-		return nil
+		return 0, nil
 	}
 	for {
 		if d := gs.window(g); d > 0 {
 			if d > maxWait {
-				return onBlocked(d)
+				return 0, onBlocked(d)
 			}
 			if err := sleep(ctx, d); err != nil {
-				return err
+				return 0, err
 			}
 			continue
 		}
 		if err := gs.take(ctx, g, cost); err != nil {
-			return err
+			return 0, err
 		}
 		if g.slots != nil {
 			_, conc := g.adapt.state()
 			g.slots.setLimit(conc)
-			if err := g.slots.acquire(ctx); err != nil {
-				return err
+			if held, err = g.slots.acquire(ctx, n); err != nil {
+				return 0, err
 			}
 		}
 		// Another request may have been throttled while this one queued.
 		if gs.window(g) > 0 {
-			g.release()
+			g.release(held)
 			continue
 		}
-		return nil
+		return held, nil
 	}
 }
 
@@ -250,9 +253,9 @@ func (gs *gates) take(ctx context.Context, g *gate, cost int) error {
 	return nil
 }
 
-func (g *gate) release() {
-	if g != nil && g.slots != nil {
-		g.slots.release()
+func (g *gate) release(held int) {
+	if g != nil && g.slots != nil && held > 0 {
+		g.slots.release(held)
 	}
 }
 

@@ -30,6 +30,9 @@ type Pages interface {
 	// Block keeps this process's requests to scope back until until (a
 	// window another process recorded).
 	Block(scope graphsync.Scope, until time.Time)
+	// Batch fetches up to graph.MaxBatch pages of one scope in one
+	// request (see graph.Client.Batch).
+	Batch(ctx context.Context, call graph.Call, links []string) ([]graph.BatchResult, error)
 }
 
 // Tokens hands out access tokens.
@@ -68,6 +71,9 @@ type Config struct {
 	// never hundreds, so more mean a chain without end, and the round
 	// restarts later.
 	MaxEmptyPages int
+	// NoBatch sends each stream's delta link on its own instead of up to
+	// 20 of a mailbox's in one JSON batch.
+	NoBatch bool
 }
 
 // Engine syncs mailboxes. It is safe for concurrent use.
@@ -188,7 +194,7 @@ func (e *Engine) Sync(ctx context.Context, req Request) (Outcome, error) {
 	}
 	var mu sync.Mutex
 	var results []result
-	var wg sync.WaitGroup
+	var todo []*run
 	for _, r := range runs {
 		if until := windows[r.scope()]; time.Until(until) > 0 {
 			e.graph.Block(r.scope(), until)
@@ -196,9 +202,13 @@ func (e *Engine) Sync(ctx context.Context, req Request) (Outcome, error) {
 			results = append(results, result{act: actSnooze, wait: time.Until(until)})
 			continue
 		}
-		if j.doneThisPass(r) {
-			continue
+		if !j.doneThisPass(r) {
+			todo = append(todo, r)
 		}
+	}
+	j.prefetch(ctx, todo)
+	var wg sync.WaitGroup
+	for _, r := range todo {
 		wg.Go(func() {
 			res := r.sync(ctx)
 			if r.changed() {
@@ -369,6 +379,8 @@ type job struct {
 	statesMu sync.Mutex
 	read     map[graphsync.Stream]bool
 	token    *sharedToken
+	// pre holds the first pages of idle streams fetched in batches.
+	pre *prefetched
 }
 
 func (j *job) newRun(res *graphsync.Resource) *run {
@@ -601,6 +613,10 @@ type pageOpts struct {
 // getPage fetches one page, refreshing the access token once when Graph
 // answers 401 (it expired or was revoked mid-sync).
 func (r *run) getPage(ctx context.Context, link string, o pageOpts) (*graph.Page, error) {
+	if page := r.pre.take(link); page != nil && o == (pageOpts{}) {
+		r.noteRequest(page.RequestID)
+		return page, nil
+	}
 	tok := r.token.current()
 	if tok == "" {
 		t, err := r.eng.tokens.Access(ctx, r.req.Conn.ID)

@@ -27,6 +27,10 @@ var (
 		Name: "graphsync_delta_resyncs_total",
 		Help: "Delta rounds restarted from scratch because Graph expired the token (410 / syncStateNotFound).",
 	}, []string{"resource"})
+	batchedPages = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "graphsync_batched_requests_total",
+		Help: "Delta-link requests of idle streams sent inside JSON batches (up to 20 of a mailbox's in one POST /$batch) instead of one by one.",
+	})
 	pagesFetched = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "graphsync_pages_total",
 		Help: "Graph pages written to the database, by resource.",

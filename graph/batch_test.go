@@ -1,0 +1,103 @@
+package graph_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graph"
+	"github.com/graphsync/graphsync/internal/emutest"
+)
+
+func TestBatchReadsDeltaLinksInOneRequest(t *testing.T) {
+	t.Parallel()
+	b := emutest.Setup(t, emulator.Config{MessagesPerUser: 60})
+	tok := b.SignIn(t, mailScopes())
+	c := newClient(t, b, graph.Config{MaxPageSize: 5})
+	call := mailCall(tok, b.User.ID)
+	call.ImmutableIDs = true
+	var links []string
+	for _, f := range folders(t, c, call) {
+		_, delta := pageAll(t, c, call, "/me/mailFolders/"+f.ID+"/messages/delta")
+		links = append(links, delta)
+	}
+	if len(links) < 3 {
+		t.Fatalf("%d folders: too few to batch", len(links))
+	}
+	b.Srv.Mutate(30)
+	b.Srv.ResetCounters()
+	results, err := c.Batch(emutest.Context(t), call, links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Srv.Counters().RoundTrips; n != 1 {
+		t.Fatalf("%d round trips for a batch of %d links, want 1", n, len(links))
+	}
+	// Each answer is the page GetPage reads from the same link.
+	changed := 0
+	for i, res := range results {
+		single, err := c.GetPage(emutest.Context(t), call, links[i])
+		if res.Err != nil || err != nil {
+			// A folder the mutations deleted: the same answer both ways.
+			if !graph.IsNotFound(res.Err) || !graph.IsNotFound(err) {
+				t.Fatalf("link %d: batch %v, GetPage %v", i, res.Err, err)
+			}
+			continue
+		}
+		if !slices.Equal(ids(t, res.Page.Items, nil), ids(t, single.Items, nil)) || (res.Page.NextLink == "") != (single.NextLink == "") ||
+			(res.Page.DeltaLink == "") != (single.DeltaLink == "") {
+			t.Fatalf("link %d: batch page %d items (next %t), GetPage %d items (next %t)", i,
+				len(res.Page.Items), res.Page.NextLink != "", len(single.Items), single.NextLink != "")
+		}
+		if res.Page.RequestID == "" {
+			t.Errorf("link %d: no request-id", i)
+		}
+		changed += len(res.Page.Items)
+	}
+	if changed == 0 {
+		t.Fatal("no change in any folder after 30 mutations: the comparison proves nothing")
+	}
+	if _, err := c.Batch(emutest.Context(t), call, make([]string, graph.MaxBatch+1)); err == nil || !strings.Contains(err.Error(), "at most 20") {
+		t.Fatalf("a batch of 21: %v, want refused", err)
+	}
+}
+
+// Graph evaluates each request of a batch against the limits: some can be
+// throttled while others succeed, each 429 with its own Retry-After, which
+// the mailbox's gate then keeps.
+func TestBatchThrottledRequestsComeBackOnTheirOwn(t *testing.T) {
+	t.Parallel()
+	b := emutest.Setup(t, emulator.Config{MessagesPerUser: 30})
+	tok := b.SignIn(t, mailScopes())
+	c := newClient(t, b, graph.Config{MaxInlineWait: time.Millisecond})
+	call := mailCall(tok, b.User.ID)
+	var links []string
+	for _, f := range folders(t, c, call) {
+		_, delta := pageAll(t, c, call, "/me/mailFolders/"+f.ID+"/messages/delta")
+		links = append(links, delta)
+	}
+	b.Srv.SetThrottle(emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 2, Window: time.Minute}})
+	results, err := c.Batch(emutest.Context(t), call, links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, throttled int
+	for _, res := range results {
+		switch ra, is := graph.IsThrottled(res.Err); {
+		case res.Page != nil:
+			ok++
+		case is && ra > 0:
+			throttled++
+		default:
+			t.Fatalf("answer neither a page nor throttled: %v", res.Err)
+		}
+	}
+	if ok != 2 || throttled != len(links)-2 {
+		t.Fatalf("%d pages and %d throttled of %d, want 2 pages within the limit of 2 and the rest throttled", ok, throttled, len(links))
+	}
+	if c.BlockedUntil(mailbox(b.User.ID)).IsZero() {
+		t.Fatal("the mailbox's gate did not keep the Retry-After of the throttled requests")
+	}
+}
