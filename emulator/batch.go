@@ -153,7 +153,15 @@ func (em *Emulator) runSub(parent *call, br batchRequest) batchResponse {
 		}
 		sub.r = req
 		sub.imm = preferImmutable(req)
-		em.dispatch(sub)
+		// The deterministic faults (foreign or looping links, empty pages,
+		// redirects) answer inside a batch as outside; the random ones
+		// (resets, 5xx, truncated bodies) hit the batch's own request.
+		sw := &statusWriter{ResponseWriter: rec, status: http.StatusOK}
+		sub.w = sw
+		sub.route = routeKey(u.Path)
+		if !em.applyFixed(sub, sw) {
+			em.dispatch(sub)
+		}
 	}
 	em.cnt.request(sub.route, rec.status)
 	h := map[string]string{}

@@ -23,6 +23,7 @@ import (
 // 429s and 503s teach the gate.
 type adapt struct {
 	service string // metric label
+	fixed   bool   // never moves (Config.FixedGates)
 	mu      sync.Mutex
 	slowed  bool // counted in graphsync_graph_gates_slowed
 	// factor is the share of the configured rate in use, in [minFactor, 1].
@@ -53,12 +54,15 @@ const (
 	nearCut = 0.9
 )
 
-func newAdapt(maxConc int, service string) *adapt {
-	return &adapt{service: service, factor: 1, conc: float64(maxConc), maxConc: float64(maxConc)}
+func newAdapt(maxConc int, service string, fixed bool) *adapt {
+	return &adapt{service: service, fixed: fixed, factor: 1, conc: float64(maxConc), maxConc: float64(maxConc)}
 }
 
 // observe moves the gate after an answer of status with header h.
 func (a *adapt) observe(status int, h http.Header, now time.Time) {
+	if a.fixed {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	defer a.count()

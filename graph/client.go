@@ -54,6 +54,10 @@ type Config struct {
 	// DriveUnitsPerMinute limits OneDrive resource units per tenant; 1,200
 	// is the documented limit for the smallest tenants.
 	DriveUnitsPerMinute int
+	// FixedGates keeps every gate at its configured rate and concurrency
+	// whatever Graph answers (Retry-After windows are still honoured); by
+	// default gates adapt (see adapt.go). For comparisons.
+	FixedGates bool
 	// Budgets, when set, keeps the Teams and OneDrive limits above as
 	// buckets every process shares (store.Store, in PostgreSQL): however
 	// many processes run, a tenant's requests stay within them in any
@@ -214,14 +218,14 @@ func (c *Client) newGate(k graphsync.Scope) *gate {
 		g.base = float64(c.cfg.MailboxRate)
 		g.lim = rate.NewLimiter(c.cfg.MailboxRate, c.cfg.MailboxBurst)
 		g.slots = newSlots(c.cfg.MailboxConcurrency)
-		g.adapt = newAdapt(c.cfg.MailboxConcurrency, graphsync.Outlook.String())
+		g.adapt = newAdapt(c.cfg.MailboxConcurrency, graphsync.Outlook.String(), c.cfg.FixedGates)
 		return g
 	case k.Service == graphsync.Teams:
 		budget = Budget{Units: float64(c.cfg.TenantRate), Per: time.Second}
 	case k.Service == graphsync.OneDrive:
 		budget = Budget{Units: float64(c.cfg.DriveUnitsPerMinute), Per: time.Minute}
 	}
-	g.adapt = newAdapt(0, k.Service.String())
+	g.adapt = newAdapt(0, k.Service.String(), c.cfg.FixedGates)
 	if budget.Units == 0 {
 		// The directory's budget depends on tenant size and query shape;
 		// we only keep its Retry-After windows.

@@ -47,11 +47,12 @@ func idleFleet(ctx context.Context, o *Options, rep *Report) error {
 	// The interval check of chats (every sync interval) is measured on its
 	// own below: the idle pass must not meet it however long the initial
 	// pass takes.
-	w, err := e.startWorker(ctx, name, func(c *WorkerConfig) { c.SyncWorkers = fleetSyncWorkers; c.EditCheck = 24 * time.Hour })
+	tune := func(c *WorkerConfig) { c.SyncWorkers = fleetSyncWorkers; c.EditCheck = 24 * time.Hour }
+	w, err := e.startWorker(ctx, name, tune)
 	if err != nil {
 		return err
 	}
-	defer w.stop()
+	defer func() { w.stop() }()
 	if _, initial, err := e.pass(ctx, 30*time.Minute); err != nil {
 		return fmt.Errorf("initial pass: %w", err)
 	} else {
@@ -74,8 +75,9 @@ func idleFleet(ctx context.Context, o *Options, rep *Report) error {
 	if err != nil {
 		return err
 	}
+	idle := e.em.Counters()
 	var requests int64
-	for route, byStatus := range e.em.Counters().Requests {
+	for route, byStatus := range idle.Requests {
 		var r int64
 		for _, n := range byStatus {
 			r += n
@@ -146,6 +148,24 @@ func idleFleet(ctx context.Context, o *Options, rep *Report) error {
 	// the check of a tenant's chats must fit in the sync interval.
 	rep.add(name, "chat message reads per second for one tenant of 10,000 users × 20 chats, checked every 5 min",
 		fmt.Sprintf("%.0f (Teams allows 20 per tenant)", perChat*10_000*20/300), "", nil)
+
+	// The same idle pass with each delta link sent on its own: what the
+	// JSON batches of a mailbox's delta links save in round trips (Graph
+	// still counts every request inside a batch against the limits).
+	w.stop()
+	if w, err = e.startWorker(ctx, name+"-nobatch", func(c *WorkerConfig) { tune(c); c.NoBatch = true }); err != nil {
+		return err
+	}
+	e.em.ResetCounters()
+	if _, _, err := e.pass(ctx, 30*time.Minute, jobs.Incremental); err != nil {
+		return fmt.Errorf("idle pass without batching: %w", err)
+	}
+	single := e.em.Counters()
+	perMailbox := float64(streams) / float64(conns)
+	batched, alone := float64(idle.RoundTrips)/float64(conns), float64(single.RoundTrips)/float64(conns)
+	rep.add(name, fmt.Sprintf("HTTP round trips per mailbox in an idle pass (%.1f streams each): batched / one by one", perMailbox),
+		fmt.Sprintf("%.2f / %.2f (%.1f× fewer)", batched, alone, alone/max(batched, 0.01)), "≥ 3× fewer (≥ 6 streams)",
+		ptr(perMailbox >= 6 && alone >= 3*batched))
 	return nil
 }
 

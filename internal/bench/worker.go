@@ -46,6 +46,11 @@ type WorkerConfig struct {
 	SyncWorkers   int     `json:"sync_workers"`
 	MailboxRate   float64 `json:"mailbox_rate,omitempty"`
 	MailboxBurst  int     `json:"mailbox_burst,omitempty"`
+	// NoBatch sends each delta link of an idle pass on its own
+	// (syncer.Config.NoBatch); FixedGates keeps every gate at its
+	// configured rate and concurrency (graph.Config.FixedGates).
+	NoBatch    bool `json:"no_batch,omitempty"`
+	FixedGates bool `json:"fixed_gates,omitempty"`
 	// EditCheck is how long a chat's messages may go unlisted when no new
 	// message shows (syncer.Config.EditCheck); 0 keeps the default.
 	EditCheck time.Duration `json:"edit_check,omitempty"`
@@ -129,7 +134,7 @@ func RunWorker(ctx context.Context) error {
 	}
 	defer pool.Close()
 	st := store.New(pool, keys)
-	gcfg := graph.Config{BaseURL: cfg.GraphURL, MaxPageSize: cfg.MaxPageSize, Logger: log}
+	gcfg := graph.Config{BaseURL: cfg.GraphURL, MaxPageSize: cfg.MaxPageSize, Logger: log, FixedGates: cfg.FixedGates}
 	if cfg.MailboxRate > 0 {
 		gcfg.MailboxRate = rate.Limit(cfg.MailboxRate)
 		gcfg.MailboxBurst = cfg.MailboxBurst
@@ -144,7 +149,7 @@ func RunWorker(ctx context.Context) error {
 		notifyURL = "http://" + notifyLn.Addr().String()
 	}
 	w, err := gsworker.New(gsworker.Config{Store: st, Logger: log, Graph: gcfg, NotifyURL: notifyURL,
-		Engine: syncer.Config{EditCheck: cfg.EditCheck},
+		Engine: syncer.Config{EditCheck: cfg.EditCheck, NoBatch: cfg.NoBatch},
 		App: identity.Config{LoginURL: cfg.GraphURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			RedirectURL: "http://127.0.0.1:1/callback"},
 		Jobs: jobs.Config{DisableScheduler: !cfg.Schedule, SyncWorkers: cfg.SyncWorkers, PollInterval: 100 * time.Millisecond,
