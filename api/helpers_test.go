@@ -61,7 +61,7 @@ type options struct {
 	// extraScopes are asked for on top of the resources' (Mail.ReadWrite).
 	extraScopes []string
 	noConnect   bool
-	apiCfg    func(*api.Config)
+	apiCfg      func(*api.Config)
 }
 
 func freeAddr(t *testing.T) string {
