@@ -13,6 +13,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/graphsync/graphsync/api"
 	"github.com/graphsync/graphsync/connect"
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/verify"
@@ -239,4 +240,31 @@ func syncJobs(t *testing.T, b *bundle) int {
 		t.Fatal(err)
 	}
 	return len(res.Jobs)
+}
+
+// TestProxyLimits refuses a request body over the limit before calling
+// Graph, and an answer over it without passing it on.
+func TestProxyLimits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{emu: emulatorUsers(1), apiCfg: func(c *api.Config) { c.MaxBody = 1024 }})
+	conn := b.conns[0]
+	key, _ := b.key(t, store.NewAPIKey{All: true, Scopes: []string{store.ScopeProxy}})
+	path := fmt.Sprintf("/v1/connections/%d/graph/v1.0/me/", conn.ID)
+	calls := totalRequests(b.em.Counters().Requests)
+	status, body, _ := b.call(t, "PATCH", path+"messages/x", key, strings.NewReader(`{"categories":["`+strings.Repeat("a", 1100)+`"]}`),
+		"Content-Type", "application/json")
+	if status != http.StatusRequestEntityTooLarge || errorCode(t, body) != "body_too_large" {
+		t.Errorf("body over the limit: %d %s", status, body)
+	}
+	if n := totalRequests(b.em.Counters().Requests); n != calls {
+		t.Errorf("a body over the limit reached Graph")
+	}
+	status, body, _ = b.call(t, "GET", path+"mailFolders", key, nil)
+	if status != http.StatusBadGateway || errorCode(t, body) != "response_too_large" {
+		t.Errorf("answer over the limit: %d %.200s", status, body)
+	}
+	status, body, _ = b.call(t, "GET", path+"mailFolders?$select=id&$top=1", key, nil)
+	if status != http.StatusOK {
+		t.Errorf("answer within the limit: %d %s", status, body)
+	}
 }
