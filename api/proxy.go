@@ -163,6 +163,10 @@ func proxiedLink(r *http.Request, id int64) (link, versionless string, err error
 	if strings.Contains(rest, "//") || strings.Contains(rest, "\\") {
 		return "", "", errors.New("the path must not contain empty segments or backslashes")
 	}
+	if strings.HasPrefix(strings.ToLower(rest), "$batch") || strings.HasPrefix(strings.ToLower(rest), "%24batch") {
+		// A batch's requests would pass the mailbox's gate as one.
+		return "", "", errors.New("$batch is not proxied: send its requests one by one, so that each passes its mailbox's throttle gate")
+	}
 	link = "/" + p
 	if r.URL.RawQuery != "" {
 		link += "?" + r.URL.RawQuery

@@ -49,7 +49,7 @@ func TestProxyForwards(t *testing.T) {
 		t.Errorf("Graph's headers were not passed on: %v", h)
 	}
 
-	for _, bad := range []string{"me/messages", "v2.0/me", "v1.0/", "v1.0/me/../../x"} {
+	for _, bad := range []string{"me/messages", "v2.0/me", "v1.0/", "v1.0/me/../../x", "v1.0/$batch", "beta/%24batch"} {
 		status, body, _ := b.call(t, "GET", path+bad, key, nil)
 		if status != http.StatusBadRequest {
 			t.Errorf("GET %s: %d %s, want 400", bad, status, body)
