@@ -67,6 +67,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{"ingest", ingest},
 	{"ingest-latency", ingestLatency},
+	{"storage", storage},
 	{"throttle", throttle},
 	{"fleet", idleFleet},
 	{"freshness", freshness},

@@ -251,19 +251,7 @@ func (e *env) copyBoth(ctx context.Context, table string, columns []string, rows
 	if one, err = e.copyTimed(ctx, table, columns, [][][]any{rows}); err != nil {
 		return 0, 0, err
 	}
-	parts := map[any][][]any{}
-	var order []any
-	for _, r := range rows {
-		if _, ok := parts[r[0]]; !ok {
-			order = append(order, r[0])
-		}
-		parts[r[0]] = append(parts[r[0]], r)
-	}
-	split := make([][][]any, len(order))
-	for i, k := range order {
-		split[i] = parts[k]
-	}
-	par, err = e.copyTimed(ctx, table, columns, split)
+	par, err = e.copyTimed(ctx, table, columns, byMailbox(rows))
 	return one, par, err
 }
 
@@ -338,8 +326,15 @@ func (e *env) copyRows(pages []servedPage) ([][]any, int, error) {
 // connection, and returns how long they took together; the table is left
 // empty and analyzed.
 func (e *env) copyTimed(ctx context.Context, table string, columns []string, parts [][][]any) (time.Duration, error) {
+	dur, _, err := e.copySized(ctx, table, columns, parts)
+	return dur, err
+}
+
+// copySized is copyTimed that also returns the table's size on disk, its
+// indexes and TOAST included, once the rows are in.
+func (e *env) copySized(ctx context.Context, table string, columns []string, parts [][][]any) (time.Duration, int64, error) {
 	if limit := int(e.pool.Config().MaxConns); len(parts) > limit {
-		return 0, fmt.Errorf("copy: %d streams at once, the pool holds %d connections", len(parts), limit)
+		return 0, 0, fmt.Errorf("copy: %d streams at once, the pool holds %d connections", len(parts), limit)
 	}
 	// Connections are taken before the clock starts, and given back before
 	// the TRUNCATE below needs one.
@@ -353,7 +348,7 @@ func (e *env) copyTimed(ctx context.Context, table string, columns []string, par
 		c, err := e.pool.Acquire(ctx)
 		if err != nil {
 			release()
-			return 0, err
+			return 0, 0, err
 		}
 		conns = append(conns, c)
 	}
@@ -369,14 +364,18 @@ func (e *env) copyTimed(ctx context.Context, table string, columns []string, par
 	dur := time.Since(t0)
 	release()
 	if err := errors.Join(errs...); err != nil {
-		return 0, fmt.Errorf("copy: %w", err)
+		return 0, 0, fmt.Errorf("copy: %w", err)
+	}
+	var size int64
+	if err := e.pool.QueryRow(ctx, "SELECT pg_total_relation_size($1::regclass)", pgx.Identifier{table}.Sanitize()).Scan(&size); err != nil {
+		return 0, 0, err
 	}
 	for _, sql := range []string{"TRUNCATE ", "VACUUM ANALYZE "} {
 		if _, err := e.pool.Exec(ctx, sql+pgx.Identifier{table}.Sanitize()); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return dur, nil
+	return dur, size, nil
 }
 
 // servedPage is a page of messages the emulator served for a user.
