@@ -15,6 +15,7 @@ import (
 
 	"github.com/graphsync/graphsync/api"
 	"github.com/graphsync/graphsync/connect"
+	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/verify"
 	"github.com/graphsync/graphsync/jobs"
@@ -266,5 +267,83 @@ func TestProxyLimits(t *testing.T) {
 	status, body, _ = b.call(t, "GET", path+"mailFolders?$select=id&$top=1", key, nil)
 	if status != http.StatusOK {
 		t.Errorf("answer within the limit: %d %s", status, body)
+	}
+}
+
+// TestProxyTimeout answers 504 when Graph does not answer within the
+// proxy's timeout.
+func TestProxyTimeout(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{emu: emulator.Config{Users: 1, Latency: emulator.Latency{Min: 2 * time.Second, Max: 2 * time.Second}},
+		apiCfg: func(c *api.Config) { c.ProxyTimeout = 300 * time.Millisecond }})
+	conn := b.conns[0]
+	key, _ := b.key(t, store.NewAPIKey{All: true, Scopes: []string{store.ScopeProxy}})
+	start := time.Now()
+	status, body, _ := b.call(t, "GET", fmt.Sprintf("/v1/connections/%d/graph/v1.0/me/mailFolders", conn.ID), key, nil)
+	if status != http.StatusGatewayTimeout || errorCode(t, body) != "timeout" {
+		t.Errorf("slow Graph: %d %s, want 504 timeout", status, body)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("answered after %s", d)
+	}
+}
+
+// TestProxyWriteApplicationConnection writes through an application
+// connection: a write naming a user by the id the sync knows queues that
+// mailbox's sync; one naming the user by UPN succeeds at Graph but queues
+// nothing (the UPN names no stream of the sync's).
+func TestProxyWriteApplicationConnection(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{work: true, application: true, emu: emulatorUsers(2),
+		roles: []string{"User.Read.All", "Mail.Read", "Mail.ReadWrite"}})
+	ctx := context.Background()
+	conn := b.conns[0]
+	if _, err := b.w.Jobs.EnqueueSync(ctx, b.client, conn.ID, nil, jobs.Incremental); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, b.client, time.Minute)
+	waitIdle(t, b.client, time.Minute) // discovery queues the users' syncs
+	key, _ := b.key(t, store.NewAPIKey{All: true, Scopes: []string{store.ScopeProxy}})
+	u := b.em.Users()[1]
+	unread := func() string {
+		var id string
+		if err := b.store.Pool().QueryRow(ctx, "SELECT id FROM mail_messages WHERE connection_id = $1 AND user_id = $2 AND NOT is_read AND deleted_at IS NULL ORDER BY id LIMIT 1",
+			conn.ID, u.ID).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	patch := func(user, id string) {
+		t.Helper()
+		status, body, _ := b.call(t, "PATCH", fmt.Sprintf("/v1/connections/%d/graph/v1.0/users/%s/messages/%s", conn.ID, url.PathEscape(user), url.PathEscape(id)),
+			key, strings.NewReader(`{"isRead": true}`), "Content-Type", "application/json")
+		if status != http.StatusOK {
+			t.Fatalf("PATCH as the application: %d %s", status, body)
+		}
+	}
+	jobsBefore := syncJobs(t, b)
+	patch(u.UserPrincipalName, unread())
+	if n := syncJobs(t, b); n != jobsBefore {
+		t.Errorf("a write naming the user by UPN queued %d syncs", n-jobsBefore)
+	}
+	id := unread()
+	patch(u.ID, id)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var read bool
+		if err := b.store.Pool().QueryRow(ctx, "SELECT is_read FROM mail_messages WHERE connection_id = $1 AND user_id = $2 AND id = $3", conn.ID, u.ID, id).Scan(&read); err != nil {
+			t.Fatal(err)
+		}
+		if read {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write naming the user's id did not reach the tables within 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var streams int
+	if err := b.store.Pool().QueryRow(ctx, "SELECT count(*) FROM sync_state WHERE connection_id = $1 AND user_id = $2", conn.ID, u.UserPrincipalName).Scan(&streams); err != nil || streams != 0 {
+		t.Errorf("%d streams under the user's UPN (%v)", streams, err)
 	}
 }
