@@ -46,9 +46,12 @@ func (j *job) prefetch(ctx context.Context, runs []*run) {
 		if !r.resource.Service().PerMailbox() || !batchable(r.resource.Shape()) || j.doneThisPass(r) {
 			continue
 		}
+		fresh := j.req.PassStart.IsZero() || slices.Contains(j.req.Fresh, r.resource)
 		for st, s := range j.states {
+			// A stream done this pass is not asked again (see
+			// pendingStreams): a batch would spend the mailbox's budget on it.
 			if st.Resource == r.resource && s.NextLink == "" && s.DeltaLink != "" && s.Status != store.StreamMissingScope &&
-				j.eng.graph.CheckLink(s.DeltaLink) == nil {
+				(fresh || !r.roundDoneThisPass(s)) && j.eng.graph.CheckLink(s.DeltaLink) == nil {
 				links = append(links, s.DeltaLink)
 				call = r.call(j.token.current(), pageOpts{})
 			}
@@ -77,6 +80,12 @@ func (j *job) prefetch(ctx context.Context, runs []*run) {
 		}
 		batchedPages.Add(float64(len(chunk)))
 	}
+}
+
+// roundDoneThisPass says whether a stream finished a round since the pass
+// began (and none is in progress).
+func (j *job) roundDoneThisPass(st *store.SyncState) bool {
+	return st != nil && st.NextLink == "" && st.DeltaLink != "" && st.LastSuccessAt != nil && !st.LastSuccessAt.Before(j.req.PassStart)
 }
 
 // batchable says whether a shape's streams read delta links a batch can

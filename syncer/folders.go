@@ -62,8 +62,7 @@ func (r *run) pendingStreams(ctx context.Context, names []string) ([]string, err
 	}
 	out := names[:0:0]
 	for _, n := range names {
-		st := states[r.stream(n)]
-		if st == nil || st.NextLink != "" || st.DeltaLink == "" || st.LastSuccessAt == nil || st.LastSuccessAt.Before(r.req.PassStart) {
+		if !r.roundDoneThisPass(states[r.stream(n)]) {
 			out = append(out, n)
 		}
 	}

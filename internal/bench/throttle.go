@@ -52,7 +52,7 @@ func throttleRun(ctx context.Context, o *Options, rep *Report, fixed bool) error
 	// Small pages make many requests.
 	for i := range processes {
 		w, err := e.startWorker(ctx, fmt.Sprintf("%s-%d", name, i), func(c *WorkerConfig) {
-			c.MaxPageSize = 10
+			c.PageSize = "10"
 			c.SyncWorkers = 2
 			c.FixedGates = fixed
 		})
