@@ -253,7 +253,7 @@ func (e *env) createRawTable(ctx context.Context, table string) error {
 		WHERE attrelid = 'mail_messages'::regclass AND attname = 'raw'`).Scan(&method); err != nil {
 		return err
 	}
-	_, err := e.pool.Exec(ctx, "CREATE TABLE "+table+" (connection_id bigint NOT NULL, id text NOT NULL, raw jsonb NOT NULL COMPRESSION "+method+
+	_, err := e.pool.Exec(ctx, "CREATE TABLE "+table+" (connection_id bigint NOT NULL, id text NOT NULL, raw jsonb COMPRESSION "+method+" NOT NULL"+
 		", PRIMARY KEY (connection_id, id))")
 	return err
 }
