@@ -37,6 +37,9 @@ var mailColumns = []string{"connection_id", "id", "user_id", "folder_id", "subje
 func ingest(ctx context.Context, o *Options, rep *Report) error {
 	const name = "ingest"
 	users := o.size(8, 4)
+	if o.IngestMailboxes > 0 {
+		users = o.IngestMailboxes
+	}
 	n := o.IngestMessages
 	if n == 0 {
 		n = o.size(200_000, 20_000)
