@@ -122,6 +122,9 @@ var mailMessages = &Table{
 	Seen:      true,
 	Container: "folder_id",
 	Map:       mapMessage,
+	Details:   mailAttachmentDetails,
+	// A message's attachments go with it, and come back with it.
+	Cascades: []Cascade{{Table: mailAttachments, Column: "message_id", Revive: true}},
 }
 
 func mapMessage(raw []byte, c MapContext) (Row, error) {

@@ -118,6 +118,9 @@ func (r *Resource) Tables() []*Table {
 		if t.Child != nil {
 			out = append(out, t.Child)
 		}
+		if t.Details != nil {
+			out = append(out, t.Details.Table)
+		}
 	}
 	return out
 }

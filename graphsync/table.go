@@ -123,6 +123,9 @@ type Table struct {
 	// attendees, a chat's members), replaced whenever the parent row
 	// changes; its Key names the parent column first.
 	Child *Table
+	// Details are rows read per row of this one with requests of their own
+	// (a message's attachments).
+	Details *Details
 	// Inherit gives rows without child rows of their own the children of
 	// the row that Inherit.Column names (occurrences of a series get their
 	// master's attendees), unless their raw JSON has Inherit.Unless.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"slices"
@@ -30,6 +31,8 @@ type Pages interface {
 	// Block keeps this process's requests to scope back until until (a
 	// window another process recorded).
 	Block(scope graphsync.Scope, until time.Time)
+	// GetContent streams content (an attachment's $value) to read.
+	GetContent(ctx context.Context, call graph.Call, link string, read func(io.Reader) error) error
 }
 
 // Tokens hands out access tokens.
@@ -68,6 +71,11 @@ type Config struct {
 	// never hundreds, so more mean a chain without end, and the round
 	// restarts later.
 	MaxEmptyPages int
+	// AttachmentContent keeps attachments' content, for connections
+	// without a setting of their own; AttachmentMaxBytes caps the size of
+	// the content kept (default 150 MB, Outlook's largest attachment).
+	AttachmentContent  bool
+	AttachmentMaxBytes int64
 }
 
 // Engine syncs mailboxes. It is safe for concurrent use.
@@ -112,6 +120,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.MaxEmptyPages <= 0 {
 		cfg.MaxEmptyPages = 500
+	}
+	if cfg.AttachmentMaxBytes <= 0 {
+		cfg.AttachmentMaxBytes = 150 << 20
 	}
 	return &Engine{cfg: cfg, store: cfg.Store, graph: cfg.Graph, tokens: cfg.Tokens, log: cfg.Logger}, nil
 }
@@ -601,28 +612,42 @@ type pageOpts struct {
 // getPage fetches one page, refreshing the access token once when Graph
 // answers 401 (it expired or was revoked mid-sync).
 func (r *run) getPage(ctx context.Context, link string, o pageOpts) (*graph.Page, error) {
+	var page *graph.Page
+	err := r.withToken(ctx, func(tok string) error {
+		var err error
+		page, err = r.eng.graph.GetPage(ctx, r.call(tok, o), link)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.noteRequest(page.RequestID)
+	return page, nil
+}
+
+// withToken runs a request with the job's access token, and once more with
+// a refreshed one when Graph answers 401 (it expired or was revoked
+// mid-sync).
+func (r *run) withToken(ctx context.Context, send func(tok string) error) error {
 	tok := r.token.current()
 	if tok == "" {
 		t, err := r.eng.tokens.Access(ctx, r.req.Conn.ID)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.token.set(t)
 		tok = t
 	}
-	page, err := r.eng.graph.GetPage(ctx, r.call(tok, o), link)
+	err := send(tok)
 	if graph.IsUnauthorized(err) {
 		t, rerr := r.eng.tokens.Refresh(ctx, r.req.Conn.ID, tok)
 		if rerr != nil {
-			return nil, rerr
+			return rerr
 		}
 		r.token.set(t)
-		page, err = r.eng.graph.GetPage(ctx, r.call(t, o), link)
+		err = send(t)
 	}
-	if err == nil {
-		r.noteRequest(page.RequestID)
-	}
-	return page, err
+	return err
 }
 
 // pastDeadline says the job's time budget is spent.

@@ -37,10 +37,14 @@ func (r *run) syncFolderTree(ctx context.Context) error {
 		return err
 	}
 	items := res.Items()
-	return eachParallel(ctx, names, res.Parallel(), func(ctx context.Context, name string) error {
+	err = eachParallel(ctx, names, res.Parallel(), func(ctx context.Context, name string) error {
 		st := r.stream(name)
 		return r.runDelta(ctx, r.tableStream(items, st, items.Path(r.userPath(), r.rowsStream(st).Container), graphsync.Window{}))
 	})
+	if err != nil || items.Details == nil {
+		return err
+	}
+	return r.syncDetails(ctx, items)
 }
 
 // pendingStreams drops the streams that completed a round during this pass,

@@ -39,6 +39,18 @@ var (
 		Name: "graphsync_smaller_pages_total",
 		Help: "Pages asked for again smaller (or item by item) because they could not be read whole (over the body cap, or not valid JSON), by resource.",
 	}, []string{"resource"})
+	detailsWritten = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_details_total",
+		Help: "Rows read per item with requests of their own (mail_attachments) written, by table and action (upserted, deleted).",
+	}, []string{"table", "action"})
+	contentsStored = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_attachment_contents_total",
+		Help: "Attachment contents stored, or skipped (over the size cap, or a reference without content).",
+	}, []string{"outcome"})
+	contentBytes = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "graphsync_attachment_content_bytes_total",
+		Help: "Bytes of attachment content stored.",
+	})
 )
 
 // Label values known in advance: their series are created at zero, so that

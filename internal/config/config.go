@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +70,10 @@ type Config struct {
 	// endpoint received.
 	ChangesRetention     time.Duration
 	ChangesPruneConsumed string
+	// AttachmentContent ("true") keeps attachments' content for
+	// connections without a setting of their own, up to
+	// AttachmentMaxBytes bytes each.
+	AttachmentContent, AttachmentMaxBytes string
 }
 
 // Var documents one setting; README.md's configuration table lists them all.
@@ -112,6 +117,8 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_RESCUE_AFTER", Flag: "rescue-after", Help: "how long after it started a job of a worker that is gone (killed, host lost) waits before River hands it to another worker; longer than the job timeout (default: the job timeout plus 1m)", duration: func(c *Config) *time.Duration { return &c.RescueAfter }},
 	{Env: "GRAPHSYNC_CHANGES_RETENTION", Flag: "changes-retention", Default: "168h", Help: "how long the change feed keeps what changed (a reader further behind is refused)", duration: func(c *Config) *time.Duration { return &c.ChangesRetention }},
 	{Env: "GRAPHSYNC_CHANGES_PRUNE_CONSUMED", Flag: "changes-prune-consumed", Default: "false", Help: "also prune changes every webhook endpoint received, before the retention (true or false)", field: func(c *Config) *string { return &c.ChangesPruneConsumed }},
+	{Env: "GRAPHSYNC_ATTACHMENT_CONTENT", Flag: "attachment-content", Default: "false", Help: "keep mail attachments' content in PostgreSQL (large objects, with a SHA-256) for connections without a setting of their own (`graphsync connections attachments`); metadata is always kept (true or false)", field: func(c *Config) *string { return &c.AttachmentContent }},
+	{Env: "GRAPHSYNC_ATTACHMENT_MAX_BYTES", Flag: "attachment-max-bytes", Default: "157286400", Help: "largest attachment whose content is kept, in bytes (default 150 MiB, Outlook's largest); larger ones are marked skipped", field: func(c *Config) *string { return &c.AttachmentMaxBytes }},
 }
 
 // Load reads the environment (getenv, usually os.Getenv), then lets flags
@@ -264,6 +271,9 @@ func (c *Config) Validate(need Need) error {
 	if _, err := c.PruneConsumed(); err != nil {
 		bad("%v", err)
 	}
+	if _, _, err := c.Attachments(); err != nil {
+		bad("%v", err)
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -334,6 +344,19 @@ func (c *Config) RiverUIEnabled() (bool, error) { return parseBool("GRAPHSYNC_RI
 // PruneConsumed parses GRAPHSYNC_CHANGES_PRUNE_CONSUMED.
 func (c *Config) PruneConsumed() (bool, error) {
 	return parseBool("GRAPHSYNC_CHANGES_PRUNE_CONSUMED", c.ChangesPruneConsumed)
+}
+
+// Attachments parses GRAPHSYNC_ATTACHMENT_CONTENT and
+// GRAPHSYNC_ATTACHMENT_MAX_BYTES.
+func (c *Config) Attachments() (content bool, maxBytes int64, err error) {
+	if content, err = parseBool("GRAPHSYNC_ATTACHMENT_CONTENT", c.AttachmentContent); err != nil {
+		return false, 0, err
+	}
+	maxBytes, err = strconv.ParseInt(c.AttachmentMaxBytes, 10, 64)
+	if err != nil || maxBytes <= 0 {
+		return false, 0, fmt.Errorf("GRAPHSYNC_ATTACHMENT_MAX_BYTES %q is not a positive number of bytes", c.AttachmentMaxBytes)
+	}
+	return content, maxBytes, nil
 }
 
 func parseBool(name, value string) (bool, error) {
