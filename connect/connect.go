@@ -137,6 +137,14 @@ func (f *Flow) Begin() string {
 	f.mu.Lock()
 	f.pending[state] = pendingAuth{verifier: verifier, expires: time.Now().Add(f.cfg.StateTTL)}
 	f.mu.Unlock()
+	return f.AuthURL(state, verifier)
+}
+
+// AuthURL is the URL that starts an authorization whose state and PKCE
+// verifier the caller keeps (the hosted sessions keep them in the
+// database): the sign-in page, or the admin-consent page of an
+// application flow.
+func (f *Flow) AuthURL(state, verifier string) string {
 	if f.cfg.Application {
 		return f.auth.AdminConsentURL(state)
 	}
@@ -163,27 +171,22 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	case time.Now().After(p.expires):
 		f.fail(w, http.StatusBadRequest, errors.New("the sign-in took too long and its state expired; start again"), true)
 		return
-	case q.Get("error") != "":
-		f.fail(w, http.StatusBadRequest, fmt.Errorf("the identity platform refused the sign-in: %s: %s", q.Get("error"), q.Get("error_description")), true)
-		return
-	case f.cfg.Application && !strings.EqualFold(q.Get("admin_consent"), "true"):
-		f.fail(w, http.StatusBadRequest, errors.New("the admin-consent answer does not say consent was granted"), true)
-		return
-	case !f.cfg.Application && q.Get("code") == "":
-		f.fail(w, http.StatusBadRequest, errors.New("the sign-in answer carries no code"), true)
+	}
+	c, tok, err := f.Answer(req.Context(), q, p.verifier)
+	var ae *AnswerError
+	if errors.As(err, &ae) {
+		f.fail(w, http.StatusBadRequest, err, true)
 		return
 	}
 	var conn *store.Connection
-	var err error
-	if f.cfg.Application {
-		conn, err = f.completeApplication(req.Context(), q.Get("tenant"))
-	} else {
-		conn, err = f.complete(req.Context(), q.Get("code"), p.verifier)
+	if err == nil {
+		conn, err = f.cfg.Store.SaveConnection(req.Context(), c, tok)
 	}
 	if err != nil {
 		f.fail(w, http.StatusBadGateway, err, true)
 		return
 	}
+	f.cfg.Logger.Debug("connection stored", "connection_id", conn.ID, "kind", conn.Kind, "user", conn.UserPrincipalName)
 	name := conn.UserPrincipalName
 	if conn.Kind == store.KindApplication {
 		name = "tenant " + conn.TenantID
@@ -191,6 +194,68 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	respond(w, http.StatusOK, "text/html; charset=utf-8",
 		fmt.Sprintf("<!doctype html><title>graphsync</title><p>Connected %s. You can close this window.</p>", html.EscapeString(name)))
 	f.results <- result{conn: conn}
+}
+
+// AnswerError is an authorization answer that refuses or lacks what a
+// connection needs: the user declined, an administrator must approve, the
+// answer carries no code.
+type AnswerError struct {
+	// Code is the short code an app branches on (see ErrorCode).
+	Code string
+	Err  error
+}
+
+func (e *AnswerError) Error() string { return e.Err.Error() }
+func (e *AnswerError) Unwrap() error { return e.Err }
+
+// Answer reads the authorization answer the identity platform sent to the
+// redirect URI (its state already checked by the caller) and redeems it:
+// the code with its PKCE verifier, or for an application flow the admin's
+// consent. It returns the connection to store with its tokens, storing
+// nothing; an answer that refuses is an *AnswerError.
+func (f *Flow) Answer(ctx context.Context, q url.Values, verifier string) (*store.Connection, store.Tokens, error) {
+	switch {
+	case q.Get("error") != "":
+		return nil, store.Tokens{}, &AnswerError{Code: ErrorCode(q.Get("error"), q.Get("error_description")),
+			Err: fmt.Errorf("the identity platform refused the sign-in: %s: %s", q.Get("error"), q.Get("error_description"))}
+	case f.cfg.Application && !strings.EqualFold(q.Get("admin_consent"), "true"):
+		return nil, store.Tokens{}, &AnswerError{Code: "consent_denied", Err: errors.New("the admin-consent answer does not say consent was granted")}
+	case f.cfg.Application:
+		return f.RedeemApplication(ctx, q.Get("tenant"))
+	case q.Get("code") == "":
+		return nil, store.Tokens{}, &AnswerError{Code: "invalid_answer", Err: errors.New("the sign-in answer carries no code")}
+	}
+	return f.Redeem(ctx, q.Get("code"), verifier)
+}
+
+// ErrorCode maps an authorization error answer (the error and
+// error_description parameters, which carry an AADSTS code) to a short
+// code for apps: consent_denied, admin_approval_required, user_not_assigned,
+// blocked_by_policy, tenant_not_found, sign_in_required, or sign_in_failed
+// (learn.microsoft.com/entra/identity-platform/reference-error-codes).
+func ErrorCode(oauthError, description string) string {
+	te := &identity.TokenError{Code: oauthError, Description: description}
+	switch te.AADSTS() {
+	case 65004:
+		return "consent_denied" // UserDeclinedConsent
+	case 90094, 90099, 65001, 650056, 900941:
+		return "admin_approval_required" // AdminConsentRequired, and consent the user cannot give
+	case 50105:
+		return "user_not_assigned"
+	case 53003, 530032, 500021, 500022:
+		return "blocked_by_policy" // Conditional Access or tenant restrictions
+	case 90002, 50128, 50059, 700016:
+		return "tenant_not_found"
+	}
+	switch strings.ToLower(oauthError) {
+	case "access_denied":
+		return "consent_denied"
+	case "consent_required":
+		return "admin_approval_required"
+	case "interaction_required", "login_required":
+		return "sign_in_required"
+	}
+	return "sign_in_failed"
 }
 
 func (f *Flow) fail(w http.ResponseWriter, status int, err error, deliver bool) {
@@ -225,10 +290,12 @@ func respond(w http.ResponseWriter, status int, contentType, body string) {
 	_ = http.NewResponseController(w).Flush()
 }
 
-func (f *Flow) complete(ctx context.Context, code, verifier string) (*store.Connection, error) {
+// Redeem redeems an authorization code with its PKCE verifier and returns
+// the connection to store, with its tokens; it stores nothing.
+func (f *Flow) Redeem(ctx context.Context, code, verifier string) (*store.Connection, store.Tokens, error) {
 	tok, err := f.auth.Exchange(ctx, code, verifier, f.scopes)
 	if err != nil {
-		return nil, fmt.Errorf("redeem authorization code: %w", err)
+		return nil, store.Tokens{}, fmt.Errorf("redeem authorization code: %w", err)
 	}
 	c := &store.Connection{Kind: store.KindDelegated, TenantID: tok.TenantID, UserID: tok.ObjectID,
 		UserPrincipalName: tok.Username, DisplayName: tok.DisplayName, Scopes: tok.Scopes, Resources: f.cfg.Resources}
@@ -239,7 +306,7 @@ func (f *Flow) complete(ctx context.Context, code, verifier string) (*store.Conn
 			DisplayName       string `json:"displayName"`
 		}
 		if err := f.cfg.Graph.Get(ctx, graph.Call{Token: tok.AccessToken, Service: graphsync.Directory, Resource: "me"}, "/me", &me); err != nil {
-			return nil, fmt.Errorf("read the signed-in user: %w", err)
+			return nil, store.Tokens{}, fmt.Errorf("read the signed-in user: %w", err)
 		}
 		c.UserID, c.UserPrincipalName, c.DisplayName = me.ID, me.UserPrincipalName, me.DisplayName
 	}
@@ -247,47 +314,37 @@ func (f *Flow) complete(ctx context.Context, code, verifier string) (*store.Conn
 		c.TenantID = f.cfg.Auth.Tenant
 	}
 	if c.UserID == "" {
-		return nil, errors.New("the token response names no user (no id_token) and /me could not be read")
+		return nil, store.Tokens{}, errors.New("the token response names no user (no id_token) and /me could not be read")
 	}
-	conn, err := f.cfg.Store.SaveConnection(ctx, c, store.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry})
-	if err != nil {
-		return nil, err
-	}
-	f.cfg.Logger.Debug("connection stored", "connection_id", conn.ID, "user", conn.UserPrincipalName)
-	return conn, nil
+	return c, store.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}, nil
 }
 
-// completeApplication stores a tenant's application connection after an
-// admin consented: it checks that the client-credentials grant works for
-// the tenant (never /common, which cannot issue app-only tokens) and keeps
-// the first app-only token.
-func (f *Flow) completeApplication(ctx context.Context, tenant string) (*store.Connection, error) {
+// RedeemApplication checks, after an admin of tenant consented, that the
+// client-credentials grant works for the tenant (never /common, which
+// cannot issue app-only tokens), and returns the application connection
+// to store with the first app-only token; it stores nothing.
+func (f *Flow) RedeemApplication(ctx context.Context, tenant string) (*store.Connection, store.Tokens, error) {
 	if tenant == "" {
-		return nil, errors.New("the admin-consent answer names no tenant")
+		return nil, store.Tokens{}, errors.New("the admin-consent answer names no tenant")
 	}
 	// A tenant asked for by domain comes back as its GUID; one asked for by
 	// GUID must come back unchanged.
 	if want := f.cfg.Auth.Tenant; isGUID(want) && !strings.EqualFold(want, tenant) {
-		return nil, fmt.Errorf("an admin of tenant %s consented, but tenant %s was asked for", tenant, want)
+		return nil, store.Tokens{}, fmt.Errorf("an admin of tenant %s consented, but tenant %s was asked for", tenant, want)
 	}
 	acfg := f.cfg.Auth
 	acfg.Tenant = tenant
 	auth, err := identity.NewAuth(acfg)
 	if err != nil {
-		return nil, err
+		return nil, store.Tokens{}, err
 	}
 	tok, err := auth.ClientCredentials(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("get an app-only token for tenant %s: %w", tenant, err)
+		return nil, store.Tokens{}, fmt.Errorf("get an app-only token for tenant %s: %w", tenant, err)
 	}
 	c := &store.Connection{Kind: store.KindApplication, TenantID: tenant, DisplayName: "tenant " + tenant,
 		Scopes: f.scopes, Resources: f.cfg.Resources}
-	conn, err := f.cfg.Store.SaveConnection(ctx, c, store.Tokens{AccessToken: tok.AccessToken, Expiry: tok.Expiry})
-	if err != nil {
-		return nil, err
-	}
-	f.cfg.Logger.Debug("application connection stored", "connection_id", conn.ID, "tenant", tenant)
-	return conn, nil
+	return c, store.Tokens{AccessToken: tok.AccessToken, Expiry: tok.Expiry}, nil
 }
 
 func isGUID(s string) bool {

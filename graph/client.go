@@ -719,7 +719,7 @@ func transportReason(err error) string {
 
 var resourceLabels = map[string]bool{
 	"mail": true, "calendar": true, "drive": true, "chats": true, "people": true,
-	"contacts": true, "users": true, "me": true, "mailfolders": true, "contactfolders": true, "subscriptions": true,
+	"contacts": true, "users": true, "me": true, "mailfolders": true, "contactfolders": true, "subscriptions": true, "proxy": true,
 }
 
 // resourceLabel keeps the metric label set bounded whatever callers pass.

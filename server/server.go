@@ -1,6 +1,7 @@
 // Package server is the HTTP side of a graphsync worker process: /healthz
 // (the process is alive), /readyz (the database answers and no migration is
-// pending), Prometheus /metrics with the gauges read from the database, and
+// pending), Prometheus /metrics with the gauges read from the database,
+// the API for apps (/v1/, /connect/, handed over by the caller), and
 // River UI behind the admin token. It refuses to serve River UI
 // unprotected off loopback.
 package server
@@ -46,7 +47,11 @@ type Config struct {
 	// SecretExpiresAt is when the app's client secret expires, exported as
 	// a metric; zero when unknown.
 	SecretExpiresAt time.Time
-	Logger          *slog.Logger
+	// API, when set, serves the API for apps at /v1/ and its hosted
+	// connect pages at /connect/ (package api); it authenticates its own
+	// requests.
+	API    http.Handler
+	Logger *slog.Logger
 }
 
 // Server is a running HTTP server.
@@ -107,6 +112,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError}))
 
 	paths := "/healthz /readyz /metrics"
+	if cfg.API != nil {
+		mux.Handle("/v1/", cfg.API)
+		mux.Handle("/connect/", cfg.API)
+		paths += " /v1/ /connect/"
+	}
 	if cfg.River != nil {
 		ui, err := riverui.NewHandler(&riverui.HandlerOpts{
 			Endpoints: riverui.NewEndpoints(cfg.River, nil),

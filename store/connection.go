@@ -98,17 +98,8 @@ func scanConnection(row pgx.Row) (*Connection, error) {
 // tenant and user (a user connecting again), storing its tokens encrypted and
 // making it active. It returns the stored connection.
 func (s *Store) SaveConnection(ctx context.Context, c *Connection, tok Tokens) (*Connection, error) {
-	if s.keys == nil {
-		return nil, errors.New("save connection: no encryption key configured")
-	}
-	if c.Kind != KindDelegated && c.Kind != KindApplication {
-		return nil, fmt.Errorf("save connection: kind %q is neither %s nor %s", c.Kind, KindDelegated, KindApplication)
-	}
-	if c.TenantID == "" {
-		return nil, errors.New("save connection: tenant id is empty")
-	}
-	if c.Kind == KindDelegated && c.UserID == "" {
-		return nil, errors.New("save connection: user id is empty for a delegated connection")
+	if err := checkConnection(s, c); err != nil {
+		return nil, fmt.Errorf("save connection: %w", err)
 	}
 	var out *Connection
 	err := s.InTx(ctx, func(tx Tx) error {
@@ -120,6 +111,21 @@ func (s *Store) SaveConnection(ctx context.Context, c *Connection, tok Tokens) (
 		return nil, fmt.Errorf("save connection: %w", err)
 	}
 	return out, nil
+}
+
+// checkConnection says what keeps c from being stored.
+func checkConnection(s *Store, c *Connection) error {
+	switch {
+	case s.keys == nil:
+		return errors.New("no encryption key configured")
+	case c.Kind != KindDelegated && c.Kind != KindApplication:
+		return fmt.Errorf("kind %q is neither %s nor %s", c.Kind, KindDelegated, KindApplication)
+	case c.TenantID == "":
+		return errors.New("tenant id is empty")
+	case c.Kind == KindDelegated && c.UserID == "":
+		return errors.New("user id is empty for a delegated connection")
+	}
+	return nil
 }
 
 // saveConnectionTx is SaveConnection within tx.

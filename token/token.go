@@ -144,30 +144,45 @@ func (s *Source) RefreshAhead() time.Duration { return s.cfg.RefreshAhead }
 // tenant's SharePoint, redeeming a new one first when the stored one is
 // about to expire.
 func (s *Source) Get(ctx context.Context, connectionID int64, kind Kind) (string, time.Time, error) {
+	t, err := s.Issue(ctx, connectionID, kind)
+	return t.AccessToken, t.Expiry, err
+}
+
+// Issued is an access token handed out.
+type Issued struct {
+	AccessToken string
+	Expiry      time.Time
+	// Refreshed says this call redeemed it at the identity platform; false
+	// when it was stored already (or another caller redeemed it meanwhile).
+	Refreshed bool
+}
+
+// Issue is Get, saying whether the token was redeemed for the call.
+func (s *Source) Issue(ctx context.Context, connectionID int64, kind Kind) (Issued, error) {
 	switch kind {
 	case Graph:
 		return s.access(ctx, connectionID)
 	case SharePoint:
-		t, err := s.SharePoint(ctx, connectionID)
-		return t.AccessToken, t.Expiry, err
+		t, refreshed, err := s.sharePoint(ctx, connectionID)
+		return Issued{AccessToken: t.AccessToken, Expiry: t.Expiry, Refreshed: refreshed}, err
 	}
-	return "", time.Time{}, fmt.Errorf("access token of connection %d: unknown kind %q", connectionID, kind)
+	return Issued{}, fmt.Errorf("access token of connection %d: unknown kind %q", connectionID, kind)
 }
 
 // Access returns a usable Graph access token for a connection, refreshing
 // it first when it expires within a minute.
 func (s *Source) Access(ctx context.Context, connectionID int64) (string, error) {
-	tok, _, err := s.access(ctx, connectionID)
-	return tok, err
+	t, err := s.access(ctx, connectionID)
+	return t.AccessToken, err
 }
 
-func (s *Source) access(ctx context.Context, connectionID int64) (string, time.Time, error) {
+func (s *Source) access(ctx context.Context, connectionID int64) (Issued, error) {
 	tok, err := s.cfg.Store.Tokens(ctx, connectionID)
 	if err != nil {
-		return "", time.Time{}, err
+		return Issued{}, err
 	}
 	if tok.AccessToken != "" && time.Until(tok.Expiry) > time.Minute {
-		return tok.AccessToken, tok.Expiry, nil
+		return Issued{AccessToken: tok.AccessToken, Expiry: tok.Expiry}, nil
 	}
 	return s.refresh(ctx, connectionID, "")
 }
@@ -176,11 +191,11 @@ func (s *Source) access(ctx context.Context, connectionID int64) (string, time.T
 // rejected names an access token Graph refused (401): it is replaced even
 // if not near expiry, unless another process replaced it already.
 func (s *Source) Refresh(ctx context.Context, connectionID int64, rejected string) (string, error) {
-	tok, _, err := s.refresh(ctx, connectionID, rejected)
-	return tok, err
+	t, err := s.refresh(ctx, connectionID, rejected)
+	return t.AccessToken, err
 }
 
-func (s *Source) refresh(ctx context.Context, connectionID int64, rejected string) (string, time.Time, error) {
+func (s *Source) refresh(ctx context.Context, connectionID int64, rejected string) (Issued, error) {
 	var access string
 	var expiry time.Time
 	var outcome string
@@ -259,16 +274,16 @@ func (s *Source) refresh(ctx context.Context, connectionID int64, rejected strin
 	if err == nil && stopped != nil {
 		// The needs_reauth or needs_admin status committed; the caller
 		// learns why.
-		return "", time.Time{}, stopped
+		return Issued{}, stopped
 	}
 	if err != nil {
-		return "", time.Time{}, err
+		return Issued{}, err
 	}
 	if outcome == "ok" {
 		s.appCredentialsAccepted(ctx)
 		s.log.InfoContext(ctx, "refreshed access token", "connection_id", connectionID)
 	}
-	return access, expiry, nil
+	return Issued{AccessToken: access, Expiry: expiry, Refreshed: outcome == "ok"}, nil
 }
 
 // markReauthTx records that a connection's user must sign in again, with
@@ -403,26 +418,31 @@ func HasSharePoint(c *store.Connection) bool {
 // row locked, so that racing processes redeem once. The rotated refresh
 // token is stored in the same transaction.
 func (s *Source) SharePoint(ctx context.Context, connectionID int64) (store.SharePointToken, error) {
+	t, _, err := s.sharePoint(ctx, connectionID)
+	return t, err
+}
+
+func (s *Source) sharePoint(ctx context.Context, connectionID int64) (store.SharePointToken, bool, error) {
 	st := s.cfg.Store
 	fresh := func(t store.SharePointToken) bool {
 		return t.AccessToken != "" && time.Until(t.Expiry) > s.cfg.RefreshAhead
 	}
 	cur, err := st.SharePointToken(ctx, connectionID)
 	if err != nil || fresh(cur) {
-		return cur, err
+		return cur, false, err
 	}
 	conn, err := st.Connection(ctx, connectionID)
 	if err != nil {
-		return store.SharePointToken{}, err
+		return store.SharePointToken{}, false, err
 	}
 	if !HasSharePoint(conn) {
-		return store.SharePointToken{}, fmt.Errorf("connection %d: %w", connectionID, ErrNoSharePoint)
+		return store.SharePointToken{}, false, fmt.Errorf("connection %d: %w", connectionID, ErrNoSharePoint)
 	}
 	resource := cur.Resource
 	if resource == "" {
 		// A Graph call: made before the row is locked.
 		if resource, err = s.discoverSharePoint(ctx, conn); err != nil {
-			return store.SharePointToken{}, err
+			return store.SharePointToken{}, false, err
 		}
 	}
 	var out store.SharePointToken
@@ -483,12 +503,12 @@ func (s *Source) SharePoint(ctx context.Context, connectionID int64) (store.Shar
 	}
 	s.recordAppRefusal(ctx, err)
 	if err != nil {
-		return store.SharePointToken{}, err
+		return store.SharePointToken{}, false, err
 	}
 	if outcome == "ok" {
 		s.log.InfoContext(ctx, "redeemed SharePoint access token", "connection_id", connectionID, "resource", resource)
 	}
-	return out, nil
+	return out, outcome == "ok", nil
 }
 
 // discoverSharePoint finds the tenant's SharePoint resource from the host

@@ -36,6 +36,8 @@ var commands = []struct {
 	{"changes", "print the change feed as JSON lines, optionally following it", nil, func(m *Main) Command { return &ChangesCommand{m} }},
 	{"webhooks", "add, list, remove or reset the endpoints the change feed is delivered to", []string{"add", "list", "remove", "reset"},
 		func(m *Main) Command { return &WebhooksCommand{m} }},
+	{"apikeys", "create, list or revoke the keys apps use with the worker's API", []string{"create", "list", "revoke"},
+		func(m *Main) Command { return &APIKeysCommand{m} }},
 	{"version", "print the version", nil, func(m *Main) Command { return &VersionCommand{m} }},
 }
 

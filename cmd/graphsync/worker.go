@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/graphsync/graphsync/api"
 	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/config"
@@ -88,7 +89,11 @@ func runWorker(ctx context.Context, w *worker.Worker, cfg *config.Config, log *s
 		if err != nil {
 			return &usageError{err}
 		}
-		sc := server.Config{Addr: cfg.HTTPAddr, Store: w.Store, UIToken: cfg.UIToken, SecretExpiresAt: expiry, Logger: log}
+		apps, err := w.API(client, api.Config{PublicURL: cfg.APIURL, ReturnURLs: cfg.ReturnURLs(), MaxWait: cfg.APIMaxWait})
+		if err != nil {
+			return &usageError{err}
+		}
+		sc := server.Config{Addr: cfg.HTTPAddr, Store: w.Store, UIToken: cfg.UIToken, SecretExpiresAt: expiry, API: apps, Logger: log}
 		if withUI {
 			sc.River = client
 		}

@@ -74,6 +74,15 @@ type Config struct {
 	// connections without a setting of their own, up to
 	// AttachmentMaxBytes bytes each.
 	AttachmentContent, AttachmentMaxBytes string
+	// APIURL is the public base URL of the API for apps (hosted connect
+	// sessions' links and callback); empty leaves hosted connect off.
+	APIURL string
+	// ConnectReturnURLs is the comma-separated allow-list of the URLs
+	// hosted connect sessions may send users back to.
+	ConnectReturnURLs string
+	// APIMaxWait is how long a proxied request waits for a Retry-After
+	// window when it does not say.
+	APIMaxWait time.Duration
 }
 
 // Var documents one setting; README.md's configuration table lists them all.
@@ -116,6 +125,9 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_MAX_JOB_DURATION", Flag: "max-job-duration", Default: "5m", Help: "how long one sync job runs before it checkpoints and continues in a new one; River cancels it a minute later (the job timeout)", duration: func(c *Config) *time.Duration { return &c.MaxJobDuration }},
 	{Env: "GRAPHSYNC_RESCUE_AFTER", Flag: "rescue-after", Help: "how long after it started a job of a worker that is gone (killed, host lost) waits before River hands it to another worker; longer than the job timeout (default: the job timeout plus 1m)", duration: func(c *Config) *time.Duration { return &c.RescueAfter }},
 	{Env: "GRAPHSYNC_CHANGES_RETENTION", Flag: "changes-retention", Default: "168h", Help: "how long the change feed keeps what changed (a reader further behind is refused)", duration: func(c *Config) *time.Duration { return &c.ChangesRetention }},
+	{Env: "GRAPHSYNC_API_URL", Flag: "api-url", Help: "public base URL browsers reach the worker's API at (GRAPHSYNC_HTTP_ADDR behind your proxy); hosted connect sessions need it, and <URL>/connect/callback must be a redirect URI of the app registration; empty: no hosted connect", field: func(c *Config) *string { return &c.APIURL }},
+	{Env: "GRAPHSYNC_CONNECT_RETURN_URLS", Flag: "connect-return-urls", Help: "comma-separated URLs hosted connect sessions may send users back to (a return URL needs the origin of one and a path under it)", field: func(c *Config) *string { return &c.ConnectReturnURLs }},
+	{Env: "GRAPHSYNC_API_MAX_WAIT", Flag: "api-max-wait", Default: "5s", Help: "how long a request through the Graph proxy waits for a Retry-After window by default (at most 1m; requests may say with the Graphsync-Max-Wait header); longer ones are answered 429 with Retry-After", duration: func(c *Config) *time.Duration { return &c.APIMaxWait }},
 	{Env: "GRAPHSYNC_CHANGES_PRUNE_CONSUMED", Flag: "changes-prune-consumed", Default: "false", Help: "also prune changes every webhook endpoint received, before the retention (true or false)", field: func(c *Config) *string { return &c.ChangesPruneConsumed }},
 	{Env: "GRAPHSYNC_ATTACHMENT_CONTENT", Flag: "attachment-content", Default: "false", Help: "keep mail attachments' content in PostgreSQL (large objects, with a SHA-256) for connections without a setting of their own (`graphsync connections attachments`); metadata is always kept (true or false)", field: func(c *Config) *string { return &c.AttachmentContent }},
 	{Env: "GRAPHSYNC_ATTACHMENT_MAX_BYTES", Flag: "attachment-max-bytes", Default: "157286400", Help: "largest attachment whose content is kept, in bytes (default 150 MiB, Outlook's largest); larger ones are marked skipped", field: func(c *Config) *string { return &c.AttachmentMaxBytes }},
@@ -260,6 +272,25 @@ func (c *Config) Validate(need Need) error {
 			bad("GRAPHSYNC_NOTIFY_ADDR %q is not host:port", c.NotifyAddr)
 		}
 	}
+	if c.APIURL != "" {
+		u, err := url.Parse(c.APIURL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad("GRAPHSYNC_API_URL %q is not an http(s) URL", c.APIURL)
+		case u.Scheme != "https" && !loopbackHost(u.Hostname()):
+			bad("GRAPHSYNC_API_URL %q must be https: the identity platform redirects only to https (or localhost) URIs", c.APIURL)
+		case u.RawQuery != "" || u.Fragment != "":
+			bad("GRAPHSYNC_API_URL %q must not carry a query or fragment", c.APIURL)
+		}
+	}
+	for _, r := range c.ReturnURLs() {
+		if u, err := url.Parse(r); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("GRAPHSYNC_CONNECT_RETURN_URLS: %q is not an http(s) URL without query or fragment", r)
+		}
+	}
+	if c.APIMaxWait > time.Minute {
+		bad("GRAPHSYNC_API_MAX_WAIT %s is longer than 1m", c.APIMaxWait)
+	}
 	switch c.LogFormat {
 	case "json", "text", "auto":
 	default:
@@ -284,6 +315,17 @@ func (c *Config) Validate(need Need) error {
 			c.RescueAfter, timeout, c.maxJobDuration())
 	}
 	return errors.Join(errs...)
+}
+
+// ReturnURLs splits GRAPHSYNC_CONNECT_RETURN_URLS.
+func (c *Config) ReturnURLs() []string {
+	var out []string
+	for _, r := range strings.Split(c.ConnectReturnURLs, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // loopbackHost reports whether host names this machine.

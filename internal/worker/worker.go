@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/graphsync/graphsync/api"
 	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/identity"
@@ -48,6 +49,7 @@ type Worker struct {
 	// notifications are off.
 	Notify *notify.Manager
 	log    *slog.Logger
+	app    identity.Config
 }
 
 // Receiver is the endpoint Graph posts notifications to, queueing jobs
@@ -68,6 +70,18 @@ func (q queue) Sync(ctx context.Context, conn int64, user string, r *graphsync.R
 
 func (q queue) Reconcile(ctx context.Context) error {
 	return q.jobs.EnqueueSubscriptions(ctx, q.client)
+}
+
+// API is the API for apps of this process, queueing the syncs its proxy
+// asks for through client; cfg gives the API's own settings, the rest is
+// filled in.
+func (w *Worker) API(client *river.Client[store.Tx], cfg api.Config) (*api.API, error) {
+	cfg.Store, cfg.Tokens, cfg.Graph, cfg.App = w.Store, w.Tokens, w.Graph, w.app
+	cfg.Sync = queue{w.Jobs, client}
+	if cfg.Logger == nil {
+		cfg.Logger = w.log
+	}
+	return api.New(cfg)
 }
 
 // New builds a Worker.
@@ -114,7 +128,7 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{Store: cfg.Store, Graph: gc, Tokens: tokens, Engine: engine, Jobs: svc, Notify: manager, log: log}, nil
+	return &Worker{Store: cfg.Store, Graph: gc, Tokens: tokens, Engine: engine, Jobs: svc, Notify: manager, log: log, app: cfg.App}, nil
 }
 
 // refreshAhead is the margin the token source and the scheduler share.
