@@ -55,6 +55,12 @@ type Config struct {
 	// DriveUnitsPerMinute limits OneDrive resource units per tenant; 1,200
 	// is the documented limit for the smallest tenants.
 	DriveUnitsPerMinute int
+	// Budgets, when set, keeps the Teams and OneDrive limits above as
+	// buckets every process shares (store.Store, in PostgreSQL): however
+	// many processes run, a tenant's requests stay within them in any
+	// second (Teams) or minute (OneDrive). Without it each process keeps
+	// its own buckets.
+	Budgets Budgets
 	// MaxInlineWait is the longest Retry-After waited in place. Longer ones
 	// come back as an *Error with RetryAfter set, to snooze the job.
 	MaxInlineWait time.Duration
@@ -99,6 +105,10 @@ func (c *Config) validate() error {
 		return errors.New("graphsync: Config.TenantRate must not be negative")
 	case c.DriveUnitsPerMinute < 0:
 		return errors.New("graphsync: Config.DriveUnitsPerMinute must not be negative")
+	case c.TenantRate > 0 && c.TenantRate < 2:
+		return errors.New("graphsync: Config.TenantRate must be at least 2 requests per second")
+	case c.DriveUnitsPerMinute > 0 && c.DriveUnitsPerMinute < 2:
+		return errors.New("graphsync: Config.DriveUnitsPerMinute must be at least 2")
 	case c.MaxInlineWait < 0:
 		return errors.New("graphsync: Config.MaxInlineWait must not be negative")
 	case c.MaxRetries < 0:
@@ -193,27 +203,40 @@ func NewClient(cfg Config) (*Client, error) {
 		backoffBase: 500 * time.Millisecond,
 		backoffMax:  30 * time.Second,
 	}
-	c.gates = newGates(func() time.Time { return c.now() }, c.newGate)
+	c.gates = newGates(func() time.Time { return c.now() }, c.newGate, cfg.Budgets)
 	return c, nil
 }
 
 func (c *Client) newGate(k graphsync.Scope) *gate {
+	g := &gate{scope: k}
+	var budget Budget
 	switch {
 	case k.IsMailbox():
-		return &gate{
-			lim: rate.NewLimiter(c.cfg.MailboxRate, c.cfg.MailboxBurst),
-			sem: make(chan struct{}, c.cfg.MailboxConcurrency),
-		}
+		g.base = float64(c.cfg.MailboxRate)
+		g.lim = rate.NewLimiter(c.cfg.MailboxRate, c.cfg.MailboxBurst)
+		g.slots = newSlots(c.cfg.MailboxConcurrency)
+		g.adapt = newAdapt(c.cfg.MailboxConcurrency)
+		return g
 	case k.Service == graphsync.Teams:
-		return &gate{lim: rate.NewLimiter(c.cfg.TenantRate, max(1, int(c.cfg.TenantRate)))}
+		budget = Budget{Units: float64(c.cfg.TenantRate), Per: time.Second}
 	case k.Service == graphsync.OneDrive:
-		perSec := float64(c.cfg.DriveUnitsPerMinute) / 60
-		return &gate{lim: rate.NewLimiter(rate.Limit(perSec), max(2, int(perSec)))}
-	default:
-		// The directory's budget depends on tenant size and query shape; we
-		// only keep its Retry-After windows.
-		return &gate{}
+		budget = Budget{Units: float64(c.cfg.DriveUnitsPerMinute), Per: time.Minute}
 	}
+	g.adapt = newAdapt(0)
+	if budget.Units == 0 {
+		// The directory's budget depends on tenant size and query shape;
+		// we only keep its Retry-After windows.
+		return g
+	}
+	if c.cfg.Budgets != nil {
+		g.share = newShare(k, budget)
+		g.base = g.share.rate
+		return g
+	}
+	r, burst, _ := budget.bucket()
+	g.base = r
+	g.lim = rate.NewLimiter(rate.Limit(r), max(1, int(burst)))
+	return g
 }
 
 // BlockedUntil returns the end of the scope's Retry-After window in this
@@ -403,6 +426,9 @@ func (c *Client) do(ctx context.Context, call Call, rq request, dec decoder) (st
 			if blocked {
 				c.gates.block(key, c.now().Add(ra))
 			}
+		}
+		if g != nil && resp != nil {
+			g.adapt.observe(resp.StatusCode, resp.Header, c.now())
 		}
 		g.release()
 		requestDuration.WithLabelValues(res, method).Observe(elapsed.Seconds())

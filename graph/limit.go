@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,11 +13,21 @@ import (
 )
 
 // A gate guards one throttling scope: an Outlook mailbox, or one service of
-// one tenant. It combines a token bucket, an optional cap on requests in
-// flight, and the Retry-After window Graph last gave for the scope.
+// one tenant. It combines a token bucket (this process's, or the tenant's
+// budget shared by every process), an optional cap on requests in flight
+// (Outlook's 4 per mailbox), the Retry-After window Graph last gave for the
+// scope, and the adaptive share of rate and concurrency Graph's answers
+// leave it.
 type gate struct {
-	lim *rate.Limiter // nil: no rate limit for this scope
-	sem chan struct{} // nil: no concurrency cap
+	scope graphsync.Scope
+	// base is the configured rate in units per second; 0 for no rate
+	// limit. lim (this process's bucket) or share (the tenant's) applies
+	// it, at the share adapt leaves.
+	base  float64
+	lim   *rate.Limiter
+	share *share
+	slots *slots // nil: no concurrency cap
+	adapt *adapt
 
 	// Guarded by gates.mu.
 	blockedUntil time.Time
@@ -24,10 +35,61 @@ type gate struct {
 	lastUsed     time.Time
 }
 
+// slots caps requests in flight at a limit that may move.
+type slots struct {
+	mu    sync.Mutex
+	used  int
+	limit int
+	free  chan struct{} // closed and replaced when a slot frees
+}
+
+func newSlots(limit int) *slots { return &slots{limit: limit, free: make(chan struct{})} }
+
+func (s *slots) acquire(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		if s.used < s.limit {
+			s.used++
+			s.mu.Unlock()
+			return nil
+		}
+		free := s.free
+		s.mu.Unlock()
+		select {
+		case <-free:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *slots) release() {
+	s.mu.Lock()
+	s.used--
+	close(s.free)
+	s.free = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *slots) setLimit(n int) {
+	s.mu.Lock()
+	if n > s.limit {
+		close(s.free)
+		s.free = make(chan struct{})
+	}
+	s.limit = n
+	s.mu.Unlock()
+}
+
 // gates holds one gate per scope. A worker can touch tens of thousands of
 // mailboxes, so idle gates are swept: a bucket idle for longer than it takes
 // to refill forgets nothing by being dropped.
 type gates struct {
+	// budgets keeps the tenants' shared buckets (nil: each process keeps
+	// its own); holder names this process there.
+	budgets Budgets
+	holder  string
+
 	mu        sync.Mutex
 	m         map[graphsync.Scope]*gate
 	idle      time.Duration
@@ -41,8 +103,9 @@ const (
 	gateSweepEvery = time.Minute
 )
 
-func newGates(now func() time.Time, newGate func(graphsync.Scope) *gate) *gates {
-	return &gates{m: make(map[graphsync.Scope]*gate), idle: gateIdle, now: now, newGate: newGate}
+func newGates(now func() time.Time, newGate func(graphsync.Scope) *gate, budgets Budgets) *gates {
+	return &gates{m: make(map[graphsync.Scope]*gate), idle: gateIdle, now: now, newGate: newGate,
+		budgets: budgets, holder: newHolder()}
 }
 
 // get returns the gate for key with a reference held; put releases it.
@@ -141,24 +204,14 @@ func (gs *gates) acquire(ctx context.Context, g *gate, cost int, maxWait time.Du
 			}
 			continue
 		}
-		if g.lim != nil {
-			if cost > g.lim.Burst() {
-				cost = g.lim.Burst()
-			}
-			if err := g.lim.WaitN(ctx, cost); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				// The wait would outlast the deadline: report it as such
-				// rather than as rate's internal message.
-				return context.DeadlineExceeded
-			}
+		if err := gs.take(ctx, g, cost); err != nil {
+			return err
 		}
-		if g.sem != nil {
-			select {
-			case g.sem <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
+		if g.slots != nil {
+			_, conc := g.adapt.state()
+			g.slots.setLimit(conc)
+			if err := g.slots.acquire(ctx); err != nil {
+				return err
 			}
 		}
 		// Another request may have been throttled while this one queued.
@@ -170,9 +223,35 @@ func (gs *gates) acquire(ctx context.Context, g *gate, cost int, maxWait time.Du
 	}
 }
 
+// take waits for cost tokens of g's bucket at the rate adapt leaves it.
+func (gs *gates) take(ctx context.Context, g *gate, cost int) error {
+	if g.base == 0 {
+		return nil
+	}
+	r := g.adapt.rate(g.base, gs.now())
+	if g.share != nil {
+		return g.share.spend(ctx, gs.budgets, gs.holder, float64(cost), r, gs.now)
+	}
+	if rate.Limit(r) != g.lim.Limit() {
+		g.lim.SetLimit(rate.Limit(r))
+	}
+	if cost > g.lim.Burst() {
+		cost = g.lim.Burst()
+	}
+	if err := g.lim.WaitN(ctx, cost); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// The wait would outlast the deadline: report it as such rather
+		// than as rate's internal message.
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 func (g *gate) release() {
-	if g != nil && g.sem != nil {
-		<-g.sem
+	if g != nil && g.slots != nil {
+		g.slots.release()
 	}
 }
 
@@ -201,15 +280,24 @@ func scopeOf(call Call) (graphsync.Scope, bool) {
 }
 
 // cost is the number of tokens a request takes from its bucket. SharePoint
-// and OneDrive count resource units: 2 for a delta without a token (a full
-// enumeration), 1 for a delta with one or a single item.
+// and OneDrive count resource units: 1 for a single item or a delta with a
+// token, 2 for a multi-item query (children) or a delta without a token,
+// 5 for permission operations.
 func cost(call Call, req *http.Request) int {
 	if call.Service != graphsync.OneDrive {
 		return 1
 	}
 	path := req.URL.EscapedPath()
 	q := req.URL.RawQuery
-	if containsFold(path, "delta") && !containsFold(path, "token") && !containsFold(q, "token") {
+	switch {
+	case containsFold(path, "/permissions") || containsFold(q, "permissions"):
+		return 5
+	case containsFold(path, "delta"):
+		if containsFold(path, "token") || containsFold(q, "token") {
+			return 1
+		}
+		return 2
+	case strings.HasSuffix(strings.ToLower(path), "/children"):
 		return 2
 	}
 	return 1

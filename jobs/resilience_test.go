@@ -28,9 +28,18 @@ type process struct {
 // and database, as a fresh `graphsync worker` would.
 func (b *bundle) newProcess(t *testing.T, pageSize int) *process {
 	t.Helper()
-	w, err := worker.New(worker.Config{Store: b.store, Logger: testLogger(), App: b.auth,
-		Graph: graph.Config{BaseURL: b.em.URL(), MaxPageSize: pageSize},
-		Jobs:  jobs.Config{DisableScheduler: true, PollInterval: 100 * time.Millisecond, SyncWorkers: 8}})
+	return b.newProcessWith(t, func(c *worker.Config) { c.Graph.MaxPageSize = pageSize })
+}
+
+// newProcessWith starts another worker process whose configuration
+// configure tunes.
+func (b *bundle) newProcessWith(t *testing.T, configure func(*worker.Config)) *process {
+	t.Helper()
+	cfg := worker.Config{Store: b.store, Logger: testLogger(), App: b.auth,
+		Graph: graph.Config{BaseURL: b.em.URL()},
+		Jobs:  jobs.Config{DisableScheduler: true, PollInterval: 100 * time.Millisecond, SyncWorkers: 8}}
+	configure(&cfg)
+	w, err := worker.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

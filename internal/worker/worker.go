@@ -93,6 +93,11 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Graph.Logger == nil {
 		cfg.Graph.Logger = log
 	}
+	if cfg.Graph.Budgets == nil && cfg.Store != nil {
+		// Every process draws the tenants' Teams and OneDrive budgets
+		// from the same buckets.
+		cfg.Graph.Budgets = cfg.Store
+	}
 	gc, err := graph.NewClient(cfg.Graph)
 	if err != nil {
 		return nil, err
