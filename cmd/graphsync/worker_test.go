@@ -249,6 +249,11 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	}
 
 	w.waitSynced(t, 90*time.Second)
+	// The API for apps is served, and refuses a request without a key (a
+	// series for its requests panel).
+	if code, _ := httpGet(t, "http://"+w.addr+"/v1/changes", ""); code != http.StatusUnauthorized {
+		t.Errorf("API request without a key: %d, want 401", code)
+	}
 	// Change notifications: every notifiable resource subscribed, then a
 	// change reaches the rows through one.
 	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
