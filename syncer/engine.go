@@ -31,6 +31,8 @@ type Pages interface {
 	// Block keeps this process's requests to scope back until until (a
 	// window another process recorded).
 	Block(scope graphsync.Scope, until time.Time)
+	// Get reads one object.
+	Get(ctx context.Context, call graph.Call, link string, out any) error
 	// GetContent streams content (an attachment's $value) to read.
 	GetContent(ctx context.Context, call graph.Call, link string, read func(io.Reader) error) error
 }
@@ -76,6 +78,9 @@ type Config struct {
 	// the content kept (default 150 MB, Outlook's largest attachment).
 	AttachmentContent  bool
 	AttachmentMaxBytes int64
+	// ReconcileEvery is how often each stream is reconciled (its ids
+	// listed and compared with its rows); 0 never.
+	ReconcileEvery time.Duration
 }
 
 // Engine syncs mailboxes. It is safe for concurrent use.
@@ -277,6 +282,11 @@ func (r *run) sync(ctx context.Context) result {
 		if err := r.finishIdle(ctx, top...); err != nil {
 			return result{act: actFail, err: err}
 		}
+		if r.sharedMailbox() {
+			if err := r.eng.store.SetMailboxAccess(ctx, r.req.Conn.ID, r.req.User, true, ""); err != nil {
+				return result{act: actFail, err: err}
+			}
+		}
 		syncRuns.WithLabelValues(r.resource.Name(), "ok").Inc()
 		r.log.InfoContext(ctx, "sync complete", r.completeAttrs(time.Since(start))...)
 		return result{}
@@ -343,6 +353,15 @@ func (r *run) result(ctx context.Context, err error) result {
 		syncRuns.WithLabelValues(name, "unavailable").Inc()
 		r.log.InfoContext(ctx, "resource not available for this user", "error", err)
 		return recorded(e.store.RecordStreamError(ctx, top, store.StreamError, "not available for this user: "+err.Error(), ""))
+	case graph.IsForbidden(err) && r.sharedMailbox():
+		// The owner withdrew the share, or narrowed it: the mailbox's
+		// state, not the connection's. It is tried again every interval.
+		syncRuns.WithLabelValues(name, "no_access").Inc()
+		r.log.WarnContext(ctx, "Graph refused the shared mailbox", "mailbox", r.req.User, "error", err)
+		if err := e.store.SetMailboxAccess(ctx, r.req.Conn.ID, r.req.User, false, err.Error()); err != nil {
+			return result{act: actFail, err: err}
+		}
+		return recorded(e.store.RecordStreamError(ctx, top, store.StreamError, "no access to the shared mailbox: "+err.Error(), ""))
 	case graph.IsForbidden(err):
 		scope := r.resource.Permission(r.req.Conn.Kind == store.KindApplication)
 		syncRuns.WithLabelValues(name, "missing_scope").Inc()
@@ -384,7 +403,7 @@ type job struct {
 
 func (j *job) newRun(res *graphsync.Resource) *run {
 	log := j.eng.log.With("connection_id", j.req.Conn.ID, "resource", res.Name())
-	if j.req.Conn.Kind == store.KindApplication && j.req.User != "" {
+	if j.req.User != "" && (j.req.Conn.Kind == store.KindApplication || j.req.User != j.req.Conn.UserID) {
 		log = log.With("user_id", j.req.User)
 	}
 	return &run{job: j, resource: res, log: log}
@@ -591,10 +610,16 @@ func (r *run) staleStreams(keep []string) bool {
 // userPath is the Graph path of the synced user: /me for delegated
 // connections, /users/{id} for application ones.
 func (r *run) userPath() string {
-	if r.req.Conn.Kind == store.KindApplication {
+	if r.req.Conn.Kind == store.KindApplication || r.sharedMailbox() {
 		return "/users/" + url.PathEscape(r.req.User)
 	}
 	return "/me"
+}
+
+// sharedMailbox says whether the run reads another user's mailbox through
+// a delegated connection (a shared or delegated mailbox).
+func (r *run) sharedMailbox() bool {
+	return r.req.Conn.Kind == store.KindDelegated && r.req.User != "" && r.req.User != r.req.Conn.UserID
 }
 
 func (r *run) call(tok string, o pageOpts) graph.Call {

@@ -33,6 +33,7 @@ func (r *run) syncFolderTree(ctx context.Context) error {
 	if err := r.dropStaleStreams(ctx, append(names[:len(names):len(names)], foldersContainer)); err != nil {
 		return err
 	}
+	live := names
 	if names, err = r.pendingStreams(ctx, names); err != nil {
 		return err
 	}
@@ -41,10 +42,15 @@ func (r *run) syncFolderTree(ctx context.Context) error {
 		st := r.stream(name)
 		return r.runDelta(ctx, r.tableStream(items, st, items.Path(r.userPath(), r.rowsStream(st).Container), graphsync.Window{}))
 	})
-	if err != nil || items.Details == nil {
+	if err != nil {
 		return err
 	}
-	return r.syncDetails(ctx, items)
+	if items.Details != nil {
+		if err := r.syncDetails(ctx, items); err != nil {
+			return err
+		}
+	}
+	return r.reconcile(ctx, items, live)
 }
 
 // pendingStreams drops the streams that completed a round during this pass,

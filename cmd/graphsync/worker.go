@@ -185,7 +185,7 @@ func newWorker(cfg *config.Config, st *store.Store, log *slog.Logger, tune func(
 		Graph:  graph.Config{BaseURL: cfg.GraphURL, MaxPageSize: 100, Timeout: cfg.GraphTimeout},
 		App: identity.Config{LoginURL: cfg.LoginURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: secret,
 			RedirectURL: cfg.RedirectURL},
-		Engine:    syncer.Config{CalendarPast: cfg.CalendarPast, CalendarFuture: cfg.CalendarFuture},
+		Engine:    syncer.Config{CalendarPast: cfg.CalendarPast, CalendarFuture: cfg.CalendarFuture, ReconcileEvery: cfg.ReconcileEvery},
 		Jobs:      cfg.Jobs(),
 		NotifyURL: cfg.NotifyURL,
 	}

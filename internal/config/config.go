@@ -74,6 +74,8 @@ type Config struct {
 	// connections without a setting of their own, up to
 	// AttachmentMaxBytes bytes each.
 	AttachmentContent, AttachmentMaxBytes string
+	// ReconcileEvery is how often each stream is reconciled.
+	ReconcileEvery time.Duration
 	// APIURL is the public base URL of the API for apps (hosted connect
 	// sessions' links and callback); empty leaves hosted connect off.
 	APIURL string
@@ -129,7 +131,8 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_CONNECT_RETURN_URLS", Flag: "connect-return-urls", Help: "comma-separated URLs hosted connect sessions may send users back to (a return URL needs the origin of one and a path under it)", field: func(c *Config) *string { return &c.ConnectReturnURLs }},
 	{Env: "GRAPHSYNC_API_MAX_WAIT", Flag: "api-max-wait", Default: "5s", Help: "how long a request through the Graph proxy waits for a Retry-After window by default (at most 1m; requests may say with the Graphsync-Max-Wait header); longer ones are answered 429 with Retry-After", duration: func(c *Config) *time.Duration { return &c.APIMaxWait }},
 	{Env: "GRAPHSYNC_CHANGES_PRUNE_CONSUMED", Flag: "changes-prune-consumed", Default: "false", Help: "also prune changes every webhook endpoint received, before the retention (true or false)", field: func(c *Config) *string { return &c.ChangesPruneConsumed }},
-	{Env: "GRAPHSYNC_ATTACHMENT_CONTENT", Flag: "attachment-content", Default: "false", Help: "keep mail attachments' content in PostgreSQL (large objects, with a SHA-256) for connections without a setting of their own (`graphsync connections attachments`); metadata is always kept (true or false)", field: func(c *Config) *string { return &c.AttachmentContent }},
+	{Env: "GRAPHSYNC_ATTACHMENT_CONTENT", Flag: "attachment-content", Default: "false", Help: "keep mail attachments' content in PostgreSQL (large objects, with a SHA-256) for connections without a setting of their own (connections.attachment_content); metadata is always kept (true or false)", field: func(c *Config) *string { return &c.AttachmentContent }},
+	{Env: "GRAPHSYNC_RECONCILE_EVERY", Flag: "reconcile-every", Default: "168h", Help: "how often each stream's ids are listed and compared with its rows, repairing what delta missed (a pass per stream, spread over the period)", duration: func(c *Config) *time.Duration { return &c.ReconcileEvery }},
 	{Env: "GRAPHSYNC_ATTACHMENT_MAX_BYTES", Flag: "attachment-max-bytes", Default: "157286400", Help: "largest attachment whose content is kept, in bytes (default 150 MiB, Outlook's largest); larger ones are marked skipped", field: func(c *Config) *string { return &c.AttachmentMaxBytes }},
 }
 
