@@ -28,7 +28,7 @@ func TestProxySharesTheSyncBudget(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{work: true, emu: emulator.Config{Users: 1, MessagesPerUser: 300,
 		Latency:  emulator.Latency{Min: 2 * time.Millisecond, Max: 15 * time.Millisecond},
-		Throttle: emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 40, Window: time.Second, Concurrent: 4}}}})
+		Throttle: emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 15, Window: time.Second, Concurrent: 4}}}})
 	conn := b.conns[0]
 	key, _ := b.key(t, store.NewAPIKey{Connections: []int64{conn.ID}, Scopes: []string{store.ScopeProxy}})
 	b.em.ResetCounters()

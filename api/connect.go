@@ -267,10 +267,7 @@ func randomState() string {
 
 // page answers a browser with a short page.
 func page(w http.ResponseWriter, status int, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	noStore(w.Header(), "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "<!doctype html><title>graphsync</title><p>%s</p>\n", html.EscapeString(msg))
 }

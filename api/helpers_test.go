@@ -58,8 +58,10 @@ type options struct {
 	// work starts River's workers (syncs).
 	work      bool
 	resources []*graphsync.Resource
-	noConnect bool
-	apiCfg    func(*api.Config)
+	// extraScopes are asked for on top of the resources' (Mail.ReadWrite).
+	extraScopes []string
+	noConnect   bool
+	apiCfg      func(*api.Config)
 }
 
 func freeAddr(t *testing.T) string {
@@ -104,7 +106,7 @@ func setup(t *testing.T, o options) *bundle {
 	if !o.noConnect {
 		for _, u := range em.Users() {
 			conn, err := connect.Headless(context.Background(), connect.Config{Store: b.store, Auth: b.auth, Graph: b.w.Graph,
-				Resources: o.resources, LoginHint: u.UserPrincipalName})
+				Resources: o.resources, ExtraScopes: o.extraScopes, LoginHint: u.UserPrincipalName})
 			if err != nil {
 				t.Fatalf("connect %s: %v", u.UserPrincipalName, err)
 			}

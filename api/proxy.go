@@ -73,6 +73,9 @@ func (a *API) proxy(w http.ResponseWriter, r *http.Request, q *request) {
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBody)
 	}
+	// The API's own headers are not Graph's business.
+	header := r.Header.Clone()
+	header.Del(HeaderMaxWait)
 	var resp *http.Response
 	rejected := ""
 	for attempt := 0; ; attempt++ {
@@ -83,7 +86,7 @@ func (a *API) proxy(w http.ResponseWriter, r *http.Request, q *request) {
 			a.tokenError(ctx, w, q.conn, err)
 			return
 		}
-		resp, err = a.cfg.Graph.Forward(ctx, call, graph.Forwarded{Method: r.Method, Link: link, Header: r.Header,
+		resp, err = a.cfg.Graph.Forward(ctx, call, graph.Forwarded{Method: r.Method, Link: link, Header: header,
 			Body: body, Size: r.ContentLength, MaxWait: maxWait})
 		if err != nil {
 			a.proxyFailed(w, r, err)
@@ -159,6 +162,10 @@ func proxiedLink(r *http.Request, id int64) (link, versionless string, err error
 	}
 	if strings.Contains(rest, "//") || strings.Contains(rest, "\\") {
 		return "", "", errors.New("the path must not contain empty segments or backslashes")
+	}
+	if strings.HasPrefix(strings.ToLower(rest), "$batch") || strings.HasPrefix(strings.ToLower(rest), "%24batch") {
+		// A batch's requests would pass the mailbox's gate as one.
+		return "", "", errors.New("$batch is not proxied: send its requests one by one, so that each passes its mailbox's throttle gate")
 	}
 	link = "/" + p
 	if r.URL.RawQuery != "" {

@@ -5,11 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+
+	"github.com/graphsync/graphsync/api"
+	"github.com/graphsync/graphsync/connect"
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/verify"
+	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
 
@@ -41,7 +49,7 @@ func TestProxyForwards(t *testing.T) {
 		t.Errorf("Graph's headers were not passed on: %v", h)
 	}
 
-	for _, bad := range []string{"me/messages", "v2.0/me", "v1.0/", "v1.0/me/../../x"} {
+	for _, bad := range []string{"me/messages", "v2.0/me", "v1.0/", "v1.0/me/../../x", "v1.0/$batch", "beta/%24batch"} {
 		status, body, _ := b.call(t, "GET", path+bad, key, nil)
 		if status != http.StatusBadRequest {
 			t.Errorf("GET %s: %d %s, want 400", bad, status, body)
@@ -141,5 +149,122 @@ func TestChangesOverHTTP(t *testing.T) {
 	status, body, _ = b.call(t, "GET", "/v1/changes?limit=0", key, nil)
 	if status != http.StatusBadRequest || errorCode(t, body) != "bad_limit" {
 		t.Errorf("limit 0: %d %s", status, body)
+	}
+}
+
+// TestProxyWriteQueuesSync marks a message read through the proxy: the
+// write queues a sync of the mailbox's mail (no scheduler runs), and the
+// tables show the write soon after. Without Mail.ReadWrite, Graph's 403
+// comes back as it is and nothing is queued.
+func TestProxyWriteQueuesSync(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{work: true, emu: emulatorUsers(2), extraScopes: []string{"Mail.ReadWrite"}})
+	ctx := context.Background()
+	if _, err := b.w.Jobs.EnqueueSync(ctx, b.client, 0, nil, jobs.Incremental); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, b.client, time.Minute)
+	conn := b.conns[0]
+	key, _ := b.key(t, store.NewAPIKey{All: true, Scopes: []string{store.ScopeProxy}})
+	var id string
+	if err := b.store.Pool().QueryRow(ctx, "SELECT id FROM mail_messages WHERE connection_id = $1 AND NOT is_read AND deleted_at IS NULL ORDER BY id LIMIT 1",
+		conn.ID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	status, body, _ := b.call(t, "PATCH", fmt.Sprintf("/v1/connections/%d/graph/v1.0/me/messages/%s", conn.ID, url.PathEscape(id)), key,
+		strings.NewReader(`{"isRead": true, "categories": ["Blue category"]}`), "Content-Type", "application/json")
+	if status != http.StatusOK || !contains(body, `"isRead":true`) {
+		t.Fatalf("PATCH message: %d %s", status, body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var read bool
+		if err := b.store.Pool().QueryRow(ctx, "SELECT is_read FROM mail_messages WHERE connection_id = $1 AND id = $2", conn.ID, id).Scan(&read); err != nil {
+			t.Fatal(err)
+		}
+		if read {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write through the proxy did not reach the tables within 30 s: no sync was queued")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitIdle(t, b.client, time.Minute)
+	results, err := verify.Resource(ctx, b.store.Pool(), b.em.URL(), conn.ID, conn.UserID, "mail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if len(r.Diffs) > 0 {
+			t.Errorf("%s differs from the ground truth: %v", r.Table, r.Diffs)
+		}
+	}
+
+	// A connection granted Mail.Read only: Graph refuses, nothing is queued.
+	other := b.conns[1]
+	if _, err := b.store.Pool().Exec(ctx, "UPDATE connections SET scopes = array_remove(scopes, 'Mail.ReadWrite') WHERE id = $1", other.ID); err != nil {
+		t.Fatal(err)
+	}
+	readOnly, err := connectReadOnly(t, b, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobsBefore := syncJobs(t, b)
+	if err := b.store.Pool().QueryRow(ctx, "SELECT id FROM mail_messages WHERE connection_id = $1 AND NOT is_read AND deleted_at IS NULL ORDER BY id LIMIT 1",
+		readOnly.ID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	status, body, _ = b.call(t, "PATCH", fmt.Sprintf("/v1/connections/%d/graph/v1.0/me/messages/%s", readOnly.ID, url.PathEscape(id)), key,
+		strings.NewReader(`{"isRead": true}`), "Content-Type", "application/json")
+	if status != http.StatusForbidden || !contains(body, "ErrorAccessDenied") {
+		t.Fatalf("PATCH without Mail.ReadWrite: %d %s", status, body)
+	}
+	if n := syncJobs(t, b); n != jobsBefore {
+		t.Errorf("a refused write queued a sync: %d jobs, %d before", n, jobsBefore)
+	}
+}
+
+// connectReadOnly signs the connection's user in again granting only the
+// resources' own (read) permissions.
+func connectReadOnly(t *testing.T, b *bundle, c *store.Connection) (*store.Connection, error) {
+	t.Helper()
+	return connect.Headless(context.Background(), connect.Config{Store: b.store, Auth: b.auth, Graph: b.w.Graph,
+		Resources: c.Resources, LoginHint: c.UserPrincipalName})
+}
+
+func syncJobs(t *testing.T, b *bundle) int {
+	t.Helper()
+	res, err := b.client.JobList(context.Background(), river.NewJobListParams().Kinds(jobs.SyncArgs{}.Kind()).First(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(res.Jobs)
+}
+
+// TestProxyLimits refuses a request body over the limit before calling
+// Graph, and an answer over it without passing it on.
+func TestProxyLimits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{emu: emulatorUsers(1), apiCfg: func(c *api.Config) { c.MaxBody = 1024 }})
+	conn := b.conns[0]
+	key, _ := b.key(t, store.NewAPIKey{All: true, Scopes: []string{store.ScopeProxy}})
+	path := fmt.Sprintf("/v1/connections/%d/graph/v1.0/me/", conn.ID)
+	calls := totalRequests(b.em.Counters().Requests)
+	status, body, _ := b.call(t, "PATCH", path+"messages/x", key, strings.NewReader(`{"categories":["`+strings.Repeat("a", 1100)+`"]}`),
+		"Content-Type", "application/json")
+	if status != http.StatusRequestEntityTooLarge || errorCode(t, body) != "body_too_large" {
+		t.Errorf("body over the limit: %d %s", status, body)
+	}
+	if n := totalRequests(b.em.Counters().Requests); n != calls {
+		t.Errorf("a body over the limit reached Graph")
+	}
+	status, body, _ = b.call(t, "GET", path+"mailFolders", key, nil)
+	if status != http.StatusBadGateway || errorCode(t, body) != "response_too_large" {
+		t.Errorf("answer over the limit: %d %.200s", status, body)
+	}
+	status, body, _ = b.call(t, "GET", path+"mailFolders?$select=id&$top=1", key, nil)
+	if status != http.StatusOK {
+		t.Errorf("answer within the limit: %d %s", status, body)
 	}
 }

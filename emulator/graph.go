@@ -158,9 +158,12 @@ func (em *Emulator) dispatch(c *call) {
 	}
 	c.route = rt.pattern
 	c.svc = rt.svc
+	handle := rt.handle
 	if r.Method != http.MethodGet {
-		c.fail(http.StatusMethodNotAllowed, "Request_BadRequest", "The emulator serves read operations only.")
-		return
+		if handle = writeRoutes[r.Method+" "+rt.pattern]; handle == nil {
+			c.fail(http.StatusMethodNotAllowed, "Request_BadRequest", "The emulator serves read operations, and the writes in write.go, only.")
+			return
+		}
 	}
 	if u, ok := c.args["u"]; ok {
 		em.mu.RLock()
@@ -183,7 +186,7 @@ func (em *Emulator) dispatch(c *call) {
 	if err := em.sleepLatency(r); err != nil {
 		return
 	}
-	rt.handle(c)
+	handle(c)
 }
 
 func lastSeg(s []string) string {

@@ -22,7 +22,9 @@ import (
 // 1.8 of its budget) once past 80%. Outlook and Teams send none: there only
 // 429s and 503s teach the gate.
 type adapt struct {
-	mu sync.Mutex
+	service string // metric label
+	mu      sync.Mutex
+	slowed  bool // counted in graphsync_graph_gates_slowed
 	// factor is the share of the configured rate in use, in [minFactor, 1].
 	factor float64
 	// conc is the concurrency cap in use, in [1, maxConc]; maxConc 0 means
@@ -51,25 +53,33 @@ const (
 	nearCut = 0.9
 )
 
-func newAdapt(maxConc int) *adapt {
-	return &adapt{factor: 1, conc: float64(maxConc), maxConc: float64(maxConc)}
+func newAdapt(maxConc int, service string) *adapt {
+	return &adapt{service: service, factor: 1, conc: float64(maxConc), maxConc: float64(maxConc)}
 }
 
 // observe moves the gate after an answer of status with header h.
 func (a *adapt) observe(status int, h http.Header, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	defer a.count()
 	if limit, remaining, reset, ok := rateLimitHeaders(h); ok && limit > 0 {
 		// What is left of the window, spread over the rest of it.
+		if !now.Before(a.ceilingUntil) {
+			gateCutsTotal.WithLabelValues(a.service, "near_limit").Inc()
+		}
 		a.ceiling = max(remaining, 1) / reset.Seconds()
 		a.ceilingUntil = now.Add(reset)
 	}
 	switch {
 	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
-		a.cut(cutFactor, now)
+		if a.cut(cutFactor, now) {
+			gateCutsTotal.WithLabelValues(a.service, "throttled").Inc()
+		}
 	case status >= 200 && status < 300:
 		if p, ok := limitPercentage(h); ok && p >= 0.8 {
-			a.cut(nearCut, now)
+			if a.cut(nearCut, now) {
+				gateCutsTotal.WithLabelValues(a.service, "near_limit").Inc()
+			}
 			return
 		}
 		if !a.lastGrow.IsZero() {
@@ -83,14 +93,40 @@ func (a *adapt) observe(status int, h http.Header, now time.Time) {
 	}
 }
 
-func (a *adapt) cut(by float64, now time.Time) {
+// cut decreases the factor and cap by the factor by, and reports whether
+// it did (once per cutEvery).
+func (a *adapt) cut(by float64, now time.Time) bool {
 	if now.Sub(a.lastCut) < cutEvery {
-		return
+		return false
 	}
 	a.lastCut, a.lastGrow = now, now
 	a.factor = max(minFactor, a.factor*by)
 	if a.maxConc > 0 {
 		a.conc = max(1, math.Floor(a.conc*by))
+	}
+	return true
+}
+
+// count keeps graphsync_graph_gates_slowed in step; a.mu is held.
+func (a *adapt) count() {
+	slowed := a.factor < 1 || a.conc < a.maxConc
+	if slowed != a.slowed {
+		a.slowed = slowed
+		if slowed {
+			gatesSlowed.WithLabelValues(a.service).Inc()
+		} else {
+			gatesSlowed.WithLabelValues(a.service).Dec()
+		}
+	}
+}
+
+// forget takes an evicted gate out of graphsync_graph_gates_slowed.
+func (a *adapt) forget() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.slowed {
+		a.slowed = false
+		gatesSlowed.WithLabelValues(a.service).Dec()
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 
 func TestAdaptCutsOnThrottlingAndGrowsBack(t *testing.T) {
 	t.Parallel()
-	a := newAdapt(4)
+	a := newAdapt(4, "outlook")
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	a.observe(http.StatusTooManyRequests, http.Header{}, now)
 	// A burst of 429s to requests already in flight cuts once.
@@ -50,7 +50,7 @@ func TestAdaptSlowsBeforeTheCeiling(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	// SharePoint: 200 of 1,200 units left for 20 more seconds.
-	a := newAdapt(0)
+	a := newAdapt(0, "onedrive")
 	h := http.Header{}
 	h.Set("RateLimit-Limit", "1200")
 	h.Set("RateLimit-Remaining", "200")
@@ -63,7 +63,7 @@ func TestAdaptSlowsBeforeTheCeiling(t *testing.T) {
 		t.Fatalf("rate %g after the window reset, want the configured 20", r)
 	}
 	// The directory: past 80% of its budget.
-	d := newAdapt(0)
+	d := newAdapt(0, "onedrive")
 	h = http.Header{}
 	h.Set("x-ms-throttle-limit-percentage", "0.85")
 	d.observe(http.StatusOK, h, now)
@@ -71,7 +71,7 @@ func TestAdaptSlowsBeforeTheCeiling(t *testing.T) {
 		t.Fatalf("factor %g after the directory reported 85%% used, want %g", f, nearCut)
 	}
 	// Malformed headers are ignored.
-	e := newAdapt(0)
+	e := newAdapt(0, "onedrive")
 	h = http.Header{}
 	h.Set("RateLimit-Limit", "lots")
 	h.Set("RateLimit-Remaining", "-1")

@@ -98,11 +98,14 @@ func (s *share) spend(ctx context.Context, b Budgets, holder string, cost, rate 
 		// may have granted it any time after.
 		start := now()
 		granted, left, err := b.TakeBudget(ctx, s.scope, holder, rate, s.burst, cost, max(cost, math.Ceil(rate*s.lease.Seconds())), s.lease)
+		svc := s.scope.Service.String()
 		if err != nil {
 			<-s.turn
+			budgetTakesTotal.WithLabelValues(svc, "error").Inc()
 			return fmt.Errorf("take from the %s budget: %w", scopeNoun(s.scope), err)
 		}
 		if granted >= cost {
+			budgetTakesTotal.WithLabelValues(svc, "granted").Inc()
 			s.mu.Lock()
 			s.tokens, s.expires = granted-cost, start.Add(s.lease)
 			s.mu.Unlock()
@@ -110,8 +113,10 @@ func (s *share) spend(ctx context.Context, b Budgets, holder string, cost, rate 
 			return nil
 		}
 		// Keep the turn while waiting: the others would only ask again.
-		wait := time.Duration((cost - left) / rate * float64(time.Second))
-		err = sleep(ctx, max(wait, time.Millisecond))
+		budgetTakesTotal.WithLabelValues(svc, "empty").Inc()
+		wait := max(time.Duration((cost-left)/rate*float64(time.Second)), time.Millisecond)
+		budgetWaitSeconds.WithLabelValues(svc).Add(wait.Seconds())
+		err = sleep(ctx, wait)
 		<-s.turn
 		if err != nil {
 			return err

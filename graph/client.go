@@ -215,14 +215,14 @@ func (c *Client) newGate(k graphsync.Scope) *gate {
 		g.base = float64(c.cfg.MailboxRate)
 		g.lim = rate.NewLimiter(c.cfg.MailboxRate, c.cfg.MailboxBurst)
 		g.slots = newSlots(c.cfg.MailboxConcurrency)
-		g.adapt = newAdapt(c.cfg.MailboxConcurrency)
+		g.adapt = newAdapt(c.cfg.MailboxConcurrency, graphsync.Outlook.String())
 		return g
 	case k.Service == graphsync.Teams:
 		budget = Budget{Units: float64(c.cfg.TenantRate), Per: time.Second}
 	case k.Service == graphsync.OneDrive:
 		budget = Budget{Units: float64(c.cfg.DriveUnitsPerMinute), Per: time.Minute}
 	}
-	g.adapt = newAdapt(0)
+	g.adapt = newAdapt(0, k.Service.String())
 	if budget.Units == 0 {
 		// The directory's budget depends on tenant size and query shape;
 		// we only keep its Retry-After windows.

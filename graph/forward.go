@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -92,12 +93,21 @@ func (c *Client) Forward(ctx context.Context, call Call, f Forwarded) (*http.Res
 	start := time.Now()
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err == nil && isRetryStatus(resp.StatusCode) {
-		if ra, given := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); given && g != nil &&
-			(resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-			// Before the slot is given back, as in do.
-			c.gates.block(key, c.now().Add(ra))
-			throttledTotal.WithLabelValues(res, fmt.Sprint(resp.StatusCode)).Inc()
+		ra, given := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+		if !given {
+			ra = c.backoff(0)
 		}
+		// Before the slot is given back, as in do.
+		if g != nil && (resp.StatusCode == http.StatusTooManyRequests || given) {
+			c.gates.block(key, c.now().Add(ra))
+		}
+		if s := resp.StatusCode; s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable {
+			throttledTotal.WithLabelValues(res, strconv.Itoa(s)).Inc()
+		}
+	}
+	if g != nil && resp != nil {
+		// The answers feed the gate's adaptive limits like the sync's.
+		g.adapt.observe(resp.StatusCode, resp.Header, c.now())
 	}
 	status := 0
 	if resp != nil {

@@ -142,6 +142,7 @@ func (gs *gates) sweepLocked(now time.Time) {
 	gs.lastSweep = now
 	for k, g := range gs.m {
 		if g.refs == 0 && now.Sub(g.lastUsed) > gs.idle && !now.Before(g.blockedUntil) {
+			g.adapt.forget()
 			delete(gs.m, k)
 		}
 	}

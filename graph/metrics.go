@@ -3,6 +3,8 @@ package graph
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/graphsync/graphsync/graphsync"
 )
 
 // Labels stay bounded: resource is one of the Call.Resource labels, never a
@@ -33,6 +35,26 @@ var (
 		Name: "graphsync_graph_retries_total",
 		Help: "Graph requests retried, by reason.",
 	}, []string{"resource", "reason"})
+
+	gateCutsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_graph_gate_cuts_total",
+		Help: "Times a gate of this process slowed down, by service and reason: throttled (Graph answered 429 or 503: rate and concurrency halved) or near_limit (the service's headers said its budget was over 80% used).",
+	}, []string{"service", "reason"})
+
+	gatesSlowed = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "graphsync_graph_gates_slowed",
+		Help: "Gates (mailboxes, tenant services) of this process sending below their configured rate or concurrency since Graph throttled or warned them, by service.",
+	}, []string{"service"})
+
+	budgetTakesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_tenant_budget_takes_total",
+		Help: "Slices this process asked of the tenants' shared budgets in PostgreSQL, by service and outcome: granted, empty (the bucket had too little: wait for it to refill), error.",
+	}, []string{"service", "outcome"})
+
+	budgetWaitSeconds = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_tenant_budget_wait_seconds_total",
+		Help: "Seconds this process waited for a tenant's shared budget to refill (one wait, however many requests queue behind it), by service.",
+	}, []string{"service"})
 )
 
 // init creates the throttling series at zero, so that throttling ratios and
@@ -43,5 +65,21 @@ func init() {
 			throttledTotal.WithLabelValues(r, s)
 		}
 		retryAfterSeconds.WithLabelValues(r)
+	}
+	for _, svc := range graphsync.Services {
+		if svc == graphsync.Insights {
+			continue // its requests pass the mailbox's Outlook gate
+		}
+		s := svc.String()
+		gatesSlowed.WithLabelValues(s)
+		for _, reason := range []string{"throttled", "near_limit"} {
+			gateCutsTotal.WithLabelValues(s, reason)
+		}
+	}
+	for _, svc := range []graphsync.Service{graphsync.Teams, graphsync.OneDrive} {
+		for _, outcome := range []string{"granted", "empty", "error"} {
+			budgetTakesTotal.WithLabelValues(svc.String(), outcome)
+		}
+		budgetWaitSeconds.WithLabelValues(svc.String())
 	}
 }

@@ -58,6 +58,8 @@ var (
 		"Change-notification subscriptions by status (pending, active, failed, missing_scope, limit_reached), from the database.", []string{"status"}, nil)
 	subscriptionExpiryDesc = prometheus.NewDesc("graphsync_subscription_expiry_seconds",
 		"Time left until the soonest-expiring active change-notification subscription of a resource ends; renewal is due at half the lifetime.", []string{"resource"}, nil)
+	budgetFillDesc = prometheus.NewDesc("graphsync_tenant_budget_fill_min",
+		"Fill (0 to 1) of the emptiest tenant budget of each service (teams, onedrive) every worker draws from, from the database; near 0, some tenant's requests wait on their budget.", []string{"service"}, nil)
 	secretExpiryDesc = prometheus.NewDesc("graphsync_client_secret_expiry_timestamp_seconds",
 		"When the app's client secret expires (Unix time), from GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT.", nil, nil)
 )
@@ -85,7 +87,7 @@ func NewGauges(cfg GaugesConfig) *Gauges {
 // Describe implements prometheus.Collector.
 func (g *Gauges) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectionsDesc, lagDesc, riverJobsDesc, quarantineDesc, databaseUpDesc, secretExpiryDesc,
-		subscriptionsDesc, subscriptionExpiryDesc} {
+		subscriptionsDesc, subscriptionExpiryDesc, budgetFillDesc} {
 		ch <- d
 	}
 }
@@ -134,6 +136,9 @@ func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 	}
 	for r, left := range h.SubscriptionExpiry {
 		ch <- prometheus.MustNewConstMetric(subscriptionExpiryDesc, prometheus.GaugeValue, left.Seconds(), r)
+	}
+	for svc, fill := range h.BudgetFill {
+		ch <- prometheus.MustNewConstMetric(budgetFillDesc, prometheus.GaugeValue, fill, svc)
 	}
 }
 

@@ -15,10 +15,9 @@ import (
 // tokens, fewer if fewer are there, none if fewer than need are there, and
 // records the holder's lease. clock_timestamp(), not now(): a statement that
 // waited on the row lock must not refill from the time it started waiting.
-const takeBudget = `
+var takeBudget = `
 WITH cur AS (
-	SELECT scope, least(burst, tokens + rate * greatest(0, extract(epoch FROM clock_timestamp() - updated_at))) AS avail
-	FROM tenant_budgets WHERE scope = $1 FOR UPDATE
+	SELECT scope, ` + budgetTokensSQL + ` AS avail FROM tenant_budgets WHERE scope = $1 FOR UPDATE
 ), grant_ AS (
 	SELECT scope, avail, CASE WHEN avail >= $5 THEN least($6::float8, floor(avail)) ELSE 0 END AS n FROM cur
 ), took AS (
@@ -64,6 +63,10 @@ func (s *Store) TakeBudget(ctx context.Context, scope graphsync.Scope, holder st
 	return granted, left, nil
 }
 
+// budgetTokensSQL is what a tenant_budgets row holds now: its tokens
+// refilled since updated_at, up to its burst.
+const budgetTokensSQL = `least(burst, tokens + rate * greatest(0, extract(epoch FROM clock_timestamp() - updated_at)))`
+
 // Budget is a tenant budget's bucket as status shows it.
 type Budget struct {
 	Scope graphsync.Scope
@@ -78,11 +81,11 @@ type Budget struct {
 
 // Budgets lists every tenant budget, in scope order, filled up to now.
 func (s *Store) Budgets(ctx context.Context) ([]Budget, error) {
-	rows, err := s.pool.Query(ctx, `SELECT b.scope,
-			least(b.burst, b.tokens + b.rate * greatest(0, extract(epoch FROM clock_timestamp() - b.updated_at))), b.burst, b.rate,
+	rows, err := s.pool.Query(ctx, `SELECT b.scope, b.now, b.burst, b.rate,
 			count(l.holder) FILTER (WHERE l.expires_at > clock_timestamp()), coalesce(sum(l.taken), 0)
-		FROM tenant_budgets b LEFT JOIN budget_leases l ON l.scope = b.scope
-		GROUP BY b.scope ORDER BY b.scope`)
+		FROM (SELECT scope, `+budgetTokensSQL+` AS now, burst, rate FROM tenant_budgets) b
+		LEFT JOIN budget_leases l ON l.scope = b.scope
+		GROUP BY b.scope, b.now, b.burst, b.rate ORDER BY b.scope`)
 	if err != nil {
 		return nil, fmt.Errorf("read tenant budgets: %w", err)
 	}

@@ -58,6 +58,14 @@ func TestTakeBudgetNeverGrantsMoreThanTheBucket(t *testing.T) {
 		t.Fatalf("empty bucket granted %g leaving %g, want nothing", got, left)
 	}
 
+	health, err := st.ReadHealth(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fill, ok := health.BudgetFill["teams"]; !ok || fill > 0.1 {
+		t.Fatalf("health reads the emptied teams budget %g full (%v), want about 0", fill, ok)
+	}
+
 	budgets, err := st.Budgets(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -84,14 +84,23 @@ func scanConnection(row pgx.Row) (*Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range resources {
-		r, err := graphsync.ParseResource(name)
-		if err != nil || r == graphsync.Users {
-			return nil, fmt.Errorf("connection %d lists resource %q, which this version of graphsync does not know", c.ID, name)
-		}
-		c.Resources = append(c.Resources, r)
+	if c.Resources, err = storedResources(resources, "connection", c.ID); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// storedResources reads the resources a row of owner lists.
+func storedResources(names []string, owner string, id int64) ([]*graphsync.Resource, error) {
+	var out []*graphsync.Resource
+	for _, name := range names {
+		r, err := graphsync.ParseResource(name)
+		if err != nil || r == graphsync.Users {
+			return nil, fmt.Errorf("%s %d lists resource %q, which this version of graphsync does not know", owner, id, name)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // SaveConnection inserts a connection, or updates the one with the same kind,

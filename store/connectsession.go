@@ -62,12 +62,8 @@ func scanSession(row pgx.Row) (*ConnectSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range resources {
-		r, err := graphsync.ParseResource(name)
-		if err != nil {
-			return nil, fmt.Errorf("connect session %d lists resource %q, which this version of graphsync does not know", s.ID, name)
-		}
-		s.Resources = append(s.Resources, r)
+	if s.Resources, err = storedResources(resources, "connect session", s.ID); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -29,6 +29,10 @@ type Health struct {
 	// soonest-expiring active subscription ends (renewal is due at half its
 	// lifetime, so a short one means renewals are failing).
 	SubscriptionExpiry map[string]time.Duration
+	// BudgetFill is, per service (teams, onedrive), the fill (0 to 1) of
+	// the emptiest tenant budget: near 0, some tenant's requests wait on
+	// their budget.
+	BudgetFill map[string]float64
 }
 
 // JobCount is the number of River jobs of one queue in one state.
@@ -41,7 +45,7 @@ type JobCount struct {
 // process knows how to sync.
 func (s *Store) ReadHealth(ctx context.Context, resources []string) (*Health, error) {
 	h := &Health{Connections: map[string]int64{}, Lag: map[string]time.Duration{}, Quarantined: map[string]int64{},
-		Subscriptions: map[string]int64{}, SubscriptionExpiry: map[string]time.Duration{}}
+		Subscriptions: map[string]int64{}, SubscriptionExpiry: map[string]time.Duration{}, BudgetFill: map[string]float64{}}
 	queries := []struct {
 		what, sql string
 		args      []any
@@ -96,6 +100,14 @@ func (s *Store) ReadHealth(ctx context.Context, resources []string) (*Health, er
 			h.SubscriptionExpiry[resource] = time.Duration(secs * float64(time.Second))
 			return err
 		}},
+		{"tenant budgets", `SELECT split_part(scope, '/', 2), min(` + budgetTokensSQL + ` / burst) FROM tenant_budgets GROUP BY 1`, nil,
+			func(rows pgx.Rows) error {
+				var service string
+				var fill float64
+				err := rows.Scan(&service, &fill)
+				h.BudgetFill[service] = fill
+				return err
+			}},
 	}
 	for _, q := range queries {
 		rows, err := s.pool.Query(ctx, q.sql, q.args...)

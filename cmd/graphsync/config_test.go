@@ -49,6 +49,8 @@ func TestConfigCheck(t *testing.T) {
 			[]string{"DATABASE_URL is malformed"}, []string{"hunter2-pw", clientSecret, "unreachable"}},
 		{"short sync interval", with(map[string]string{"GRAPHSYNC_SYNC_INTERVAL": "5s"}), nil, 2,
 			[]string{"GRAPHSYNC_SYNC_INTERVAL 5s is shorter than 10s, the shortest interval the scheduler keeps"}, []string{clientSecret}},
+		{"bad budgets", with(map[string]string{"GRAPHSYNC_TEAMS_BUDGET": "fast", "GRAPHSYNC_DRIVE_BUDGET": "1"}), nil, 2,
+			[]string{`GRAPHSYNC_TEAMS_BUDGET "fast" is not a whole number of at least 2`, `GRAPHSYNC_DRIVE_BUDGET "1" is not a whole number of at least 2`}, []string{clientSecret}},
 		{"bad graph URL", with(map[string]string{"GRAPHSYNC_GRAPH_URL": "ftp://graph.example"}), nil, 2,
 			[]string{`GRAPHSYNC_GRAPH_URL "ftp://graph.example" is not an http(s) URL`}, []string{clientSecret}},
 		{"flag overrides env", good, []string{"--tenant", "not a tenant"}, 2,

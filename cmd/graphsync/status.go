@@ -148,8 +148,31 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	if err := printWebhooks(ctx, c.Stdout, st, true); err != nil {
 		return err
 	}
+	if err := printBudgets(ctx, c.Stdout, st); err != nil {
+		return err
+	}
 	printWarnings(c.Stdout, warns)
 	return nil
+}
+
+// printBudgets writes the tenant budgets every worker draws from: how full
+// each bucket is now, the refill rate its latest taker asked for (below
+// the configured one while a worker is slowed by Graph's answers), and
+// the processes holding a live slice.
+func printBudgets(ctx context.Context, out io.Writer, st *store.Store) error {
+	budgets, err := st.Budgets(ctx)
+	if err != nil || len(budgets) == 0 {
+		return err
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "Tenant budgets")
+	w := table(out)
+	row(w, "TENANT", "SERVICE", "FILL", "TOKENS", "REFILL/S", "PROCESSES", "TAKEN")
+	for _, b := range budgets {
+		row(w, b.Scope.Tenant, b.Scope.Service.String(), fmt.Sprintf("%.0f%%", 100*b.Tokens/b.Burst),
+			fmt.Sprintf("%.1f/%.0f", b.Tokens, b.Burst), fmt.Sprintf("%.2f", b.Rate), strconv.Itoa(b.Holders), fmt.Sprintf("%.0f", b.Taken))
+	}
+	return w.Flush()
 }
 
 // printWarnings writes warnings under a blank line, one per line.

@@ -169,3 +169,39 @@ func TestStatus(t *testing.T) {
 	wantCode(t, code, 2, out, errOut)
 	wantContains(t, "status of missing connection", errOut, "connection 999999 does not exist")
 }
+
+func TestStatusShowsTenantBudgets(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	st := b.store()
+	ctx := t.Context()
+	if _, err := st.SaveConnection(ctx, &store.Connection{Kind: store.KindDelegated, TenantID: "tenant-b", UserID: "user-b",
+		UserPrincipalName: "bo@contoso.com", Resources: []*graphsync.Resource{graphsync.Chats}}, store.Tokens{RefreshToken: "rt"}); err != nil {
+		t.Fatal(err)
+	}
+	teams := graphsync.Scope{Tenant: "tenant-b", Service: graphsync.Teams}
+	// Two processes took 2 and 1 of a bucket of 4 refilling slowly.
+	for _, take := range []struct {
+		holder string
+		n      float64
+	}{{"worker-a", 2}, {"worker-b", 1}} {
+		if got, _, err := st.TakeBudget(ctx, teams, take.holder, 0.001, 4, take.n, take.n, time.Minute); err != nil || got != take.n {
+			t.Fatalf("take %g: granted %g, %v", take.n, got, err)
+		}
+	}
+	code, out, errOut := b.run("status")
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "status output", out, "Tenant budgets", "REFILL/S")
+	var line []string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 7 && f[0] == "tenant-b" {
+			line = f
+		}
+	}
+	if line == nil {
+		t.Fatalf("no budget line of tenant-b in:\n%s", out)
+	}
+	if got := strings.Join([]string{line[1], line[2], line[5], line[6]}, " "); got != "teams 25% 2 3" {
+		t.Errorf("budget line %q, want service teams, 25%% full, 2 processes, 3 taken\n%s", got, out)
+	}
+}

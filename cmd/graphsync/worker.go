@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/graphsync/graphsync/api"
 	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/identity"
@@ -195,6 +197,11 @@ func newWorker(cfg *config.Config, st *store.Store, log *slog.Logger, tune func(
 	if wc.Engine.AttachmentContent, wc.Engine.AttachmentMaxBytes, err = cfg.Attachments(); err != nil {
 		return nil, &usageError{err}
 	}
+	teams, drive, err := cfg.Budgets()
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	wc.Graph.TenantRate, wc.Graph.DriveUnitsPerMinute = rate.Limit(teams), drive
 	if tune != nil {
 		tune(&wc)
 	}

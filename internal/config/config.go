@@ -85,6 +85,10 @@ type Config struct {
 	// APIMaxWait is how long a proxied request waits for a Retry-After
 	// window when it does not say.
 	APIMaxWait time.Duration
+	// TeamsBudget and DriveBudget are the tenant budgets every worker
+	// process shares: Teams requests per second, OneDrive and SharePoint
+	// resource units per minute, per tenant.
+	TeamsBudget, DriveBudget string
 }
 
 // Var documents one setting; README.md's configuration table lists them all.
@@ -130,6 +134,8 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_API_URL", Flag: "api-url", Help: "public base URL browsers reach the worker's API at (GRAPHSYNC_HTTP_ADDR behind your proxy); hosted connect sessions need it, and <URL>/connect/callback must be a redirect URI of the app registration; empty: no hosted connect", field: func(c *Config) *string { return &c.APIURL }},
 	{Env: "GRAPHSYNC_CONNECT_RETURN_URLS", Flag: "connect-return-urls", Help: "comma-separated URLs hosted connect sessions may send users back to (a return URL needs the origin of one and a path under it)", field: func(c *Config) *string { return &c.ConnectReturnURLs }},
 	{Env: "GRAPHSYNC_API_MAX_WAIT", Flag: "api-max-wait", Default: "5s", Help: "how long a request through the Graph proxy waits for a Retry-After window by default (at most 1m; requests may say with the Graphsync-Max-Wait header); longer ones are answered 429 with Retry-After", duration: func(c *Config) *time.Duration { return &c.APIMaxWait }},
+	{Env: "GRAPHSYNC_TEAMS_BUDGET", Flag: "teams-budget", Default: "20", Help: "Teams requests per second per tenant, shared by every worker process (Microsoft allows 20 chat message reads per second per app and tenant)", field: func(c *Config) *string { return &c.TeamsBudget }},
+	{Env: "GRAPHSYNC_DRIVE_BUDGET", Flag: "drive-budget", Default: "1200", Help: "OneDrive and SharePoint resource units per minute per tenant, shared by every worker process (Microsoft allows 1,200 for tenants of up to 1,000 licences, 2,400, 3,600, 4,800 and 6,000 for larger ones)", field: func(c *Config) *string { return &c.DriveBudget }},
 	{Env: "GRAPHSYNC_CHANGES_PRUNE_CONSUMED", Flag: "changes-prune-consumed", Default: "false", Help: "also prune changes every webhook endpoint received, before the retention (true or false)", field: func(c *Config) *string { return &c.ChangesPruneConsumed }},
 	{Env: "GRAPHSYNC_ATTACHMENT_CONTENT", Flag: "attachment-content", Default: "false", Help: "keep mail attachments' content in PostgreSQL (large objects, with a SHA-256) for connections without a setting of their own (connections.attachment_content); metadata is always kept (true or false)", field: func(c *Config) *string { return &c.AttachmentContent }},
 	{Env: "GRAPHSYNC_RECONCILE_EVERY", Flag: "reconcile-every", Default: "168h", Help: "how often each stream's ids are listed and compared with its rows, repairing what delta missed (a pass per stream, spread over the period)", duration: func(c *Config) *time.Duration { return &c.ReconcileEvery }},
@@ -308,6 +314,9 @@ func (c *Config) Validate(need Need) error {
 	if _, _, err := c.Attachments(); err != nil {
 		bad("%v", err)
 	}
+	if _, _, err := c.Budgets(); err != nil {
+		bad("%v", err)
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -412,6 +421,22 @@ func parseBool(name, value string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("%s %q is neither true nor false", name, value)
+}
+
+// Budgets parses GRAPHSYNC_TEAMS_BUDGET and GRAPHSYNC_DRIVE_BUDGET; unset
+// values take the defaults.
+func (c *Config) Budgets() (teamsPerSecond, driveUnitsPerMinute int, err error) {
+	teams, err1 := parseBudget("GRAPHSYNC_TEAMS_BUDGET", cmp.Or(c.TeamsBudget, "20"))
+	drive, err2 := parseBudget("GRAPHSYNC_DRIVE_BUDGET", cmp.Or(c.DriveBudget, "1200"))
+	return teams, drive, errors.Join(err1, err2)
+}
+
+func parseBudget(name, value string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(value))
+	if err != nil || n < 2 {
+		return 0, fmt.Errorf("%s %q is not a whole number of at least 2", name, value)
+	}
+	return n, nil
 }
 
 // Keyring parses the encryption key.
