@@ -16,6 +16,7 @@ const (
 // Mailbox is another user's mailbox a delegated connection syncs besides
 // its user's own (a shared or delegated mailbox).
 type Mailbox struct {
+	ConnectionID int64
 	// UserID is the mailbox owner's Entra object id: the user of its
 	// streams and rows.
 	UserID      string
@@ -38,16 +39,17 @@ func (s *Store) AddMailbox(ctx context.Context, conn int64, m Mailbox) error {
 	return nil
 }
 
-// Mailboxes lists a connection's extra mailboxes by address.
+// Mailboxes lists a connection's extra mailboxes (every connection's when
+// conn is 0) by connection and address.
 func (s *Store) Mailboxes(ctx context.Context, conn int64) ([]Mailbox, error) {
-	rows, err := s.pool.Query(ctx, `SELECT user_id, address, coalesce(display_name, ''), status, coalesce(last_error, '')
-		FROM connection_mailboxes WHERE connection_id = $1 ORDER BY address`, conn)
+	rows, err := s.pool.Query(ctx, `SELECT connection_id, user_id, address, coalesce(display_name, ''), status, coalesce(last_error, '')
+		FROM connection_mailboxes WHERE $1 = 0 OR connection_id = $1 ORDER BY connection_id, address`, conn)
 	if err != nil {
 		return nil, fmt.Errorf("list mailboxes of connection %d: %w", conn, err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mailbox, error) {
 		var m Mailbox
-		return m, r.Scan(&m.UserID, &m.Address, &m.DisplayName, &m.Status, &m.LastError)
+		return m, r.Scan(&m.ConnectionID, &m.UserID, &m.Address, &m.DisplayName, &m.Status, &m.LastError)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list mailboxes of connection %d: %w", conn, err)
