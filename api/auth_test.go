@@ -94,11 +94,15 @@ func totalRequests(m map[string]map[int]int64) int64 {
 }
 
 // TestConcurrentTokenRequestsRefreshOnce asks for the token of a
-// connection about to expire 50 times at once: the identity platform sees
-// exactly one refresh, and every answer carries the same new token.
+// connection about to expire 50 times at once, half of them of a second
+// worker process on the same database: the identity platform sees exactly
+// one refresh, and every answer carries the same new token.
 func TestConcurrentTokenRequestsRefreshOnce(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{emu: emulatorUsers(1)})
+	o := options{emu: emulatorUsers(1)}
+	b := setup(t, o)
+	_, _, other := b.process(t, o, store.New(b.store.Pool(), b.store.Keys()), "127.0.0.1:0")
+	bases := []string{b.base, "http://" + other.Addr()}
 	conn := b.conns[0]
 	key, _ := b.key(t, store.NewAPIKey{Connections: []int64{conn.ID}, Scopes: []string{store.ScopeToken}})
 	b.expireToken(t, conn.ID, 20*time.Second)
@@ -112,7 +116,7 @@ func TestConcurrentTokenRequestsRefreshOnce(t *testing.T) {
 	errs := make(chan string, n)
 	for i := range n {
 		wg.Go(func() {
-			status, body, _ := b.call(t, "GET", fmt.Sprintf("/v1/connections/%d/token", conn.ID), key, nil)
+			status, body, _ := callAt(t, bases[i%2], "GET", fmt.Sprintf("/v1/connections/%d/token", conn.ID), key, nil)
 			if status != http.StatusOK {
 				errs <- fmt.Sprintf("%d %s", status, body)
 				return

@@ -181,7 +181,13 @@ func (b *bundle) key(t *testing.T, n store.NewAPIKey) (string, *store.APIKey) {
 // the status and body.
 func (b *bundle) call(t *testing.T, method, path, key string, body io.Reader, header ...string) (int, []byte, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(method, b.base+path, body)
+	return callAt(t, b.base, method, path, key, body, header...)
+}
+
+// callAt is call on the API at base.
+func callAt(t *testing.T, base, method, path, key string, body io.Reader, header ...string) (int, []byte, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}

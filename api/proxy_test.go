@@ -15,6 +15,7 @@ import (
 
 	"github.com/graphsync/graphsync/api"
 	"github.com/graphsync/graphsync/connect"
+	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/verify"
 	"github.com/graphsync/graphsync/jobs"
@@ -266,5 +267,23 @@ func TestProxyLimits(t *testing.T) {
 	status, body, _ = b.call(t, "GET", path+"mailFolders?$select=id&$top=1", key, nil)
 	if status != http.StatusOK {
 		t.Errorf("answer within the limit: %d %s", status, body)
+	}
+}
+
+// TestProxyTimeout answers 504 when Graph does not answer within the
+// proxy's timeout.
+func TestProxyTimeout(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{emu: emulator.Config{Users: 1, Latency: emulator.Latency{Min: 2 * time.Second, Max: 2 * time.Second}},
+		apiCfg: func(c *api.Config) { c.ProxyTimeout = 300 * time.Millisecond }})
+	conn := b.conns[0]
+	key, _ := b.key(t, store.NewAPIKey{All: true, Scopes: []string{store.ScopeProxy}})
+	start := time.Now()
+	status, body, _ := b.call(t, "GET", fmt.Sprintf("/v1/connections/%d/graph/v1.0/me/mailFolders", conn.ID), key, nil)
+	if status != http.StatusGatewayTimeout || errorCode(t, body) != "timeout" {
+		t.Errorf("slow Graph: %d %s, want 504 timeout", status, body)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("answered after %s", d)
 	}
 }
