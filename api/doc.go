@@ -2,7 +2,7 @@
 // process (package server mounts it): hosted connect sessions that connect
 // an app's end users, their access tokens on demand, a Graph proxy that
 // shares the sync's throttle budget, and the change feed. Every /v1
-// request carries an API key (`graphsync apikeys create`) as a bearer token;
+// request but the OpenAPI document carries an API key (`graphsync apikeys create`) as a bearer token;
 // a key is limited to some scopes and connections, checked before anything
 // is touched. The routes are described in openapi.json, served at
 // /v1/openapi.json.

@@ -60,6 +60,10 @@ type options struct {
 	resources []*graphsync.Resource
 	// extraScopes are asked for on top of the resources' (Mail.ReadWrite).
 	extraScopes []string
+	// application connects the tenant through admin consent instead of
+	// each user, the app granted roles (nil: every read permission).
+	application bool
+	roles       []string
 	noConnect   bool
 	apiCfg      func(*api.Config)
 }
@@ -81,7 +85,7 @@ func setup(t *testing.T, o options) *bundle {
 	if o.publicAddr != "" {
 		uris = append(uris, "http://"+o.publicAddr+api.CallbackPath)
 	}
-	o.emu.Apps = []emulator.App{{ClientID: testClientID, Secret: testSecret, RedirectURIs: uris}}
+	o.emu.Apps = []emulator.App{{ClientID: testClientID, Secret: testSecret, RedirectURIs: uris, Roles: o.roles}}
 	if o.emu.Seed == 0 {
 		o.emu.Seed = 42
 	}
@@ -102,6 +106,17 @@ func setup(t *testing.T, o options) *bundle {
 	b.base = "http://" + b.srv.Addr()
 	if len(o.resources) == 0 {
 		o.resources = []*graphsync.Resource{graphsync.Mail}
+	}
+	if o.application {
+		auth := b.auth
+		auth.Tenant = em.TenantID()
+		conn, err := connect.Headless(context.Background(), connect.Config{Store: b.store, Auth: auth, Graph: b.w.Graph,
+			Resources: o.resources, Application: true})
+		if err != nil {
+			t.Fatalf("admin consent: %v", err)
+		}
+		b.conns = append(b.conns, conn)
+		return b
 	}
 	if !o.noConnect {
 		for _, u := range em.Users() {

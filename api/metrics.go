@@ -24,7 +24,7 @@ var (
 	}, []string{"resource", "outcome"})
 	sessions = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "graphsync_api_connect_sessions_total",
-		Help: "Hosted connect sessions by outcome: created, completed, or the error code sent to the app (consent_denied, expired, ...).",
+		Help: "Hosted connect sessions by outcome: created, completed, replayed (a link or sign-in answer used again, refused), or the error code sent to the app (consent_denied, expired, ...).",
 	}, []string{"outcome"})
 )
 

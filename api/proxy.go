@@ -218,6 +218,14 @@ func (a *API) syncAfterWrite(ctx context.Context, conn *store.Connection, user s
 	if a.cfg.Sync == nil || !syncs(conn, r) {
 		return
 	}
+	if user != conn.UserID {
+		// An application connection's user, named as the app wrote it:
+		// only an id the sync knows names the mailbox's streams (a UPN
+		// would start streams of its own).
+		if st, err := a.cfg.Store.UserStreams(ctx, conn.ID, user); err != nil || len(st) == 0 {
+			return
+		}
+	}
 	if err := a.cfg.Sync.Sync(context.WithoutCancel(ctx), conn.ID, user, r, time.Now()); err != nil {
 		a.log.WarnContext(ctx, "queue a sync after a proxied write", "connection_id", conn.ID, "resource", r.Name(), "error", err)
 	}

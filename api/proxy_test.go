@@ -287,3 +287,63 @@ func TestProxyTimeout(t *testing.T) {
 		t.Errorf("answered after %s", d)
 	}
 }
+
+// TestProxyWriteApplicationConnection writes through an application
+// connection: a write naming a user by the id the sync knows queues that
+// mailbox's sync; one naming the user by UPN succeeds at Graph but queues
+// nothing (the UPN names no stream of the sync's).
+func TestProxyWriteApplicationConnection(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{work: true, application: true, emu: emulatorUsers(2),
+		roles: []string{"User.Read.All", "Mail.Read", "Mail.ReadWrite"}})
+	ctx := context.Background()
+	conn := b.conns[0]
+	if _, err := b.w.Jobs.EnqueueSync(ctx, b.client, conn.ID, nil, jobs.Incremental); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, b.client, time.Minute)
+	waitIdle(t, b.client, time.Minute) // discovery queues the users' syncs
+	key, _ := b.key(t, store.NewAPIKey{All: true, Scopes: []string{store.ScopeProxy}})
+	u := b.em.Users()[1]
+	unread := func() string {
+		var id string
+		if err := b.store.Pool().QueryRow(ctx, "SELECT id FROM mail_messages WHERE connection_id = $1 AND user_id = $2 AND NOT is_read AND deleted_at IS NULL ORDER BY id LIMIT 1",
+			conn.ID, u.ID).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	patch := func(user, id string) {
+		t.Helper()
+		status, body, _ := b.call(t, "PATCH", fmt.Sprintf("/v1/connections/%d/graph/v1.0/users/%s/messages/%s", conn.ID, url.PathEscape(user), url.PathEscape(id)),
+			key, strings.NewReader(`{"isRead": true}`), "Content-Type", "application/json")
+		if status != http.StatusOK {
+			t.Fatalf("PATCH as the application: %d %s", status, body)
+		}
+	}
+	jobsBefore := syncJobs(t, b)
+	patch(u.UserPrincipalName, unread())
+	if n := syncJobs(t, b); n != jobsBefore {
+		t.Errorf("a write naming the user by UPN queued %d syncs", n-jobsBefore)
+	}
+	id := unread()
+	patch(u.ID, id)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var read bool
+		if err := b.store.Pool().QueryRow(ctx, "SELECT is_read FROM mail_messages WHERE connection_id = $1 AND user_id = $2 AND id = $3", conn.ID, u.ID, id).Scan(&read); err != nil {
+			t.Fatal(err)
+		}
+		if read {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write naming the user's id did not reach the tables within 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var streams int
+	if err := b.store.Pool().QueryRow(ctx, "SELECT count(*) FROM sync_state WHERE connection_id = $1 AND user_id = $2", conn.ID, u.UserPrincipalName).Scan(&streams); err != nil || streams != 0 {
+		t.Errorf("%d streams under the user's UPN (%v)", streams, err)
+	}
+}
