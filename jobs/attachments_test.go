@@ -78,6 +78,16 @@ func TestMailAttachmentsMatchGroundTruth(t *testing.T) {
 	}
 	b.syncNow(t, 2*time.Minute)
 	b.assertMailMatchesTruth(t)
+	// Attachment lists and content go through the mailbox's gate: never
+	// more than Outlook's four requests in flight.
+	for key, peak := range b.em.Counters().PeakOutlook {
+		if peak > 4 {
+			t.Fatalf("%d Outlook requests in flight at once for %s", peak, key)
+		}
+	}
+	if b.count(t, `SELECT count(*) FROM mail_attachments`) == 0 {
+		t.Fatal("no attachment synced")
+	}
 
 	var stored, skipped int
 	if err := b.store.Pool().QueryRow(ctx, `SELECT count(*) FILTER (WHERE content_sha256 IS NOT NULL), count(*) FILTER (WHERE content_skipped IS NOT NULL)

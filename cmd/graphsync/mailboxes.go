@@ -21,7 +21,8 @@ func (c *ConnectionsCommand) mailboxes(ctx context.Context, args []string) error
 		"Show, add or remove the other users' mailboxes a delegated connection syncs besides its own (shared or delegated\n"+
 			"mailboxes its user may read): their mail and calendar get streams, a throttling budget and rows of their own, tagged\n"+
 			"with the mailbox's user id. The user must have granted Mail.Read.Shared (and Calendars.Read.Shared):\n"+
-			"graphsync connect --extra-scopes Mail.Read.Shared,Calendars.Read.Shared. Removing a mailbox retires its rows.")
+			"graphsync connect --extra-scopes Mail.Read.Shared,Calendars.Read.Shared,User.ReadBasic.All (the last to name\n"+
+			"the mailbox by its owner's user id). Removing a mailbox retires its rows.")
 	add := fs.String("add", "", "comma-separated mailboxes (e-mail addresses or user ids) to start syncing")
 	remove := fs.String("remove", "", "comma-separated mailboxes to stop syncing")
 	cfg, err := c.load(fs, args, config.Need{Database: true, Keys: true, App: *add != ""})
@@ -66,7 +67,11 @@ func (c *ConnectionsCommand) mailboxes(ctx context.Context, args []string) error
 			return fmt.Errorf("access token of connection %d: %w", cn.ID, err)
 		}
 		for _, a := range adds {
-			m := resolveMailbox(ctx, w.Graph, graph.Call{Token: tok, Tenant: cn.TenantID, Service: graphsync.Directory, Resource: "users"}, a)
+			m, err := resolveMailbox(ctx, w.Graph, graph.Call{Token: tok, Tenant: cn.TenantID, Service: graphsync.Directory, Resource: "users"}, a)
+			if err != nil {
+				fmt.Fprintf(c.Stderr, "graphsync: could not read %s in the directory (%v): its rows are tagged with the address; "+
+					"grant User.ReadBasic.All (connect --extra-scopes) to tag them with its user id\n", a, err)
+			}
 			if m.UserID == cn.UserID {
 				return usageErrorf("%s is the connection's own mailbox", a)
 			}
@@ -110,16 +115,19 @@ func sharedGranted(cn *store.Connection) error {
 // directory; where the directory cannot be read (the grant lacks
 // User.ReadBasic.All), the address itself, lower-cased, serves as the id:
 // Graph takes a user principal name wherever it takes a user id.
-func resolveMailbox(ctx context.Context, g *graph.Client, call graph.Call, address string) store.Mailbox {
+func resolveMailbox(ctx context.Context, g *graph.Client, call graph.Call, address string) (store.Mailbox, error) {
 	var u struct {
 		ID          string `json:"id"`
 		DisplayName string `json:"displayName"`
 	}
 	err := g.Get(ctx, call, "/users/"+url.PathEscape(address)+"?$select=id,displayName", &u)
-	if err != nil || u.ID == "" {
-		return store.Mailbox{UserID: strings.ToLower(address), Address: address}
+	if err == nil && u.ID == "" {
+		err = fmt.Errorf("the directory returned no id")
 	}
-	return store.Mailbox{UserID: u.ID, Address: address, DisplayName: u.DisplayName}
+	if err != nil {
+		return store.Mailbox{UserID: strings.ToLower(address), Address: address}, err
+	}
+	return store.Mailbox{UserID: u.ID, Address: address, DisplayName: u.DisplayName}, nil
 }
 
 // splitList splits a comma-separated flag value.
