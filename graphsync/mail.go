@@ -87,7 +87,7 @@ var Mail = &Resource{
 }
 
 var mailFolders = &Table{
-	Name: "mail_folders", Item: "mail folder", Label: "display_name",
+	Name: "mail_folders", Item: "mail folder", Label: "display_name", Size: "total_item_count",
 	Columns: []Column{{"id", Key}, {"user_id", Key}, {"display_name", Text}, {"parent_folder_id", Text},
 		{"child_folder_count", Value}, {"unread_item_count", Value}, {"total_item_count", Value},
 		{"is_hidden", Value}, {"raw", JSON}},

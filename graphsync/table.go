@@ -88,6 +88,11 @@ type Table struct {
 	// display_name, a chat's topic): `graphsync connections show` names a
 	// container's stream by it.
 	Label string
+	// Size is the column of a container table counting a container's items
+	// as Graph reports them (a folder's totalItemCount): an initial sync
+	// starts with the largest containers, so that the longest streams do
+	// not start last and leave the mailbox's other request slots idle.
+	Size string
 
 	// Seen says the table has seen_at, which a full enumeration sets on
 	// every row it lists so that rows it did not list can be retired.

@@ -633,7 +633,8 @@ func (s *Store) RawsTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int6
 }
 
 // LiveIDs returns the ids of a user's live rows of t (every user's for user
-// discovery), in id order: the live folders whose streams to sync.
+// discovery), largest first when t counts its items (Table.Size), then in
+// id order: the live folders whose streams to sync.
 func (s *Store) LiveIDs(ctx context.Context, t *graphsync.Table, conn int64, user string) ([]string, error) {
 	sql := "SELECT id FROM " + t.Name + " WHERE connection_id = $1 AND deleted_at IS NULL"
 	args := []any{conn}
@@ -641,7 +642,11 @@ func (s *Store) LiveIDs(ctx context.Context, t *graphsync.Table, conn int64, use
 		sql += " AND " + t.UserColumn() + " = $2"
 		args = append(args, user)
 	}
-	rows, err := s.pool.Query(ctx, sql+" ORDER BY id", args...)
+	order := " ORDER BY id"
+	if t.Size != "" {
+		order = " ORDER BY " + t.Size + " DESC NULLS LAST, id"
+	}
+	rows, err := s.pool.Query(ctx, sql+order, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list live %s: %w", t.Name, err)
 	}

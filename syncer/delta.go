@@ -128,14 +128,30 @@ func (r *run) dropStoredLink(ctx context.Context, st graphsync.Stream, next bool
 // which stay small until the round ends, and at one item per page (or where
 // pages cannot shrink) is read item by item: what cannot be kept is
 // quarantined and the round goes on.
+//
+// While a page's transaction runs, the next page (its link is in the page)
+// is fetched: Graph's latency and PostgreSQL's time overlap instead of
+// adding up. The fetched page is used only once its predecessor committed,
+// and dropped otherwise, so a crash still resumes at the first uncommitted
+// page; a stream holds at most the page it writes and the one after.
 func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, since time.Time) error {
 	guard := r.pager(link)
 	var o pageOpts
+	var next *prefetch
+	defer func() { next.drop() }()
 	for {
 		if r.pastDeadline() {
 			return errContinue
 		}
-		page, err := r.getPage(ctx, link, o)
+		var page *graph.Page
+		var err error
+		if next.fetched(link, o) {
+			page, err = next.wait()
+		} else {
+			next.drop()
+			page, err = r.getPage(ctx, link, o)
+		}
+		next = nil
 		var unreadable *graph.UnreadablePageError
 		if errors.As(err, &unreadable) && !o.salvage {
 			smallerPages.WithLabelValues(r.resource.Name()).Inc()
@@ -166,6 +182,9 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 			r.pageStored()
 			return nil
 		}
+		if page.NextLink != "" && !r.pastDeadline() {
+			next = r.prefetch(ctx, page.NextLink, pageOpts{size: o.size})
+		}
 		write := func(apply applyFunc) error {
 			return r.writePage(ctx, func(tx store.Tx) error {
 				return r.commitPage(ctx, tx, d, page, apply, full, since)
@@ -185,6 +204,50 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 		}
 		link, o.salvage = page.NextLink, false
 	}
+}
+
+// prefetch is the next page of a round, fetched while the current one is
+// written.
+type prefetch struct {
+	link   string
+	opts   pageOpts
+	cancel context.CancelFunc
+	done   chan struct{}
+	page   *graph.Page
+	err    error
+}
+
+// prefetch starts fetching the page at link.
+func (r *run) prefetch(ctx context.Context, link string, o pageOpts) *prefetch {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &prefetch{link: link, opts: o, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.page, p.err = r.getPage(ctx, link, o)
+	}()
+	return p
+}
+
+// fetched says whether p is the page at link asked with o.
+func (p *prefetch) fetched(link string, o pageOpts) bool {
+	return p != nil && p.link == link && p.opts == o
+}
+
+// wait returns the page once fetched.
+func (p *prefetch) wait() (*graph.Page, error) {
+	<-p.done
+	p.cancel()
+	return p.page, p.err
+}
+
+// drop abandons the page, waiting for its request to end so that it holds
+// neither memory nor a request slot afterwards.
+func (p *prefetch) drop() {
+	if p == nil {
+		return
+	}
+	p.cancel()
+	<-p.done
 }
 
 // commitPage writes one page's items and its checkpoint in tx.

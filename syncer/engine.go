@@ -55,6 +55,9 @@ type Config struct {
 	// Now is the clock the calendar window and the chats' edit check follow
 	// (time.Now when nil); the process's subscriptions are renewed by it too.
 	Now func() time.Time
+	// PageSizes are the odata.maxpagesize of resources whose collections
+	// honour it; a resource without one gets the Graph client's.
+	PageSizes map[*graphsync.Resource]int
 	// ChatPageSize is the $top of chat message listings (default 50, the
 	// largest Graph accepts).
 	ChatPageSize int
@@ -587,8 +590,12 @@ func (r *run) userPath() string {
 }
 
 func (r *run) call(tok string, o pageOpts) graph.Call {
+	size := o.size
+	if size == 0 {
+		size = r.eng.cfg.PageSizes[r.resource]
+	}
 	return graph.Call{Token: tok, Mailbox: r.req.User, Tenant: r.req.Conn.TenantID, Service: r.resource.Service(),
-		Resource: r.resource.Name(), ImmutableIDs: true, PageSize: o.size, Salvage: o.salvage}
+		Resource: r.resource.Name(), ImmutableIDs: true, PageSize: size, Salvage: o.salvage}
 }
 
 // pageOpts asks for a page smaller than the configured size, or salvaged

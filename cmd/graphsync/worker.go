@@ -181,13 +181,17 @@ func newWorker(cfg *config.Config, st *store.Store, log *slog.Logger, tune func(
 	if err != nil {
 		return nil, &usageError{err}
 	}
+	pageSizes, err := cfg.PageSizes()
+	if err != nil {
+		return nil, &usageError{err}
+	}
 	wc := worker.Config{
 		Store:  st,
 		Logger: log,
-		Graph:  graph.Config{BaseURL: cfg.GraphURL, MaxPageSize: 100, Timeout: cfg.GraphTimeout},
+		Graph:  graph.Config{BaseURL: cfg.GraphURL, Timeout: cfg.GraphTimeout},
 		App: identity.Config{LoginURL: cfg.LoginURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: secret,
 			RedirectURL: cfg.RedirectURL},
-		Engine:    syncer.Config{CalendarPast: cfg.CalendarPast, CalendarFuture: cfg.CalendarFuture},
+		Engine:    syncer.Config{CalendarPast: cfg.CalendarPast, CalendarFuture: cfg.CalendarFuture, PageSizes: pageSizes},
 		Jobs:      cfg.Jobs(),
 		NotifyURL: cfg.NotifyURL,
 	}

@@ -15,6 +15,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/config"
 )
 
 // Options configures a run.
@@ -33,6 +36,8 @@ type Options struct {
 	Fleet, MemoryMessages int
 	// IngestMessages overrides the ingest volume (0: 200,000).
 	IngestMessages int
+	// PageSize is the workers' GRAPHSYNC_PAGE_SIZE (its default when empty).
+	PageSize string
 	// Profiles is the directory receiving CPU and heap profiles ("" for none).
 	Profiles string
 	Log      *slog.Logger
@@ -61,6 +66,8 @@ type scenario struct {
 
 var scenarios = []scenario{
 	{"ingest", ingest},
+	{"ingest-latency", ingestLatency},
+	{"storage", storage},
 	{"throttle", throttle},
 	{"fleet", idleFleet},
 	{"freshness", freshness},
@@ -89,6 +96,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	if _, err := (&config.Config{PageSize: o.pageSize()}).PageSizes(); err != nil {
+		return nil, err
+	}
 	rep := &Report{Started: time.Now(), Quick: o.Quick}
 	for _, s := range scenarios {
 		if len(o.Only) > 0 && !contains(o.Only, s.name) {
@@ -111,6 +121,24 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 func (o *Options) logf(format string, args ...any) {
 	o.Log.Info(fmt.Sprintf(format, args...))
+}
+
+// pageSize is the workers' GRAPHSYNC_PAGE_SIZE.
+func (o *Options) pageSize() string {
+	if o.PageSize == "" {
+		return config.DefaultPageSize
+	}
+	return o.PageSize
+}
+
+// mailPageSize is the page size the workers ask mail in; readers that stand
+// beside graphsync ask the same.
+func (o *Options) mailPageSize() int {
+	sizes, err := (&config.Config{PageSize: o.pageSize()}).PageSizes()
+	if err != nil {
+		return 0
+	}
+	return sizes[graphsync.Mail]
 }
 
 func (o *Options) size(full, quick int) int {

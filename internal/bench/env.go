@@ -85,7 +85,7 @@ func (o *Options) newEnv(ctx context.Context, name string, ecfg emulator.Config)
 }
 
 func (e *env) openDatabase(ctx context.Context, name string) error {
-	db := fmt.Sprintf("graphsync_bench_%s_%d", name, os.Getpid())
+	db := fmt.Sprintf("graphsync_bench_%s_%d", strings.ReplaceAll(name, "-", "_"), os.Getpid())
 	admin, err := pgx.Connect(ctx, e.o.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", "DATABASE_URL", err)
@@ -288,7 +288,7 @@ func (e *env) startWorker(ctx context.Context, tag string, tune func(*WorkerConf
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	cfg := WorkerConfig{DatabaseURL: e.dbURL, GraphURL: e.em.URL(), Tenant: e.tenant, ClientID: benchClientID,
-		ClientSecret: benchSecret, EncryptionKey: e.key, MaxPageSize: 100, SyncWorkers: 20, Addr: addr}
+		ClientSecret: benchSecret, EncryptionKey: e.key, PageSize: e.o.pageSize(), SyncWorkers: 20, Addr: addr}
 	if e.o.Profiles != "" && tag != "" {
 		cfg.CPUProfile = e.o.Profiles + "/" + tag + ".cpu.pprof"
 		cfg.HeapProfile = e.o.Profiles + "/" + tag + ".heap.pprof"

@@ -29,7 +29,7 @@ func memory(ctx context.Context, o *Options, rep *Report) error {
 	if err := e.connect(ctx, []*graphsync.Resource{graphsync.Mail}); err != nil {
 		return err
 	}
-	w, err := e.startWorker(ctx, name, func(c *WorkerConfig) { c.MaxPageSize = ingestPageSize })
+	w, err := e.startWorker(ctx, name, nil)
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func memory(ctx context.Context, o *Options, rep *Report) error {
 		return fmt.Errorf("synced %d messages, the emulator holds %d", synced, n)
 	}
 	mb := float64(rss) / (1 << 20)
-	rep.add(name, fmt.Sprintf("one mailbox of %s messages, pages of %d: worker peak RSS (VmHWM)", count(n), ingestPageSize), fmt.Sprintf("%.0f MB", mb), "< 150 MB", ptr(mb < 150))
+	rep.add(name, fmt.Sprintf("one mailbox of %s messages, pages of %d: worker peak RSS (VmHWM)", count(n), o.mailPageSize()), fmt.Sprintf("%.0f MB", mb), "< 150 MB", ptr(mb < 150))
 	rep.add(name, "records/s", perSec(float64(n)/dur.Seconds()), "", nil)
 	return nil
 }

@@ -33,7 +33,7 @@ func throttle(ctx context.Context, o *Options, rep *Report) error {
 	// The client is configured for the limits as an operator would for
 	// Outlook's documented ones, and small pages make many requests.
 	w, err := e.startWorker(ctx, name, func(c *WorkerConfig) {
-		c.MaxPageSize = 10
+		c.PageSize = "10"
 		c.MailboxRate = float64(requests) / window.Seconds()
 		c.MailboxBurst = 1
 	})

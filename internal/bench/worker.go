@@ -22,6 +22,7 @@ import (
 
 	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/identity"
+	"github.com/graphsync/graphsync/internal/config"
 	gsworker "github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/server"
@@ -36,16 +37,17 @@ const workerEnv = "GRAPHSYNC_BENCH_WORKER"
 
 // WorkerConfig configures a worker process started by the benchmarks.
 type WorkerConfig struct {
-	DatabaseURL   string  `json:"database_url"`
-	GraphURL      string  `json:"graph_url"`
-	Tenant        string  `json:"tenant"`
-	ClientID      string  `json:"client_id"`
-	ClientSecret  string  `json:"client_secret"`
-	EncryptionKey string  `json:"encryption_key"`
-	MaxPageSize   int     `json:"max_page_size"`
-	SyncWorkers   int     `json:"sync_workers"`
-	MailboxRate   float64 `json:"mailbox_rate,omitempty"`
-	MailboxBurst  int     `json:"mailbox_burst,omitempty"`
+	DatabaseURL   string `json:"database_url"`
+	GraphURL      string `json:"graph_url"`
+	Tenant        string `json:"tenant"`
+	ClientID      string `json:"client_id"`
+	ClientSecret  string `json:"client_secret"`
+	EncryptionKey string `json:"encryption_key"`
+	// PageSize is GRAPHSYNC_PAGE_SIZE's value.
+	PageSize     string  `json:"page_size"`
+	SyncWorkers  int     `json:"sync_workers"`
+	MailboxRate  float64 `json:"mailbox_rate,omitempty"`
+	MailboxBurst int     `json:"mailbox_burst,omitempty"`
 	// EditCheck is how long a chat's messages may go unlisted when no new
 	// message shows (syncer.Config.EditCheck); 0 keeps the default.
 	EditCheck time.Duration `json:"edit_check,omitempty"`
@@ -129,7 +131,11 @@ func RunWorker(ctx context.Context) error {
 	}
 	defer pool.Close()
 	st := store.New(pool, keys)
-	gcfg := graph.Config{BaseURL: cfg.GraphURL, MaxPageSize: cfg.MaxPageSize, Logger: log}
+	pageSizes, err := (&config.Config{PageSize: cfg.PageSize}).PageSizes()
+	if err != nil {
+		return fmt.Errorf("bench worker: %w", err)
+	}
+	gcfg := graph.Config{BaseURL: cfg.GraphURL, Logger: log}
 	if cfg.MailboxRate > 0 {
 		gcfg.MailboxRate = rate.Limit(cfg.MailboxRate)
 		gcfg.MailboxBurst = cfg.MailboxBurst
@@ -144,7 +150,7 @@ func RunWorker(ctx context.Context) error {
 		notifyURL = "http://" + notifyLn.Addr().String()
 	}
 	w, err := gsworker.New(gsworker.Config{Store: st, Logger: log, Graph: gcfg, NotifyURL: notifyURL,
-		Engine: syncer.Config{EditCheck: cfg.EditCheck},
+		Engine: syncer.Config{EditCheck: cfg.EditCheck, PageSizes: pageSizes},
 		App: identity.Config{LoginURL: cfg.GraphURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			RedirectURL: "http://127.0.0.1:1/callback"},
 		Jobs: jobs.Config{DisableScheduler: !cfg.Schedule, SyncWorkers: cfg.SyncWorkers, PollInterval: 100 * time.Millisecond,

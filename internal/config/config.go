@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
@@ -59,6 +60,9 @@ type Config struct {
 	// GraphTimeout bounds one Graph request (the worker's --graph-timeout);
 	// zero keeps the client's default.
 	GraphTimeout time.Duration
+	// PageSize is the odata.maxpagesize of Outlook's collections: a size
+	// for all of them, resource=size for one (see PageSizes).
+	PageSize string
 
 	// Warnings are what Load noticed and a command should tell: a secret
 	// given as a flag, visible to every user of the machine.
@@ -117,6 +121,7 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_SUBSCRIBED_INTERVAL", Flag: "subscribed-interval", Default: "6h", Help: "how often a resource with an active change-notification subscription is polled as a safety net", duration: func(c *Config) *time.Duration { return &c.SubscribedInterval }},
 	{Env: "GRAPHSYNC_CALENDAR_PAST", Flag: "calendar-past", Default: "8760h", Help: "how far back the calendar window reaches (calendarView)", duration: func(c *Config) *time.Duration { return &c.CalendarPast }},
 	{Env: "GRAPHSYNC_CALENDAR_FUTURE", Flag: "calendar-future", Default: "8760h", Help: "how far ahead the calendar window reaches", duration: func(c *Config) *time.Duration { return &c.CalendarFuture }},
+	{Env: "GRAPHSYNC_PAGE_SIZE", Flag: "page-size", Default: DefaultPageSize, Help: "items per Graph page (Prefer: odata.maxpagesize, 1 to 1000) of the resources that honour it (mail, contacts, calendar): a size for all, resource=size for one, comma-separated (e.g. 250,calendar=100)", field: func(c *Config) *string { return &c.PageSize }},
 	{Env: "GRAPHSYNC_LOG_FORMAT", Flag: "log-format", Default: "json", Help: "json, text, or auto (text on a terminal, json otherwise)", field: func(c *Config) *string { return &c.LogFormat }},
 	{Env: "GRAPHSYNC_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error", field: func(c *Config) *string { return &c.LogLevel }},
 	{Env: "GRAPHSYNC_UI_TOKEN", Flag: "ui-token", Help: "token protecting River UI (bearer token, or the password of HTTP basic auth); required off loopback", Secret: true, field: func(c *Config) *string { return &c.UIToken }},
@@ -302,6 +307,9 @@ func (c *Config) Validate(need Need) error {
 	if _, err := c.PruneConsumed(); err != nil {
 		bad("%v", err)
 	}
+	if _, err := c.PageSizes(); err != nil {
+		bad("%v", err)
+	}
 	if _, _, err := c.Budgets(); err != nil {
 		bad("%v", err)
 	}
@@ -396,6 +404,53 @@ func parseBool(name, value string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("%s %q is neither true nor false", name, value)
+}
+
+// DefaultPageSize is GRAPHSYNC_PAGE_SIZE's default, chosen from the
+// ingest and memory benchmarks (docs/benchmarks.md, "Page size").
+const DefaultPageSize = "250"
+
+// maxPageSize is the largest page Outlook serves.
+const maxPageSize = 1000
+
+// PageSizes parses GRAPHSYNC_PAGE_SIZE: the page size of every resource
+// that honours odata.maxpagesize, a later entry overriding an earlier one.
+func (c *Config) PageSizes() (map[*graphsync.Resource]int, error) {
+	const name = "GRAPHSYNC_PAGE_SIZE"
+	var paged []*graphsync.Resource
+	for _, r := range graphsync.Resources {
+		if r.Service() == graphsync.Outlook {
+			paged = append(paged, r)
+		}
+	}
+	out := map[*graphsync.Resource]int{}
+	for _, part := range strings.Split(c.PageSize, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		key, val, one := strings.Cut(part, "=")
+		if !one {
+			key, val = "", part
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(val))
+		if err != nil || n < 1 || n > maxPageSize {
+			return nil, fmt.Errorf("%s %q: %q is not a page size from 1 to %d", name, c.PageSize, strings.TrimSpace(val), maxPageSize)
+		}
+		targets := paged
+		if one {
+			r, err := graphsync.ParseResource(strings.TrimSpace(key))
+			if err != nil || !slices.Contains(paged, r) {
+				return nil, fmt.Errorf("%s %q: %q is not a resource whose page size can be chosen (%s)", name, c.PageSize,
+					strings.TrimSpace(key), strings.Join(graphsync.Names(paged), ", "))
+			}
+			targets = []*graphsync.Resource{r}
+		}
+		for _, r := range targets {
+			out[r] = n
+		}
+	}
+	return out, nil
 }
 
 // Budgets parses GRAPHSYNC_TEAMS_BUDGET and GRAPHSYNC_DRIVE_BUDGET; unset

@@ -1,0 +1,30 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/internal/pgtest"
+	"github.com/graphsync/graphsync/store"
+)
+
+// TestLiveIDsLargestFirst lists folders largest first (an initial sync
+// starts the longest streams first), folders Graph did not count last.
+func TestLiveIDsLargestFirst(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Store(t)
+	c := newConnection(t, s, "u1", store.Tokens{AccessToken: "a", RefreshToken: "r"})
+	folders := graphsync.Mail.Folders()
+	var rows []graphsync.Row
+	for id, n := range map[string]any{"a": 5, "b": 900, "c": nil, "d": 40, "e": 900} {
+		rows = append(rows, item(t, folders, graphsync.MapContext{User: "u1"}, map[string]any{
+			"id": id, "displayName": "Folder " + id, "parentFolderId": "root", "totalItemCount": n}))
+	}
+	upsert(t, s, folders, c.ID, rows, nil)
+	ids, err := s.LiveIDs(context.Background(), folders, c.ID, "u1")
+	if err != nil || fmt.Sprint(ids) != "[b e d a c]" {
+		t.Fatalf("live folders %v (%v), want [b e d a c]", ids, err)
+	}
+}
