@@ -28,3 +28,20 @@ func TestLiveIDsLargestFirst(t *testing.T) {
 		t.Fatalf("live folders %v (%v), want [b e d a c]", ids, err)
 	}
 }
+
+// TestRawCompressedWithLZ4 checks that every synced table's raw JSON is
+// compressed with lz4 (migration 023; child tables have none).
+func TestRawCompressedWithLZ4(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Store(t)
+	for _, table := range graphsync.Tables() {
+		var method string
+		if err := s.Pool().QueryRow(context.Background(), `SELECT coalesce((SELECT attcompression::text FROM pg_attribute
+			WHERE attrelid = $1::regclass AND attname = 'raw'), 'none')`, table.Name).Scan(&method); err != nil {
+			t.Fatalf("%s: %v", table.Name, err)
+		}
+		if method != "l" && method != "none" {
+			t.Errorf("%s.raw is compressed with %q, want lz4 (l)", table.Name, method)
+		}
+	}
+}

@@ -84,7 +84,7 @@ func ingest(ctx context.Context, o *Options, rep *Report) error {
 	copyDur := min(oneDur, parDur)
 	// The least PostgreSQL can do with the same bytes: each message's id
 	// and raw JSON into a table with only its key.
-	if _, err := e.pool.Exec(ctx, "CREATE TABLE bench_raw (connection_id bigint, id text, raw jsonb NOT NULL, PRIMARY KEY (connection_id, id))"); err != nil {
+	if err := e.createRawTable(ctx, "bench_raw"); err != nil {
 		return err
 	}
 	rawCol := slices.Index(mailColumns, "raw")
@@ -243,6 +243,19 @@ func (e *env) timedPass(ctx context.Context, tag string) (int, time.Duration, ti
 	var synced int
 	err = e.pool.QueryRow(ctx, "SELECT count(*) FROM mail_messages WHERE deleted_at IS NULL").Scan(&synced)
 	return synced, dur, cpu1 - cpu0, rss, err
+}
+
+// createRawTable creates a table of messages' ids and raw JSON only, the
+// raw column compressed as mail_messages' is.
+func (e *env) createRawTable(ctx context.Context, table string) error {
+	var method string
+	if err := e.pool.QueryRow(ctx, `SELECT CASE attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END FROM pg_attribute
+		WHERE attrelid = 'mail_messages'::regclass AND attname = 'raw'`).Scan(&method); err != nil {
+		return err
+	}
+	_, err := e.pool.Exec(ctx, "CREATE TABLE "+table+" (connection_id bigint NOT NULL, id text NOT NULL, raw jsonb COMPRESSION "+method+" NOT NULL"+
+		", PRIMARY KEY (connection_id, id))")
+	return err
 }
 
 // copyBoth COPYs rows into table as one stream, then as one stream per

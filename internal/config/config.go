@@ -407,7 +407,7 @@ func parseBool(name, value string) (bool, error) {
 }
 
 // DefaultPageSize is GRAPHSYNC_PAGE_SIZE's default, chosen from the
-// ingest and memory benchmarks (docs/benchmarks.md, "Page size").
+// ingest and memory benchmarks (docs/benchmarks.md, "Choices measured").
 const DefaultPageSize = "250"
 
 // maxPageSize is the largest page Outlook serves.
