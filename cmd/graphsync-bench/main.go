@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string) error {
 	fleet := fs.Int("fleet", 0, "connections in the idle fleet (default 10,000; 300 with --quick)")
 	memMsgs := fs.Int("memory-messages", 0, "messages in the memory scenario's mailbox (default 1,000,000; 50,000 with --quick)")
 	ingestMsgs := fs.Int("ingest-messages", 0, "messages in the ingest scenario (default 200,000; 20,000 with --quick)")
+	ingestMailboxes := fs.Int("ingest-mailboxes", 0, "mailboxes the ingest scenario's messages are spread over (default 8; 4 with --quick)")
 	pageSize := fs.String("page-size", "", "the workers' GRAPHSYNC_PAGE_SIZE (default: graphsync's default)")
 	conditions := fs.String("conditions", "", "a sentence on the conditions of the run, for the Markdown")
 	if err := fs.Parse(args); err != nil {
@@ -57,8 +58,8 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	o := bench.Options{DatabaseURL: dbURL, Self: self, Quick: *quick, Profiles: *profiles, Fleet: *fleet, MemoryMessages: *memMsgs, IngestMessages: *ingestMsgs,
-		PageSize: *pageSize,
-		Log:      slog.New(slog.NewTextHandler(os.Stderr, nil))}
+		PageSize: *pageSize, IngestMailboxes: *ingestMailboxes,
+		Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	if *only != "" {
 		o.Only = strings.Split(*only, ",")
 	}
@@ -97,7 +98,7 @@ func benchFlags(fs *flag.FlagSet) string {
 	var out []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "quick", "fleet", "memory-messages", "ingest-messages", "only", "page-size":
+		case "quick", "fleet", "memory-messages", "ingest-messages", "only", "page-size", "ingest-mailboxes":
 			out = append(out, "--"+f.Name+"="+f.Value.String())
 		}
 	})

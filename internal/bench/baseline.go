@@ -81,6 +81,19 @@ func (e *env) baselineSync(ctx context.Context) (int, time.Duration, error) {
 	return n, dur, err
 }
 
+// baseline runs baselineSync on mailboxes holding n messages, checks it
+// wrote them all, and empties the mail tables again for graphsync.
+func (e *env) baseline(ctx context.Context, n int) (time.Duration, error) {
+	written, dur, err := e.baselineSync(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if written != n {
+		return 0, fmt.Errorf("baseline: wrote %d messages, the emulator holds %d", written, n)
+	}
+	return dur, e.forgetMail(ctx)
+}
+
 // upsertSQL is an INSERT of columns into table that updates the row when
 // its first key columns already exist.
 func upsertSQL(table string, columns []string, key int) string {

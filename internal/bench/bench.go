@@ -36,6 +36,9 @@ type Options struct {
 	Fleet, MemoryMessages int
 	// IngestMessages overrides the ingest volume (0: 200,000).
 	IngestMessages int
+	// IngestMailboxes overrides the mailboxes the ingest volume is spread
+	// over (0: 8).
+	IngestMailboxes int
 	// PageSize is the workers' GRAPHSYNC_PAGE_SIZE (its default when empty).
 	PageSize string
 	// Profiles is the directory receiving CPU and heap profiles ("" for none).

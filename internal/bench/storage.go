@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -31,18 +30,7 @@ func storage(ctx context.Context, o *Options, rep *Report) error {
 	if err := e.connect(ctx, []*graphsync.Resource{graphsync.Mail}); err != nil {
 		return err
 	}
-	var pages []servedPage
-	var mu sync.Mutex
-	if _, _, err := e.readAll(ctx, 4, func(user string, body []byte) {
-		b := append([]byte(nil), body...)
-		mu.Lock()
-		pages = append(pages, servedPage{user, b})
-		mu.Unlock()
-	}); err != nil {
-		return err
-	}
-	rows, _, err := e.copyRows(pages)
-	pages = nil
+	rows, _, _, _, err := e.servedRows(ctx)
 	if err != nil {
 		return err
 	}
