@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -306,6 +307,43 @@ func (c *Client) Send(ctx context.Context, call Call, method, link string, in, o
 	return err
 }
 
+// GetContent streams the body of a GET that serves content rather than
+// JSON (an attachment's $value) to read as it arrives, never holding it
+// whole. A body cut short is asked for again and handed to a new call of
+// read, which must start over; an error of read's own ends the request.
+func (c *Client) GetContent(ctx context.Context, call Call, link string, read func(io.Reader) error) error {
+	_, err := c.do(ctx, call, request{method: http.MethodGet, link: link, accept: "*/*"}, decoder{stream: func(body io.Reader) error {
+		r := &bodyReader{r: body}
+		err := read(r)
+		if err != nil && r.err == nil {
+			return &readerError{err: err}
+		}
+		return err
+	}})
+	return err
+}
+
+// bodyReader remembers whether reading the body failed.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// readerError is a failure of the caller's reader, not of the body:
+// asking Graph again would not help.
+type readerError struct{ err error }
+
+func (e *readerError) Error() string { return e.err.Error() }
+func (e *readerError) Unwrap() error { return e.err }
+
 // request is what do sends.
 type request struct {
 	method, link string
@@ -316,7 +354,8 @@ type request struct {
 	// scope's cap on requests in flight (default 1).
 	cost, slots int
 	// safe marks a POST that may be sent again (a batch of GETs).
-	safe bool
+	safe   bool
+	accept string // default application/json
 }
 
 // idempotent reports whether a request may be sent again after a transport
@@ -451,8 +490,9 @@ func (c *Client) do(ctx context.Context, call Call, rq request, dec decoder) (st
 				return requestID, nil
 			}
 			var perr *pageError
+			var rerr *readerError
 			switch {
-			case errors.As(derr, &perr):
+			case errors.As(derr, &perr), errors.As(derr, &rerr):
 				return "", fmt.Errorf("graph: %s %s: decode response (request-id %s): %w", method, path, requestID, derr)
 			case attempt >= c.cfg.MaxRetries && collection:
 				return "", unreadable(requestID, int64(len(body)), derr)
@@ -548,7 +588,7 @@ func (c *Client) newRequest(ctx context.Context, call Call, u *url.URL, rq reque
 		h.Set("Prefer", p)
 	}
 	h.Set("Authorization", "Bearer "+call.Token)
-	h.Set("Accept", "application/json")
+	h.Set("Accept", cmp.Or(rq.accept, "application/json"))
 	h.Set("client-request-id", newRequestID())
 	return req, nil
 }

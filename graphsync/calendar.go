@@ -103,7 +103,7 @@ func DecodeEvent(raw json.RawMessage) (Event, error) {
 // Calendar is the primary calendar through calendarView/delta over a window
 // around the current day (default a year each way), which rolls forward.
 var Calendar = &Resource{
-	name: "calendar", service: Outlook, delegated: "Calendars.Read", application: "Calendars.Read",
+	name: "calendar", service: Outlook, delegated: "Calendars.Read", application: "Calendars.Read", shared: "Calendars.Read.Shared",
 	shape: WindowedDelta, items: calendarEvents,
 	notify: outlookNotifications("events"),
 }

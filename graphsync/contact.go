@@ -69,7 +69,7 @@ func DecodeContact(raw json.RawMessage) (Contact, error) {
 // contactFolders/delta, then the default Contacts folder's and every live
 // folder's contacts through their own contacts/delta.
 var Contacts = &Resource{
-	name: "contacts", service: Outlook, delegated: "Contacts.Read", application: "Contacts.Read",
+	name: "contacts", service: Outlook, delegated: "Contacts.Read", application: "Contacts.Read", shared: "Contacts.Read.Shared",
 	shape: FolderTree, folders: contactFolders, items: contactItems,
 	notify: outlookNotifications("contacts"),
 	// The default Contacts folder is not listed by contactFolders/delta

@@ -134,6 +134,17 @@ var driveItems = &Table{
 	Tree:  true,
 	Reset: []string{"deleted_with"},
 	Map:   mapDriveItem,
+	// A full delta round of ids lists every live item: OneDrive deletions
+	// sometimes come without a tombstone (OneDrive/onedrive-api-docs#1927).
+	Reconcile: &Reconcile{
+		IDs: func(user, container string) string {
+			if id, ok := strings.CutPrefix(container, "drives/"); ok {
+				return "/drives/" + url.PathEscape(id) + "/root/delta?$select=id"
+			}
+			return user + "/drive/root/delta?$select=id"
+		},
+		Item: func(user, id string) string { return user + "/drive/items/" + url.PathEscape(id) },
+	},
 }
 
 // hasDeletedFacet reports whether a drive item carries a non-null deleted

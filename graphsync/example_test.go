@@ -18,6 +18,7 @@ func ExampleResource() {
 	// mail outlook Mail.Read Mail.Read
 	// mail_folders 9 columns
 	// mail_messages 27 columns
+	// mail_attachments 12 columns
 }
 
 // ScopeOf decides what a throttling limit applies to: Outlook per mailbox,

@@ -79,7 +79,7 @@ func DecodeMessage(raw json.RawMessage) (Message, error) {
 // Mail is Outlook mail: the folder hierarchy through mailFolders/delta, then
 // every live folder's messages through their own messages/delta.
 var Mail = &Resource{
-	name: "mail", service: Outlook, delegated: "Mail.Read", application: "Mail.Read",
+	name: "mail", service: Outlook, delegated: "Mail.Read", application: "Mail.Read", shared: "Mail.Read.Shared",
 	shape: FolderTree, folders: mailFolders, items: mailMessages,
 	notify: outlookNotifications("messages"),
 	// The Graph client caps requests in flight per mailbox on top of it.
@@ -122,6 +122,17 @@ var mailMessages = &Table{
 	Seen:      true,
 	Container: "folder_id",
 	Map:       mapMessage,
+	// A folder's messages listed newest first, ids only
+	// (api/mailfolder-list-messages).
+	Reconcile: &Reconcile{
+		IDs: func(user, folder string) string {
+			return user + "/mailFolders/" + url.PathEscape(folder) + "/messages?$select=id&$top=1000"
+		},
+		Item: func(user, id string) string { return user + "/messages/" + url.PathEscape(id) },
+	},
+	Details: mailAttachmentDetails,
+	// A message's attachments go with it, and come back with it.
+	Cascades: []Cascade{{Table: mailAttachments, Column: "message_id", Revive: true}},
 }
 
 func mapMessage(raw []byte, c MapContext) (Row, error) {

@@ -18,7 +18,11 @@ type Resource struct {
 	service     Service
 	delegated   string // delegated permission (scope)
 	application string // application permission (app role)
-	shape       Shape
+	// shared is the delegated permission reading another user's mailbox
+	// that user shared (Mail.Read.Shared); empty for resources no share
+	// reaches.
+	shared string
+	shape  Shape
 	// folders and items are the tables of a FolderTree; items alone is the
 	// table of every other shape.
 	folders, items *Table
@@ -118,6 +122,9 @@ func (r *Resource) Tables() []*Table {
 		if t.Child != nil {
 			out = append(out, t.Child)
 		}
+		if t.Details != nil {
+			out = append(out, t.Details.Table)
+		}
 	}
 	return out
 }
@@ -130,6 +137,22 @@ func (r *Resource) Permission(application bool) string {
 		return r.application
 	}
 	return r.delegated
+}
+
+// SharedPermission is the delegated permission that reads the resource in
+// a mailbox its owner shared with the connection's user; empty when the
+// resource cannot be read in another user's mailbox.
+func (r *Resource) SharedPermission() string { return r.shared }
+
+// Shareable lists the resources of rs a shared mailbox can give.
+func Shareable(rs []*Resource) []*Resource {
+	var out []*Resource
+	for _, r := range rs {
+		if r.shared != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Resources lists the resources a connection can sync, in the order a sync

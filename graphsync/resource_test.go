@@ -47,8 +47,10 @@ func TestParseResources(t *testing.T) {
 func TestTablesMapToTheirColumns(t *testing.T) {
 	t.Parallel()
 	samples := map[string]string{
-		"mail_folders":    `{"id":"f","displayName":"Inbox","parentFolderId":"root"}`,
-		"mail_messages":   `{"id":"m","receivedDateTime":"2024-01-02T03:04:05Z","from":{"emailAddress":{"address":"A@B"}}}`,
+		"mail_folders":  `{"id":"f","displayName":"Inbox","parentFolderId":"root"}`,
+		"mail_messages": `{"id":"m","receivedDateTime":"2024-01-02T03:04:05Z","from":{"emailAddress":{"address":"A@B"}}}`,
+		"mail_attachments": `{"@odata.type":"#microsoft.graph.itemAttachment","id":"a","name":"x","size":12,` +
+			`"item":{"@odata.type":"#microsoft.graph.event","id":""}}`,
 		"calendar_events": `{"id":"e","type":"singleInstance","start":{"dateTime":"2024-01-02T03:04:05","timeZone":"UTC"},"attendees":[{"type":"required","emailAddress":{"address":"x@y"}}]}`,
 		"contact_folders": `{"id":"cf","displayName":"Friends","parentFolderId":"p"}`,
 		"contacts":        `{"id":"c","createdDateTime":"2024-01-02T03:04:05Z","emailAddresses":[{"address":" A@B "}]}`,

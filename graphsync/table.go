@@ -128,6 +128,12 @@ type Table struct {
 	// attendees, a chat's members), replaced whenever the parent row
 	// changes; its Key names the parent column first.
 	Child *Table
+	// Details are rows read per row of this one with requests of their own
+	// (a message's attachments).
+	Details *Details
+	// Reconcile lists a stream's ids, for the pass that catches what delta
+	// missed; nil when the table has none.
+	Reconcile *Reconcile
 	// Inherit gives rows without child rows of their own the children of
 	// the row that Inherit.Column names (occurrences of a series get their
 	// master's attendees), unless their raw JSON has Inherit.Unless.
@@ -149,6 +155,17 @@ type Table struct {
 	// through (a chat), not to one user: a user who leaves the tenant does
 	// not take them along.
 	Shared bool
+}
+
+// Reconcile is how a stream's items are listed by id and read one by one,
+// to repair what delta missed: Microsoft documents changes delta can leave
+// out.
+type Reconcile struct {
+	// IDs is the path of a listing of the container's ids, paged by
+	// nextLinks, given the user's path (/me or /users/{id}).
+	IDs func(user, container string) string
+	// Item is the path of one item.
+	Item func(user, id string) string
 }
 
 // Cascade retires the rows of Table whose Column holds a retired row's id.

@@ -125,9 +125,21 @@ type pruneWorker struct {
 }
 
 func (w *pruneWorker) Work(ctx context.Context, job *river.Job[PruneChangesArgs]) error {
-	_, err := w.svc.PruneChanges(ctx)
+	if _, err := w.svc.PruneChanges(ctx); err != nil {
+		return err
+	}
+	// Ended connect sessions are kept a week for operators, then go with
+	// the same hourly round.
+	n, err := w.svc.store.PruneConnectSessions(ctx, time.Now().Add(-connectSessionsKept))
+	if n > 0 {
+		w.svc.log.InfoContext(ctx, "pruned connect sessions", "sessions", n)
+	}
 	return err
 }
+
+// connectSessionsKept is how long a connect session's row outlives its
+// expiry.
+const connectSessionsKept = 7 * 24 * time.Hour
 
 // PruneChanges deletes the change feed's entries older than
 // ChangesRetention and, with PruneConsumed, those every webhook endpoint

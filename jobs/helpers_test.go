@@ -60,6 +60,8 @@ type options struct {
 	// application connects the tenant once through admin consent instead
 	// of every user through their own sign-in.
 	application bool
+	// extraScopes are requested on top of the resources' own.
+	extraScopes []string
 }
 
 func freeRedirect(t *testing.T) string {
@@ -128,7 +130,7 @@ func setup(t *testing.T, o options) *bundle {
 		b.connectTenant(t, o.resources)
 		return b
 	}
-	b.connectAll(t, o.resources)
+	b.connectAll(t, o.resources, o.extraScopes)
 	return b
 }
 
@@ -144,11 +146,11 @@ func (b *bundle) start(t *testing.T) {
 	})
 }
 
-func (b *bundle) connectAll(t *testing.T, resources []string) {
+func (b *bundle) connectAll(t *testing.T, resources, extraScopes []string) {
 	t.Helper()
 	for _, u := range b.em.Users() {
 		conn, err := connect.Headless(context.Background(), connect.Config{Store: b.store, Auth: b.auth, Graph: b.graph,
-			Resources: parseResources(t, resources), LoginHint: u.UserPrincipalName})
+			Resources: parseResources(t, resources), ExtraScopes: extraScopes, LoginHint: u.UserPrincipalName})
 		if err != nil {
 			t.Fatalf("connect %s: %v", u.UserPrincipalName, err)
 		}

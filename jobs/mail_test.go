@@ -24,7 +24,7 @@ func TestMailSyncMatchesGroundTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.syncNow(t, time.Minute)
-	for _, table := range []string{"mail_folders", "mail_messages"} {
+	for _, table := range []string{"mail_folders", "mail_messages", "mail_attachments"} {
 		if n := b.count(t, "SELECT count(*) FROM "+table+" WHERE synced_at > $1", mark); n != 0 {
 			t.Fatalf("idle pass rewrote %d rows of %s", n, table)
 		}

@@ -125,28 +125,44 @@ func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx
 			continue
 		}
 		users := []string{c.UserID}
+		var shared []string
 		if c.Kind == store.KindApplication {
 			args = append(args, SyncArgs{ConnectionID: c.ID})
 			if users, err = s.store.LiveIDs(ctx, graphsync.Users.Items(), c.ID, ""); err != nil {
 				return nil, err
 			}
+		} else {
+			mailboxes, err := s.store.Mailboxes(ctx, c.ID)
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range mailboxes {
+				shared = append(shared, m.UserID)
+			}
 		}
-		var rs []string
+		var rs, srs []string
 		for _, res := range c.Resources {
 			if len(resources) == 0 || slices.Contains(resources, res) {
 				rs = append(rs, res.Name())
+				if res.SharedPermission() != "" {
+					srs = append(srs, res.Name())
+				}
 			}
 		}
-		if len(rs) == 0 {
-			continue
-		}
-		for _, u := range users {
-			a := SyncArgs{ConnectionID: c.ID, UserID: u, Resources: rs, Thorough: true}
-			for _, o := range opts {
-				o(&a)
+		add := func(users, rs []string) {
+			if len(rs) == 0 {
+				return
 			}
-			args = append(args, a)
+			for _, u := range users {
+				a := SyncArgs{ConnectionID: c.ID, UserID: u, Resources: rs, Thorough: true}
+				for _, o := range opts {
+					o(&a)
+				}
+				args = append(args, a)
+			}
 		}
+		add(users, rs)
+		add(shared, srs)
 	}
 	p := newPass(s, client, connectionID)
 	if err := p.add(ctx, args); err != nil {

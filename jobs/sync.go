@@ -98,13 +98,17 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 			return err
 		}
 		req.User = args.UserID
-		fallthrough
-	default:
-		for _, r := range graphsync.Resources {
-			if slices.Contains(conn.Resources, r) && (len(args.Resources) == 0 || slices.Contains(args.Resources, r.Name())) {
-				req.Resources = append(req.Resources, r)
-			}
+		req.Resources = wanted(conn.Resources, args.Resources)
+	case args.UserID != "" && args.UserID != conn.UserID:
+		// A shared mailbox, unless it was removed since the job was queued:
+		// the resources a share can give.
+		if ok, err := s.store.HasMailbox(ctx, conn.ID, args.UserID); err != nil || !ok {
+			return err
 		}
+		req.User = args.UserID
+		req.Resources = graphsync.Shareable(wanted(conn.Resources, args.Resources))
+	default:
+		req.Resources = wanted(conn.Resources, args.Resources)
 	}
 	// Notifications that arrived once this job was queued found it pending
 	// (one job per mailbox): their resources join it. The margin covers a
@@ -239,4 +243,16 @@ func (s *Service) outcome(ctx context.Context, job *river.Job[SyncArgs], out syn
 			"connection_id", job.Args.ConnectionID, "attempts", job.Attempt, "error", errors.Join(out.Failed...))
 	}
 	return nil
+}
+
+// wanted lists the resources of a job: those enabled on the connection,
+// of the names asked for (all when none), in sync order.
+func wanted(enabled []*graphsync.Resource, names []string) []*graphsync.Resource {
+	var out []*graphsync.Resource
+	for _, r := range graphsync.Resources {
+		if slices.Contains(enabled, r) && (len(names) == 0 || slices.Contains(names, r.Name())) {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -239,3 +239,13 @@ func (s *Store) FailConnectSession(ctx context.Context, sessionID int64, code st
 	}
 	return nil
 }
+
+// PruneConnectSessions deletes the sessions that expired before before,
+// whatever their outcome; it returns how many.
+func (s *Store) PruneConnectSessions(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM connect_sessions WHERE expires_at < $1", before)
+	if err != nil {
+		return 0, fmt.Errorf("prune connect sessions: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -40,6 +40,8 @@ func userItems(t testing.TB, user string) map[*graphsync.Table]graphsync.Row {
 		{graphsync.Mail.Folders(), "", map[string]any{"id": "mf-" + user, "parentFolderId": "root"}},
 		{graphsync.Mail.Items(), "mf-" + user, map[string]any{"id": "m-" + user, "parentFolderId": "mf-" + user,
 			"receivedDateTime": "2025-03-01T10:00:00Z"}},
+		{graphsync.Mail.Items().Details.Table, "m-" + user, map[string]any{"@odata.type": "#microsoft.graph.fileAttachment",
+			"id": "a-" + user, "name": "a.pdf"}},
 		{graphsync.Calendar.Items(), "", eventJSON("e-"+user, inWindow)},
 		{graphsync.Contacts.Folders(), "", map[string]any{"id": "cf-" + user, "parentFolderId": "def"}},
 		{graphsync.Contacts.Items(), "cf-" + user, map[string]any{"id": "ct-" + user, "parentFolderId": "cf-" + user,

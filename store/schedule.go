@@ -22,7 +22,8 @@ type DueSync struct {
 // the next `within` (already due included), with when each is due: its
 // last successful sync plus interval, or now when it never synced; when
 // connectionID is not 0, only that connection's. For an application
-// connection they are its users' resources and its user discovery. A
+// connection they are its users' resources and its user discovery; for a
+// delegated one, also the shareable resources of its shared mailboxes. A
 // stream with an active change-notification subscription is due after
 // subscribed instead, when that is longer: Graph tells of its changes, and
 // polling is the safety net. A stream that failed is not due again before
@@ -41,6 +42,10 @@ func (s *Store) DueSyncs(ctx context.Context, interval, subscribed, within time.
 			SELECT c.id, r.resource, u.id
 			FROM conns c JOIN `+graphsync.Users.Items().Name+` u ON u.connection_id = c.id AND u.deleted_at IS NULL
 			CROSS JOIN LATERAL unnest(c.resources) AS r(resource) WHERE c.kind = 'application'
+			UNION ALL
+			SELECT c.id, r.resource, m.user_id
+			FROM conns c JOIN connection_mailboxes m ON m.connection_id = c.id
+			CROSS JOIN LATERAL unnest(c.resources) AS r(resource) WHERE c.kind = 'delegated' AND r.resource = ANY($7)
 		), due AS (
 			SELECT w.id, w.resource, w.user_id, greatest(
 				s.last_success_at + CASE WHEN sub.id IS NULL THEN $1::interval ELSE $6::interval END,
@@ -54,7 +59,8 @@ func (s *Store) DueSyncs(ctx context.Context, interval, subscribed, within time.
 		SELECT id, resource, user_id, coalesce(at, now()) FROM due
 		WHERE at IS NULL OR at < now() + $5::interval
 		ORDER BY id, user_id, resource`,
-		interval, connectionID, graphsync.Users.Name(), append(graphsync.Names(graphsync.Resources), graphsync.Users.Name()), within, subscribed)
+		interval, connectionID, graphsync.Users.Name(), append(graphsync.Names(graphsync.Resources), graphsync.Users.Name()), within, subscribed,
+		graphsync.Names(graphsync.Shareable(graphsync.Resources)))
 	if err != nil {
 		return nil, fmt.Errorf("list due syncs: %w", err)
 	}

@@ -507,14 +507,20 @@ func (s *Store) RemoveTx(ctx context.Context, tx Tx, t *graphsync.Table, st grap
 	if t.Container != "" {
 		sql += " AND " + containerCond(t, st, b)
 	}
-	tag, err := tx.Exec(ctx, sql, b.args...)
+	// The cascades follow the rows retired, not the ids asked for: an item
+	// removed from one container may live on in another.
+	rows, err := tx.Query(ctx, sql+" RETURNING id", b.args...)
 	if err != nil {
 		return Removed{}, fmt.Errorf("remove %s: %w", t.Name, err)
 	}
-	if err := cascadeTx(ctx, tx, t, st.Connection, clean); err != nil {
+	retired, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return Removed{}, fmt.Errorf("remove %s: %w", t.Name, err)
+	}
+	if err := cascadeTx(ctx, tx, t, st.Connection, retired); err != nil {
 		return Removed{}, err
 	}
-	return Removed{Deleted: tag.RowsAffected()}, nil
+	return Removed{Deleted: int64(len(retired))}, nil
 }
 
 // RetireUnseenTx retires the rows of stream st that a full enumeration
@@ -584,12 +590,31 @@ func (s *Store) RetireMissingTx(ctx context.Context, tx Tx, t *graphsync.Table, 
 	return ids, cascadeTx(ctx, tx, t, conn, ids)
 }
 
-// cascadeTx retires the rows of t's cascades belonging to ids.
+// cascadeTx retires the rows of t's cascades belonging to ids, and theirs
+// in turn (a deleted folder's messages' attachments).
 func cascadeTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	for _, c := range t.Cascades {
-		if _, err := tx.Exec(ctx, "UPDATE "+c.Table.Name+" SET deleted_at = now(), synced_at = now()"+
-			" WHERE connection_id = $1 AND "+c.Column+" = ANY($2) AND deleted_at IS NULL", conn, ids); err != nil {
+		sql := "UPDATE " + c.Table.Name + " SET deleted_at = now(), synced_at = now()" +
+			" WHERE connection_id = $1 AND " + c.Column + " = ANY($2) AND deleted_at IS NULL"
+		if len(c.Table.Cascades) == 0 {
+			if _, err := tx.Exec(ctx, sql, conn, ids); err != nil {
+				return fmt.Errorf("retire %s of retired %s: %w", c.Table.Name, t.Name, err)
+			}
+			continue
+		}
+		rows, err := tx.Query(ctx, sql+" RETURNING id", conn, ids)
+		if err != nil {
 			return fmt.Errorf("retire %s of retired %s: %w", c.Table.Name, t.Name, err)
+		}
+		retired, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("retire %s of retired %s: %w", c.Table.Name, t.Name, err)
+		}
+		if err := cascadeTx(ctx, tx, c.Table, conn, retired); err != nil {
+			return err
 		}
 	}
 	return nil

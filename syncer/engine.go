@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"slices"
@@ -33,6 +34,10 @@ type Pages interface {
 	// Batch fetches up to graph.MaxBatch pages of one scope in one
 	// request (see graph.Client.Batch).
 	Batch(ctx context.Context, call graph.Call, links []string) ([]graph.BatchResult, error)
+	// Get reads one object.
+	Get(ctx context.Context, call graph.Call, link string, out any) error
+	// GetContent streams content (an attachment's $value) to read.
+	GetContent(ctx context.Context, call graph.Call, link string, read func(io.Reader) error) error
 }
 
 // Tokens hands out access tokens.
@@ -77,6 +82,14 @@ type Config struct {
 	// NoBatch sends each stream's delta link on its own instead of up to
 	// 20 of a mailbox's in one JSON batch.
 	NoBatch bool
+	// AttachmentContent keeps attachments' content, for connections
+	// without a setting of their own; AttachmentMaxBytes caps the size of
+	// the content kept (default 150 MB, Outlook's largest attachment).
+	AttachmentContent  bool
+	AttachmentMaxBytes int64
+	// ReconcileEvery is how often each stream is reconciled (its ids
+	// listed and compared with its rows); 0 never.
+	ReconcileEvery time.Duration
 }
 
 // Engine syncs mailboxes. It is safe for concurrent use.
@@ -121,6 +134,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.MaxEmptyPages <= 0 {
 		cfg.MaxEmptyPages = 500
+	}
+	if cfg.AttachmentMaxBytes <= 0 {
+		cfg.AttachmentMaxBytes = 150 << 20
 	}
 	return &Engine{cfg: cfg, store: cfg.Store, graph: cfg.Graph, tokens: cfg.Tokens, log: cfg.Logger}, nil
 }
@@ -279,6 +295,11 @@ func (r *run) sync(ctx context.Context) result {
 		if err := r.finishIdle(ctx, top...); err != nil {
 			return result{act: actFail, err: err}
 		}
+		if r.sharedMailbox() {
+			if err := r.eng.store.SetMailboxAccess(ctx, r.req.Conn.ID, r.req.User, true, ""); err != nil {
+				return result{act: actFail, err: err}
+			}
+		}
 		syncRuns.WithLabelValues(r.resource.Name(), "ok").Inc()
 		r.log.InfoContext(ctx, "sync complete", r.completeAttrs(time.Since(start))...)
 		return result{}
@@ -345,6 +366,15 @@ func (r *run) result(ctx context.Context, err error) result {
 		syncRuns.WithLabelValues(name, "unavailable").Inc()
 		r.log.InfoContext(ctx, "resource not available for this user", "error", err)
 		return recorded(e.store.RecordStreamError(ctx, top, store.StreamError, "not available for this user: "+err.Error(), ""))
+	case graph.IsForbidden(err) && r.sharedMailbox():
+		// The owner withdrew the share, or narrowed it: the mailbox's
+		// state, not the connection's. It is tried again every interval.
+		syncRuns.WithLabelValues(name, "no_access").Inc()
+		r.log.WarnContext(ctx, "Graph refused the shared mailbox", "mailbox", r.req.User, "error", err)
+		if err := e.store.SetMailboxAccess(ctx, r.req.Conn.ID, r.req.User, false, err.Error()); err != nil {
+			return result{act: actFail, err: err}
+		}
+		return recorded(e.store.RecordStreamError(ctx, top, store.StreamError, "no access to the shared mailbox: "+err.Error(), ""))
 	case graph.IsForbidden(err):
 		scope := r.resource.Permission(r.req.Conn.Kind == store.KindApplication)
 		syncRuns.WithLabelValues(name, "missing_scope").Inc()
@@ -388,7 +418,7 @@ type job struct {
 
 func (j *job) newRun(res *graphsync.Resource) *run {
 	log := j.eng.log.With("connection_id", j.req.Conn.ID, "resource", res.Name())
-	if j.req.Conn.Kind == store.KindApplication && j.req.User != "" {
+	if j.req.User != "" && (j.req.Conn.Kind == store.KindApplication || j.req.User != j.req.Conn.UserID) {
 		log = log.With("user_id", j.req.User)
 	}
 	return &run{job: j, resource: res, log: log}
@@ -595,10 +625,16 @@ func (r *run) staleStreams(keep []string) bool {
 // userPath is the Graph path of the synced user: /me for delegated
 // connections, /users/{id} for application ones.
 func (r *run) userPath() string {
-	if r.req.Conn.Kind == store.KindApplication {
+	if r.req.Conn.Kind == store.KindApplication || r.sharedMailbox() {
 		return "/users/" + url.PathEscape(r.req.User)
 	}
 	return "/me"
+}
+
+// sharedMailbox says whether the run reads another user's mailbox through
+// a delegated connection (a shared or delegated mailbox).
+func (r *run) sharedMailbox() bool {
+	return r.req.Conn.Kind == store.KindDelegated && r.req.User != "" && r.req.User != r.req.Conn.UserID
 }
 
 func (r *run) call(tok string, o pageOpts) graph.Call {
@@ -624,28 +660,42 @@ func (r *run) getPage(ctx context.Context, link string, o pageOpts) (*graph.Page
 		r.noteRequest(page.RequestID)
 		return page, nil
 	}
+	var page *graph.Page
+	err := r.withToken(ctx, func(tok string) error {
+		var err error
+		page, err = r.eng.graph.GetPage(ctx, r.call(tok, o), link)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.noteRequest(page.RequestID)
+	return page, nil
+}
+
+// withToken runs a request with the job's access token, and once more with
+// a refreshed one when Graph answers 401 (it expired or was revoked
+// mid-sync).
+func (r *run) withToken(ctx context.Context, send func(tok string) error) error {
 	tok := r.token.current()
 	if tok == "" {
 		t, err := r.eng.tokens.Access(ctx, r.req.Conn.ID)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.token.set(t)
 		tok = t
 	}
-	page, err := r.eng.graph.GetPage(ctx, r.call(tok, o), link)
+	err := send(tok)
 	if graph.IsUnauthorized(err) {
 		t, rerr := r.eng.tokens.Refresh(ctx, r.req.Conn.ID, tok)
 		if rerr != nil {
-			return nil, rerr
+			return rerr
 		}
 		r.token.set(t)
-		page, err = r.eng.graph.GetPage(ctx, r.call(t, o), link)
+		err = send(t)
 	}
-	if err == nil {
-		r.noteRequest(page.RequestID)
-	}
-	return page, err
+	return err
 }
 
 // pastDeadline says the job's time budget is spent.

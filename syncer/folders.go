@@ -33,14 +33,24 @@ func (r *run) syncFolderTree(ctx context.Context) error {
 	if err := r.dropStaleStreams(ctx, append(names[:len(names):len(names)], foldersContainer)); err != nil {
 		return err
 	}
+	live := names
 	if names, err = r.pendingStreams(ctx, names); err != nil {
 		return err
 	}
 	items := res.Items()
-	return eachParallel(ctx, names, res.Parallel(), func(ctx context.Context, name string) error {
+	err = eachParallel(ctx, names, res.Parallel(), func(ctx context.Context, name string) error {
 		st := r.stream(name)
 		return r.runDelta(ctx, r.tableStream(items, st, items.Path(r.userPath(), r.rowsStream(st).Container), graphsync.Window{}))
 	})
+	if err != nil {
+		return err
+	}
+	if items.Details != nil {
+		if err := r.syncDetails(ctx, items); err != nil {
+			return err
+		}
+	}
+	return r.reconcile(ctx, items, live)
 }
 
 // pendingStreams drops the streams that completed a round during this pass,

@@ -16,7 +16,7 @@ var (
 	}, []string{"resource", "action"})
 	syncRuns = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "graphsync_sync_runs_total",
-		Help: "Resource syncs by resource and outcome (ok, continued, throttled, reauth, needs_admin, missing_scope, unavailable, error).",
+		Help: "Resource syncs by resource and outcome (ok, continued, throttled, reauth, needs_admin, missing_scope, no_access (a shared mailbox refused), unavailable, error).",
 	}, []string{"resource", "outcome"})
 	syncDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "graphsync_sync_duration_seconds",
@@ -43,13 +43,29 @@ var (
 		Name: "graphsync_smaller_pages_total",
 		Help: "Pages asked for again smaller (or item by item) because they could not be read whole (over the body cap, or not valid JSON), by resource.",
 	}, []string{"resource"})
+	detailsWritten = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_details_total",
+		Help: "Rows read per item with requests of their own (mail_attachments) written, by table and action (upserted, deleted).",
+	}, []string{"table", "action"})
+	contentsStored = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_attachment_contents_total",
+		Help: "Attachment contents stored, or skipped (over the size cap, or a reference without content).",
+	}, []string{"outcome"})
+	reconciled = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "graphsync_reconciled_total",
+		Help: "Rows repaired by reconciliation passes, by resource and repair (deleted: Graph no longer lists the item and delta never said; fetched: Graph lists an item no live row held).",
+	}, []string{"resource", "repair"})
+	contentBytes = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "graphsync_attachment_content_bytes_total",
+		Help: "Bytes of attachment content stored.",
+	})
 )
 
 // Label values known in advance: their series are created at zero, so that
 // rates and alert expressions have data before the first event.
 var (
 	recordActions = []string{"upserted", "deleted", "quarantined"}
-	syncOutcomes  = []string{"ok", "continued", "throttled", "reauth", "needs_admin", "missing_scope", "unavailable", "error"}
+	syncOutcomes  = []string{"ok", "continued", "throttled", "reauth", "needs_admin", "missing_scope", "no_access", "unavailable", "error"}
 	roundReasons  = []string{"refused", "loop", "empty_pages"}
 )
 
@@ -69,6 +85,8 @@ func init() {
 		deltaResyncs.WithLabelValues(name)
 		pagesFetched.WithLabelValues(name)
 		smallerPages.WithLabelValues(name)
+		reconciled.WithLabelValues(name, "deleted")
+		reconciled.WithLabelValues(name, "fetched")
 		for _, reason := range roundReasons {
 			roundsRestarted.WithLabelValues(name, reason)
 		}

@@ -74,6 +74,7 @@ func (r *run) applyPage(ctx context.Context, tx store.Tx, t *graphsync.Table, st
 	rows := r.rowsStream(st)
 	mc := graphsync.MapContext{User: r.req.User, Container: rows.Container}
 	out := make([]graphsync.Row, 0, len(entries))
+	var details []store.DetailItem
 	var removed []string
 	for _, e := range entries {
 		if e.removed {
@@ -99,9 +100,16 @@ func (r *run) applyPage(ctx context.Context, tx store.Tx, t *graphsync.Table, st
 			continue
 		}
 		out = append(out, row)
+		if d := t.Details; d != nil {
+			details = append(details, store.DetailItem{ID: e.id, Version: d.Version(raw), Wanted: d.Wanted(raw)})
+		}
 	}
 	u, err := r.eng.store.UpsertTx(ctx, tx, t, r.req.Conn.ID, out, seen)
 	if err != nil {
+		return p, err
+	}
+	// Queued with the rows: the details are read once the page commits.
+	if err := r.eng.store.QueueDetailsTx(ctx, tx, t, r.req.Conn.ID, r.req.User, details); err != nil {
 		return p, err
 	}
 	// Removals go after the upserts so that an item moved out of a folder

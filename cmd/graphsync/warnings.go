@@ -53,6 +53,16 @@ func databaseWarnings(ctx context.Context, cfg *config.Config, st *store.Store) 
 		out = append(out, fmt.Sprintf("the identity platform refused graphsync's app credentials (%s: %s) at %s; no connection can refresh its token until GRAPHSYNC_CLIENT_ID or the client secret is fixed",
 			refusal.Code, refusal.Reason, formatTime(&refusal.At)))
 	}
+	mailboxes, err := st.Mailboxes(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mailboxes {
+		if m.Status == store.MailboxNoAccess {
+			out = append(out, fmt.Sprintf("connection %d: Graph refused the shared mailbox %s (%s): its owner may have withdrawn the share; its rows stay as last synced and it is tried again every sync interval (graphsync connections mailboxes %d)",
+				m.ConnectionID, m.Address, oneLine(m.LastError, 120), m.ConnectionID))
+		}
+	}
 	if keys, err := cfg.Keyring(); err == nil {
 		bad, err := st.WithKeys(keys).Undecryptable(ctx)
 		if err != nil {

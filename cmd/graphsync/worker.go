@@ -191,11 +191,15 @@ func newWorker(cfg *config.Config, st *store.Store, log *slog.Logger, tune func(
 		Graph:  graph.Config{BaseURL: cfg.GraphURL, Timeout: cfg.GraphTimeout},
 		App: identity.Config{LoginURL: cfg.LoginURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: secret,
 			RedirectURL: cfg.RedirectURL},
-		Engine:    syncer.Config{CalendarPast: cfg.CalendarPast, CalendarFuture: cfg.CalendarFuture, PageSizes: pageSizes},
+		Engine: syncer.Config{CalendarPast: cfg.CalendarPast, CalendarFuture: cfg.CalendarFuture, PageSizes: pageSizes,
+			ReconcileEvery: cfg.ReconcileEvery},
 		Jobs:      cfg.Jobs(),
 		NotifyURL: cfg.NotifyURL,
 	}
 	if wc.Jobs.PruneConsumed, err = cfg.PruneConsumed(); err != nil {
+		return nil, &usageError{err}
+	}
+	if wc.Engine.AttachmentContent, wc.Engine.AttachmentMaxBytes, err = cfg.Attachments(); err != nil {
 		return nil, &usageError{err}
 	}
 	teams, drive, err := cfg.Budgets()

@@ -75,6 +75,7 @@ var scenarios = []scenario{
 	{"fleet", idleFleet},
 	{"freshness", freshness},
 	{"memory", memory},
+	{"attachments", attachments},
 	{"scale", scaleOut},
 	{"demo", demoMemory},
 }

@@ -68,6 +68,10 @@ type WorkerConfig struct {
 	SyncInterval       time.Duration `json:"sync_interval,omitempty"`
 	SubscribedInterval time.Duration `json:"subscribed_interval,omitempty"`
 	ScheduleEvery      time.Duration `json:"schedule_every,omitempty"`
+	// AttachmentContent keeps attachments' content, up to
+	// AttachmentMaxBytes each (syncer.Config).
+	AttachmentContent  bool  `json:"attachment_content,omitempty"`
+	AttachmentMaxBytes int64 `json:"attachment_max_bytes,omitempty"`
 	// CPUProfile and HeapProfile are written when the worker stops.
 	CPUProfile  string `json:"cpu_profile,omitempty"`
 	HeapProfile string `json:"heap_profile,omitempty"`
@@ -155,7 +159,8 @@ func RunWorker(ctx context.Context) error {
 		notifyURL = "http://" + notifyLn.Addr().String()
 	}
 	w, err := gsworker.New(gsworker.Config{Store: st, Logger: log, Graph: gcfg, NotifyURL: notifyURL,
-		Engine: syncer.Config{EditCheck: cfg.EditCheck, PageSizes: pageSizes, NoBatch: cfg.NoBatch},
+		Engine: syncer.Config{EditCheck: cfg.EditCheck, PageSizes: pageSizes, AttachmentContent: cfg.AttachmentContent,
+			AttachmentMaxBytes: cfg.AttachmentMaxBytes, NoBatch: cfg.NoBatch},
 		App: identity.Config{LoginURL: cfg.GraphURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			RedirectURL: "http://127.0.0.1:1/callback"},
 		Jobs: jobs.Config{DisableScheduler: !cfg.Schedule, SyncWorkers: cfg.SyncWorkers, PollInterval: 100 * time.Millisecond,

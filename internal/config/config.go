@@ -74,6 +74,12 @@ type Config struct {
 	// endpoint received.
 	ChangesRetention     time.Duration
 	ChangesPruneConsumed string
+	// AttachmentContent ("true") keeps attachments' content for
+	// connections without a setting of their own, up to
+	// AttachmentMaxBytes bytes each.
+	AttachmentContent, AttachmentMaxBytes string
+	// ReconcileEvery is how often each stream is reconciled.
+	ReconcileEvery time.Duration
 	// APIURL is the public base URL of the API for apps (hosted connect
 	// sessions' links and callback); empty leaves hosted connect off.
 	APIURL string
@@ -136,6 +142,9 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_TEAMS_BUDGET", Flag: "teams-budget", Default: "20", Help: "Teams requests per second per tenant, shared by every worker process (Microsoft allows 20 chat message reads per second per app and tenant)", field: func(c *Config) *string { return &c.TeamsBudget }},
 	{Env: "GRAPHSYNC_DRIVE_BUDGET", Flag: "drive-budget", Default: "1200", Help: "OneDrive and SharePoint resource units per minute per tenant, shared by every worker process (Microsoft allows 1,200 for tenants of up to 1,000 licences, 2,400, 3,600, 4,800 and 6,000 for larger ones)", field: func(c *Config) *string { return &c.DriveBudget }},
 	{Env: "GRAPHSYNC_CHANGES_PRUNE_CONSUMED", Flag: "changes-prune-consumed", Default: "false", Help: "also prune changes every webhook endpoint received, before the retention (true or false)", field: func(c *Config) *string { return &c.ChangesPruneConsumed }},
+	{Env: "GRAPHSYNC_ATTACHMENT_CONTENT", Flag: "attachment-content", Default: "false", Help: "keep mail attachments' content in PostgreSQL (large objects, with a SHA-256) for connections without a setting of their own (connections.attachment_content); metadata is always kept (true or false)", field: func(c *Config) *string { return &c.AttachmentContent }},
+	{Env: "GRAPHSYNC_RECONCILE_EVERY", Flag: "reconcile-every", Default: "168h", Help: "how often each stream's ids are listed and compared with its rows, repairing what delta missed (a pass per stream, spread over the period)", duration: func(c *Config) *time.Duration { return &c.ReconcileEvery }},
+	{Env: "GRAPHSYNC_ATTACHMENT_MAX_BYTES", Flag: "attachment-max-bytes", Default: "157286400", Help: "largest attachment whose content is kept, in bytes (default 150 MiB, Outlook's largest); larger ones are marked skipped", field: func(c *Config) *string { return &c.AttachmentMaxBytes }},
 }
 
 // Load reads the environment (getenv, usually os.Getenv), then lets flags
@@ -307,6 +316,9 @@ func (c *Config) Validate(need Need) error {
 	if _, err := c.PruneConsumed(); err != nil {
 		bad("%v", err)
 	}
+	if _, _, err := c.Attachments(); err != nil {
+		bad("%v", err)
+	}
 	if _, err := c.PageSizes(); err != nil {
 		bad("%v", err)
 	}
@@ -394,6 +406,19 @@ func (c *Config) RiverUIEnabled() (bool, error) { return parseBool("GRAPHSYNC_RI
 // PruneConsumed parses GRAPHSYNC_CHANGES_PRUNE_CONSUMED.
 func (c *Config) PruneConsumed() (bool, error) {
 	return parseBool("GRAPHSYNC_CHANGES_PRUNE_CONSUMED", c.ChangesPruneConsumed)
+}
+
+// Attachments parses GRAPHSYNC_ATTACHMENT_CONTENT and
+// GRAPHSYNC_ATTACHMENT_MAX_BYTES.
+func (c *Config) Attachments() (content bool, maxBytes int64, err error) {
+	if content, err = parseBool("GRAPHSYNC_ATTACHMENT_CONTENT", c.AttachmentContent); err != nil {
+		return false, 0, err
+	}
+	maxBytes, err = strconv.ParseInt(c.AttachmentMaxBytes, 10, 64)
+	if err != nil || maxBytes <= 0 {
+		return false, 0, fmt.Errorf("GRAPHSYNC_ATTACHMENT_MAX_BYTES %q is not a positive number of bytes", c.AttachmentMaxBytes)
+	}
+	return content, maxBytes, nil
 }
 
 func parseBool(name, value string) (bool, error) {

@@ -64,8 +64,9 @@ func (r Result) finish() Result {
 
 // Mail compares a connection's live mail folders and messages with the
 // truth: the same ids, parent folders, subjects (display names), read and
-// flag state, and nothing extra; every column of every row (see rowCheck); and
-// the rows of what was deleted since it was synced.
+// flag state, and nothing extra; every column of every row (see rowCheck);
+// the rows of what was deleted since it was synced; and the messages'
+// attachments (see Attachments).
 func Mail(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string) ([]Result, error) {
 	var out []Result
 	for _, k := range []struct {
@@ -124,7 +125,11 @@ func Mail(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectio
 		}
 		out = append(out, r.finish())
 	}
-	return out, nil
+	a, err := Attachments(ctx, pool, emulatorURL, connectionID, userID)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, a), nil
 }
 
 // deep adds to r the comparison of every column (c), and of the rows of
