@@ -25,7 +25,15 @@ type Config struct {
 	Tenant       string // tenant id or domain; common, organizations or consumers for multi-tenant sign-in
 	ClientID     string
 	ClientSecret string
-	RedirectURL  string
+	// Certificate, when set, proves the app with a signed client assertion
+	// instead of ClientSecret.
+	Certificate *Certificate
+	RedirectURL string
+	// GraphURL is Graph's URL in the app's cloud (default
+	// https://graph.microsoft.com; https://graph.microsoft.us,
+	// https://microsoftgraph.chinacloudapi.cn, ...): the resource of .default
+	// scopes and admin consent (learn.microsoft.com/graph/deployments).
+	GraphURL string
 	// HTTPClient defaults to a client with a 30s timeout. Whichever client
 	// is given, redirects are followed within one origin only: a token
 	// request's form carries the client secret, codes and PKCE verifiers.
@@ -37,6 +45,13 @@ const defaultLoginURL = "https://login.microsoftonline.com"
 func (c *Config) validate() error {
 	if c.LoginURL == "" {
 		c.LoginURL = defaultLoginURL
+	}
+	if c.GraphURL == "" {
+		c.GraphURL = graphResource
+	}
+	c.GraphURL = strings.TrimRight(c.GraphURL, "/")
+	if g, err := url.Parse(c.GraphURL); err != nil || (g.Scheme != "https" && g.Scheme != "http") || g.Host == "" || g.Path != "" {
+		return fmt.Errorf("graphsync: Config.GraphURL %q is not an http(s) origin", c.GraphURL)
 	}
 	u, err := url.Parse(c.LoginURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -139,6 +154,13 @@ func (a *Auth) Exchange(ctx context.Context, code, verifier string, scopes []str
 		}
 		opts = append(opts, oauth2.SetAuthURLParam("scope", strings.Join(scopes, " ")))
 	}
+	proof, err := a.proof()
+	if err != nil {
+		return nil, fmt.Errorf("identity platform: %s: %w", op, err)
+	}
+	for k, v := range proof {
+		opts = append(opts, oauth2.SetAuthURLParam(k, v[0]))
+	}
 	tok, err := a.config(scopes).Exchange(a.ctx(ctx), code, opts...)
 	if err != nil {
 		return nil, tokenError(op, err)
@@ -161,8 +183,12 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string, scopes []string
 	}
 	// oauth2.Config cannot send a scope with a refresh; the client
 	// credentials source can, as its grant_type may be overridden.
-	cc := a.clientCredentials(scopes)
-	cc.EndpointParams = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
+	cc, err := a.clientCredentials(scopes)
+	if err != nil {
+		return nil, fmt.Errorf("identity platform: %s: %w", op, err)
+	}
+	cc.EndpointParams.Set("grant_type", "refresh_token")
+	cc.EndpointParams.Set("refresh_token", refreshToken)
 	tok, err := cc.Token(a.ctx(ctx))
 	if err != nil {
 		return nil, tokenError(op, err)
@@ -212,7 +238,11 @@ func (a *Auth) ClientCredentials(ctx context.Context) (*Token, error) {
 			op:          op,
 		}
 	}
-	tok, err := a.clientCredentials(ApplicationScopes()).Token(a.ctx(ctx))
+	cc, err := a.clientCredentials(a.ApplicationScopes())
+	if err != nil {
+		return nil, fmt.Errorf("identity platform: %s: %w", op, err)
+	}
+	tok, err := cc.Token(a.ctx(ctx))
 	if err != nil {
 		return nil, tokenError(op, err)
 	}
@@ -223,14 +253,37 @@ func (a *Auth) ClientCredentials(ctx context.Context) (*Token, error) {
 	return t, nil
 }
 
-func (a *Auth) clientCredentials(scopes []string) *clientcredentials.Config {
-	return &clientcredentials.Config{
-		ClientID:     a.cfg.ClientID,
-		ClientSecret: a.cfg.ClientSecret,
-		TokenURL:     a.tokenURL,
-		Scopes:       scopes,
-		AuthStyle:    oauth2.AuthStyleInParams,
+func (a *Auth) clientCredentials(scopes []string) (*clientcredentials.Config, error) {
+	proof, err := a.proof()
+	if err != nil {
+		return nil, err
 	}
+	return &clientcredentials.Config{
+		ClientID:       a.cfg.ClientID,
+		ClientSecret:   a.cfg.ClientSecret,
+		TokenURL:       a.tokenURL,
+		Scopes:         scopes,
+		AuthStyle:      oauth2.AuthStyleInParams,
+		EndpointParams: proof,
+	}, nil
+}
+
+// clientAssertionType is the client_assertion_type of a certificate's
+// signed assertion.
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// proof is what a token request adds to prove the app with its
+// certificate: a fresh client assertion for the token endpoint (none with
+// a secret, which the oauth2 package sends itself).
+func (a *Auth) proof() (url.Values, error) {
+	if a.cfg.Certificate == nil {
+		return url.Values{}, nil
+	}
+	jwt, err := a.cfg.Certificate.assertion(a.cfg.ClientID, a.tokenURL, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return url.Values{"client_assertion_type": {clientAssertionType}, "client_assertion": {jwt}}, nil
 }
 
 // AdminConsentURL returns the v2.0 admin consent URL granting the app's
@@ -244,7 +297,7 @@ func (a *Auth) AdminConsentURL(state string) string {
 	}
 	q := url.Values{
 		"client_id": {a.cfg.ClientID},
-		"scope":     {graphResource + "/.default"},
+		"scope":     {a.cfg.GraphURL + "/.default"},
 		"state":     {state},
 	}
 	if a.cfg.RedirectURL != "" {

@@ -3,6 +3,7 @@ package identity
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -11,10 +12,15 @@ import (
 const graphResource = "https://graph.microsoft.com"
 
 // ApplicationScopes returns the scope of an app-only (client credentials)
-// token: whatever application permissions the admin consented to.
-func ApplicationScopes() []string {
-	return []string{graphResource + "/.default"}
+// token: whatever application permissions the admin consented to, for
+// Graph in the configured cloud.
+func (a *Auth) ApplicationScopes() []string {
+	return []string{a.cfg.GraphURL + "/.default"}
 }
+
+// nationalGraphs are Graph's URLs in the national clouds
+// (learn.microsoft.com/graph/deployments): scopes on them are Graph's.
+var nationalGraphs = []string{"https://graph.microsoft.us", "https://dod-graph.microsoft.us", "https://microsoftgraph.chinacloudapi.cn"}
 
 // oidcScopes are not resource scopes and may go with any resource.
 var oidcScopes = map[string]bool{"openid": true, "profile": true, "email": true, "offline_access": true}
@@ -61,6 +67,9 @@ func splitScope(s string) (resource, name string) {
 	r := strings.ToLower(strings.TrimRight(s[:i], "/"))
 	switch r {
 	case graphResource, "00000003-0000-0000-c000-000000000000", "https://graph.microsoft.com/v1.0":
+		r = graphResource
+	}
+	if slices.Contains(nationalGraphs, r) {
 		r = graphResource
 	}
 	return r, s[i+1:]

@@ -9,13 +9,18 @@ import (
 
 func TestValidateScopes(t *testing.T) {
 	t.Parallel()
+	usGov, err := identity.NewAuth(identity.Config{Tenant: "t", ClientID: "c", GraphURL: "https://graph.microsoft.us"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name   string
 		scopes []string
 		ok     bool
 	}{
 		{"delegated", graphsync.DelegatedScopes([]*graphsync.Resource{graphsync.Mail, graphsync.Drive}), true},
-		{"application", identity.ApplicationScopes(), true},
+		{"application", usGov.ApplicationScopes(), true},
+		{"national cloud", []string{"https://graph.microsoft.us/Mail.Read", "Calendars.Read", "offline_access"}, true},
 		{"default with oidc", []string{"https://graph.microsoft.com/.default", "offline_access", "openid"}, true},
 		{"full urls", []string{"https://graph.microsoft.com/Mail.Read", "Calendars.Read", "openid"}, true},
 		{"none", nil, false},

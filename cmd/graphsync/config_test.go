@@ -1,9 +1,18 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"maps"
+	"math/big"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/graphsync/graphsync/internal/pgtest"
 )
@@ -29,6 +38,9 @@ func TestConfigCheck(t *testing.T) {
 		return env
 	}
 	shortKey := base64.StdEncoding.EncodeToString([]byte("only-sixteen-byt"))
+	// A certificate credential expiring in ten days, and one without its key.
+	certFile, keyText := certificateFile(t, time.Now().Add(10*24*time.Hour), true)
+	bareCert, _ := certificateFile(t, time.Now().Add(10*24*time.Hour), false)
 
 	tests := []struct {
 		name    string
@@ -57,6 +69,10 @@ func TestConfigCheck(t *testing.T) {
 			[]string{`GRAPHSYNC_TENANT "not a tenant"`}, []string{clientSecret}},
 		{"missing secret and id", with(map[string]string{"GRAPHSYNC_CLIENT_SECRET": "", "GRAPHSYNC_CLIENT_ID": ""}), nil, 2,
 			[]string{"2 problem(s)", "GRAPHSYNC_CLIENT_ID is not set", "GRAPHSYNC_CLIENT_SECRET (or GRAPHSYNC_CLIENT_SECRET_FILE) is not set"}, nil},
+		{"certificate instead of a secret", with(map[string]string{"GRAPHSYNC_CLIENT_SECRET": "", "GRAPHSYNC_CLIENT_CERTIFICATE_FILE": certFile}), nil, 0,
+			[]string{"OK", "the client certificate expires on", "GRAPHSYNC_CLIENT_CERTIFICATE_FILE"}, []string{keyText}},
+		{"certificate without its key", with(map[string]string{"GRAPHSYNC_CLIENT_SECRET": "", "GRAPHSYNC_CLIENT_CERTIFICATE_FILE": bareCert}), nil, 2,
+			[]string{"GRAPHSYNC_CLIENT_CERTIFICATE_FILE", "no private key"}, nil},
 		{"unmigrated database", with(map[string]string{"DATABASE_URL": pgtest.NewDatabase(t)}), nil, 1,
 			[]string{"migration(s) pending", "001_foundation", "graphsync migrate"}, []string{clientSecret}},
 	}
@@ -69,6 +85,33 @@ func TestConfigCheck(t *testing.T) {
 			wantNotContains(t, "config check output", out+errOut, tt.secrets...)
 		})
 	}
+}
+
+// certificateFile writes a self-signed certificate valid until notAfter,
+// with its private key when withKey, to a PEM file, and returns its path
+// and a piece of the key's text, which no output may show.
+func certificateFile(t *testing.T, notAfter time.Time, withKey bool) (path, keyText string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "graphsync"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	if withKey {
+		data = append(data, keyPEM...)
+	}
+	path = filepath.Join(t.TempDir(), "app.pem")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, string(keyPEM[40:100])
 }
 
 func TestConfigVarsTable(t *testing.T) {

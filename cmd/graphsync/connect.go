@@ -57,7 +57,7 @@ func (c *ConnectCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	secret, _ := cfg.Secret()
+	secret, cert, _ := cfg.Credentials()
 	gc, err := graph.NewClient(graph.Config{BaseURL: cfg.GraphURL})
 	if err != nil {
 		return err
@@ -73,7 +73,8 @@ func (c *ConnectCommand) Run(ctx context.Context, args []string) error {
 	}
 	flow, err := connect.New(connect.Config{Store: st, Graph: gc, Resources: rs, ExtraScopes: extraScopes, Prompt: *prompt, LoginHint: *loginHint,
 		StateTTL: *timeout, Logger: humanLogger(c.Stderr), Application: *application,
-		Auth: identity.Config{LoginURL: cfg.LoginURL, Tenant: authTenant, ClientID: cfg.ClientID, ClientSecret: secret, RedirectURL: cfg.RedirectURL}})
+		Auth: identity.Config{LoginURL: cfg.LoginURL, Tenant: authTenant, ClientID: cfg.ClientID, ClientSecret: secret,
+			Certificate: cert, GraphURL: cfg.GraphURL, RedirectURL: cfg.RedirectURL}})
 	if err != nil {
 		return &usageError{err}
 	}

@@ -24,19 +24,24 @@ func warnings(ctx context.Context, cfg *config.Config, st *store.Store, now time
 	return append(out, secretWarnings(cfg, now)...), err
 }
 
-// secretWarnings warns of a client secret that expires within 30 days or
-// has expired (GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT).
+// secretWarnings warns of a client secret (GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT)
+// or certificate (GRAPHSYNC_CLIENT_CERTIFICATE_FILE) that expires within
+// 30 days or has expired.
 func secretWarnings(cfg *config.Config, now time.Time) []string {
-	expiry, err := cfg.SecretExpiry()
+	expiry, certificate, err := cfg.CredentialExpiry()
 	if err != nil || expiry.IsZero() {
 		return nil
 	}
+	what, source := "client secret", "GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT"
+	if certificate {
+		what, source = "client certificate", "GRAPHSYNC_CLIENT_CERTIFICATE_FILE"
+	}
 	switch left := expiry.Sub(now); {
 	case left <= 0:
-		return []string{fmt.Sprintf("the client secret expired on %s (GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT): create a new one in the app registration", expiry.UTC().Format(time.DateOnly))}
+		return []string{fmt.Sprintf("the %s expired on %s (%s): create a new one in the app registration", what, expiry.UTC().Format(time.DateOnly), source)}
 	case left < secretWarnAhead:
-		return []string{fmt.Sprintf("the client secret expires on %s, in %d day(s) (GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT): create a new one in the app registration before then",
-			expiry.UTC().Format(time.DateOnly), int(left.Hours()/24))}
+		return []string{fmt.Sprintf("the %s expires on %s, in %d day(s) (%s): create a new one in the app registration before then",
+			what, expiry.UTC().Format(time.DateOnly), int(left.Hours()/24), source)}
 	}
 	return nil
 }

@@ -87,7 +87,7 @@ func runWorker(ctx context.Context, w *worker.Worker, cfg *config.Config, log *s
 		if err != nil {
 			return &usageError{err}
 		}
-		expiry, err := cfg.SecretExpiry()
+		expiry, _, err := cfg.CredentialExpiry()
 		if err != nil {
 			return &usageError{err}
 		}
@@ -177,7 +177,7 @@ func serverError(err error) error {
 
 // newWorker assembles the process's parts from the configuration.
 func newWorker(cfg *config.Config, st *store.Store, log *slog.Logger, tune func(*worker.Config)) (*worker.Worker, error) {
-	secret, err := cfg.Secret()
+	secret, cert, err := cfg.Credentials()
 	if err != nil {
 		return nil, &usageError{err}
 	}
@@ -190,6 +190,7 @@ func newWorker(cfg *config.Config, st *store.Store, log *slog.Logger, tune func(
 		Logger: log,
 		Graph:  graph.Config{BaseURL: cfg.GraphURL, Timeout: cfg.GraphTimeout},
 		App: identity.Config{LoginURL: cfg.LoginURL, Tenant: cfg.Tenant, ClientID: cfg.ClientID, ClientSecret: secret,
+			Certificate: cert, GraphURL: cfg.GraphURL,
 			RedirectURL: cfg.RedirectURL},
 		Engine: syncer.Config{CalendarPast: cfg.CalendarPast, CalendarFuture: cfg.CalendarFuture, PageSizes: pageSizes,
 			ReconcileEvery: cfg.ReconcileEvery},

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/graphsync"
+	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
@@ -32,6 +33,7 @@ type Config struct {
 	ClientSecret          string
 	ClientSecretFile      string
 	ClientSecretExpiresAt string
+	ClientCertificateFile string
 	Tenant                string
 	RedirectURL           string
 	GraphURL              string
@@ -116,6 +118,7 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_CLIENT_SECRET", Flag: "client-secret", Help: "Entra client secret value", Secret: true, field: func(c *Config) *string { return &c.ClientSecret }},
 	{Env: "GRAPHSYNC_CLIENT_SECRET_FILE", Flag: "client-secret-file", Help: "file holding the client secret (instead of GRAPHSYNC_CLIENT_SECRET)", fileOf: "GRAPHSYNC_CLIENT_SECRET", field: func(c *Config) *string { return &c.ClientSecretFile }},
 	{Env: "GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT", Flag: "client-secret-expires-at", Help: "when the client secret expires (RFC 3339 or YYYY-MM-DD), exported as a metric", field: func(c *Config) *string { return &c.ClientSecretExpiresAt }},
+	{Env: "GRAPHSYNC_CLIENT_CERTIFICATE_FILE", Flag: "client-certificate-file", Help: "PEM file with the app's certificate and its unencrypted RSA private key, to sign in with instead of the client secret; its expiry is exported as the secret's", field: func(c *Config) *string { return &c.ClientCertificateFile }},
 	{Env: "GRAPHSYNC_TENANT", Flag: "tenant", Default: "common", Help: "common, organizations, consumers, or a tenant id/domain", field: func(c *Config) *string { return &c.Tenant }},
 	{Env: "GRAPHSYNC_REDIRECT_URL", Flag: "redirect-url", Default: "http://localhost:8085/callback", Help: "OAuth redirect URI registered on the app", field: func(c *Config) *string { return &c.RedirectURL }},
 	{Env: "GRAPHSYNC_GRAPH_URL", Flag: "graph-url", Default: "https://graph.microsoft.com", Help: "Microsoft Graph base URL (national clouds, the emulator)", field: func(c *Config) *string { return &c.GraphURL }},
@@ -250,7 +253,7 @@ func (c *Config) Validate(need Need) error {
 		if c.ClientID == "" {
 			bad("GRAPHSYNC_CLIENT_ID is not set")
 		}
-		if _, err := c.Secret(); err != nil {
+		if _, _, err := c.Credentials(); err != nil {
 			bad("%v", err)
 		}
 		checkURL(&errs, "GRAPHSYNC_REDIRECT_URL", c.RedirectURL)
@@ -385,6 +388,39 @@ func (c *Config) Secret() (string, error) {
 		return "", fmt.Errorf("GRAPHSYNC_CLIENT_SECRET_FILE %s holds no secret", c.ClientSecretFile)
 	}
 	return c.ClientSecret, nil
+}
+
+// Credentials returns how the app proves itself: the certificate
+// GRAPHSYNC_CLIENT_CERTIFICATE_FILE names when set, else the client
+// secret. Errors never contain the secret or the key.
+func (c *Config) Credentials() (secret string, cert *identity.Certificate, err error) {
+	if c.ClientCertificateFile == "" {
+		secret, err = c.Secret()
+		return secret, nil, err
+	}
+	data, err := os.ReadFile(c.ClientCertificateFile)
+	if err != nil {
+		return "", nil, fmt.Errorf("GRAPHSYNC_CLIENT_CERTIFICATE_FILE: %w", err)
+	}
+	if cert, err = identity.ParseCertificate(data); err != nil {
+		return "", nil, fmt.Errorf("GRAPHSYNC_CLIENT_CERTIFICATE_FILE %s: %w", c.ClientCertificateFile, err)
+	}
+	return "", cert, nil
+}
+
+// CredentialExpiry is when the app's credential expires: the certificate's
+// end of validity, else GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT (zero when
+// unset). certificate says which it is.
+func (c *Config) CredentialExpiry() (expiry time.Time, certificate bool, err error) {
+	if c.ClientCertificateFile != "" {
+		_, cert, err := c.Credentials()
+		if err != nil {
+			return time.Time{}, true, err
+		}
+		return cert.NotAfter(), true, nil
+	}
+	expiry, err = c.SecretExpiry()
+	return expiry, false, err
 }
 
 // SecretExpiry parses GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT; zero when unset.
