@@ -490,7 +490,6 @@ func (s *Source) sharePoint(ctx context.Context, connectionID int64) (store.Shar
 			return err
 		}
 		outcome = "ok"
-		s.appCredentialsAccepted(ctx)
 		if nt.RefreshToken == tok.RefreshToken {
 			return nil
 		}
@@ -506,6 +505,11 @@ func (s *Source) sharePoint(ctx context.Context, connectionID int64) (store.Shar
 		return store.SharePointToken{}, false, err
 	}
 	if outcome == "ok" {
+		// After the commit: clearing the app's refusal takes a second
+		// connection from the pool, which must not be waited for while
+		// this transaction holds the connection's row lock (the other
+		// pool connections may all be waiting for that lock).
+		s.appCredentialsAccepted(ctx)
 		s.log.InfoContext(ctx, "redeemed SharePoint access token", "connection_id", connectionID, "resource", resource)
 	}
 	return out, outcome == "ok", nil
