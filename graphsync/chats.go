@@ -3,6 +3,7 @@ package graphsync
 import (
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -186,46 +187,62 @@ func mapChatMessage(raw []byte, c MapContext) (Row, error) {
 	if err != nil {
 		return Row{}, err
 	}
-	var edited, deleted time.Time
+	p := partsOf(m)
+	return Row{Values: []any{c.Container, m.ID, c.User, m.MessageType, p.senderID, p.senderName, p.bodyType, p.body,
+		m.Subject, m.Importance, m.ReplyToID, m.CreatedDateTime, m.LastModifiedDateTime, p.edited, p.deleted,
+		p.mentions, p.attachments, raw}}, nil
+}
+
+// messageParts are the columns a chat or channel message maps to beyond
+// its own properties.
+type messageParts struct {
+	senderID, senderName, bodyType, body string
+	edited, deleted                      time.Time
+	mentions, attachments                []byte
+}
+
+func partsOf(m ChatMessage) messageParts {
+	var p messageParts
 	if m.LastEditedDateTime != nil {
-		edited = *m.LastEditedDateTime
+		p.edited = *m.LastEditedDateTime
 	}
 	if m.DeletedDateTime != nil {
-		deleted = *m.DeletedDateTime
+		p.deleted = *m.DeletedDateTime
 	}
-	var senderID, senderName, bodyType, body string
 	if m.From != nil {
 		switch {
 		case m.From.User != nil:
-			senderID, senderName = m.From.User.ID, m.From.User.DisplayName
+			p.senderID, p.senderName = m.From.User.ID, m.From.User.DisplayName
 		case m.From.Application != nil:
-			senderName = m.From.Application.DisplayName
+			p.senderName = m.From.Application.DisplayName
 		}
 	}
 	if m.Body != nil {
-		bodyType, body = strings.ToLower(m.Body.ContentType), m.Body.Content
+		p.bodyType, p.body = strings.ToLower(m.Body.ContentType), m.Body.Content
 	}
-	var mentions, attachments []byte
 	if m.Mentions != nil {
-		mentions, _ = json.Marshal(m.Mentions) // raw messages re-encode as they came
+		p.mentions, _ = json.Marshal(m.Mentions) // raw messages re-encode as they came
 	}
 	if m.Attachments != nil {
-		attachments, _ = json.Marshal(m.Attachments)
+		p.attachments, _ = json.Marshal(m.Attachments)
 	}
-	return Row{Values: []any{c.Container, m.ID, c.User, m.MessageType, senderID, senderName, bodyType, body,
-		m.Subject, m.Importance, m.ReplyToID, m.CreatedDateTime, m.LastModifiedDateTime, edited, deleted,
-		mentions, attachments, raw}}, nil
+	return p
 }
 
 // StoredChat is a chat as stored: without the preview of its newest
 // message, which changes with every message (chat_messages holds them) and
 // would rewrite the chat's row each time.
 func StoredChat(raw []byte) []byte {
+	return withoutMembers(raw, `"lastMessagePreview"`, `"lastMessagePreview@odata.context"`)
+}
+
+// withoutMembers returns the JSON object raw without the given (quoted)
+// top-level keys; raw itself when it cannot be read.
+func withoutMembers(raw []byte, keys ...string) []byte {
 	out := make([]byte, 0, len(raw))
 	out = append(out, '{')
 	ok := jsonscan.Members(raw, func(key, val []byte) bool {
-		switch string(key) {
-		case `"lastMessagePreview"`, `"lastMessagePreview@odata.context"`:
+		if slices.Contains(keys, string(key)) {
 			return true
 		}
 		if len(out) > 1 {

@@ -22,10 +22,15 @@ type Resource struct {
 	// that user shared (Mail.Read.Shared); empty for resources no share
 	// reaches.
 	shared string
-	shape  Shape
+	// also lists further permissions the resource needs, delegated and
+	// application alike (a team's channels need the team and channel
+	// lists besides the messages).
+	also  []string
+	shape Shape
 	// folders and items are the tables of a FolderTree; items alone is the
-	// table of every other shape.
-	folders, items *Table
+	// table of every other shape. outer holds the folders' own containers
+	// (a channel's team).
+	outer, folders, items *Table
 	// defaultFolder names the stream of the folder Graph does not list
 	// (the default Contacts folder), synced by its well-known name.
 	defaultFolder string
@@ -84,6 +89,9 @@ const (
 	// Discovery: the tenant's users through users/delta, for an
 	// application connection.
 	Discovery
+	// ChannelTree: the user's teams and their channels read whole, then
+	// each channel's messages through its own delta (Teams channels).
+	ChannelTree
 )
 
 // Name is the resource's name in connections.resources, sync_state, logs,
@@ -104,6 +112,10 @@ func (r *Resource) Shape() Shape { return r.shape }
 func (r *Resource) Items() *Table   { return r.items }
 func (r *Resource) Folders() *Table { return r.folders }
 
+// Outer is the table of the containers of a resource's folders (a
+// channel's team); nil for most resources.
+func (r *Resource) Outer() *Table { return r.outer }
+
 // DefaultFolder is the stream name of the folder Graph does not list; empty
 // when every folder is listed.
 func (r *Resource) DefaultFolder() string { return r.defaultFolder }
@@ -114,7 +126,7 @@ func (r *Resource) Parallel() int { return max(1, r.parallel) }
 // Tables lists the tables the resource writes, children included.
 func (r *Resource) Tables() []*Table {
 	var out []*Table
-	for _, t := range []*Table{r.folders, r.items} {
+	for _, t := range []*Table{r.outer, r.folders, r.items} {
 		if t == nil {
 			continue
 		}
@@ -158,7 +170,7 @@ func Shareable(rs []*Resource) []*Resource {
 // Resources lists the resources a connection can sync, in the order a sync
 // job runs them: mailbox resources first, as they share the mailbox's
 // Outlook budget and a user most often checks mail first.
-var Resources = []*Resource{Mail, Calendar, Contacts, Drive, Chats, People}
+var Resources = []*Resource{Mail, Calendar, Contacts, Drive, Chats, Channels, People}
 
 // All lists every resource, user discovery included.
 func All() []*Resource { return append(slices.Clip(Resources), Users) }
@@ -237,8 +249,10 @@ var baseScopes = []string{"offline_access", "openid", "profile", "User.Read"}
 func DelegatedScopes(rs []*Resource) []string {
 	out := slices.Clone(baseScopes)
 	for _, r := range rs {
-		if s := r.delegated; s != "" && !slices.Contains(out, s) {
-			out = append(out, s)
+		for _, s := range append([]string{r.delegated}, r.also...) {
+			if s != "" && !slices.Contains(out, s) {
+				out = append(out, s)
+			}
 		}
 	}
 	return out
@@ -249,8 +263,10 @@ func DelegatedScopes(rs []*Resource) []string {
 func ApplicationPermissions(rs []*Resource) []string {
 	out := []string{Users.application}
 	for _, r := range rs {
-		if p := r.application; p != "" && !slices.Contains(out, p) {
-			out = append(out, p)
+		for _, p := range append([]string{r.application}, r.also...) {
+			if p != "" && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
 		}
 	}
 	return out

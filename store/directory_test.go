@@ -50,6 +50,9 @@ func userItems(t testing.TB, user string) map[*graphsync.Table]graphsync.Row {
 			"root": map[string]any{}, "parentReference": map[string]any{"driveId": "d-" + user}}},
 		{graphsync.Chats.Folders(), "", map[string]any{"id": "chat-" + user, "chatType": "group"}},
 		{graphsync.Chats.Items(), "chat-" + user, map[string]any{"id": "1", "lastModifiedDateTime": "2025-03-01T10:00:00Z"}},
+		{graphsync.Channels.Outer(), "", map[string]any{"id": "team-" + user}},
+		{graphsync.Channels.Folders(), "team-" + user, map[string]any{"id": "19:ch-" + user}},
+		{graphsync.Channels.Items(), "19:ch-" + user, map[string]any{"id": "1", "lastModifiedDateTime": "2025-03-01T10:00:00Z"}},
 		// The same person for every user: people are keyed by user too.
 		{graphsync.People.Items(), "", map[string]any{"id": "p", "displayName": "P"}},
 	} {
@@ -133,8 +136,9 @@ func TestUserDiscovery(t *testing.T) {
 	}
 	for name, live := range perUser("u1") {
 		want := 0
-		if name == "chats" || name == "chat_messages" {
-			want = 1 // a chat is also its other members'
+		switch name {
+		case "chats", "chat_messages", "teams", "channels", "channel_messages":
+			want = 1 // a chat or team is also its other members'
 		}
 		if live != want {
 			t.Errorf("%s: %d live rows of the user who left, want %d", name, live, want)

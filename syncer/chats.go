@@ -118,22 +118,9 @@ func (r *run) syncChatList(ctx context.Context) ([]graphsync.Chat, error) {
 	link := t.Path(r.userPath(), "")
 	// The list is read whole before it is compared with what is stored; it
 	// is a few pages at most, so the time budget is checked only after it.
-	var items []json.RawMessage
-	guard := r.pager(link)
-	for {
-		page, err := r.getPage(ctx, link, pageOpts{})
-		if err != nil {
-			return nil, fmt.Errorf("sync chats: list chats: %w", err)
-		}
-		if err := guard.check(page); err != nil {
-			return nil, fmt.Errorf("sync chats: list chats: %w", err)
-		}
-		r.pageStored()
-		items = append(items, page.Items...)
-		if page.NextLink == "" {
-			break
-		}
-		link = page.NextLink
+	items, err := r.listAll(ctx, link)
+	if err != nil {
+		return nil, fmt.Errorf("sync chats: list chats: %w", err)
 	}
 
 	st := r.stream(chatListContainer)
@@ -335,4 +322,25 @@ func (r *run) applyChatMessages(ctx context.Context, tx store.Tx, st graphsync.S
 	}
 	r.count("upserted", int64(n))
 	return store.Progress{Upserted: int(n)}, nil
+}
+
+// listAll reads every page of a list that has no delta.
+func (r *run) listAll(ctx context.Context, link string) ([]json.RawMessage, error) {
+	var items []json.RawMessage
+	guard := r.pager(link)
+	for {
+		page, err := r.getPage(ctx, link, pageOpts{})
+		if err != nil {
+			return nil, err
+		}
+		if err := guard.check(page); err != nil {
+			return nil, err
+		}
+		r.pageStored()
+		items = append(items, page.Items...)
+		if page.NextLink == "" {
+			return items, nil
+		}
+		link = page.NextLink
+	}
 }

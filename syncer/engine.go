@@ -7,6 +7,7 @@ package syncer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -325,6 +326,8 @@ func (r *run) syncShape(ctx context.Context) error {
 		return r.syncPeople(ctx)
 	case graphsync.Discovery:
 		return r.syncDirectory(ctx)
+	case graphsync.ChannelTree:
+		return r.syncChannels(ctx)
 	}
 	return fmt.Errorf("sync %s: no engine for its shape", r.resource)
 }
@@ -697,6 +700,16 @@ func (r *run) withToken(ctx context.Context, send func(tok string) error) error 
 	}
 	return err
 }
+
+// getObject fetches one object (not a collection) as Graph sent it.
+func (r *run) getObject(ctx context.Context, link string) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := r.withToken(ctx, func(tok string) error {
+		return r.eng.graph.Get(ctx, r.call(tok, pageOpts{}), link, &out)
+	})
+	return out, err
+}
+
 
 // pastDeadline says the job's time budget is spent.
 func (r *run) pastDeadline() bool { return time.Now().After(r.req.Deadline) }

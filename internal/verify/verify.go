@@ -182,6 +182,7 @@ var byResource = map[string]Func{
 	"calendar": Calendar,
 	"drive":    Drive,
 	"chats":    Chats,
+	"channels": Channels,
 	"people":   People,
 	"contacts": Contacts,
 }
