@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/graphsync/graphsync/graphsync"
@@ -19,8 +20,17 @@ import (
 // channel and id) with their lastModifiedDateTime, deletion state and
 // body (their times among every column); nothing extra; and every column of every row (see rowCheck).
 // Teams are stored once per connection, so the rows compared are the
-// connection's: a delegated connection's are its user's.
+// connection's, and the truth that of the connection's users: its user's
+// for a delegated connection, every live user's for an application one.
 func Channels(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string) ([]Result, error) {
+	users, app, err := connectionUsers(ctx, pool, connectionID, userID)
+	if err != nil {
+		return nil, err
+	}
+	// Applications read every channel, the truth lists those a user sees:
+	// private channels none of the users belongs to are an application's
+	// own, and not compared.
+	appOnly := map[string]bool{}
 	var out []Result
 	for _, k := range []struct {
 		resource string
@@ -59,23 +69,45 @@ func Channels(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, conne
 				return graphsync.MapContext{User: userID, Container: o.ChannelIdentity.ChannelID}
 			}},
 	} {
-		truth, err := Truth(ctx, emulatorURL, userID, k.resource)
-		if err != nil {
-			return nil, err
-		}
 		want := map[string]string{}
-		objects := make([]channelTruth, len(truth))
-		for i, raw := range truth {
-			o, clean, err := decodeChannelTruth(raw)
+		var truth []json.RawMessage
+		var objects []channelTruth
+		for _, u := range users {
+			raws, err := Truth(ctx, emulatorURL, u, k.resource)
 			if err != nil {
-				return nil, fmt.Errorf("decode ground truth of %s: %w", k.resource, err)
+				return nil, err
 			}
-			truth[i], objects[i] = clean, o
-			want[k.key(o)] = k.value(o)
+			for _, raw := range raws {
+				o, clean, err := decodeChannelTruth(raw)
+				if err != nil {
+					return nil, fmt.Errorf("decode ground truth of %s: %w", k.resource, err)
+				}
+				if _, dup := want[k.key(o)]; dup {
+					continue // also another user's
+				}
+				truth, objects = append(truth, clean), append(objects, o)
+				want[k.key(o)] = k.value(o)
+			}
 		}
 		got, err := storedPairs(ctx, pool, k.query, connectionID)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", k.table.Name, err)
+		}
+		if app && k.resource == "channels" {
+			private, err := storedPairs(ctx, pool, `SELECT id, '' FROM channels WHERE connection_id = $1 AND membership_type = 'private'`, connectionID)
+			if err != nil {
+				return nil, fmt.Errorf("read channels: %w", err)
+			}
+			for id := range private {
+				if _, seen := want[id]; !seen {
+					appOnly[id] = true
+				}
+			}
+		}
+		for key := range got {
+			if channel, _, _ := strings.Cut(key, "/"); appOnly[channel] {
+				delete(got, key)
+			}
 		}
 		r := compare(k.table.Name, connectionID, want, got)
 		c := rowCheck{table: k.table, ignore: []string{"user_id"}, scope: k.scope + " AND $2::text IS NOT NULL",
@@ -154,4 +186,23 @@ func storedPairs(ctx context.Context, pool *pgxpool.Pool, query string, connecti
 		got[k] = v
 	}
 	return got, rows.Err()
+}
+
+// connectionUsers lists the users whose truth a connection's shared rows
+// hold: userID for a delegated connection, the live users an application
+// connection discovered.
+func connectionUsers(ctx context.Context, pool *pgxpool.Pool, connectionID int64, userID string) (users []string, app bool, err error) {
+	var kind string
+	if err := pool.QueryRow(ctx, "SELECT kind FROM connections WHERE id = $1", connectionID).Scan(&kind); err != nil {
+		return nil, false, fmt.Errorf("read connection %d: %w", connectionID, err)
+	}
+	if kind != store.KindApplication {
+		return []string{userID}, false, nil
+	}
+	rows, err := pool.Query(ctx, "SELECT id FROM "+graphsync.Users.Items().Name+" WHERE connection_id = $1 AND deleted_at IS NULL ORDER BY id", connectionID)
+	if err != nil {
+		return nil, true, fmt.Errorf("read users of connection %d: %w", connectionID, err)
+	}
+	users, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	return users, true, err
 }
