@@ -252,8 +252,14 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	fmt.Fprintf(out, "      %d notifications delivered; change to notification p50 %s, p99 %s; %d notified syncs, %d Graph requests\n",
 		latency.n, latency.p50, latency.p99, jobsRun, graphRequests(em)-requests0)
 
-	fmt.Fprintln(out, "[7/8] Polling what Graph does not notify about (people)")
-	pass, err = w.Jobs.EnqueueSync(ctx, client, 0, []*graphsync.Resource{graphsync.People})
+	var polled []*graphsync.Resource
+	for _, r := range graphsync.Resources {
+		if r.Notifications() == nil {
+			polled = append(polled, r)
+		}
+	}
+	fmt.Fprintf(out, "[7/8] Polling what Graph does not notify about (%s)\n", strings.Join(graphsync.Names(polled), ", "))
+	pass, err = w.Jobs.EnqueueSync(ctx, client, 0, polled)
 	if err != nil {
 		return err
 	}
