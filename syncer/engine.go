@@ -710,6 +710,5 @@ func (r *run) getObject(ctx context.Context, link string) (json.RawMessage, erro
 	return out, err
 }
 
-
 // pastDeadline says the job's time budget is spent.
 func (r *run) pastDeadline() bool { return time.Now().After(r.req.Deadline) }
