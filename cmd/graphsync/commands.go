@@ -28,7 +28,7 @@ var commands = []struct {
 	{"migrate", "apply database migrations (graphsync's and River's)", nil, func(m *Main) Command { return &MigrateCommand{m} }},
 	{"keys", "generate an encryption key, or re-encrypt tokens under the first key", []string{"generate", "rotate"}, func(m *Main) Command { return &KeysCommand{m} }},
 	{"connections", "manage connections and their resources, hand out access tokens",
-		[]string{"list", "show", "disable", "enable", "resources", "token", "delete", "import"}, func(m *Main) Command { return &ConnectionsCommand{m} }},
+		[]string{"list", "show", "disable", "enable", "resources", "mailboxes", "attachments", "token", "delete", "import"}, func(m *Main) Command { return &ConnectionsCommand{m} }},
 	{"worker", "work the queues: refresh tokens, schedule and run syncs", nil, func(m *Main) Command { return &WorkerCommand{m} }},
 	{"connect", "connect a Microsoft account (or a whole tenant) through the OAuth sign-in", nil, func(m *Main) Command { return &ConnectCommand{m} }},
 	{"sync", "sync now, optionally waiting with progress (--wait)", nil, func(m *Main) Command { return &SyncCommand{m} }},

@@ -24,7 +24,7 @@ import (
 // and tenants graphsync syncs.
 type ConnectionsCommand struct{ *Main }
 
-const connectionsUsage = "connections list|show ID|disable ID|enable ID|resources ID|mailboxes ID|token ID|delete ID --yes|import FILE [flags]"
+const connectionsUsage = "connections list|show ID|disable ID|enable ID|resources ID|mailboxes ID|attachments ID|token ID|delete ID --yes|import FILE [flags]"
 
 func (c *ConnectionsCommand) Run(ctx context.Context, args []string) error {
 	status := func(sub string) func(context.Context, []string) error {
@@ -32,7 +32,7 @@ func (c *ConnectionsCommand) Run(ctx context.Context, args []string) error {
 	}
 	return c.runSubcommand(ctx, "connections", connectionsUsage, []subcommand{
 		{"list", c.list}, {"show", c.show}, {"disable", status("disable")}, {"enable", status("enable")},
-		{"resources", c.resources}, {"mailboxes", c.mailboxes}, {"token", c.token}, {"delete", c.delete}, {"import", c.importFile},
+		{"resources", c.resources}, {"mailboxes", c.mailboxes}, {"attachments", c.attachments}, {"token", c.token}, {"delete", c.delete}, {"import", c.importFile},
 	}, args)
 }
 

@@ -299,3 +299,41 @@ func TestConnectionsRoundTrip(t *testing.T) {
 	wantCode(t, code, 2, out, errOut)
 	wantContains(t, "show abc", errOut, `connection ID "abc" is not a positive number`)
 }
+
+// `connections attachments` sets a connection's own attachment-content
+// setting, shows where the answer comes from, and refuses a bad value.
+func TestConnectionsAttachments(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	st := b.store()
+	ctx := t.Context()
+	cn, err := st.SaveConnection(ctx, &store.Connection{
+		Kind: store.KindDelegated, TenantID: "tenant-a", UserID: "user-a", UserPrincipalName: "ada@contoso.com",
+		Scopes: []string{"Mail.Read"}, Resources: []*graphsync.Resource{graphsync.Mail},
+	}, store.Tokens{RefreshToken: "rt-secret-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprint(cn.ID)
+	code, out, errOut := b.run("connections", "attachments", id)
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "attachments", out, "attachment content: off (the worker's default")
+
+	code, out, errOut = b.run("connections", "attachments", id, "--content", "on")
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "attachments --content on", out, "attachment content: on (its own setting)")
+	if on, err := st.AttachmentContentOn(ctx, cn.ID, false); err != nil || !on {
+		t.Fatalf("stored setting after --content on: %v, %v; want on", on, err)
+	}
+
+	code, out, errOut = b.run("connections", "attachments", id, "--content", "maybe")
+	wantCode(t, code, 2, out, errOut)
+	wantContains(t, "attachments --content maybe", errOut, `--content "maybe"`)
+	if on, err := st.AttachmentContentOn(ctx, cn.ID, false); err != nil || !on {
+		t.Fatalf("a refused value changed the setting: %v, %v", on, err)
+	}
+
+	code, out, errOut = b.run("connections", "attachments", id, "--content", "default")
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "attachments --content default", out, "attachment content: off (the worker's default")
+}
