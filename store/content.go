@@ -113,17 +113,24 @@ func (s *Store) StoreContent(ctx context.Context, conn int64, id string, r io.Re
 // AttachmentContentOn says whether a connection keeps attachment content:
 // its own setting, or def when it has none.
 func (s *Store) AttachmentContentOn(ctx context.Context, conn int64, def bool) (bool, error) {
+	on, err := s.AttachmentContent(ctx, conn)
+	if err != nil || on == nil {
+		return def, err
+	}
+	return *on, nil
+}
+
+// AttachmentContent is a connection's own attachment-content setting, nil
+// when it follows the worker's default.
+func (s *Store) AttachmentContent(ctx context.Context, conn int64) (*bool, error) {
 	var on *bool
 	if err := s.pool.QueryRow(ctx, `SELECT attachment_content FROM connections WHERE id = $1`, conn).Scan(&on); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return false, ErrNotFound
+			return nil, ErrNotFound
 		}
-		return false, fmt.Errorf("read attachment setting of connection %d: %w", conn, err)
+		return nil, fmt.Errorf("read attachment setting of connection %d: %w", conn, err)
 	}
-	if on == nil {
-		return def, nil
-	}
-	return *on, nil
+	return on, nil
 }
 
 // SetAttachmentContent sets whether a connection keeps attachment content;

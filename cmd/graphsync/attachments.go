@@ -49,17 +49,13 @@ func (c *ConnectionsCommand) attachments(ctx context.Context, args []string) err
 	if err != nil {
 		return err
 	}
-	on, err := st.AttachmentContentOn(ctx, cn.ID, def)
+	on, source := def, "the worker's default, GRAPHSYNC_ATTACHMENT_CONTENT"
+	own, err := st.AttachmentContent(ctx, cn.ID)
 	if err != nil {
 		return fmt.Errorf("connection %d: %w", cn.ID, err)
 	}
-	own, err := st.AttachmentContentOn(ctx, cn.ID, !def)
-	if err != nil {
-		return fmt.Errorf("connection %d: %w", cn.ID, err)
-	}
-	source := "its own setting"
-	if own != on { // the answer moved with the default: none of its own
-		source = "the worker's default, GRAPHSYNC_ATTACHMENT_CONTENT"
+	if own != nil {
+		on, source = *own, "its own setting"
 	}
 	fmt.Fprintf(c.Stdout, "connection %d keeps attachment content: %s (%s)\n", cn.ID, onOff(on), source)
 	return nil
