@@ -158,13 +158,15 @@ func isGUID(s string) bool {
 // selects (the worker's --sites): each site resolved (sites/{host}:/{path}
 // or sites/{id}) and its libraries listed (sites/{id}/drives) whole each
 // pass, then each library's items through the same drive delta, table and
-// normaliser as a OneDrive, under the tenant's SharePoint budget. A
-// delegated connection reads the sites its user may; an application one,
-// every selected site.
+// normaliser as a OneDrive, under the tenant's SharePoint budget. The
+// sites are the tenant's, chosen by its operator: an application
+// connection reads them once for the tenant (rows with no user); a
+// delegated connection does not sync them, as each of its users would
+// store another copy of the same libraries.
 var Sites = &Resource{
 	name: "sites", service: OneDrive, delegated: "Sites.Read.All", application: "Sites.Read.All",
 	shape: SiteTree, outer: sitesTable, folders: siteDrives, items: driveItems,
-	parallel: 4,
+	parallel: 4, tenant: true,
 }
 
 // SiteStream is the container of the stream recording a selected site's

@@ -46,8 +46,8 @@ func (b *bundle) assertSitesMatchTruth(t *testing.T) {
 // connection goes on.
 func TestSitesSyncMatchesGroundTruth(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{emu: emulator.Config{Users: 1, MessagesPerUser: 1, DriveItemsPerLibrary: 60},
-		resources: []string{"sites"}, sites: selectedSites})
+	b := setup(t, options{emu: emulator.Config{Users: 2, MessagesPerUser: 1, DriveItemsPerLibrary: 60},
+		resources: []string{"sites"}, sites: selectedSites, application: true})
 	b.syncNow(t, 2*time.Minute)
 	b.assertSitesMatchTruth(t)
 	if n := b.count(t, "SELECT count(*) FROM drive_items WHERE drive_id IN (SELECT id FROM site_drives) AND path LIKE '/%/%' AND deleted_at IS NULL"); n == 0 {

@@ -47,7 +47,7 @@ CREATE INDEX drive_items_drive_idx ON drive_items (connection_id, drive_id) WHER
 COMMENT ON TABLE sites IS 'SharePoint sites selected with --sites (GRAPHSYNC_SITES), as GET /sites/{hostname}:/{path} or /sites/{id} serves them. A selected site not found or closed to the connection has no row; its state is the sync_state stream "site <url or id>" of resource sites.';
 COMMENT ON COLUMN sites.connection_id IS 'The connection this row was synced through.';
 COMMENT ON COLUMN sites.id IS 'Graph id of the site: hostname,{site collection id},{site id}.';
-COMMENT ON COLUMN sites.user_id IS 'The user whose delegated connection read the site; empty for an application connection, which reads it for the tenant.';
+COMMENT ON COLUMN sites.user_id IS 'Empty: sites are read once for the tenant by an application connection.';
 COMMENT ON COLUMN sites.name IS 'The site''s URL name (the last segment of its path; empty for the root site).';
 COMMENT ON COLUMN sites.display_name IS 'The site''s title.';
 COMMENT ON COLUMN sites.description IS 'The site''s description.';
@@ -77,7 +77,7 @@ COMMENT ON COLUMN site_drives.deleted_at IS 'When graphsync learnt the library w
 COMMENT ON COLUMN site_drives.synced_at IS 'When the row last changed in this table.';
 
 COMMENT ON TABLE drive_items IS 'Files and folders of OneDrives (drive/root/delta) and of the selected sites'' document libraries (drives/{id}/root/delta; site_drives names them), with full paths graphsync maintains itself.';
-COMMENT ON COLUMN drive_items.user_id IS 'Entra object id of the OneDrive''s owner; for a library''s item, as sites.user_id (empty for an application connection).';
+COMMENT ON COLUMN drive_items.user_id IS 'Entra object id of the OneDrive''s owner; empty for a library''s item (read for the tenant).';
 COMMENT ON COLUMN drive_items.drive_id IS 'Graph id of the drive holding the item (parentReference.driveId): the user''s OneDrive, or a library (site_drives.id).';
 
 SELECT changes_track('sites', 'sites', '{id}', 'user_id');
