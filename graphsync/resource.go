@@ -40,6 +40,10 @@ type Resource struct {
 	// notify is how Graph tells of the resource's changes; nil when it
 	// cannot (People).
 	notify *Notifications
+	// tenant says the resource is read once per tenant, not per mailbox:
+	// an application connection's stream with no user (user discovery,
+	// groups).
+	tenant bool
 }
 
 // Notifications is how Graph tells of a resource's changes through change
@@ -119,6 +123,10 @@ func (r *Resource) Outer() *Table { return r.outer }
 // DefaultFolder is the stream name of the folder Graph does not list; empty
 // when every folder is listed.
 func (r *Resource) DefaultFolder() string { return r.defaultFolder }
+
+// TenantLevel reports whether the resource is read once per tenant, by an
+// application connection's stream with no user, rather than per mailbox.
+func (r *Resource) TenantLevel() bool { return r.tenant }
 
 // Parallel is how many of one user's streams of the resource sync at once.
 func (r *Resource) Parallel() int { return max(1, r.parallel) }
@@ -207,6 +215,16 @@ func ParseResources(list string) ([]*Resource, error) {
 		return nil, fmt.Errorf("no resource in %q", list)
 	}
 	return out, nil
+}
+
+// Tenant lists the tenant-level resources of rs.
+func Tenant(rs []*Resource) []*Resource {
+	return slices.DeleteFunc(slices.Clone(rs), func(r *Resource) bool { return !r.tenant })
+}
+
+// Mailbox lists the resources of rs read per mailbox.
+func Mailbox(rs []*Resource) []*Resource {
+	return slices.DeleteFunc(slices.Clone(rs), func(r *Resource) bool { return r.tenant })
 }
 
 // Notifiable lists the resources Graph sends change notifications about.

@@ -31,9 +31,10 @@ func DecodeUser(raw json.RawMessage) (User, error) {
 
 // Users is the user discovery of an application connection: the tenant's
 // users through users/delta. It is not one of a connection's resources;
-// every application connection runs it.
+// every application connection runs it, first of its tenant-level
+// resources.
 var Users = &Resource{
-	name: "users", service: Directory, application: "User.Read.All",
+	name: "users", service: Directory, application: "User.Read.All", tenant: true,
 	shape: Discovery, items: directoryUsers,
 	notify: &Notifications{
 		Resource:    func(string) string { return "users" },

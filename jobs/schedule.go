@@ -107,8 +107,8 @@ func Incremental(a *SyncArgs) { a.Thorough = false }
 // empty), thoroughly unless told otherwise, and returns the Pass that
 // follows the jobs doing it: new ones, and pending ones of the same
 // mailboxes moved up (see Pass). For an application connection that is
-// user discovery plus every known user's resources; discovery queues the
-// users it finds new.
+// its tenant-level resources (user discovery always) plus every known
+// user's resources; discovery queues the users it finds new.
 func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx], connectionID int64, resources []*graphsync.Resource, opts ...EnqueueOption) (*Pass, error) {
 	conns, err := s.store.Connections(ctx)
 	if err != nil {
@@ -127,7 +127,13 @@ func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx
 		users := []string{c.UserID}
 		var shared []string
 		if c.Kind == store.KindApplication {
-			args = append(args, SyncArgs{ConnectionID: c.ID})
+			var names []string
+			for _, r := range tenantWanted(c.Resources, nil) {
+				if r == graphsync.Users || len(resources) == 0 || slices.Contains(resources, r) {
+					names = append(names, r.Name())
+				}
+			}
+			args = append(args, SyncArgs{ConnectionID: c.ID, Resources: names})
 			if users, err = s.store.LiveIDs(ctx, graphsync.Users.Items(), c.ID, ""); err != nil {
 				return nil, err
 			}
@@ -141,7 +147,7 @@ func (s *Service) EnqueueSync(ctx context.Context, client *river.Client[store.Tx
 			}
 		}
 		var rs, srs []string
-		for _, res := range c.Resources {
+		for _, res := range graphsync.Mailbox(c.Resources) {
 			if len(resources) == 0 || slices.Contains(resources, res) {
 				rs = append(rs, res.Name())
 				if res.SharedPermission() != "" {
@@ -217,9 +223,6 @@ func (s *Service) enqueueDue(ctx context.Context, client *river.Client[store.Tx]
 			opts.ScheduledAt = now.Add(spread(m.conn, m.user, spreadOver))
 		}
 		args := SyncArgs{ConnectionID: m.conn, UserID: m.user, Resources: byMailbox[m]}
-		if slices.Equal(args.Resources, []string{graphsync.Users.Name()}) {
-			args.Resources = nil
-		}
 		params = append(params, river.InsertManyParams{Args: args, InsertOpts: opts})
 	}
 	return insertMany(ctx, client, params)

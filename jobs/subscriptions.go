@@ -93,10 +93,7 @@ func (s *Service) EnqueueNotified(ctx context.Context, client *river.Client[stor
 // enqueueStream queues a sync of one top-level stream: a mailbox's
 // resource, or an application connection's user discovery.
 func (s *Service) enqueueStream(ctx context.Context, client *river.Client[store.Tx], st graphsync.Stream, notifiedAt time.Time) error {
-	args := SyncArgs{ConnectionID: st.Connection, UserID: st.User, NotifiedAt: notifiedAt}
-	if st.Resource != graphsync.Users {
-		args.Resources = []string{st.Resource.Name()}
-	}
+	args := SyncArgs{ConnectionID: st.Connection, UserID: st.User, Resources: []string{st.Resource.Name()}, NotifiedAt: notifiedAt}
 	res, err := client.Insert(ctx, args, nil)
 	if err != nil {
 		return fmt.Errorf("queue the sync of %s: %w", st, err)

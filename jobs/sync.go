@@ -16,14 +16,15 @@ import (
 
 // SyncArgs syncs the resources of one mailbox in one job: a delegated
 // connection's, one user's of an application connection, or (an
-// application connection with no user) the discovery of the tenant's
-// users. One job per mailbox, not per resource, keeps an idle pass over a
-// large fleet cheap.
+// application connection with no user) the tenant-level resources: the
+// discovery of the tenant's users and those enabled on the connection. One
+// job per mailbox, not per resource, keeps an idle pass over a large fleet
+// cheap.
 type SyncArgs struct {
 	ConnectionID int64 `json:"connection_id" river:"unique"`
 	// UserID is the mailbox: the connection's user for a delegated
 	// connection, one user of the tenant for an application connection,
-	// empty for the tenant's user discovery.
+	// empty for the tenant-level resources.
 	UserID string `json:"user_id,omitempty" river:"unique"`
 	// Resources to sync by name; empty means every resource enabled on the
 	// connection.
@@ -88,10 +89,10 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	}
 	req := syncer.Request{Conn: conn, User: conn.UserID, PassStart: job.CreatedAt,
 		Deadline: time.Now().Add(s.cfg.MaxJobDuration), Thorough: args.Thorough}
-	discovery := conn.Kind == store.KindApplication && args.UserID == ""
+	tenant := conn.Kind == store.KindApplication && args.UserID == ""
 	switch {
-	case discovery:
-		req.User, req.Resources = "", []*graphsync.Resource{graphsync.Users}
+	case tenant:
+		req.User, req.Resources = "", tenantWanted(conn.Resources, args.Resources)
 	case conn.Kind == store.KindApplication:
 		// A user who left the tenant since the job was queued is not synced.
 		if live, err := s.store.IsLive(ctx, graphsync.Users.Items(), conn.ID, args.UserID); err != nil || !live {
@@ -134,9 +135,9 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	}
 	// Notifications that arrive while it runs find it running: it syncs
 	// their resources again before it ends.
-	// (User discovery queues more jobs after its sync; a directory
+	// (The tenant's job queues more jobs after its sync; a directory
 	// notification that finds it running is read by the next pass.)
-	for again := 0; out.Done() && s.cfg.Subscriptions != nil && !discovery; again++ {
+	for again := 0; out.Done() && s.cfg.Subscriptions != nil && !tenant; again++ {
 		first := again == 0
 		rerun, now, err := s.finish(ctx, job, conn, req.User, heard)
 		if err != nil {
@@ -157,7 +158,7 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 			return err
 		}
 	}
-	if discovery && out.Done() {
+	if tenant && out.Done() {
 		// A user discovered now is synced in the same pass.
 		client, err := clientFrom(ctx)
 		if err != nil {
@@ -210,16 +211,16 @@ func countUnnotified(job *river.Job[SyncArgs], req syncer.Request, out syncer.Ou
 }
 
 // notified lists, in their usual order, the resources a mailbox's job
-// syncs (user discovery for an application connection's tenant, else the
-// connection's enabled resources) that pick selects.
+// syncs (the tenant-level ones for an application connection's tenant,
+// else the connection's enabled resources) that pick selects.
 func notified(conn *store.Connection, user string, marks store.Notified, pick func(*graphsync.Resource, store.NotifiedMark) bool) []*graphsync.Resource {
-	candidates := graphsync.Resources
+	candidates := wanted(conn.Resources, nil)
 	if conn.Kind == store.KindApplication && user == "" {
-		candidates = []*graphsync.Resource{graphsync.Users}
+		candidates = tenantWanted(conn.Resources, nil)
 	}
 	var out []*graphsync.Resource
 	for _, r := range candidates {
-		if (r == graphsync.Users || slices.Contains(conn.Resources, r)) && pick(r, marks[r]) {
+		if pick(r, marks[r]) {
 			out = append(out, r)
 		}
 	}
@@ -245,12 +246,27 @@ func (s *Service) outcome(ctx context.Context, job *river.Job[SyncArgs], out syn
 	return nil
 }
 
-// wanted lists the resources of a job: those enabled on the connection,
-// of the names asked for (all when none), in sync order.
+// wanted lists the resources of a mailbox's job: those enabled on the
+// connection and read per mailbox, of the names asked for (all when none),
+// in sync order.
 func wanted(enabled []*graphsync.Resource, names []string) []*graphsync.Resource {
 	var out []*graphsync.Resource
-	for _, r := range graphsync.Resources {
+	for _, r := range graphsync.Mailbox(graphsync.Resources) {
 		if slices.Contains(enabled, r) && (len(names) == 0 || slices.Contains(names, r.Name())) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// tenantWanted lists the resources of an application connection's tenant
+// job: user discovery, which every application connection runs, and the
+// tenant-level resources enabled on it, of the names asked for (all when
+// none), user discovery first.
+func tenantWanted(enabled []*graphsync.Resource, names []string) []*graphsync.Resource {
+	var out []*graphsync.Resource
+	for _, r := range graphsync.Tenant(append([]*graphsync.Resource{graphsync.Users}, graphsync.Resources...)) {
+		if (r == graphsync.Users || slices.Contains(enabled, r)) && (len(names) == 0 || slices.Contains(names, r.Name())) {
 			out = append(out, r)
 		}
 	}

@@ -133,6 +133,8 @@ func checkConnection(s *Store, c *Connection) error {
 		return errors.New("tenant id is empty")
 	case c.Kind == KindDelegated && c.UserID == "":
 		return errors.New("user id is empty for a delegated connection")
+	case c.Kind == KindDelegated && len(graphsync.Tenant(c.Resources)) > 0:
+		return fmt.Errorf("%s: read for a whole tenant, only an application connection syncs it", graphsync.Names(graphsync.Tenant(c.Resources)))
 	}
 	return nil
 }

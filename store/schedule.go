@@ -22,8 +22,10 @@ type DueSync struct {
 // the next `within` (already due included), with when each is due: its
 // last successful sync plus interval, or now when it never synced; when
 // connectionID is not 0, only that connection's. For an application
-// connection they are its users' resources and its user discovery; for a
-// delegated one, also the shareable resources of its shared mailboxes. A
+// connection they are its users' resources and its tenant-level streams
+// (no user): user discovery always, and each tenant-level resource
+// enabled on it; for a delegated one, its resources and the shareable
+// resources of its shared mailboxes. A
 // stream with an active change-notification subscription is due after
 // subscribed instead, when that is longer: Graph tells of its changes, and
 // polling is the safety net. A stream that failed is not due again before
@@ -35,13 +37,16 @@ func (s *Store) DueSyncs(ctx context.Context, interval, subscribed, within time.
 			SELECT * FROM connections WHERE status = 'active' AND ($2 = 0 OR id = $2)
 		), wanted AS (
 			SELECT c.id, r.resource, c.user_id
-			FROM conns c CROSS JOIN LATERAL unnest(c.resources) AS r(resource) WHERE c.kind = 'delegated'
+			FROM conns c CROSS JOIN LATERAL unnest(c.resources) AS r(resource)
+			WHERE c.kind = 'delegated' AND r.resource <> ALL($8)
 			UNION ALL
-			SELECT c.id, $3, '' FROM conns c WHERE c.kind = 'application'
+			SELECT c.id, t.resource, ''
+			FROM conns c CROSS JOIN unnest($8::text[]) AS t(resource)
+			WHERE c.kind = 'application' AND (t.resource = $3 OR t.resource = ANY(c.resources))
 			UNION ALL
 			SELECT c.id, r.resource, u.id
 			FROM conns c JOIN `+graphsync.Users.Items().Name+` u ON u.connection_id = c.id AND u.deleted_at IS NULL
-			CROSS JOIN LATERAL unnest(c.resources) AS r(resource) WHERE c.kind = 'application'
+			CROSS JOIN LATERAL unnest(c.resources) AS r(resource) WHERE c.kind = 'application' AND r.resource <> ALL($8)
 			UNION ALL
 			SELECT c.id, r.resource, m.user_id
 			FROM conns c JOIN connection_mailboxes m ON m.connection_id = c.id
@@ -59,8 +64,8 @@ func (s *Store) DueSyncs(ctx context.Context, interval, subscribed, within time.
 		SELECT id, resource, user_id, coalesce(at, now()) FROM due
 		WHERE at IS NULL OR at < now() + $5::interval
 		ORDER BY id, user_id, resource`,
-		interval, connectionID, graphsync.Users.Name(), append(graphsync.Names(graphsync.Resources), graphsync.Users.Name()), within, subscribed,
-		graphsync.Names(graphsync.Shareable(graphsync.Resources)))
+		interval, connectionID, graphsync.Users.Name(), graphsync.Names(graphsync.All()), within, subscribed,
+		graphsync.Names(graphsync.Shareable(graphsync.Resources)), graphsync.Names(graphsync.Tenant(graphsync.All())))
 	if err != nil {
 		return nil, fmt.Errorf("list due syncs: %w", err)
 	}

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
 )
@@ -91,7 +90,7 @@ func report(ctx context.Context, st *store.Store, pass *jobs.Pass, w io.Writer, 
 			what += " (needs " + s.MissingScope + ")"
 		}
 		who := fmt.Sprintf("connection %d", s.Connection)
-		if s.User != "" && s.Resource != graphsync.Users {
+		if s.User != "" && !s.Resource.TenantLevel() {
 			who += " user " + s.User
 		}
 		failed = append(failed, fmt.Sprintf("%s %s: %s: %s", who, s.Resource.Name(), what, oneLine(s.LastError)))
