@@ -74,9 +74,12 @@ type Details struct {
 	Wanted func(raw []byte) bool
 	// Version changes whenever the item's details may have changed.
 	Version func(raw []byte) string
+	// Via is a column of the item's table whose value Path needs (a drive
+	// item's drive); empty for none.
+	Via string
 	// Path lists the details of item, given the user's path (/me or
-	// /users/{id}).
-	Path func(user, item string) string
+	// /users/{id}) and the item's Via value.
+	Path func(user, via, item string) string
 	// ContentPath is the Graph path of one detail's content ($value).
 	ContentPath func(user, item, id string) string
 }
@@ -101,7 +104,7 @@ var mailAttachmentDetails = &Details{
 		}
 		return topString(raw, `"lastModifiedDateTime"`)
 	},
-	Path: func(user, msg string) string {
+	Path: func(user, _, msg string) string {
 		return user + "/messages/" + url.PathEscape(msg) + "/attachments" + attachmentSelect
 	},
 	ContentPath: func(user, msg, id string) string {

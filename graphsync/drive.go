@@ -130,10 +130,12 @@ var driveItems = &Table{
 		}
 		return user + "/drive/root/delta"
 	},
-	Seen:  true,
-	Tree:  true,
-	Reset: []string{"deleted_with"},
-	Map:   mapDriveItem,
+	Seen:    true,
+	Tree:    true,
+	Reset:   []string{"deleted_with"},
+	Map:     mapDriveItem,
+	Prefer:  hierarchicalSharing,
+	Details: drivePermissionDetails,
 	// A full delta round of ids lists every live item: OneDrive deletions
 	// sometimes come without a tombstone (OneDrive/onedrive-api-docs#1927).
 	Reconcile: &Reconcile{

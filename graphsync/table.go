@@ -79,6 +79,9 @@ type Table struct {
 	// Removed reports whether an item is a deletion; default: an @removed
 	// tombstone.
 	Removed func(raw []byte) bool
+	// Prefer is sent as a Prefer header with the table's requests (drive
+	// delta's hierarchicalsharing); empty for none.
+	Prefer string
 	// Path is the Graph path of a stream's first request, given the user's
 	// path (/me, or /users/{id} for an application connection) and the
 	// stream's container (a folder id).

@@ -2,13 +2,78 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/internal/verify"
+	"github.com/graphsync/graphsync/internal/worker"
 )
+
+// changePermissions shares, through an anonymous link, an item of a drive
+// of the truth (drivePermissions or sitePermissions) that inherits its
+// permissions, and removes a sharing permission an item holds itself; it
+// returns item/permission of both.
+func (b *bundle) changePermissions(t *testing.T, resource string) (added, removed [2]string) {
+	t.Helper()
+	type perm struct {
+		ID    string          `json:"id"`
+		Link  json.RawMessage `json:"link"`
+		Drive string          `json:"@emulator.driveId"`
+		Item  string          `json:"@emulator.itemId"`
+		From  string          `json:"@emulator.inheritedFrom"`
+	}
+	var perms []perm
+	for _, raw := range b.truth(t, b.em.Users()[0].ID, resource) {
+		var p perm
+		if err := json.Unmarshal(raw, &p); err != nil {
+			t.Fatal(err)
+		}
+		perms = append(perms, p)
+	}
+	var drive string
+	for _, p := range perms {
+		if p.Item == p.From && len(p.Link) > 0 && removed[0] == "" {
+			if err := b.em.RemovePermission(p.Drive, p.Item, p.ID); err != nil {
+				t.Fatal(err)
+			}
+			removed, drive = [2]string{p.Item, p.ID}, p.Drive
+		}
+	}
+	for _, p := range perms {
+		if p.Item != p.From && p.Drive == drive && p.Item != removed[0] && added[0] == "" {
+			id, err := b.em.AddPermission(p.Drive, p.Item, emulator.PermissionSpec{Kind: "link", LinkType: "view", Scope: "anonymous"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			added = [2]string{p.Item, id}
+		}
+	}
+	if added[0] == "" || removed[0] == "" {
+		t.Fatalf("no permission to add (%v) or remove (%v)", added, removed)
+	}
+	return added, removed
+}
+
+// assertPermissionChanged checks that the added permission is live, on its
+// item's own, reaching outside the tenant, and the removed one deleted.
+func (b *bundle) assertPermissionChanged(t *testing.T, added, removed [2]string) {
+	t.Helper()
+	if n := b.count(t, `SELECT count(*) FROM drive_item_permissions WHERE item_id = $1 AND id = $2 AND deleted_at IS NULL
+		AND kind = 'link' AND link_scope = 'anonymous' AND reaches_outside`, added[0], added[1]); n != len(b.conns) {
+		t.Fatalf("added permission %v stored live %d times, want %d", added, n, len(b.conns))
+	}
+	if n := b.count(t, `SELECT count(*) FROM drive_item_access WHERE item_id = $1 AND permission_id = $2 AND NOT inherited`,
+		added[0], added[1]); n != len(b.conns) {
+		t.Fatalf("added permission %v applies %d times, want %d", added, n, len(b.conns))
+	}
+	if n := b.count(t, `SELECT count(*) FROM drive_item_permissions WHERE item_id = $1 AND id = $2 AND deleted_at IS NOT NULL`,
+		removed[0], removed[1]); n != len(b.conns) {
+		t.Fatalf("removed permission %v marked deleted %d times, want %d", removed, n, len(b.conns))
+	}
+}
 
 // selectedSites picks every site of the tenant, the first by URL and the
 // others by id, and a site the tenant does not have.
@@ -47,7 +112,10 @@ func (b *bundle) assertSitesMatchTruth(t *testing.T) {
 func TestSitesSyncMatchesGroundTruth(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{emu: emulator.Config{Users: 2, MessagesPerUser: 1, DriveItemsPerLibrary: 60},
-		resources: []string{"sites"}, sites: selectedSites, application: true})
+		resources: []string{"sites"}, sites: selectedSites, application: true,
+		// Permission reads cost 5 resource units each: a budget that
+		// keeps the test short.
+		worker: func(c *worker.Config) { c.Graph.DriveUnitsPerMinute = 60000 }})
 	b.syncNow(t, 2*time.Minute)
 	b.assertSitesMatchTruth(t)
 	if n := b.count(t, "SELECT count(*) FROM drive_items WHERE drive_id IN (SELECT id FROM site_drives) AND path LIKE '/%/%' AND deleted_at IS NULL"); n == 0 {
@@ -60,6 +128,13 @@ func TestSitesSyncMatchesGroundTruth(t *testing.T) {
 	if n := b.count(t, "SELECT count(*) FROM connections WHERE status <> 'active'"); n != 0 {
 		t.Fatalf("%d connections not active after a missing site", n)
 	}
+
+	// A permission added to an item that inherited, and one removed from
+	// an item holding its own, show after the next sync.
+	added, removed := b.changePermissions(t, "sitePermissions")
+	b.syncNow(t, 2*time.Minute)
+	b.assertSitesMatchTruth(t)
+	b.assertPermissionChanged(t, added, removed)
 
 	library := 0
 	for i := 0; i < 40 && library < 8; i++ {

@@ -52,12 +52,18 @@ func (s *Store) QueueDetailsTx(ctx context.Context, tx Tx, t *graphsync.Table, c
 // PendingDetail is a live item whose details are to be read.
 type PendingDetail struct {
 	ItemID, Version string
+	// Via is the item's Details.Via column ("" without one).
+	Via string
 }
 
 // PendingDetails returns up to limit live items of t of a user whose
 // details are to be read, oldest queued first.
 func (s *Store) PendingDetails(ctx context.Context, t *graphsync.Table, conn int64, user string, limit int) ([]PendingDetail, error) {
-	rows, err := s.pool.Query(ctx, `SELECT d.item_id, coalesce(d.want_version, '') FROM detail_fetches d
+	via := "''"
+	if v := t.Details.Via; v != "" {
+		via = "coalesce(i." + v + ", '')"
+	}
+	rows, err := s.pool.Query(ctx, `SELECT d.item_id, coalesce(d.want_version, ''), `+via+` FROM detail_fetches d
 		JOIN `+t.Name+` i ON i.connection_id = d.connection_id AND i.id = d.item_id AND i.deleted_at IS NULL
 		WHERE d.connection_id = $1 AND d.user_id = $2 AND d.table_name = $3 AND d.want_version IS DISTINCT FROM d.done_version
 		ORDER BY d.queued_at, d.item_id LIMIT $4`, conn, CleanText(user), t.Details.Table.Name, limit)
@@ -66,7 +72,7 @@ func (s *Store) PendingDetails(ctx context.Context, t *graphsync.Table, conn int
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PendingDetail, error) {
 		var p PendingDetail
-		return p, r.Scan(&p.ItemID, &p.Version)
+		return p, r.Scan(&p.ItemID, &p.Version, &p.Via)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list %ss whose %s to read: %w", t.Item, t.Details.Table.Name, err)

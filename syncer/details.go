@@ -52,8 +52,11 @@ func (r *run) syncDetails(ctx context.Context, t *graphsync.Table) error {
 			break
 		}
 	}
+	if d.ContentPath == nil {
+		return nil
+	}
 	on, err := r.eng.store.AttachmentContentOn(ctx, r.req.Conn.ID, r.eng.cfg.AttachmentContent)
-	if err != nil || !on || d.ContentPath == nil {
+	if err != nil || !on {
 		return err
 	}
 	return r.syncContents(ctx, d)
@@ -64,7 +67,7 @@ func (r *run) syncDetails(ctx context.Context, t *graphsync.Table) error {
 // the version queued.
 func (r *run) readDetails(ctx context.Context, t *graphsync.Table, p store.PendingDetail) error {
 	d := t.Details
-	page, err := r.getPage(ctx, d.Path(r.userPath(), p.ItemID), pageOpts{})
+	page, err := r.getPage(ctx, d.Path(r.userPath(), p.Via, p.ItemID), pageOpts{})
 	gone := graph.IsNotFound(err)
 	if err != nil && !gone {
 		return fmt.Errorf("read %s of %s %s: %w", d.Table.Name, t.Item, p.ItemID, err)

@@ -21,6 +21,9 @@ func (r *run) syncDrive(ctx context.Context) error {
 	if err := r.runDelta(ctx, r.tableStream(t, st, t.Path(r.userPath(), st.Container), graphsync.Window{})); err != nil {
 		return err
 	}
+	if err := r.syncDetails(ctx, t); err != nil {
+		return err
+	}
 	if err := r.reconcile(ctx, t, []string{graphsync.OwnDrive}); err != nil {
 		return err
 	}

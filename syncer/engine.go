@@ -650,8 +650,12 @@ func (r *run) call(tok string, o pageOpts) graph.Call {
 	if size == 0 {
 		size = r.eng.cfg.PageSizes[r.resource]
 	}
+	var headers map[string]string
+	if p := r.resource.Items().Prefer; p != "" {
+		headers = map[string]string{"Prefer": p}
+	}
 	return graph.Call{Token: tok, Mailbox: r.req.User, Tenant: r.req.Conn.TenantID, Service: r.resource.Service(),
-		Resource: r.resource.Name(), ImmutableIDs: true, PageSize: size, Salvage: o.salvage}
+		Resource: r.resource.Name(), ImmutableIDs: true, PageSize: size, Salvage: o.salvage, Headers: headers}
 }
 
 // pageOpts asks for a page smaller than the configured size, or salvaged

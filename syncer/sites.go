@@ -51,6 +51,9 @@ func (r *run) syncSites(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.syncDetails(ctx, t); err != nil {
+		return err
+	}
 	return r.reconcile(ctx, t, libraries)
 }
 

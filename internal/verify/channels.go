@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -156,9 +157,21 @@ func decodeChannelTruth(raw json.RawMessage) (channelTruth, json.RawMessage, err
 // withoutEmulatorKeys drops the emulator's @emulator.* annotations of a
 // truth object.
 func withoutEmulatorKeys(raw json.RawMessage) json.RawMessage {
+	return withoutKeys(raw, func(key string) bool { return strings.HasPrefix(key, `"@emulator.`) })
+}
+
+// withoutMembers drops the named top-level members of a truth object.
+func withoutMembers(raw json.RawMessage, names ...string) json.RawMessage {
+	return withoutKeys(raw, func(key string) bool {
+		return slices.ContainsFunc(names, func(n string) bool { return key == `"`+n+`"` })
+	})
+}
+
+// withoutKeys drops the top-level members whose quoted key drop selects.
+func withoutKeys(raw json.RawMessage, drop func(key string) bool) json.RawMessage {
 	out := []byte{'{'}
 	jsonscan.Members(raw, func(key, val []byte) bool {
-		if strings.HasPrefix(string(key), `"@emulator.`) {
+		if drop(string(key)) {
 			return true
 		}
 		if len(out) > 1 {

@@ -30,11 +30,25 @@ func Drive(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 	if err != nil {
 		return nil, err
 	}
-	return []Result{r}, nil
+	perms, err := Truth(ctx, emulatorURL, userID, "drivePermissions")
+	if err != nil {
+		return nil, err
+	}
+	p, err := permissions(ctx, pool, emulatorURL, connectionID, userID, perms,
+		"i.user_id = $2 AND i.deleted_at IS NULL AND "+notLibraryOf("i"))
+	if err != nil {
+		return nil, err
+	}
+	return []Result{r, p}, nil
 }
 
 // notLibrary leaves out the items of the libraries a connection syncs.
 const notLibrary = "coalesce(drive_id, '') NOT IN (SELECT id FROM site_drives WHERE connection_id = $1)"
+
+// notLibraryOf is notLibrary of the drive items named alias.
+func notLibraryOf(alias string) string {
+	return "coalesce(" + alias + ".drive_id, '') NOT IN (SELECT id FROM site_drives WHERE connection_id = $1)"
+}
 
 // driveItems compares the live drive items in scope ($1 the connection,
 // $2 the user) with truth, as Drive describes; resource names the truth
@@ -103,7 +117,13 @@ func driveItems(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, con
 		return Result{}, fmt.Errorf("read drive_items: %w", err)
 	}
 	r := compare("drive_items", connectionID, want, got)
-	c := rowCheck{table: graphsync.Drive.Items(), natural: []string{"parent_id", "name"}, scope: scope}
+	// Delta serves the shared facet on the items holding permissions of
+	// their own only (Prefer: hierarchicalsharing), the truth on every
+	// shared item: sharing is compared through the permissions.
+	for i, raw := range truth {
+		truth[i] = withoutMembers(raw, "shared")
+	}
+	c := rowCheck{table: graphsync.Drive.Items(), natural: []string{"parent_id", "name"}, scope: scope, extra: []string{"shared"}}
 	if err := r.deep(ctx, pool, emulatorURL, c, userID, resource, truth, want, nil); err != nil {
 		return Result{}, err
 	}

@@ -127,5 +127,21 @@ func Sites(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 		return nil, err
 	}
 	items.Table = "drive_items (libraries)"
-	return append(out, items), nil
+	perms, err := Truth(ctx, emulatorURL, asker, "sitePermissions")
+	if err != nil {
+		return nil, err
+	}
+	perms = slices.DeleteFunc(perms, func(raw json.RawMessage) bool {
+		var o struct {
+			Drive string `json:"@emulator.driveId"`
+		}
+		return json.Unmarshal(raw, &o) != nil || !libIDs[o.Drive]
+	})
+	p, err := permissions(ctx, pool, emulatorURL, connectionID, rowsUser, perms,
+		"i.user_id = $2 AND i.deleted_at IS NULL AND NOT ("+notLibraryOf("i")+")")
+	if err != nil {
+		return nil, err
+	}
+	p.Table = "drive_item_access (libraries)"
+	return append(out, items, p), nil
 }
