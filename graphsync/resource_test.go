@@ -62,6 +62,7 @@ func TestTablesMapToTheirColumns(t *testing.T) {
 		"teams":            `{"id":"t","displayName":"T","isArchived":false}`,
 		"channels":         `{"id":"19:c@thread.tacv2","displayName":"General","membershipType":"standard"}`,
 		"channel_messages": `{"id":"2","replyToId":"1","channelIdentity":{"teamId":"t","channelId":"c1"},"body":{"content":"x"}}`,
+		"groups":           `{"id":"g","displayName":"G","groupTypes":["Unified"],"mailEnabled":true,"createdDateTime":"2024-01-02T03:04:05Z"}`,
 	}
 	for _, tb := range graphsync.Tables() {
 		if tb.Map == nil {

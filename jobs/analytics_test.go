@@ -23,6 +23,8 @@ func TestSchemaDocExampleQueries(t *testing.T) {
 	}
 	b := setup(t, options{emu: emulator.Config{Users: 2, MessagesPerUser: 100},
 		resources: []string{"mail", "calendar", "drive", "chats", "channels"}})
+	// Groups are the tenant's, synced by an application connection.
+	b.connectTenant(t, []string{"groups"})
 	b.syncNow(t, 2*time.Minute)
 	for _, q := range queries {
 		rows, err := b.store.Pool().Query(t.Context(), q[1])

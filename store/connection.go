@@ -241,12 +241,18 @@ func (s *Store) SetTenantStatusTx(ctx context.Context, tx Tx, tenant, status, co
 
 // SetResources replaces the resources synced for a connection.
 func (s *Store) SetResources(ctx context.Context, id int64, resources []*graphsync.Resource) error {
-	tag, err := s.pool.Exec(ctx, "UPDATE connections SET resources = $2, updated_at = now() WHERE id = $1", id, nonNil(graphsync.Names(resources)))
+	var kind string
+	err := s.pool.QueryRow(ctx, "UPDATE connections SET resources = $2, updated_at = now() WHERE id = $1 AND (kind = $3 OR cardinality($4::text[]) = 0) RETURNING kind",
+		id, nonNil(graphsync.Names(resources)), KindApplication, nonNil(graphsync.Names(graphsync.Tenant(resources)))).Scan(&kind)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.Connection(ctx, id); err != nil {
+			return fmt.Errorf("set resources of connection %d: %w", id, err)
+		}
+		return fmt.Errorf("set resources of connection %d: %s: read for a whole tenant, only an application connection syncs it",
+			id, graphsync.Names(graphsync.Tenant(resources)))
+	}
 	if err != nil {
 		return fmt.Errorf("set resources of connection %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("set resources of connection %d: %w", id, ErrNotFound)
 	}
 	return nil
 }
