@@ -10,10 +10,17 @@ import (
 )
 
 // adapt is a gate's share of its configured rate and concurrency, moved by
-// what Graph answers: additive increase while answers are healthy,
-// multiplicative decrease on 429 and 503, and a ceiling from the rate-limit
-// headers the service sends as its budget runs low, so that the gate slows
-// down before Graph has to throttle it.
+// what Graph answers: multiplicative decrease on 429 and 503, additive
+// increase while answers are healthy and the gate is saturated, and a
+// ceiling from the rate-limit headers the service sends as its budget runs
+// low, so that the gate slows down before Graph has to throttle it.
+//
+// A gate remembers where Graph throttled it (the lower of the rate it was
+// set to and the rate it actually sent at, spread over the Retry-After
+// given): after a cut it climbs back quickly to just under that ceiling,
+// then probes above it slowly, so that it runs close to the ceiling and
+// meets it seldom. Each meeting costs the requests already in flight, all
+// answered 429.
 //
 // Which service sends which header (checked against Microsoft's pages):
 // SharePoint and OneDrive send RateLimit-Limit, RateLimit-Remaining and
@@ -22,12 +29,16 @@ import (
 // 1.8 of its budget) once past 80%. Outlook and Teams send none: there only
 // 429s and 503s teach the gate.
 type adapt struct {
-	service string // metric label
-	fixed   bool   // never moves (Config.FixedGates)
+	service string  // metric label
+	fixed   bool    // never moves (Config.FixedGates)
+	base    float64 // configured rate in units per second; 0: none
 	mu      sync.Mutex
 	slowed  bool // counted in graphsync_graph_gates_slowed
 	// factor is the share of the configured rate in use, in [minFactor, 1].
 	factor float64
+	// learned is the factor Graph last throttled the gate at; 0 before
+	// any throttling, or once the gate has probed well past it.
+	learned float64
 	// conc is the concurrency cap in use, in [1, maxConc]; maxConc 0 means
 	// the gate has no cap.
 	conc, maxConc float64
@@ -37,6 +48,16 @@ type adapt struct {
 	ceilingUntil time.Time
 	lastCut      time.Time
 	lastGrow     time.Time
+	// saturated: a request waited for the gate's tokens or slots since the
+	// last growth. A gate that is not used to the full has nothing to learn
+	// by growing.
+	saturated bool
+	// Units sent since the gate's first request (at firstSent), and at
+	// the last cut, after which sending resumed at resumeAt.
+	firstSent, resumeAt  time.Time
+	sentTotal, sentAtCut float64
+	// throttles counts cuts on 429 or 503, for status.
+	throttles int64
 }
 
 const (
@@ -47,15 +68,30 @@ const (
 	cutFactor = 0.5
 	cutEvery  = time.Second
 	// growPerSecond is the additive increase of factor per second of
-	// healthy answers: back from half to the configured rate in 10s.
+	// healthy saturated answers while no ceiling is known: back from half
+	// to the configured rate in 10s.
 	growPerSecond = 0.05
+	// Once Graph has throttled the gate at learned, it climbs back at
+	// recoverPerSecond of learned to settle×learned (in about a second
+	// from a cut), then at probePerSecond of learned: over 30s to reach
+	// the ceiling again, so that Graph throttles it about twice a minute
+	// at most. Past forgetAbove×learned the ceiling has moved and is
+	// forgotten.
+	recoverPerSecond = 0.5
+	settle           = 0.95
+	probePerSecond   = 0.0015
+	forgetAbove      = 1.1
 	// nearCut is the decrease when the directory says its budget is
 	// more than 80% used: gentler than a 429's.
 	nearCut = 0.9
+	// burstSpan bounds the burst of a gate Graph has throttled: a full
+	// bucket at the start of the service's window would otherwise add the
+	// configured burst to a window already filled at the learned rate.
+	burstSpan = 500 * time.Millisecond
 )
 
-func newAdapt(maxConc int, service string, fixed bool) *adapt {
-	return &adapt{service: service, fixed: fixed, factor: 1, conc: float64(maxConc), maxConc: float64(maxConc)}
+func newAdapt(base float64, maxConc int, service string, fixed bool) *adapt {
+	return &adapt{service: service, fixed: fixed, base: base, factor: 1, conc: float64(maxConc), maxConc: float64(maxConc)}
 }
 
 // observe moves the gate after an answer of status with header h.
@@ -76,39 +112,113 @@ func (a *adapt) observe(status int, h http.Header, now time.Time) {
 	}
 	switch {
 	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
-		if a.cut(cutFactor, now) {
-			gateCutsTotal.WithLabelValues(a.service, "throttled").Inc()
+		if now.Sub(a.lastCut) < cutEvery {
+			return
 		}
+		a.learn(h, now)
+		a.cut(cutFactor, now)
+		a.throttles++
+		gateCutsTotal.WithLabelValues(a.service, "throttled").Inc()
 	case status >= 200 && status < 300:
 		if p, ok := limitPercentage(h); ok && p >= 0.8 {
-			if a.cut(nearCut, now) {
+			if now.Sub(a.lastCut) >= cutEvery {
+				a.cut(nearCut, now)
 				gateCutsTotal.WithLabelValues(a.service, "near_limit").Inc()
 			}
 			return
 		}
-		if !a.lastGrow.IsZero() {
-			dt := min(now.Sub(a.lastGrow), time.Second).Seconds()
-			a.factor = min(1, a.factor+growPerSecond*dt)
-		}
-		a.lastGrow = now
-		if a.maxConc > 0 {
-			a.conc = min(a.maxConc, a.conc+1/a.conc)
-		}
+		a.grow(now)
 	}
 }
 
-// cut decreases the factor and cap by the factor by, and reports whether
-// it did (once per cutEvery).
-func (a *adapt) cut(by float64, now time.Time) bool {
-	if now.Sub(a.lastCut) < cutEvery {
-		return false
+// learn records the factor Graph throttled the gate at: the factor set, or
+// less when the gate sent less. What it sent since it resumed after the
+// previous cut (or since its first request) is spread from then to the end
+// of the Retry-After now given: Graph's window has let that much through in
+// that time. It is never below half the factor set, lest a gate that
+// idled most of the time learn a ceiling it never met.
+func (a *adapt) learn(h http.Header, now time.Time) {
+	f := a.factor
+	var wait time.Duration
+	if secs, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After"))); err == nil && secs > 0 {
+		wait = time.Duration(secs) * time.Second
 	}
+	from, units := a.firstSent, a.sentTotal
+	if !a.resumeAt.IsZero() {
+		from, units = a.resumeAt, a.sentTotal-a.sentAtCut
+	}
+	if span := now.Add(wait).Sub(from); a.base > 0 && !from.IsZero() && span >= time.Second {
+		f = max(f*cutFactor, min(f, units/span.Seconds()/a.base))
+	}
+	a.learned = max(minFactor, f)
+	a.resumeAt, a.sentAtCut = now.Add(wait), a.sentTotal
+}
+
+// grow is the increase after a healthy answer.
+func (a *adapt) grow(now time.Time) {
+	last := a.lastGrow
+	a.lastGrow = now
+	if !a.saturated {
+		return
+	}
+	a.saturated = false
+	if a.maxConc > 0 {
+		a.conc = min(a.maxConc, a.conc+1/a.conc)
+	}
+	if last.IsZero() {
+		return
+	}
+	dt := min(now.Sub(last), time.Second).Seconds()
+	switch l := a.learned; {
+	case l == 0:
+		a.factor += growPerSecond * dt
+	case a.factor < settle*l:
+		a.factor = min(settle*l, a.factor+recoverPerSecond*l*dt)
+	default:
+		a.factor += probePerSecond * l * dt
+		if a.factor > forgetAbove*l {
+			a.learned = 0
+		}
+	}
+	a.factor = min(1, a.factor)
+}
+
+// cut decreases the factor and cap by the factor by, from the learned
+// ceiling when it is lower.
+func (a *adapt) cut(by float64, now time.Time) {
 	a.lastCut, a.lastGrow = now, now
-	a.factor = max(minFactor, a.factor*by)
+	f := a.factor
+	if a.learned > 0 {
+		f = min(f, a.learned)
+	}
+	a.factor = max(minFactor, f*by)
 	if a.maxConc > 0 {
 		a.conc = max(1, math.Floor(a.conc*by))
 	}
-	return true
+}
+
+// took records that a request of cost units left through the gate, and
+// whether it had to wait for it.
+func (a *adapt) took(cost float64, waited bool, now time.Time) {
+	if a.fixed {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.firstSent.IsZero() {
+		a.firstSent = now
+	}
+	a.sentTotal += cost
+	if waited {
+		a.saturated = true
+	}
+}
+
+// waited records that a request waited for the gate's slots.
+func (a *adapt) waited() {
+	a.mu.Lock()
+	a.saturated = true
+	a.mu.Unlock()
 }
 
 // count keeps graphsync_graph_gates_slowed in step; a.mu is held.
@@ -143,6 +253,16 @@ func (a *adapt) rate(configured float64, now time.Time) float64 {
 		r = min(r, a.ceiling)
 	}
 	return r
+}
+
+// burst is the bucket's burst given the configured one at rate r.
+func (a *adapt) burst(configured int, r float64) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.learned == 0 {
+		return configured
+	}
+	return max(1, min(configured, int(math.Ceil(r*burstSpan.Seconds()))))
 }
 
 // state is the factor and concurrency cap in use (0: no cap).

@@ -79,20 +79,21 @@ func (s *share) tryTake(cost float64, now time.Time) bool {
 // throttled or warned (the bucket takes the rate of its latest taker, so a
 // process that learned to slow down slows every process). It asks the
 // database once per slice, not per request.
-func (s *share) spend(ctx context.Context, b Budgets, holder string, cost, rate float64, now func() time.Time) error {
+// It reports whether it had to wait for the bucket to refill.
+func (s *share) spend(ctx context.Context, b Budgets, holder string, cost, rate float64, now func() time.Time) (waited bool, err error) {
 	cost = min(cost, s.burst)
 	for {
 		if s.tryTake(cost, now()) {
-			return nil
+			return waited, nil
 		}
 		select {
 		case s.turn <- struct{}{}:
 		case <-ctx.Done():
-			return ctx.Err()
+			return waited, ctx.Err()
 		}
 		if s.tryTake(cost, now()) { // the previous turn brought enough
 			<-s.turn
-			return nil
+			return waited, nil
 		}
 		// The slice lapses a lease after it was asked for: the database
 		// may have granted it any time after.
@@ -102,7 +103,7 @@ func (s *share) spend(ctx context.Context, b Budgets, holder string, cost, rate 
 		if err != nil {
 			<-s.turn
 			budgetTakesTotal.WithLabelValues(svc, "error").Inc()
-			return fmt.Errorf("take from the %s budget: %w", scopeNoun(s.scope), err)
+			return waited, fmt.Errorf("take from the %s budget: %w", scopeNoun(s.scope), err)
 		}
 		if granted >= cost {
 			budgetTakesTotal.WithLabelValues(svc, "granted").Inc()
@@ -110,16 +111,17 @@ func (s *share) spend(ctx context.Context, b Budgets, holder string, cost, rate 
 			s.tokens, s.expires = granted-cost, start.Add(s.lease)
 			s.mu.Unlock()
 			<-s.turn
-			return nil
+			return waited, nil
 		}
 		// Keep the turn while waiting: the others would only ask again.
 		budgetTakesTotal.WithLabelValues(svc, "empty").Inc()
 		wait := max(time.Duration((cost-left)/rate*float64(time.Second)), time.Millisecond)
 		budgetWaitSeconds.WithLabelValues(svc).Add(wait.Seconds())
+		waited = true
 		err = sleep(ctx, wait)
 		<-s.turn
 		if err != nil {
-			return err
+			return waited, err
 		}
 	}
 }

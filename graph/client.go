@@ -55,6 +55,12 @@ type Config struct {
 	// DriveUnitsPerMinute limits OneDrive resource units per tenant; 1,200
 	// is the documented limit for the smallest tenants.
 	DriveUnitsPerMinute int
+	// DirectoryUnitsPer10s limits the directory's (users, groups)
+	// resource units per tenant in any 10 seconds; 3,500 is the documented
+	// limit for tenants of under 50 users (5,000 up to 500 users, 8,000
+	// above). Without it the directory's RateLimit warnings and 429s
+	// would have no rate to slow down.
+	DirectoryUnitsPer10s int
 	// FixedGates keeps every gate at its configured rate and concurrency
 	// whatever Graph answers (Retry-After windows are still honoured); by
 	// default gates adapt (see adapt.go). For comparisons.
@@ -80,6 +86,7 @@ const (
 	defaultMailboxConcurrency = 4
 	defaultTenantRate         = rate.Limit(20)
 	defaultDriveUnits         = 1200
+	defaultDirectoryUnits     = 3500
 	defaultMaxInlineWait      = 5 * time.Second
 	defaultMaxRetries         = 3
 	maxBodyBytes              = 64 << 20
@@ -109,6 +116,10 @@ func (c *Config) validate() error {
 		return errors.New("graphsync: Config.TenantRate must not be negative")
 	case c.DriveUnitsPerMinute < 0:
 		return errors.New("graphsync: Config.DriveUnitsPerMinute must not be negative")
+	case c.DirectoryUnitsPer10s < 0:
+		return errors.New("graphsync: Config.DirectoryUnitsPer10s must not be negative")
+	case c.DirectoryUnitsPer10s > 0 && c.DirectoryUnitsPer10s < 2:
+		return errors.New("graphsync: Config.DirectoryUnitsPer10s must be at least 2")
 	case c.TenantRate > 0 && c.TenantRate < 2:
 		return errors.New("graphsync: Config.TenantRate must be at least 2 requests per second")
 	case c.DriveUnitsPerMinute > 0 && c.DriveUnitsPerMinute < 2:
@@ -138,6 +149,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.DriveUnitsPerMinute == 0 {
 		c.DriveUnitsPerMinute = defaultDriveUnits
+	}
+	if c.DirectoryUnitsPer10s == 0 {
+		c.DirectoryUnitsPer10s = defaultDirectoryUnits
 	}
 	if c.MaxInlineWait == 0 {
 		c.MaxInlineWait = defaultMaxInlineWait
@@ -217,29 +231,30 @@ func (c *Client) newGate(k graphsync.Scope) *gate {
 	switch {
 	case k.IsMailbox():
 		g.base = float64(c.cfg.MailboxRate)
-		g.lim = rate.NewLimiter(c.cfg.MailboxRate, c.cfg.MailboxBurst)
+		g.lim, g.burst = rate.NewLimiter(c.cfg.MailboxRate, c.cfg.MailboxBurst), c.cfg.MailboxBurst
 		g.slots = newSlots(c.cfg.MailboxConcurrency)
-		g.adapt = newAdapt(c.cfg.MailboxConcurrency, graphsync.Outlook.String(), c.cfg.FixedGates)
+		g.adapt = newAdapt(g.base, c.cfg.MailboxConcurrency, graphsync.Outlook.String(), c.cfg.FixedGates)
 		return g
 	case k.Service == graphsync.Teams:
 		budget = Budget{Units: float64(c.cfg.TenantRate), Per: time.Second}
 	case k.Service == graphsync.OneDrive:
 		budget = Budget{Units: float64(c.cfg.DriveUnitsPerMinute), Per: time.Minute}
+	case k.Service == graphsync.Directory:
+		budget = Budget{Units: float64(c.cfg.DirectoryUnitsPer10s), Per: 10 * time.Second}
 	}
-	g.adapt = newAdapt(0, k.Service.String(), c.cfg.FixedGates)
 	if budget.Units == 0 {
-		// The directory's budget depends on tenant size and query shape;
-		// we only keep its Retry-After windows.
+		g.adapt = newAdapt(0, 0, k.Service.String(), c.cfg.FixedGates)
 		return g
 	}
 	if c.cfg.Budgets != nil {
 		g.share = newShare(k, budget)
 		g.base = g.share.rate
-		return g
+	} else {
+		r, burst, _ := budget.bucket()
+		g.base, g.burst = r, max(1, int(burst))
+		g.lim = rate.NewLimiter(rate.Limit(r), g.burst)
 	}
-	r, burst, _ := budget.bucket()
-	g.base = r
-	g.lim = rate.NewLimiter(rate.Limit(r), max(1, int(burst)))
+	g.adapt = newAdapt(g.base, 0, k.Service.String(), c.cfg.FixedGates)
 	return g
 }
 

@@ -93,9 +93,6 @@ func (c *Client) Forward(ctx context.Context, call Call, f Forwarded) (*http.Res
 	}
 	start := time.Now()
 	resp, err := c.cfg.HTTPClient.Do(req)
-	if err == nil && g != nil {
-		g.adapt.observe(resp.StatusCode, resp.Header, c.now())
-	}
 	if err == nil && isRetryStatus(resp.StatusCode) {
 		ra, given := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 		if !given {

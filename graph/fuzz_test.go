@@ -88,7 +88,11 @@ func FuzzSplitPage(f *testing.F) {
 // FuzzValidDeep: the depth-unlimited validator agrees with encoding/json on
 // everything within encoding/json's nesting limit.
 func FuzzValidDeep(f *testing.F) {
-	for _, s := range []string{`{}`, `[1,-0.5e+3,"a\u00e9",true,false,null,{"k":[]}]`, `01`, `1.`, `-`, `"\x"`, `{"a" 1}`, `[1,]`, `{"a":1,}`, " 1 ", "\"\x1f\"", "\"\xff\"", `"\u12G4"`} {
+	for _, s := range []string{`{}`, `[1,-0.5e+3,"a\u00e9",true,false,null,{"k":[]}]`, `01`, `1.`, `-`, `"\x"`, `{"a" 1}`, `[1,]`, `{"a":1,}`, " 1 ", "\"\x1f\"", "\"\xff\"", `"\u12G4"`,
+		// Long strings, read eight bytes at a time: a quote, backslash or
+		// control character at each offset of a word.
+		`["0123456789abcdef\"0123456789"]`, `"0123456\\789abcdef"`, "\"01234567\x0189abcdef\"", `"0123456789abcde\u00e9f"`,
+		`"01234567\"`, "\"é0123456789abcdef\xffé\"", `{"0123456789abcdef":"0123456789abcdef"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ type gate struct {
 	// it, at the share adapt leaves.
 	base  float64
 	lim   *rate.Limiter
+	burst int // lim's configured burst
 	share *share
 	slots *slots // nil: no concurrency cap
 	adapt *adapt
@@ -47,21 +49,23 @@ func newSlots(limit int) *slots { return &slots{limit: limit, free: make(chan st
 
 // acquire takes n slots at once (fewer if the limit is lower: a batch
 // must not wait for ever behind a cap cut below its size).
-func (s *slots) acquire(ctx context.Context, n int) (int, error) {
+// It reports whether it had to wait for them.
+func (s *slots) acquire(ctx context.Context, n int) (held int, waited bool, err error) {
 	for {
 		s.mu.Lock()
 		n = max(1, min(n, s.limit))
 		if s.used+n <= s.limit {
 			s.used += n
 			s.mu.Unlock()
-			return n, nil
+			return n, waited, nil
 		}
 		free := s.free
 		s.mu.Unlock()
+		waited = true
 		select {
 		case <-free:
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, waited, ctx.Err()
 		}
 	}
 }
@@ -214,8 +218,12 @@ func (gs *gates) acquire(ctx context.Context, g *gate, cost, n int, maxWait time
 		if g.slots != nil {
 			_, conc := g.adapt.state()
 			g.slots.setLimit(conc)
-			if held, err = g.slots.acquire(ctx, n); err != nil {
+			var waited bool
+			if held, waited, err = g.slots.acquire(ctx, n); err != nil {
 				return 0, err
+			}
+			if waited {
+				g.adapt.waited()
 			}
 		}
 		// Another request may have been throttled while this one queued.
@@ -227,29 +235,42 @@ func (gs *gates) acquire(ctx context.Context, g *gate, cost, n int, maxWait time
 	}
 }
 
-// take waits for cost tokens of g's bucket at the rate adapt leaves it.
+// take waits for cost tokens of g's bucket at the rate adapt leaves it,
+// and tells adapt what left and whether it had to wait.
 func (gs *gates) take(ctx context.Context, g *gate, cost int) error {
 	if g.base == 0 {
+		g.adapt.took(float64(cost), false, gs.now())
 		return nil
 	}
 	r := g.adapt.rate(g.base, gs.now())
 	if g.share != nil {
-		return g.share.spend(ctx, gs.budgets, gs.holder, float64(cost), r, gs.now)
+		waited, err := g.share.spend(ctx, gs.budgets, gs.holder, float64(cost), r, gs.now)
+		if err == nil {
+			g.adapt.took(float64(cost), waited, gs.now())
+		}
+		return err
 	}
 	if rate.Limit(r) != g.lim.Limit() {
 		g.lim.SetLimit(rate.Limit(r))
 	}
-	if cost > g.lim.Burst() {
-		cost = g.lim.Burst()
+	if b := g.adapt.burst(g.burst, r); b != g.lim.Burst() {
+		g.lim.SetBurst(b)
 	}
-	if err := g.lim.WaitN(ctx, cost); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	cost = min(cost, g.lim.Burst())
+	now := time.Now()
+	res := g.lim.ReserveN(now, cost)
+	d := res.DelayFrom(now)
+	if deadline, ok := ctx.Deadline(); ok && now.Add(d).After(deadline) {
 		// The wait would outlast the deadline: report it as such rather
-		// than as rate's internal message.
+		// than wait for nothing.
+		res.CancelAt(now)
 		return context.DeadlineExceeded
 	}
+	if err := sleep(ctx, d); err != nil {
+		res.Cancel()
+		return err
+	}
+	g.adapt.took(float64(cost), d > 0, gs.now())
 	return nil
 }
 
@@ -286,11 +307,20 @@ func scopeOf(call Call) (graphsync.Scope, bool) {
 // cost is the number of tokens a request takes from its bucket. SharePoint
 // and OneDrive count resource units: 1 for a single item or a delta with a
 // token, 2 for a multi-item query (children) or a delta without a token,
-// 5 for permission operations.
+// 5 for permission operations. The directory counts its own: 2 for a
+// listing of users or groups, 1 for anything else, one less with $select
+// and with $top under 20, one more with $expand, never under 1.
 func cost(call Call, req *http.Request) int {
-	if call.Service != graphsync.OneDrive {
-		return 1
+	switch call.Service {
+	case graphsync.OneDrive:
+		return driveCost(req)
+	case graphsync.Directory:
+		return directoryCost(req)
 	}
+	return 1
+}
+
+func driveCost(req *http.Request) int {
 	path := req.URL.EscapedPath()
 	q := req.URL.RawQuery
 	switch {
@@ -305,4 +335,33 @@ func cost(call Call, req *http.Request) int {
 		return 2
 	}
 	return 1
+}
+
+func directoryCost(req *http.Request) int {
+	path := strings.ToLower(strings.TrimSuffix(req.URL.Path, "/"))
+	n := 1
+	if strings.HasSuffix(path, "/users") || strings.HasSuffix(path, "/groups") {
+		n = 2
+	}
+	q := req.URL.Query()
+	get := func(name string) (string, bool) {
+		for _, k := range []string{"$" + name, name} {
+			if v, ok := q[k]; ok && len(v) > 0 {
+				return v[0], true
+			}
+		}
+		return "", false
+	}
+	if _, ok := get("select"); ok {
+		n--
+	}
+	if v, ok := get("top"); ok {
+		if t, err := strconv.Atoi(v); err == nil && t < 20 {
+			n--
+		}
+	}
+	if _, ok := get("expand"); ok {
+		n++
+	}
+	return max(n, 1)
 }

@@ -76,7 +76,7 @@ func init() {
 			gateCutsTotal.WithLabelValues(s, reason)
 		}
 	}
-	for _, svc := range []graphsync.Service{graphsync.Teams, graphsync.OneDrive} {
+	for _, svc := range []graphsync.Service{graphsync.Teams, graphsync.OneDrive, graphsync.Directory} {
 		for _, outcome := range []string{"granted", "empty", "error"} {
 			budgetTakesTotal.WithLabelValues(svc.String(), outcome)
 		}

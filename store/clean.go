@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"strings"
 	"unicode/utf8"
 )
@@ -94,19 +95,19 @@ func CleanJSON(b []byte) []byte {
 }
 
 // hasBadEscape reports whether b may hold a \u escape jsonb refuses (NUL or a
-// surrogate); a cheap over-approximation that sends such input to the slow path.
+// surrogate); a cheap over-approximation that sends such input to the slow
+// path. bytes.Index finds the few escapes without a look at every byte.
 func hasBadEscape(b []byte) bool {
-	for i := 0; i+5 < len(b); i++ {
-		if b[i] == '\\' && b[i+1] == 'u' {
-			if b[i+2] == '0' && b[i+3] == '0' && b[i+4] == '0' && b[i+5] == '0' {
-				return true
-			}
-			if (b[i+2] == 'd' || b[i+2] == 'D') && b[i+3] >= '8' {
-				return true
-			}
+	for {
+		i := bytes.Index(b, []byte(`\u`))
+		if i < 0 || i+6 > len(b) {
+			return false
 		}
+		if e := b[i+2 : i+6]; string(e) == "0000" || ((e[0] == 'd' || e[0] == 'D') && e[1] >= '8') {
+			return true
+		}
+		b = b[i+2:]
 	}
-	return false
 }
 
 func hex4(b []byte) (int, bool) {

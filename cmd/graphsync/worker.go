@@ -203,11 +203,12 @@ func newWorker(cfg *config.Config, st *store.Store, log *slog.Logger, tune func(
 	if wc.Engine.AttachmentContent, wc.Engine.AttachmentMaxBytes, err = cfg.Attachments(); err != nil {
 		return nil, &usageError{err}
 	}
-	teams, drive, err := cfg.Budgets()
+	budgets, err := cfg.Budgets()
 	if err != nil {
 		return nil, &usageError{err}
 	}
-	wc.Graph.TenantRate, wc.Graph.DriveUnitsPerMinute = rate.Limit(teams), drive
+	wc.Graph.TenantRate, wc.Graph.DriveUnitsPerMinute = rate.Limit(budgets.TeamsPerSecond), budgets.DriveUnitsPerMinute
+	wc.Graph.DirectoryUnitsPer10s = budgets.DirectoryUnitsPer10s
 	if tune != nil {
 		tune(&wc)
 	}

@@ -94,7 +94,7 @@ type Config struct {
 	// TeamsBudget and DriveBudget are the tenant budgets every worker
 	// process shares: Teams requests per second, OneDrive and SharePoint
 	// resource units per minute, per tenant.
-	TeamsBudget, DriveBudget string
+	TeamsBudget, DriveBudget, DirectoryBudget string
 }
 
 // Var documents one setting; README.md's configuration table lists them all.
@@ -144,6 +144,7 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_API_MAX_WAIT", Flag: "api-max-wait", Default: "5s", Help: "how long a request through the Graph proxy waits for a Retry-After window by default (at most 1m; requests may say with the Graphsync-Max-Wait header); longer ones are answered 429 with Retry-After", duration: func(c *Config) *time.Duration { return &c.APIMaxWait }},
 	{Env: "GRAPHSYNC_TEAMS_BUDGET", Flag: "teams-budget", Default: "20", Help: "Teams requests per second per tenant, shared by every worker process (Microsoft allows 20 chat message reads per second per app and tenant)", field: func(c *Config) *string { return &c.TeamsBudget }},
 	{Env: "GRAPHSYNC_DRIVE_BUDGET", Flag: "drive-budget", Default: "1200", Help: "OneDrive and SharePoint resource units per minute per tenant, shared by every worker process (Microsoft allows 1,200 for tenants of up to 1,000 licences, 2,400, 3,600, 4,800 and 6,000 for larger ones)", field: func(c *Config) *string { return &c.DriveBudget }},
+	{Env: "GRAPHSYNC_DIRECTORY_BUDGET", Flag: "directory-budget", Default: "3500", Help: "directory (users, groups) resource units per 10 seconds per tenant, shared by every worker process (Microsoft allows 3,500 for tenants of under 50 users, 5,000 up to 500, 8,000 above)", field: func(c *Config) *string { return &c.DirectoryBudget }},
 	{Env: "GRAPHSYNC_CHANGES_PRUNE_CONSUMED", Flag: "changes-prune-consumed", Default: "false", Help: "also prune changes every webhook endpoint received, before the retention (true or false)", field: func(c *Config) *string { return &c.ChangesPruneConsumed }},
 	{Env: "GRAPHSYNC_ATTACHMENT_CONTENT", Flag: "attachment-content", Default: "false", Help: "keep mail attachments' content in PostgreSQL (large objects, with a SHA-256) for connections without a setting of their own (connections.attachment_content); metadata is always kept (true or false)", field: func(c *Config) *string { return &c.AttachmentContent }},
 	{Env: "GRAPHSYNC_RECONCILE_EVERY", Flag: "reconcile-every", Default: "168h", Help: "how often each stream's ids are listed and compared with its rows, repairing what delta missed (a pass per stream, spread over the period)", duration: func(c *Config) *time.Duration { return &c.ReconcileEvery }},
@@ -325,7 +326,7 @@ func (c *Config) Validate(need Need) error {
 	if _, err := c.PageSizes(); err != nil {
 		bad("%v", err)
 	}
-	if _, _, err := c.Budgets(); err != nil {
+	if _, err := c.Budgets(); err != nil {
 		bad("%v", err)
 	}
 	switch strings.ToLower(c.LogLevel) {
@@ -514,12 +515,18 @@ func (c *Config) PageSizes() (map[*graphsync.Resource]int, error) {
 	return out, nil
 }
 
-// Budgets parses GRAPHSYNC_TEAMS_BUDGET and GRAPHSYNC_DRIVE_BUDGET; unset
-// values take the defaults.
-func (c *Config) Budgets() (teamsPerSecond, driveUnitsPerMinute int, err error) {
+// Budgets is the tenant budgets every worker process shares.
+type Budgets struct {
+	TeamsPerSecond, DriveUnitsPerMinute, DirectoryUnitsPer10s int
+}
+
+// Budgets parses GRAPHSYNC_TEAMS_BUDGET, GRAPHSYNC_DRIVE_BUDGET and
+// GRAPHSYNC_DIRECTORY_BUDGET; unset values take the defaults.
+func (c *Config) Budgets() (Budgets, error) {
 	teams, err1 := parseBudget("GRAPHSYNC_TEAMS_BUDGET", cmp.Or(c.TeamsBudget, "20"))
 	drive, err2 := parseBudget("GRAPHSYNC_DRIVE_BUDGET", cmp.Or(c.DriveBudget, "1200"))
-	return teams, drive, errors.Join(err1, err2)
+	dir, err3 := parseBudget("GRAPHSYNC_DIRECTORY_BUDGET", cmp.Or(c.DirectoryBudget, "3500"))
+	return Budgets{TeamsPerSecond: teams, DriveUnitsPerMinute: drive, DirectoryUnitsPer10s: dir}, errors.Join(err1, err2, err3)
 }
 
 func parseBudget(name, value string) (int, error) {

@@ -1,10 +1,11 @@
-// Package jsonscan walks JSON that is known to be valid without decoding
-// it: Graph pages are validated once, then cut into items and scanned for a
-// few members, which encoding/json would do by copying every byte again.
+// Package jsonscan walks JSON without decoding it: a Graph page is
+// validated and cut into items in one walk (Scan), then items are scanned
+// for a few members, which encoding/json would do by copying every byte again.
 package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 )
 
@@ -143,12 +144,52 @@ func skipString(b []byte, i int) int {
 // encoding/json (which does not check UTF-8 either) but without its nesting
 // limit: the depth is a byte stack, so no input can exhaust the goroutine's.
 func ValidDeep(b []byte) bool {
-	var stack []byte // '{' or '[' per open container
+	s := scanner{b: b}
+	return s.run()
+}
+
+// Member is a member of a JSON object: its key quoted as written, its value
+// as written and, when the value is an array, the array's elements.
+type Member struct {
+	Key, Value []byte
+	Elems      []json.RawMessage
+}
+
+// Scan validates b as ValidDeep does and, in the same walk, cuts the object
+// b holds into its members and the arrays among their values into their
+// elements: a Graph page is read once, not validated then split. members is
+// nil when b is valid but not an object.
+func Scan(b []byte) (members []Member, ok bool) {
+	s := scanner{b: b, collect: true}
+	if !s.run() {
+		return nil, false
+	}
+	return s.members, true
+}
+
+// scanner is one walk over a JSON value. Strings, most of a page's bytes,
+// are skipped eight bytes at a time while none of them needs a look.
+type scanner struct {
+	b       []byte
+	stack   []byte // '{' or '[' per open container
+	collect bool   // record the top-level object's members and their arrays' elements
+	members []Member
+	key     []byte // the top-level member being read
+	valAt   int    // where its value starts
+	elems   []json.RawMessage
+	elemAt  int
+}
+
+func (s *scanner) run() bool {
+	b := s.b
 	i := SkipSpace(b, 0)
 	for {
 		// A value starts at b[i].
 		if i >= len(b) {
 			return false
+		}
+		if s.collect {
+			s.begin(i)
 		}
 		switch c := b[i]; {
 		case c == '{' || c == '[':
@@ -161,9 +202,9 @@ func ValidDeep(b []byte) bool {
 				i++
 				break
 			}
-			stack = append(stack, c)
+			s.stack = append(s.stack, c)
 			if c == '{' {
-				if i = objectKey(b, i); i < 0 {
+				if i = s.objectKey(i); i < 0 {
 					return false
 				}
 			}
@@ -187,25 +228,28 @@ func ValidDeep(b []byte) bool {
 		}
 		// After a value: close containers, or find the next value.
 		for {
+			if s.collect {
+				s.end(i)
+			}
 			i = SkipSpace(b, i)
-			if len(stack) == 0 {
+			if len(s.stack) == 0 {
 				return i == len(b)
 			}
 			if i >= len(b) {
 				return false
 			}
-			top := stack[len(stack)-1]
+			top := s.stack[len(s.stack)-1]
 			if b[i] == ',' {
 				i = SkipSpace(b, i+1)
 				if top == '{' {
-					if i = objectKey(b, i); i < 0 {
+					if i = s.objectKey(i); i < 0 {
 						return false
 					}
 				}
 				break
 			}
 			if (top == '{' && b[i] == '}') || (top == '[' && b[i] == ']') {
-				stack = stack[:len(stack)-1]
+				s.stack = s.stack[:len(s.stack)-1]
 				i++
 				continue
 			}
@@ -214,13 +258,50 @@ func ValidDeep(b []byte) bool {
 	}
 }
 
+// begin notes a value starting at i: a top-level member's, or an element
+// of an array that is one.
+func (s *scanner) begin(i int) {
+	switch {
+	case len(s.stack) == 1 && s.stack[0] == '{':
+		s.valAt, s.elems = i, nil
+	case len(s.stack) == 2 && s.stack[0] == '{' && s.stack[1] == '[':
+		s.elemAt = i
+	}
+}
+
+// end notes a value ending at i, at the depth the stack now has.
+func (s *scanner) end(i int) {
+	switch {
+	case len(s.stack) == 1 && s.stack[0] == '{':
+		m := Member{Key: s.key, Value: s.b[s.valAt:i:i]}
+		if m.Value[0] == '[' {
+			m.Elems = s.elems
+			if m.Elems == nil {
+				m.Elems = []json.RawMessage{}
+			}
+		}
+		s.members = append(s.members, m)
+		s.elems = nil
+	case len(s.stack) == 2 && s.stack[0] == '{' && s.stack[1] == '[':
+		if s.elems == nil {
+			s.elems = make([]json.RawMessage, 0, 64)
+		}
+		s.elems = append(s.elems, s.b[s.elemAt:i:i])
+	}
+}
+
 // objectKey reads `"key" :` at b[i] and returns where the value starts, or -1.
-func objectKey(b []byte, i int) int {
+func (s *scanner) objectKey(i int) int {
+	b := s.b
 	if i >= len(b) || b[i] != '"' {
 		return -1
 	}
+	k := i
 	if i = scanString(b, i); i < 0 {
 		return -1
+	}
+	if s.collect && len(s.stack) == 1 {
+		s.key = b[k:i:i]
 	}
 	i = SkipSpace(b, i)
 	if i >= len(b) || b[i] != ':' {
@@ -229,9 +310,28 @@ func objectKey(b []byte, i int) int {
 	return SkipSpace(b, i+1)
 }
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plain reports whether none of the eight bytes in x is a quote, a
+// backslash or a control character: a string goes on past all of them.
+func plain(x uint64) bool {
+	q := x ^ ('"' * ones)
+	e := x ^ ('\\' * ones)
+	return ((q-ones)&^q|(e-ones)&^e|(x-0x20*ones)&^x)&highs == 0
+}
+
 // scanString checks the string at b[i] and returns its end, or -1.
 func scanString(b []byte, i int) int {
 	for i++; i < len(b); i++ {
+		for i+8 <= len(b) && plain(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1
