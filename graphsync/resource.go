@@ -103,6 +103,10 @@ const (
 	// its membership changes (members@delta), for an application
 	// connection.
 	MemberDelta
+	// SiteTree: the selected SharePoint sites and their document
+	// libraries read whole, then each library's items through its drive
+	// delta.
+	SiteTree
 )
 
 // Name is the resource's name in connections.resources, sync_state, logs,
@@ -182,13 +186,13 @@ func Shareable(rs []*Resource) []*Resource {
 	return out
 }
 
-// Resources lists the resources read per mailbox, which a connection can
-// sync, in the order a sync job runs them: mailbox resources first, as they share the mailbox's
-// Outlook budget and a user most often checks mail first.
-var Resources = []*Resource{Mail, Calendar, Contacts, Drive, Chats, Channels, People}
+// Resources lists the resources a connection of either kind can sync, in
+// the order a sync job runs them: mailbox resources first, as they share
+// the mailbox's Outlook budget and a user most often checks mail first.
+var Resources = []*Resource{Mail, Calendar, Contacts, Drive, Sites, Chats, Channels, People}
 
-// TenantResources lists the tenant-level resources an application
-// connection can enable besides user discovery, which it always runs.
+// TenantResources lists the resources only an application connection can
+// enable: tenant-level ones no delegated permission reads (groups).
 var TenantResources = []*Resource{Groups}
 
 // All lists every resource: those read per mailbox, then user discovery
@@ -240,6 +244,12 @@ func Tenant(rs []*Resource) []*Resource {
 	return slices.DeleteFunc(slices.Clone(rs), func(r *Resource) bool { return !r.tenant })
 }
 
+// ApplicationOnly lists the resources of rs a delegated connection cannot
+// sync: those with no delegated permission.
+func ApplicationOnly(rs []*Resource) []*Resource {
+	return slices.DeleteFunc(slices.Clone(rs), func(r *Resource) bool { return r.delegated != "" })
+}
+
 // Mailbox lists the resources of rs read per mailbox.
 func Mailbox(rs []*Resource) []*Resource {
 	return slices.DeleteFunc(slices.Clone(rs), func(r *Resource) bool { return r.tenant })
@@ -266,11 +276,15 @@ func Names(rs []*Resource) []string {
 }
 
 // Tables lists every table graphsync writes, children included, in
-// resource order.
+// resource order, each once (libraries' items share the drive's table).
 func Tables() []*Table {
 	var out []*Table
 	for _, r := range All() {
-		out = append(out, r.Tables()...)
+		for _, t := range r.Tables() {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
 	}
 	return out
 }
