@@ -143,7 +143,12 @@ var driveItems = &Table{
 			}
 			return user + "/drive/root/delta?$select=id"
 		},
-		Item: func(user, id string) string { return user + "/drive/items/" + url.PathEscape(id) },
+		Item: func(user, container, id string) string {
+			if d, ok := strings.CutPrefix(container, "drives/"); ok {
+				return "/drives/" + url.PathEscape(d) + "/items/" + url.PathEscape(id)
+			}
+			return user + "/drive/items/" + url.PathEscape(id)
+		},
 	},
 }
 
@@ -193,12 +198,12 @@ func mapDriveItem(raw []byte, c MapContext) (Row, error) {
 }
 
 // identityName names who did something: a user by e-mail, display name or
-// id, else the application or device.
+// id, else the application, device or group.
 func identityName(s *IdentitySet) string {
 	if s == nil {
 		return ""
 	}
-	for _, id := range []*Identity{s.User, s.Application, s.Device} {
+	for _, id := range []*Identity{s.User, s.Application, s.Device, s.Group} {
 		if id == nil {
 			continue
 		}

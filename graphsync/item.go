@@ -41,6 +41,7 @@ type IdentitySet struct {
 	User        *Identity `json:"user,omitempty"`
 	Application *Identity `json:"application,omitempty"`
 	Device      *Identity `json:"device,omitempty"`
+	Group       *Identity `json:"group,omitempty"` // a library's owner
 }
 
 // PhysicalAddress is a postal address.

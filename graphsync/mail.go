@@ -128,7 +128,7 @@ var mailMessages = &Table{
 		IDs: func(user, folder string) string {
 			return user + "/mailFolders/" + url.PathEscape(folder) + "/messages?$select=id&$top=1000"
 		},
-		Item: func(user, id string) string { return user + "/messages/" + url.PathEscape(id) },
+		Item: func(user, _, id string) string { return user + "/messages/" + url.PathEscape(id) },
 	},
 	Details: mailAttachmentDetails,
 	// A message's attachments go with it, and come back with it.

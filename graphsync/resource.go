@@ -96,6 +96,10 @@ const (
 	// ChannelTree: the user's teams and their channels read whole, then
 	// each channel's messages through its own delta (Teams channels).
 	ChannelTree
+	// SiteTree: the selected SharePoint sites and their document
+	// libraries read whole, then each library's items through its drive
+	// delta.
+	SiteTree
 )
 
 // Name is the resource's name in connections.resources, sync_state, logs,
@@ -178,7 +182,7 @@ func Shareable(rs []*Resource) []*Resource {
 // Resources lists the resources a connection can sync, in the order a sync
 // job runs them: mailbox resources first, as they share the mailbox's
 // Outlook budget and a user most often checks mail first.
-var Resources = []*Resource{Mail, Calendar, Contacts, Drive, Chats, Channels, People}
+var Resources = []*Resource{Mail, Calendar, Contacts, Drive, Sites, Chats, Channels, People}
 
 // All lists every resource, user discovery included.
 func All() []*Resource { return append(slices.Clip(Resources), Users) }
@@ -248,11 +252,15 @@ func Names(rs []*Resource) []string {
 }
 
 // Tables lists every table graphsync writes, children included, in
-// resource order.
+// resource order, each once (libraries' items share the drive's table).
 func Tables() []*Table {
 	var out []*Table
 	for _, r := range All() {
-		out = append(out, r.Tables()...)
+		for _, t := range r.Tables() {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
 	}
 	return out
 }

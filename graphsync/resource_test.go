@@ -61,6 +61,8 @@ func TestTablesMapToTheirColumns(t *testing.T) {
 		"directory_users":  `{"id":"u","userPrincipalName":"u@x"}`,
 		"teams":            `{"id":"t","displayName":"T","isArchived":false}`,
 		"channels":         `{"id":"19:c@thread.tacv2","displayName":"General","membershipType":"standard"}`,
+		"sites":            `{"id":"contoso.sharepoint.com,a,b","displayName":"Sales","root":{},"siteCollection":{"hostname":"contoso.sharepoint.com"}}`,
+		"site_drives":      `{"id":"b!x","name":"Documents","driveType":"documentLibrary","owner":{"group":{"displayName":"Sales Owners"}}}`,
 		"channel_messages": `{"id":"2","replyToId":"1","channelIdentity":{"teamId":"t","channelId":"c1"},"body":{"content":"x"}}`,
 	}
 	for _, tb := range graphsync.Tables() {

@@ -164,8 +164,8 @@ type Reconcile struct {
 	// IDs is the path of a listing of the container's ids, paged by
 	// nextLinks, given the user's path (/me or /users/{id}).
 	IDs func(user, container string) string
-	// Item is the path of one item.
-	Item func(user, id string) string
+	// Item is the path of one item of the container.
+	Item func(user, container, id string) string
 }
 
 // Cascade retires the rows of Table whose Column holds a retired row's id.

@@ -62,6 +62,8 @@ type options struct {
 	application bool
 	// extraScopes are requested on top of the resources' own.
 	extraScopes []string
+	// sites selects the SharePoint sites the worker syncs.
+	sites func(em *emulator.Server) []string
 }
 
 func freeRedirect(t *testing.T) string {
@@ -110,6 +112,13 @@ func setup(t *testing.T, o options) *bundle {
 		Jobs:   jobs.Config{DisableScheduler: true, PollInterval: 100 * time.Millisecond, SyncWorkers: 8}}
 	if o.worker != nil {
 		o.worker(&wcfg)
+	}
+	if o.sites != nil {
+		refs, err := graphsync.ParseSites(strings.Join(o.sites(em), ","))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wcfg.Engine.Sites = refs
 	}
 	w, err := worker.New(wcfg)
 	if err != nil {

@@ -535,8 +535,13 @@ func TestEveryTableFeedsTheLog(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := pgtest.Store(t)
+	owned := map[*graphsync.Table]bool{}
 	for _, r := range graphsync.All() {
 		for _, table := range r.Tables() {
+			if owned[table] {
+				continue // a library's items are the drive's
+			}
+			owned[table] = true
 			var resource string
 			var keys, columns, want []string
 			err := s.Pool().QueryRow(ctx, "SELECT resource, key_columns, columns FROM change_tables WHERE table_name = $1", table.Name).Scan(&resource, &keys, &columns)

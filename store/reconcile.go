@@ -73,14 +73,20 @@ func (s *Store) NotLive(ctx context.Context, t *graphsync.Table, conn int64, ids
 }
 
 // LiveBeforeTx returns the ids of the live rows in stream st's container
-// that last changed before before.
-func (s *Store) LiveBeforeTx(ctx context.Context, tx Tx, t *graphsync.Table, st graphsync.Stream, before time.Time) ([]string, error) {
+// that last changed before before. Of a tree (drive items), only the
+// drives of the listed ids are looked at: a user's OneDrive and the
+// libraries read through the same connection share the user's rows.
+func (s *Store) LiveBeforeTx(ctx context.Context, tx Tx, t *graphsync.Table, st graphsync.Stream, before time.Time, listed []string) ([]string, error) {
 	b := newArgs(st.Connection, before)
 	var cond string
 	if t.Container != "" {
 		cond = containerCond(t, st, b)
 	} else {
 		cond = t.UserColumn() + " = " + b.add(CleanText(st.User))
+	}
+	if t.Tree {
+		cond += " AND coalesce(drive_id, '') IN (SELECT coalesce(drive_id, '') FROM " + t.Name +
+			" WHERE connection_id = $1 AND id = ANY(" + b.add(nonNil(cleanAll(listed))) + "))"
 	}
 	rows, err := tx.Query(ctx, "SELECT id FROM "+t.Name+" WHERE connection_id = $1 AND deleted_at IS NULL AND synced_at < $2 AND "+
 		cond, b.args...)

@@ -16,14 +16,6 @@ import (
 // ids, the other streams' names, always hold a colon).
 const channelListContainer = "list"
 
-// teamChannels is what the lists say of one team: the team as GET serves
-// it and its channels.
-type teamChannels struct {
-	id       string
-	team     json.RawMessage
-	channels []json.RawMessage
-}
-
 // syncChannels syncs a ChannelTree: the user's joined teams and their
 // channels, read whole (neither has a delta), then each channel's
 // messages through its delta.
@@ -32,7 +24,7 @@ func (r *run) syncChannels(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sync channels: %w", err)
 	}
-	live, err := r.storeTeams(ctx, teams)
+	live, err := r.storeLists(ctx, channelListContainer, teams)
 	if err != nil {
 		return fmt.Errorf("sync channels: %w", err)
 	}
@@ -53,24 +45,24 @@ func (r *run) syncChannels(ctx context.Context) error {
 // readTeams reads the user's joined teams, each team whole, and each
 // team's channels. A team gone or closed to the user between the list and
 // its reading is left out, so its rows are retired.
-func (r *run) readTeams(ctx context.Context) ([]teamChannels, error) {
+func (r *run) readTeams(ctx context.Context) ([]listed, error) {
 	list, err := r.listAll(ctx, r.resource.Outer().Path(r.userPath(), ""))
 	if err != nil {
 		return nil, fmt.Errorf("list joined teams: %w", err)
 	}
-	var out []teamChannels
+	var out []listed
 	for _, item := range list {
 		id, ok := graphsync.ID(item)
 		if !ok || id == "" {
-			// Stored through the quarantine by storeTeams.
-			out = append(out, teamChannels{team: item})
+			// Stored through the quarantine by storeLists.
+			out = append(out, listed{raw: item})
 			continue
 		}
 		team, err := r.getObject(ctx, "/teams/"+url.PathEscape(id))
 		if err == nil {
 			var chans []json.RawMessage
 			if chans, err = r.listAll(ctx, r.resource.Folders().Path("", id)); err == nil {
-				out = append(out, teamChannels{id: id, team: team, channels: chans})
+				out = append(out, listed{id: id, raw: team, children: chans})
 				continue
 			}
 		}
@@ -81,96 +73,6 @@ func (r *run) readTeams(ctx context.Context) ([]teamChannels, error) {
 		return nil, fmt.Errorf("read team %s: %w", id, err)
 	}
 	return out, nil
-}
-
-// storeTeams writes the teams and their channels in one transaction,
-// retiring those no longer listed (with their channels' messages), and
-// returns the team of every live channel. The same lists as last time
-// write nothing.
-func (r *run) storeTeams(ctx context.Context, teams []teamChannels) (map[string]string, error) {
-	tt, ct := r.resource.Outer(), r.resource.Folders()
-	st := r.stream(channelListContainer)
-	var all []json.RawMessage
-	for _, tc := range teams {
-		all = append(append(all, tc.team), tc.channels...)
-	}
-	digest := listDigest(all)
-	state, err := r.state(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	idle := digest == state.Watermark && state.LastSuccessAt != nil
-	live := map[string]string{}
-	var teamRows, chanRows []graphsync.Row
-	var teamIDs, chanIDs []string
-	var bad []func(tx store.Tx) error
-	quarantine := func(t *graphsync.Table, id string, err error, raw []byte) {
-		bad = append(bad, func(tx store.Tx) error { return r.quarantine(ctx, tx, st, id, err, raw) })
-	}
-	for _, tc := range teams {
-		if tc.id == "" {
-			quarantine(tt, "", noIDReason(tt.Item, tc.team), tc.team)
-			continue
-		}
-		// A team that cannot be mapped is still listed: keep its rows.
-		teamIDs = append(teamIDs, tc.id)
-		row, err := tt.Map(tc.team, graphsync.MapContext{User: r.req.User})
-		if err != nil {
-			quarantine(tt, tc.id, err, tc.team)
-		} else {
-			teamRows = append(teamRows, row)
-		}
-		entries, noID := foldPage(ct, tc.channels)
-		for _, raw := range noID {
-			quarantine(ct, "", noIDReason(ct.Item, raw), raw)
-		}
-		for _, e := range entries {
-			chanIDs = append(chanIDs, e.id)
-			live[e.id] = tc.id
-			row, err := ct.Map(e.raw, graphsync.MapContext{User: r.req.User, Container: tc.id})
-			if err != nil {
-				quarantine(ct, e.id, err, e.raw)
-				continue
-			}
-			chanRows = append(chanRows, row)
-		}
-	}
-	if idle {
-		// Records that could not be stored were quarantined last time.
-		r.markIdle(store.Finish{Stream: st})
-		return live, nil
-	}
-	err = r.writePage(ctx, func(tx store.Tx) error {
-		for _, q := range bad {
-			if err := q(tx); err != nil {
-				return err
-			}
-		}
-		for _, w := range []struct {
-			t    *graphsync.Table
-			rows []graphsync.Row
-			keep []string
-		}{{tt, teamRows, teamIDs}, {ct, chanRows, chanIDs}} {
-			n, err := r.eng.store.UpsertTx(ctx, tx, w.t, r.req.Conn.ID, w.rows, nil)
-			if err != nil {
-				return err
-			}
-			gone, err := r.eng.store.RetireMissingTx(ctx, tx, w.t, r.req.Conn.ID, r.req.User, w.keep)
-			if err != nil {
-				return err
-			}
-			r.count("upserted", n)
-			r.count("deleted", int64(len(gone)))
-		}
-		if err := r.eng.store.SetWatermarkTx(ctx, tx, st, digest); err != nil {
-			return err
-		}
-		return r.eng.store.FinishRoundTx(ctx, tx, store.Finish{Stream: st})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store teams and channels: %w", err)
-	}
-	return live, nil
 }
 
 // syncChannelMessages brings a channel's messages up to date through its

@@ -91,6 +91,9 @@ type Config struct {
 	// ReconcileEvery is how often each stream is reconciled (its ids
 	// listed and compared with its rows); 0 never.
 	ReconcileEvery time.Duration
+	// Sites are the SharePoint sites whose libraries the sites resource
+	// syncs.
+	Sites []graphsync.SiteRef
 }
 
 // Engine syncs mailboxes. It is safe for concurrent use.
@@ -328,6 +331,8 @@ func (r *run) syncShape(ctx context.Context) error {
 		return r.syncDirectory(ctx)
 	case graphsync.ChannelTree:
 		return r.syncChannels(ctx)
+	case graphsync.SiteTree:
+		return r.syncSites(ctx)
 	}
 	return fmt.Errorf("sync %s: no engine for its shape", r.resource)
 }

@@ -106,7 +106,7 @@ func (r *run) reconcileStream(ctx context.Context, t *graphsync.Table, st graphs
 	for _, id := range missing[:min(len(missing), maxFetched)] {
 		var raw json.RawMessage
 		err := r.withToken(ctx, func(tok string) error {
-			return r.eng.graph.Get(ctx, r.call(tok, pageOpts{}), t.Reconcile.Item(r.userPath(), id), &raw)
+			return r.eng.graph.Get(ctx, r.call(tok, pageOpts{}), t.Reconcile.Item(r.userPath(), rows.Container, id), &raw)
 		})
 		if graph.IsNotFound(err) {
 			continue // gone since it was listed
@@ -118,7 +118,7 @@ func (r *run) reconcileStream(ctx context.Context, t *graphsync.Table, st graphs
 	}
 	var done store.Reconciled
 	err = r.writePage(ctx, func(tx store.Tx) error {
-		stale, err := r.eng.store.LiveBeforeTx(ctx, tx, t, rows, start)
+		stale, err := r.eng.store.LiveBeforeTx(ctx, tx, t, rows, start, ids)
 		if err != nil {
 			return err
 		}

@@ -201,6 +201,9 @@ func newWorker(cfg *config.Config, st *store.Store, log *slog.Logger, tune func(
 	if wc.Jobs.PruneConsumed, err = cfg.PruneConsumed(); err != nil {
 		return nil, &usageError{err}
 	}
+	if wc.Engine.Sites, err = cfg.SelectedSites(); err != nil {
+		return nil, &usageError{err}
+	}
 	if wc.Engine.AttachmentContent, wc.Engine.AttachmentMaxBytes, err = cfg.Attachments(); err != nil {
 		return nil, &usageError{err}
 	}

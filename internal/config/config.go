@@ -95,6 +95,9 @@ type Config struct {
 	// process shares: Teams requests per second, OneDrive and SharePoint
 	// resource units per minute, per tenant.
 	TeamsBudget, DriveBudget, DirectoryBudget string
+	// Sites are the SharePoint sites whose document libraries the sites
+	// resource syncs: URLs or site ids, comma-separated.
+	Sites string
 }
 
 // Var documents one setting; README.md's configuration table lists them all.
@@ -148,6 +151,7 @@ var Vars = []Var{
 	{Env: "GRAPHSYNC_CHANGES_PRUNE_CONSUMED", Flag: "changes-prune-consumed", Default: "false", Help: "also prune changes every webhook endpoint received, before the retention (true or false)", field: func(c *Config) *string { return &c.ChangesPruneConsumed }},
 	{Env: "GRAPHSYNC_ATTACHMENT_CONTENT", Flag: "attachment-content", Default: "false", Help: "keep mail attachments' content in PostgreSQL (large objects, with a SHA-256) for connections without a setting of their own (connections.attachment_content); metadata is always kept (true or false)", field: func(c *Config) *string { return &c.AttachmentContent }},
 	{Env: "GRAPHSYNC_RECONCILE_EVERY", Flag: "reconcile-every", Default: "168h", Help: "how often each stream's ids are listed and compared with its rows, repairing what delta missed (a pass per stream, spread over the period)", duration: func(c *Config) *time.Duration { return &c.ReconcileEvery }},
+	{Env: "GRAPHSYNC_SITES", Flag: "sites", Help: "SharePoint sites whose document libraries connections with the sites resource sync, comma-separated: site URLs (https://contoso.sharepoint.com/sites/Sales) or site ids (contoso.sharepoint.com,{site collection id},{site id}); empty: none", field: func(c *Config) *string { return &c.Sites }},
 	{Env: "GRAPHSYNC_ATTACHMENT_MAX_BYTES", Flag: "attachment-max-bytes", Default: "157286400", Help: "largest attachment whose content is kept, in bytes (default 150 MiB, Outlook's largest); larger ones are marked skipped", field: func(c *Config) *string { return &c.AttachmentMaxBytes }},
 }
 
@@ -574,4 +578,13 @@ func redactURL(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// SelectedSites reads GRAPHSYNC_SITES.
+func (c *Config) SelectedSites() ([]graphsync.SiteRef, error) {
+	sites, err := graphsync.ParseSites(c.Sites)
+	if err != nil {
+		return nil, fmt.Errorf("GRAPHSYNC_SITES: %w", err)
+	}
+	return sites, nil
 }

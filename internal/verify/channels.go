@@ -171,8 +171,8 @@ func withoutEmulatorKeys(raw json.RawMessage) json.RawMessage {
 }
 
 // storedPairs reads (key, value) rows of a query taking the connection.
-func storedPairs(ctx context.Context, pool *pgxpool.Pool, query string, connectionID int64) (map[string]string, error) {
-	rows, err := pool.Query(ctx, query, connectionID)
+func storedPairs(ctx context.Context, pool *pgxpool.Pool, query string, connectionID int64, args ...any) (map[string]string, error) {
+	rows, err := pool.Query(ctx, query, append([]any{connectionID}, args...)...)
 	if err != nil {
 		return nil, err
 	}

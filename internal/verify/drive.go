@@ -24,6 +24,23 @@ func Drive(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 	if err != nil {
 		return nil, err
 	}
+	// A delegated connection's user also holds the libraries it syncs.
+	r, err := driveItems(ctx, pool, emulatorURL, connectionID, userID, "driveItems", truth,
+		"user_id = $2 AND deleted_at IS NULL AND "+notLibrary)
+	if err != nil {
+		return nil, err
+	}
+	return []Result{r}, nil
+}
+
+// notLibrary leaves out the items of the libraries a connection syncs.
+const notLibrary = "coalesce(drive_id, '') NOT IN (SELECT id FROM site_drives WHERE connection_id = $1)"
+
+// driveItems compares the live drive items in scope ($1 the connection,
+// $2 the user) with truth, as Drive describes; resource names the truth
+// for the rows of deleted items ("" for none).
+func driveItems(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID, resource string,
+	truth []json.RawMessage, scope string) (Result, error) {
 	type item struct {
 		name, parent, size string
 		root               bool
@@ -40,7 +57,7 @@ func Drive(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 			} `json:"parentReference"`
 		}
 		if err := json.Unmarshal(raw, &o); err != nil {
-			return nil, fmt.Errorf("decode ground truth of driveItems: %w", err)
+			return Result{}, fmt.Errorf("decode ground truth of %s: %w", resource, err)
 		}
 		it := item{name: store.CleanText(o.Name), size: string(o.Size), root: o.Root != nil}
 		if it.size == "" {
@@ -68,9 +85,9 @@ func Drive(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 	}
 
 	rows, err := pool.Query(ctx, `SELECT id, coalesce(name, ''), coalesce(parent_id, ''), coalesce(path, '<null>'), coalesce(size, 0)
-		FROM drive_items WHERE connection_id = $1 AND user_id = $2 AND deleted_at IS NULL`, connectionID, userID)
+		FROM drive_items WHERE connection_id = $1 AND `+scope, connectionID, userID)
 	if err != nil {
-		return nil, fmt.Errorf("read drive_items: %w", err)
+		return Result{}, fmt.Errorf("read drive_items: %w", err)
 	}
 	defer rows.Close()
 	got := map[string]string{}
@@ -78,17 +95,17 @@ func Drive(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 		var id, name, parent, p string
 		var size int64
 		if err := rows.Scan(&id, &name, &parent, &p, &size); err != nil {
-			return nil, fmt.Errorf("read drive_items: %w", err)
+			return Result{}, fmt.Errorf("read drive_items: %w", err)
 		}
 		got[id] = fmt.Sprintf("%s|%s|%s|%d", name, parent, p, size)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read drive_items: %w", err)
+		return Result{}, fmt.Errorf("read drive_items: %w", err)
 	}
 	r := compare("drive_items", connectionID, want, got)
-	c := rowCheck{table: graphsync.Drive.Items(), natural: []string{"parent_id", "name"}}
-	if err := r.deep(ctx, pool, emulatorURL, c, userID, "driveItems", truth, want, nil); err != nil {
-		return nil, err
+	c := rowCheck{table: graphsync.Drive.Items(), natural: []string{"parent_id", "name"}, scope: scope}
+	if err := r.deep(ctx, pool, emulatorURL, c, userID, resource, truth, want, nil); err != nil {
+		return Result{}, err
 	}
-	return []Result{r.finish()}, nil
+	return r.finish(), nil
 }
