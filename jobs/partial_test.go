@@ -18,7 +18,7 @@ func TestPartialUpdatesMergeIntoStoredRows(t *testing.T) {
 	b.assertMailMatchesTruth(t)
 
 	// Merged rows keep every property, not just the changed ones.
-	if n := b.count(t, `SELECT count(*) FROM mail_messages WHERE deleted_at IS NULL AND NOT raw ? 'receivedDateTime'`); n != 0 {
+	if n := b.count(t, `SELECT count(*) FROM mail_messages WHERE deleted_at IS NULL AND NOT raw::jsonb ? 'receivedDateTime'`); n != 0 {
 		t.Fatalf("%d live messages lost their full object to a partial update", n)
 	}
 	if n := b.count(t, `SELECT count(*) FROM quarantine`); n != 0 {

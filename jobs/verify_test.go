@@ -75,7 +75,7 @@ func TestVerifyCatchesABrokenBuild(t *testing.T) {
 		args []any
 	}{
 		// A build that never stored the flag.
-		{`UPDATE mail_messages SET raw = raw - 'flag', flag_status = NULL WHERE connection_id = $1 AND id = $2`, []any{conn.ID, flagged}},
+		{`UPDATE mail_messages SET raw = (raw::jsonb - 'flag')::json, flag_status = NULL WHERE connection_id = $1 AND id = $2`, []any{conn.ID, flagged}},
 		// One that lost a typed column but kept raw.
 		{`UPDATE mail_messages SET subject = NULL WHERE connection_id = $1 AND id = $2`, []any{conn.ID, plain}},
 		// One that hard-deletes.

@@ -56,6 +56,42 @@ func TestUpsertMailMessages(t *testing.T) {
 	}
 }
 
+// A message's raw JSON is kept as Graph sent it (mail_messages.raw is json),
+// and the same object spelt another way is no change.
+func TestMailRawKeptAsSent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	messages := graphsync.Mail.Items()
+	s := pgtest.Store(t)
+	c := newConnection(t, s, "u1", store.Tokens{AccessToken: "a", RefreshToken: "r"})
+	row := func(raw string) graphsync.Row {
+		r, err := messages.Map([]byte(raw), graphsync.MapContext{User: "u1", Container: "inbox"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	sent := `{"subject":"hi",  "id":"m1","receivedDateTime":"2025-03-01T10:00:00Z","parentFolderId":"inbox","body":{"content":"<p>x</p>","contentType":"html"}}`
+	if n := upsert(t, s, messages, c.ID, []graphsync.Row{row(sent)}, nil); n != 1 {
+		t.Fatalf("first upsert changed %d rows, want 1", n)
+	}
+	var stored string
+	if err := s.Pool().QueryRow(ctx, "SELECT raw::text FROM mail_messages WHERE id = 'm1'").Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != sent {
+		t.Fatalf("raw stored as %s, Graph sent %s", stored, sent)
+	}
+	respelt := `{"id":"m1","parentFolderId":"inbox","receivedDateTime":"2025-03-01T10:00:00Z","subject":"hi","body":{"contentType":"html","content":"<p>x</p>"}}`
+	if n := upsert(t, s, messages, c.ID, []graphsync.Row{row(respelt)}, nil); n != 0 {
+		t.Fatalf("the same message spelt another way changed %d rows, want 0", n)
+	}
+	var ct string
+	if err := s.Pool().QueryRow(ctx, "SELECT raw->'body'->>'contentType' FROM mail_messages WHERE id = 'm1'").Scan(&ct); err != nil || ct != "html" {
+		t.Fatalf("raw->'body'->>'contentType' = %q (%v), want html", ct, err)
+	}
+}
+
 func TestMoveSurvivesEitherOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -127,7 +127,9 @@ func queriesOf(t *graphsync.Table) *tableQueries {
 	}
 	q.needIDs = t.Child != nil || t.Tree || t.Directory
 
-	changed := []string{"cur.raw IS DISTINCT FROM EXCLUDED.raw"}
+	// As jsonb: json (mail_messages' raw) has no equality, and two
+	// spellings of one object are no change.
+	changed := []string{"cur.raw::jsonb IS DISTINCT FROM EXCLUDED.raw::jsonb"}
 	if _, own := q.index["deleted_at"]; own {
 		changed = append(changed, "cur.deleted_at IS DISTINCT FROM EXCLUDED.deleted_at")
 	} else {
