@@ -227,14 +227,21 @@ func (e *env) timedPass(ctx context.Context, tag string) (int, time.Duration, ti
 // createRawTable creates a table of messages' ids and raw JSON only, the
 // raw column compressed as mail_messages' is.
 func (e *env) createRawTable(ctx context.Context, table string) error {
-	var method string
-	if err := e.pool.QueryRow(ctx, `SELECT CASE attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END FROM pg_attribute
-		WHERE attrelid = 'mail_messages'::regclass AND attname = 'raw'`).Scan(&method); err != nil {
+	method, err := e.rawCompression(ctx)
+	if err != nil {
 		return err
 	}
-	_, err := e.pool.Exec(ctx, "CREATE TABLE "+table+" (connection_id bigint NOT NULL, id text NOT NULL, raw jsonb COMPRESSION "+method+" NOT NULL"+
+	_, err = e.pool.Exec(ctx, "CREATE TABLE "+table+" (connection_id bigint NOT NULL, id text NOT NULL, raw jsonb COMPRESSION "+method+" NOT NULL"+
 		", PRIMARY KEY (connection_id, id))")
 	return err
+}
+
+// rawCompression is how mail_messages' raw column is compressed: lz4 or pglz.
+func (e *env) rawCompression(ctx context.Context) (string, error) {
+	var method string
+	err := e.pool.QueryRow(ctx, `SELECT CASE attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END FROM pg_attribute
+		WHERE attrelid = 'mail_messages'::regclass AND attname = 'raw'`).Scan(&method)
+	return method, err
 }
 
 // copyBoth COPYs rows into table as one stream, then as one stream per
