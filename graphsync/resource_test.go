@@ -51,7 +51,6 @@ func TestTablesMapToTheirColumns(t *testing.T) {
 		"mail_messages": `{"id":"m","receivedDateTime":"2024-01-02T03:04:05Z","from":{"emailAddress":{"address":"A@B"}}}`,
 		"mail_attachments": `{"@odata.type":"#microsoft.graph.itemAttachment","id":"a","name":"x","size":12,` +
 			`"item":{"@odata.type":"#microsoft.graph.event","id":""}}`,
-<<<<<<< HEAD
 		"calendar_events":        `{"id":"e","type":"singleInstance","start":{"dateTime":"2024-01-02T03:04:05","timeZone":"UTC"},"attendees":[{"type":"required","emailAddress":{"address":"x@y"}}]}`,
 		"contact_folders":        `{"id":"cf","displayName":"Friends","parentFolderId":"p"}`,
 		"contacts":               `{"id":"c","createdDateTime":"2024-01-02T03:04:05Z","emailAddresses":[{"address":" A@B "}]}`,
@@ -66,22 +65,7 @@ func TestTablesMapToTheirColumns(t *testing.T) {
 		"sites":                  `{"id":"contoso.sharepoint.com,a,b","displayName":"Sales","root":{},"siteCollection":{"hostname":"contoso.sharepoint.com"}}`,
 		"site_drives":            `{"id":"b!x","name":"Documents","driveType":"documentLibrary","owner":{"group":{"displayName":"Sales Owners"}}}`,
 		"channel_messages":       `{"id":"2","replyToId":"1","channelIdentity":{"teamId":"t","channelId":"c1"},"body":{"content":"x"}}`,
-=======
-		"calendar_events":  `{"id":"e","type":"singleInstance","start":{"dateTime":"2024-01-02T03:04:05","timeZone":"UTC"},"attendees":[{"type":"required","emailAddress":{"address":"x@y"}}]}`,
-		"contact_folders":  `{"id":"cf","displayName":"Friends","parentFolderId":"p"}`,
-		"contacts":         `{"id":"c","createdDateTime":"2024-01-02T03:04:05Z","emailAddresses":[{"address":" A@B "}]}`,
-		"drive_items":      `{"id":"d","name":"a","root":{},"parentReference":{"driveId":"b!x"}}`,
-		"chats":            `{"id":"19:x","members":[{"id":"mm","userId":"u","email":"U@X"}]}`,
-		"chat_messages":    `{"id":"1","from":{"user":{"id":"u"}},"body":{"contentType":"html","content":"x"}}`,
-		"people":           `{"id":"p","personType":{"class":"Person"}}`,
-		"directory_users":  `{"id":"u","userPrincipalName":"u@x"}`,
-		"teams":            `{"id":"t","displayName":"T","isArchived":false}`,
-		"channels":         `{"id":"19:c@thread.tacv2","displayName":"General","membershipType":"standard"}`,
-		"sites":            `{"id":"contoso.sharepoint.com,a,b","displayName":"Sales","root":{},"siteCollection":{"hostname":"contoso.sharepoint.com"}}`,
-		"site_drives":      `{"id":"b!x","name":"Documents","driveType":"documentLibrary","owner":{"group":{"displayName":"Sales Owners"}}}`,
-		"channel_messages": `{"id":"2","replyToId":"1","channelIdentity":{"teamId":"t","channelId":"c1"},"body":{"content":"x"}}`,
-		"groups":           `{"id":"g","displayName":"G","groupTypes":["Unified"],"mailEnabled":true,"createdDateTime":"2024-01-02T03:04:05Z"}`,
->>>>>>> main
+		"groups":                 `{"id":"g","displayName":"G","groupTypes":["Unified"],"mailEnabled":true,"createdDateTime":"2024-01-02T03:04:05Z"}`,
 	}
 	for _, tb := range graphsync.Tables() {
 		if tb.Map == nil {
