@@ -52,10 +52,9 @@ type adapt struct {
 	// last growth. A gate that is not used to the full has nothing to learn
 	// by growing.
 	saturated bool
-	// Units sent since the gate's first request (at firstSent), and at
-	// the last cut, after which sending resumed at resumeAt.
-	firstSent, resumeAt  time.Time
-	sentTotal, sentAtCut float64
+	sent      sentLog
+	// resumeAt is when the last cut's Retry-After ended.
+	resumeAt time.Time
 	// throttles counts cuts on 429 or 503, for status.
 	throttles int64
 }
@@ -73,13 +72,15 @@ const (
 	growPerSecond = 0.05
 	// Once Graph has throttled the gate at learned, it climbs back at
 	// recoverPerSecond of learned to settle×learned (in about a second
-	// from a cut), then at probePerSecond of learned: over 30s to reach
-	// the ceiling again, so that Graph throttles it about twice a minute
-	// at most. Past forgetAbove×learned the ceiling has moved and is
-	// forgotten.
+	// from a cut), then probes at probePerSecond of learned, faster by
+	// that again every probeDoubling: about 30s to reach the ceiling
+	// again (Graph throttles it about twice a minute), 55s to pass it by
+	// 10% (the ceiling learnt was low). Past forgetAbove×learned the ceiling has
+	// moved and is forgotten.
 	recoverPerSecond = 0.5
 	settle           = 0.95
-	probePerSecond   = 0.0015
+	probePerSecond   = 0.001
+	probeDoubling    = 15 * time.Second
 	forgetAbove      = 1.1
 	// nearCut is the decrease when the directory says its budget is
 	// more than 80% used: gentler than a 429's.
@@ -132,26 +133,22 @@ func (a *adapt) observe(status int, h http.Header, now time.Time) {
 }
 
 // learn records the factor Graph throttled the gate at: the factor set, or
-// less when the gate sent less. What it sent since it resumed after the
-// previous cut (or since its first request) is spread from then to the end
-// of the Retry-After now given: Graph's window has let that much through in
-// that time. It is never below half the factor set, lest a gate that
-// idled most of the time learn a ceiling it never met.
+// less when the gate sent less. What it sent in the last measureSpan (or
+// since it resumed after the previous cut, if later) is spread over that
+// time and the Retry-After now given: Graph's window has let that much
+// through in that time. It is never below half the factor set, lest a gate
+// that idled most of the time learn a ceiling it never met.
 func (a *adapt) learn(h http.Header, now time.Time) {
 	f := a.factor
 	var wait time.Duration
 	if secs, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After"))); err == nil && secs > 0 {
 		wait = time.Duration(secs) * time.Second
 	}
-	from, units := a.firstSent, a.sentTotal
-	if !a.resumeAt.IsZero() {
-		from, units = a.resumeAt, a.sentTotal-a.sentAtCut
-	}
-	if span := now.Add(wait).Sub(from); a.base > 0 && !from.IsZero() && span >= time.Second {
-		f = max(f*cutFactor, min(f, units/span.Seconds()/a.base))
+	if units, span := a.sent.sum(now, a.resumeAt); a.base > 0 && span > 0 {
+		f = max(f*cutFactor, min(f, units/(span+wait).Seconds()/a.base))
 	}
 	a.learned = max(minFactor, f)
-	a.resumeAt, a.sentAtCut = now.Add(wait), a.sentTotal
+	a.resumeAt = now.Add(wait)
 }
 
 // grow is the increase after a healthy answer.
@@ -175,7 +172,10 @@ func (a *adapt) grow(now time.Time) {
 	case a.factor < settle*l:
 		a.factor = min(settle*l, a.factor+recoverPerSecond*l*dt)
 	default:
-		a.factor += probePerSecond * l * dt
+		// Faster the longer Graph has not throttled: the ceiling learnt
+		// may have been low.
+		since := now.Sub(a.lastCut).Seconds()
+		a.factor += probePerSecond * l * dt * (1 + since/probeDoubling.Seconds())
 		if a.factor > forgetAbove*l {
 			a.learned = 0
 		}
@@ -205,10 +205,7 @@ func (a *adapt) took(cost float64, waited bool, now time.Time) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.firstSent.IsZero() {
-		a.firstSent = now
-	}
-	a.sentTotal += cost
+	a.sent.add(cost, now)
 	if waited {
 		a.saturated = true
 	}
@@ -292,4 +289,48 @@ func limitPercentage(h http.Header) (float64, bool) {
 	}
 	p, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 	return p, err == nil && p >= 0
+}
+
+// measureSpan is how far back a gate's sending is measured when Graph
+// throttles it.
+const measureSpan = 10 * time.Second
+
+// sentLog counts units sent per second over the last measureSpan.
+type sentLog struct {
+	first time.Time
+	secs  [10]int64
+	units [10]float64
+}
+
+func (l *sentLog) add(cost float64, now time.Time) {
+	if l.first.IsZero() {
+		l.first = now
+	}
+	s := now.Unix()
+	i := s % int64(len(l.secs))
+	if l.secs[i] != s {
+		l.secs[i], l.units[i] = s, 0
+	}
+	l.units[i] += cost
+}
+
+// sum is the units sent in the last measureSpan and after from, and the
+// time they cover: at least a second, less than measureSpan for a gate
+// younger than that or resumed since.
+func (l *sentLog) sum(now, from time.Time) (float64, time.Duration) {
+	if l.first.IsZero() {
+		return 0, 0
+	}
+	if from.Before(l.first) {
+		from = l.first
+	}
+	span := min(measureSpan, max(now.Sub(from), time.Second))
+	s, lo := now.Unix(), now.Add(-span).Unix()
+	var units float64
+	for i, sec := range l.secs {
+		if sec >= lo && sec <= s {
+			units += l.units[i]
+		}
+	}
+	return units, span
 }

@@ -45,9 +45,12 @@ func TestAdaptCutsOnThrottlingAndGrowsBack(t *testing.T) {
 	if f < settle || f > settle+0.002 || c != 4 {
 		t.Fatalf("after 2s of saturated health factor %g, concurrency %d; want %g and 4", f, c, settle)
 	}
+	// Probing: at least probePerSecond, faster by that again every
+	// probeDoubling since the cut (7.5s to 17.5s here).
 	end = healthy(end, 10, time.Second)
-	if g, _ := a.state(); math.Abs(g-(f+10*probePerSecond)) > 1e-9 {
-		t.Fatalf("after probing 10s factor %g, want %g", g, f+10*probePerSecond)
+	lo, hi := f+10*probePerSecond*(1+7.5/15), f+10*probePerSecond*(1+17.5/15)
+	if g, _ := a.state(); g < lo || g > hi {
+		t.Fatalf("after probing 10s factor %g, want between %g and %g", g, lo, hi)
 	}
 	healthy(end, 100, time.Second)
 	if f, _ := a.state(); f != 1 {
@@ -95,14 +98,21 @@ func TestAdaptLearnsTheCeilingFromWhatItSent(t *testing.T) {
 	if b := a.burst(50, 9.5); b != 5 {
 		t.Fatalf("burst %d at 9.5/s, want 5", b)
 	}
-	// 40s later it has only just passed the ceiling.
-	for range 40 {
-		at = at.Add(time.Second)
-		a.took(1, true, at)
-		a.observe(http.StatusOK, http.Header{}, at)
+	// It probes the ceiling again after 20 to 35s: Graph throttles it
+	// about twice a minute.
+	probe := func(n int) float64 {
+		for range n {
+			at = at.Add(time.Second)
+			a.took(1, true, at)
+			a.observe(http.StatusOK, http.Header{}, at)
+		}
+		return a.rate(16.7, at)
 	}
-	if r := a.rate(16.7, at); r < 10 || r > 10.5 {
-		t.Fatalf("rate 40s on %g, want just past the 10/s ceiling", r)
+	if r := probe(16); r >= 10 {
+		t.Fatalf("rate 20s after the cut %g, want still under the 10/s ceiling", r)
+	}
+	if r := probe(15); r < 10 || r > 10.6 {
+		t.Fatalf("rate 35s after the cut %g, want just past the 10/s ceiling", r)
 	}
 	// A gate that never was throttled keeps its configured burst.
 	if b := newAdapt(16.7, 4, "outlook", false).burst(50, 16.7); b != 50 {
@@ -175,40 +185,66 @@ func TestBudgetBucketNeverExceedsItsWindow(t *testing.T) {
 func TestRequestCosts(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
+		svc  graphsync.Service
 		link string
 		want int
 	}{
-		{"/users/u/drive/root/delta", 2},
-		{"/users/u/drive/root/delta?token=abc", 1},
-		{"/drives/d/root/delta(token='abc')", 1},
-		{"/drives/d/items/i/children", 2},
-		{"/drives/d/items/i/permissions", 5},
-		{"/drives/d/items/i?$expand=permissions", 5},
-		{"/drives/d/items/i", 1},
+		{graphsync.OneDrive, "/users/u/drive/root/delta", 2},
+		{graphsync.OneDrive, "/users/u/drive/root/delta?token=abc", 1},
+		{graphsync.OneDrive, "/drives/d/root/delta(token='abc')", 1},
+		{graphsync.OneDrive, "/drives/d/items/i/children", 2},
+		{graphsync.OneDrive, "/drives/d/items/i/permissions", 5},
+		{graphsync.OneDrive, "/drives/d/items/i?$expand=permissions", 5},
+		{graphsync.OneDrive, "/drives/d/items/i", 1},
+		{graphsync.Directory, "/users", 2},
+		{graphsync.Directory, "/users?$select=id,displayName", 1},
+		{graphsync.Directory, "/users?$select=id&$top=10", 1},
+		{graphsync.Directory, "/groups?$expand=members", 3},
+		{graphsync.Directory, "/users/delta?$deltatoken=x", 1},
+		{graphsync.Directory, "/users/u", 1},
+		{graphsync.Teams, "/users/u/chats", 1},
 	} {
 		u, _ := url.Parse("https://graph.microsoft.com/v1.0" + tc.link)
-		if got := cost(Call{Service: graphsync.OneDrive}, &http.Request{URL: u}); got != tc.want {
-			t.Errorf("cost of %s = %d, want %d", tc.link, got, tc.want)
+		if got := cost(Call{Service: tc.svc}, &http.Request{URL: u}); got != tc.want {
+			t.Errorf("%s cost of %s = %d, want %d", tc.svc, tc.link, got, tc.want)
 		}
 	}
-	for _, tc := range []struct {
-		link string
-		want int
-	}{
-		{"/users", 2},
-		{"/users?$select=id,displayName", 1},
-		{"/users?$select=id&$top=10", 1},
-		{"/groups?$expand=members", 3},
-		{"/users/delta?$deltatoken=x", 1},
-		{"/users/u", 1},
-	} {
-		u, _ := url.Parse("https://graph.microsoft.com/v1.0" + tc.link)
-		if got := cost(Call{Service: graphsync.Directory}, &http.Request{URL: u}); got != tc.want {
-			t.Errorf("directory cost of %s = %d, want %d", tc.link, got, tc.want)
-		}
+}
+
+func TestGateStatesShowTheSlowedGates(t *testing.T) {
+	t.Parallel()
+	c, err := NewClient(Config{BaseURL: "https://graph.example"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	u, _ := url.Parse("https://graph.microsoft.com/v1.0/users/u/chats")
-	if got := cost(Call{Service: graphsync.Teams}, &http.Request{URL: u}); got != 1 {
-		t.Errorf("cost of a Teams request = %d, want 1", got)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return now }
+	quiet := graphsync.Scope{Tenant: "t", Service: graphsync.Outlook, Mailbox: "quiet"}
+	hot := graphsync.Scope{Tenant: "t", Service: graphsync.Outlook, Mailbox: "hot"}
+	teams := graphsync.Scope{Tenant: "t", Service: graphsync.Teams}
+	for _, s := range []graphsync.Scope{quiet, hot, teams} {
+		c.gates.put(c.gates.get(s))
+	}
+	g := c.gates.get(hot)
+	h := http.Header{}
+	h.Set("Retry-After", "5")
+	g.adapt.observe(http.StatusTooManyRequests, h, now)
+	c.gates.put(g)
+	c.gates.block(hot, now.Add(5*time.Second))
+
+	got := c.GateStates(10)
+	if len(got) != 2 || got[0].Scope != teams || got[1].Scope != hot {
+		t.Fatalf("gates %+v, want the tenant's Teams gate and the throttled mailbox's, not the quiet one", got)
+	}
+	m := got[1]
+	if !m.Slowed() || m.Rate != m.ConfiguredRate/2 || m.Concurrency != 2 || m.MaxConcurrency != 4 || m.Throttles != 1 ||
+		!m.BlockedUntil.Equal(now.Add(5*time.Second)) || m.LearnedRate != m.ConfiguredRate {
+		t.Fatalf("throttled mailbox gate %+v", m)
+	}
+	if got[0].Slowed() || got[0].Rate == 0 {
+		t.Fatalf("Teams gate %+v, want its configured rate", got[0])
+	}
+	if got := c.GateStates(1); len(got) != 1 {
+		t.Fatalf("%d gates with a limit of 1", len(got))
 	}
 }

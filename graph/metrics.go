@@ -46,6 +46,26 @@ var (
 		Help: "Gates (mailboxes, tenant services) of this process sending below their configured rate or concurrency since Graph throttled or warned them, by service.",
 	}, []string{"service"})
 
+	gatesHeld = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "graphsync_graph_gates",
+		Help: "Gates (mailboxes, tenant services) this process holds, by service; set every few seconds.",
+	}, []string{"service"})
+
+	gateRate = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "graphsync_graph_gate_rate",
+		Help: "Requests (OneDrive, directory: resource units) per second the gates of this process let through now, summed by service; below graphsync_graph_gate_configured_rate while Graph's answers slow them.",
+	}, []string{"service"})
+
+	gateConfiguredRate = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "graphsync_graph_gate_configured_rate",
+		Help: "Requests (OneDrive, directory: resource units) per second the gates of this process would let through at their configured rates, summed by service.",
+	}, []string{"service"})
+
+	gateConcurrency = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "graphsync_graph_gate_concurrency",
+		Help: "Requests in flight the gates of this process allow now (Outlook: at most 4 a mailbox), summed by service.",
+	}, []string{"service"})
+
 	budgetTakesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "graphsync_tenant_budget_takes_total",
 		Help: "Slices this process asked of the tenants' shared budgets in PostgreSQL, by service and outcome: granted, empty (the bucket had too little: wait for it to refill), error.",

@@ -59,7 +59,7 @@ var (
 	subscriptionExpiryDesc = prometheus.NewDesc("graphsync_subscription_expiry_seconds",
 		"Time left until the soonest-expiring active change-notification subscription of a resource ends; renewal is due at half the lifetime.", []string{"resource"}, nil)
 	budgetFillDesc = prometheus.NewDesc("graphsync_tenant_budget_fill_min",
-		"Fill (0 to 1) of the emptiest tenant budget of each service (teams, onedrive) every worker draws from, from the database; near 0, some tenant's requests wait on their budget.", []string{"service"}, nil)
+		"Fill (0 to 1) of the emptiest tenant budget of each service (teams, onedrive, directory) every worker draws from, from the database; near 0, some tenant's requests wait on their budget.", []string{"service"}, nil)
 	secretExpiryDesc = prometheus.NewDesc("graphsync_client_secret_expiry_timestamp_seconds",
 		"When the app's client secret expires (Unix time), from GRAPHSYNC_CLIENT_SECRET_EXPIRES_AT.", nil, nil)
 )

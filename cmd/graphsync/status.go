@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -24,7 +25,9 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 			"lag graphsync_sync_lag_seconds reports the worst of), page and row counts, the status (ok, error,\n"+
 			"missing_scope with the permission, disabled, waiting for rescue when the connection's sync\n"+
 			"job ran on a worker that is gone), the change-notification subscription's status and expiry, any\n"+
-			"throttle window, quarantined records and the last error; then warnings that concern every\n"+
+			"throttle window, quarantined records and the last error; then the tenant budgets' fill, the\n"+
+			"gates the running workers published (rate and concurrency in use against the configured, per\n"+
+			"service, then the tenant gates and the slowest mailboxes), and warnings that concern every\n"+
 			"connection (the app's credentials, its client secret's expiry, tokens the encryption key cannot\n"+
 			"open). A resource with several streams (mail folders, chats) shows their sum and worst status;\n"+
 			"`graphsync connections show ID` lists every stream and subscription.")
@@ -151,6 +154,9 @@ func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	if err := printBudgets(ctx, c.Stdout, st); err != nil {
 		return err
 	}
+	if err := printGates(ctx, c.Stdout, st, now); err != nil {
+		return err
+	}
 	printWarnings(c.Stdout, warns)
 	return nil
 }
@@ -173,6 +179,110 @@ func printBudgets(ctx context.Context, out io.Writer, st *store.Store) error {
 			fmt.Sprintf("%.1f/%.0f", b.Tokens, b.Burst), fmt.Sprintf("%.2f", b.Rate), strconv.Itoa(b.Holders), fmt.Sprintf("%.0f", b.Taken))
 	}
 	return w.Flush()
+}
+
+// maxGateLines bounds the gates listed one by one.
+const maxGateLines = 20
+
+// printGates writes the gates the running workers published: per service,
+// how many there are, how many Graph's answers slowed, and the rate and
+// concurrency they allow against the configured; then each tenant
+// service's gate and the slowest mailboxes'.
+func printGates(ctx context.Context, out io.Writer, st *store.Store, now time.Time) error {
+	gates, err := st.GateStates(ctx)
+	if err != nil || len(gates) == 0 {
+		return err
+	}
+	type sum struct {
+		gates, slowed, throttles int
+		rate, configured         float64
+		conc, maxConc            int
+		holders                  map[string]bool
+	}
+	var order []graphsync.Service
+	sums := map[graphsync.Service]*sum{}
+	slowed := func(g store.GateState) bool {
+		return g.Rate < g.ConfiguredRate || g.Concurrency < g.MaxConcurrency
+	}
+	for _, g := range gates {
+		s := sums[g.Scope.Service]
+		if s == nil {
+			s = &sum{holders: map[string]bool{}}
+			sums[g.Scope.Service] = s
+			order = append(order, g.Scope.Service)
+		}
+		s.gates++
+		s.throttles += int(g.Throttles)
+		s.rate += g.Rate
+		s.configured += g.ConfiguredRate
+		s.conc += g.Concurrency
+		s.maxConc += g.MaxConcurrency
+		s.holders[g.Holder] = true
+		if slowed(g) {
+			s.slowed++
+		}
+	}
+	slices.Sort(order)
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "Gates (published by running workers: every tenant service's, and mailboxes' Graph slowed, blocked or throttled)")
+	w := table(out)
+	row(w, "SERVICE", "GATES", "SLOWED", "RATE/S", "CONFIGURED/S", "CONCURRENCY", "THROTTLES", "PROCESSES")
+	for _, svc := range order {
+		s := sums[svc]
+		conc := "-"
+		if s.maxConc > 0 {
+			conc = fmt.Sprintf("%d/%d", s.conc, s.maxConc)
+		}
+		row(w, svc.String(), strconv.Itoa(s.gates), strconv.Itoa(s.slowed), fmt.Sprintf("%.2f", s.rate),
+			fmt.Sprintf("%.2f", s.configured), conc, strconv.Itoa(s.throttles), strconv.Itoa(len(s.holders)))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	// Tenant services first, then the slowest mailboxes.
+	share := func(g store.GateState) float64 {
+		if g.ConfiguredRate == 0 {
+			return 1
+		}
+		return g.Rate / g.ConfiguredRate
+	}
+	slices.SortStableFunc(gates, func(a, b store.GateState) int {
+		return cmp.Or(cmp.Compare(btoi(a.Scope.IsMailbox()), btoi(b.Scope.IsMailbox())), cmp.Compare(share(a), share(b)))
+	})
+	fmt.Fprintln(out)
+	w = table(out)
+	row(w, "SCOPE", "PROCESS", "RATE/S", "CONFIGURED/S", "LEARNT/S", "CONCURRENCY", "THROTTLES", "BLOCKED")
+	for i, g := range gates {
+		if i == maxGateLines {
+			break
+		}
+		conc, learnt, blocked := "-", "-", "-"
+		if g.MaxConcurrency > 0 {
+			conc = fmt.Sprintf("%d/%d", g.Concurrency, g.MaxConcurrency)
+		}
+		if g.LearnedRate > 0 {
+			learnt = fmt.Sprintf("%.2f", g.LearnedRate)
+		}
+		if g.BlockedUntil.After(now) {
+			blocked = g.BlockedUntil.Sub(now).Round(time.Second).String()
+		}
+		row(w, g.Scope.String(), g.Holder, fmt.Sprintf("%.2f", g.Rate), fmt.Sprintf("%.2f", g.ConfiguredRate), learnt,
+			conc, strconv.FormatInt(g.Throttles, 10), blocked)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if len(gates) > maxGateLines {
+		fmt.Fprintf(out, "(%d more)\n", len(gates)-maxGateLines)
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // printWarnings writes warnings under a blank line, one per line.

@@ -205,3 +205,54 @@ func TestStatusShowsTenantBudgets(t *testing.T) {
 		t.Errorf("budget line %q, want service teams, 25%% full, 2 processes, 3 taken\n%s", got, out)
 	}
 }
+
+func TestStatusShowsGates(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	st := b.store()
+	ctx := t.Context()
+	if _, err := st.SaveConnection(ctx, &store.Connection{Kind: store.KindDelegated, TenantID: "tenant-g", UserID: "user-g",
+		UserPrincipalName: "gil@contoso.com", Resources: []*graphsync.Resource{graphsync.Mail}}, store.Tokens{RefreshToken: "rt"}); err != nil {
+		t.Fatal(err)
+	}
+	hot := graphsync.Scope{Tenant: "tenant-g", Service: graphsync.Outlook, Mailbox: "hot"}
+	cool := graphsync.Scope{Tenant: "tenant-g", Service: graphsync.Outlook, Mailbox: "cool"}
+	teams := graphsync.Scope{Tenant: "tenant-g", Service: graphsync.Teams}
+	if err := st.PublishGates(ctx, "worker-a", []store.GateState{
+		{Scope: hot, Rate: 5, ConfiguredRate: 16.67, Concurrency: 2, MaxConcurrency: 4, LearnedRate: 10, Throttles: 2,
+			BlockedUntil: time.Now().Add(time.Minute)},
+		{Scope: teams, Rate: 18, ConfiguredRate: 18},
+	}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PublishGates(ctx, "worker-b", []store.GateState{
+		{Scope: cool, Rate: 9.5, ConfiguredRate: 16.67, Concurrency: 4, MaxConcurrency: 4, LearnedRate: 10, Throttles: 1},
+	}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := b.run("status")
+	wantCode(t, code, 0, out, errOut)
+	wantContains(t, "status output", out, "Gates (published by running workers")
+	lines := map[string][]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			lines[f[0]] = f
+		}
+	}
+	// Per service: 2 mailbox gates, both slowed, 14.50 of 33.34 per
+	// second, 6 of 8 slots, 3 throttles, 2 processes.
+	if got := strings.Join(lines["outlook"], " "); got != "outlook 2 2 14.50 33.34 6/8 3 2" {
+		t.Errorf("outlook line %q\n%s", got, out)
+	}
+	if got := strings.Join(lines["teams"], " "); got != "teams 1 0 18.00 18.00 - 0 1" {
+		t.Errorf("teams line %q\n%s", got, out)
+	}
+	f := lines[hot.String()]
+	if len(f) != 8 || f[1] != "worker-a" || f[2] != "5.00" || f[4] != "10.00" || f[5] != "2/4" || f[6] != "2" || f[7] == "-" {
+		t.Errorf("hot mailbox line %q, want worker-a at 5.00/s, learnt 10.00, 2/4, 2 throttles, blocked\n%s", f, out)
+	}
+	// The tenant's gate is listed before the mailboxes, the slowest first.
+	if i, j, k := strings.Index(out, teams.String()), strings.Index(out, hot.String()), strings.Index(out, cool.String()); i < 0 || i > j || j > k {
+		t.Errorf("gates out of order (teams %d, hot %d, cool %d)\n%s", i, j, k, out)
+	}
+}

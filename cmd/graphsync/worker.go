@@ -121,6 +121,7 @@ func runWorker(ctx context.Context, w *worker.Worker, cfg *config.Config, log *s
 		return fmt.Errorf("start workers: %w", err)
 	}
 	go w.Jobs.KickWebhooks(ctx, client)
+	go w.PublishGates(ctx)
 	log.Info("worker started")
 	<-ctx.Done()
 	log.Info("worker stopping: finishing running jobs")
