@@ -31,6 +31,9 @@ type Resource struct {
 	// table of every other shape. outer holds the folders' own containers
 	// (a channel's team).
 	outer, folders, items *Table
+	// extra are tables the resource's engine writes besides these, from
+	// what its items carry (a group's memberships).
+	extra []*Table
 	// defaultFolder names the stream of the folder Graph does not list
 	// (the default Contacts folder), synced by its well-known name.
 	defaultFolder string
@@ -96,6 +99,10 @@ const (
 	// ChannelTree: the user's teams and their channels read whole, then
 	// each channel's messages through its own delta (Teams channels).
 	ChannelTree
+	// MemberDelta: one delta round over the tenant's groups, each carrying
+	// its membership changes (members@delta), for an application
+	// connection.
+	MemberDelta
 	// SiteTree: the selected SharePoint sites and their document
 	// libraries read whole, then each library's items through its drive
 	// delta.
@@ -150,7 +157,7 @@ func (r *Resource) Tables() []*Table {
 			out = append(out, t.Details.Table)
 		}
 	}
-	return out
+	return append(out, r.extra...)
 }
 
 // Permission is the permission reading the resource needs: the delegated
@@ -179,13 +186,24 @@ func Shareable(rs []*Resource) []*Resource {
 	return out
 }
 
-// Resources lists the resources a connection can sync, in the order a sync
-// job runs them: mailbox resources first, as they share the mailbox's
-// Outlook budget and a user most often checks mail first.
+// Resources lists the resources a connection of either kind can sync, in
+// the order a sync job runs them: mailbox resources first, as they share
+// the mailbox's Outlook budget and a user most often checks mail first.
 var Resources = []*Resource{Mail, Calendar, Contacts, Drive, Sites, Chats, Channels, People}
 
-// All lists every resource, user discovery included.
-func All() []*Resource { return append(slices.Clip(Resources), Users) }
+// TenantResources lists the resources only an application connection can
+// enable: tenant-level ones no delegated permission reads (groups).
+var TenantResources = []*Resource{Groups}
+
+// All lists every resource: those read per mailbox, then user discovery
+// and the other tenant-level ones, in sync order.
+func All() []*Resource { return slices.Concat(Resources, []*Resource{Users}, TenantResources) }
+
+// Enableable lists the resources a connection can enable: every one but
+// user discovery.
+func Enableable() []*Resource {
+	return slices.DeleteFunc(All(), func(r *Resource) bool { return r == Users })
+}
 
 // ParseResource returns the resource of a name, user discovery (users)
 // included.
@@ -195,7 +213,7 @@ func ParseResource(name string) (*Resource, error) {
 			return r, nil
 		}
 	}
-	return nil, fmt.Errorf("unknown resource %q (want one of %s)", name, strings.Join(Names(Resources), ", "))
+	return nil, fmt.Errorf("unknown resource %q (want one of %s)", name, strings.Join(Names(Enableable()), ", "))
 }
 
 // ParseResources reads a comma-separated list of syncable resources, in
@@ -209,7 +227,7 @@ func ParseResources(list string) ([]*Resource, error) {
 		}
 		r, err := ParseResource(name)
 		if err != nil || r == Users {
-			return nil, fmt.Errorf("unknown resource %q (want one of %s)", name, strings.Join(Names(Resources), ", "))
+			return nil, fmt.Errorf("unknown resource %q (want one of %s)", name, strings.Join(Names(Enableable()), ", "))
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
@@ -224,6 +242,12 @@ func ParseResources(list string) ([]*Resource, error) {
 // Tenant lists the tenant-level resources of rs.
 func Tenant(rs []*Resource) []*Resource {
 	return slices.DeleteFunc(slices.Clone(rs), func(r *Resource) bool { return !r.tenant })
+}
+
+// ApplicationOnly lists the resources of rs a delegated connection cannot
+// sync: those with no delegated permission.
+func ApplicationOnly(rs []*Resource) []*Resource {
+	return slices.DeleteFunc(slices.Clone(rs), func(r *Resource) bool { return r.delegated != "" })
 }
 
 // Mailbox lists the resources of rs read per mailbox.

@@ -64,6 +64,7 @@ func TestTablesMapToTheirColumns(t *testing.T) {
 		"sites":            `{"id":"contoso.sharepoint.com,a,b","displayName":"Sales","root":{},"siteCollection":{"hostname":"contoso.sharepoint.com"}}`,
 		"site_drives":      `{"id":"b!x","name":"Documents","driveType":"documentLibrary","owner":{"group":{"displayName":"Sales Owners"}}}`,
 		"channel_messages": `{"id":"2","replyToId":"1","channelIdentity":{"teamId":"t","channelId":"c1"},"body":{"content":"x"}}`,
+		"groups":           `{"id":"g","displayName":"G","groupTypes":["Unified"],"mailEnabled":true,"createdDateTime":"2024-01-02T03:04:05Z"}`,
 	}
 	for _, tb := range graphsync.Tables() {
 		if tb.Map == nil {

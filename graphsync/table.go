@@ -151,6 +151,10 @@ type Table struct {
 	// user who leaves retires every row synced for them and stops their
 	// streams; a user who returns resumes them.
 	Directory bool
+	// Tenant says rows belong to the tenant, read by an application
+	// connection's tenant-level stream (groups): the table has no user
+	// column, and no user's leaving touches it.
+	Tenant bool
 	// Shared says rows belong to every member of what they were read
 	// through (a chat), not to one user: a user who leaves the tenant does
 	// not take them along.

@@ -22,7 +22,7 @@ func TestSchemaDocExampleQueries(t *testing.T) {
 		t.Fatalf("docs/schema.md has %d example queries, want at least 3", len(queries))
 	}
 	b := setup(t, options{emu: emulator.Config{Users: 2, MessagesPerUser: 100},
-		resources: []string{"mail", "calendar", "drive", "sites", "chats", "channels"}, sites: selectedSites, application: true})
+		resources: []string{"mail", "calendar", "drive", "sites", "chats", "channels", "groups"}, sites: selectedSites, application: true})
 	b.syncNow(t, 2*time.Minute)
 	for _, q := range queries {
 		rows, err := b.store.Pool().Query(t.Context(), q[1])

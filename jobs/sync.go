@@ -265,7 +265,7 @@ func wanted(enabled []*graphsync.Resource, names []string) []*graphsync.Resource
 // none), user discovery first.
 func tenantWanted(enabled []*graphsync.Resource, names []string) []*graphsync.Resource {
 	var out []*graphsync.Resource
-	for _, r := range graphsync.Tenant(append([]*graphsync.Resource{graphsync.Users}, graphsync.Resources...)) {
+	for _, r := range slices.Concat([]*graphsync.Resource{graphsync.Users}, graphsync.Tenant(graphsync.Enableable())) {
 		if (r == graphsync.Users || slices.Contains(enabled, r)) && (len(names) == 0 || slices.Contains(names, r.Name())) {
 			out = append(out, r)
 		}

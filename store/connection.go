@@ -133,8 +133,8 @@ func checkConnection(s *Store, c *Connection) error {
 		return errors.New("tenant id is empty")
 	case c.Kind == KindDelegated && c.UserID == "":
 		return errors.New("user id is empty for a delegated connection")
-	case c.Kind == KindDelegated && len(graphsync.Tenant(c.Resources)) > 0:
-		return fmt.Errorf("%s: read for a whole tenant, only an application connection syncs it", graphsync.Names(graphsync.Tenant(c.Resources)))
+	case c.Kind == KindDelegated && len(graphsync.ApplicationOnly(c.Resources)) > 0:
+		return fmt.Errorf("%s: read for a whole tenant, only an application connection syncs it", graphsync.Names(graphsync.ApplicationOnly(c.Resources)))
 	}
 	return nil
 }
@@ -241,12 +241,18 @@ func (s *Store) SetTenantStatusTx(ctx context.Context, tx Tx, tenant, status, co
 
 // SetResources replaces the resources synced for a connection.
 func (s *Store) SetResources(ctx context.Context, id int64, resources []*graphsync.Resource) error {
-	tag, err := s.pool.Exec(ctx, "UPDATE connections SET resources = $2, updated_at = now() WHERE id = $1", id, nonNil(graphsync.Names(resources)))
+	var kind string
+	err := s.pool.QueryRow(ctx, "UPDATE connections SET resources = $2, updated_at = now() WHERE id = $1 AND (kind = $3 OR cardinality($4::text[]) = 0) RETURNING kind",
+		id, nonNil(graphsync.Names(resources)), KindApplication, nonNil(graphsync.Names(graphsync.ApplicationOnly(resources)))).Scan(&kind)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.Connection(ctx, id); err != nil {
+			return fmt.Errorf("set resources of connection %d: %w", id, err)
+		}
+		return fmt.Errorf("set resources of connection %d: %s: read for a whole tenant, only an application connection syncs it",
+			id, graphsync.Names(graphsync.ApplicationOnly(resources)))
+	}
 	if err != nil {
 		return fmt.Errorf("set resources of connection %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("set resources of connection %d: %w", id, ErrNotFound)
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func removeUsersTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, i
 func perUserTables() []*graphsync.Table {
 	var out []*graphsync.Table
 	for _, t := range graphsync.Tables() {
-		if t.Map != nil && !t.Directory && !t.Shared {
+		if t.Map != nil && !t.Directory && !t.Shared && !t.Tenant {
 			out = append(out, t)
 		}
 	}

@@ -527,7 +527,7 @@ func (s *Store) RemoveTx(ctx context.Context, tx Tx, t *graphsync.Table, st grap
 
 // RetireUnseenTx retires the rows of stream st that a full enumeration
 // begun at since did not see: the stream's container's rows, or its user's
-// (the whole tenant's for user discovery).
+// (the whole tenant's for user discovery and tenant-level tables).
 func (s *Store) RetireUnseenTx(ctx context.Context, tx Tx, t *graphsync.Table, st graphsync.Stream, since time.Time, w graphsync.Window) (Removed, error) {
 	switch {
 	case t.Window:
@@ -541,7 +541,7 @@ func (s *Store) RetireUnseenTx(ctx context.Context, tx Tx, t *graphsync.Table, s
 	switch {
 	case t.Container != "":
 		where += " AND " + containerCond(t, st, b)
-	case !t.Directory:
+	case !t.Directory && !t.Tenant:
 		where += " AND " + t.UserColumn() + " = " + b.add(CleanText(st.User))
 	}
 	sql := "SELECT id FROM " + t.Name + where

@@ -292,8 +292,8 @@ func (r *run) sync(ctx context.Context) result {
 	syncDuration.WithLabelValues(r.resource.Name()).Observe(time.Since(start).Seconds())
 	if err == nil {
 		var top []store.Finish
-		if r.resource.Shape() != graphsync.Discovery {
-			// Discovery's delta stream is its top level: already finished.
+		if shape := r.resource.Shape(); shape != graphsync.Discovery && shape != graphsync.MemberDelta {
+			// Their delta stream is their top level: already finished.
 			top = append(top, store.Finish{Stream: r.top()})
 		}
 		if err := r.finishIdle(ctx, top...); err != nil {
@@ -331,6 +331,8 @@ func (r *run) syncShape(ctx context.Context) error {
 		return r.syncDirectory(ctx)
 	case graphsync.ChannelTree:
 		return r.syncChannels(ctx)
+	case graphsync.MemberDelta:
+		return r.syncGroups(ctx)
 	case graphsync.SiteTree:
 		return r.syncSites(ctx)
 	}

@@ -217,7 +217,7 @@ func (l *importLine) validate() error {
 	}
 	for _, r := range l.Resources {
 		if rs, err := graphsync.ParseResources(r); err != nil || len(rs) != 1 {
-			errs = append(errs, fmt.Errorf("resource %q is not one of %s", r, strings.Join(graphsync.Names(graphsync.Resources), ", ")))
+			errs = append(errs, fmt.Errorf("resource %q is not one of %s", r, strings.Join(graphsync.Names(graphsync.Enableable()), ", ")))
 		}
 	}
 	return errors.Join(errs...)

@@ -185,6 +185,7 @@ var byResource = map[string]Func{
 	"channels": Channels,
 	"people":   People,
 	"contacts": Contacts,
+	"groups":   Groups,
 }
 
 // Resource compares one user's rows of the named resource with the truth.
