@@ -145,7 +145,9 @@ func (a *adapt) learn(h http.Header, now time.Time) {
 		wait = time.Duration(secs) * time.Second
 	}
 	if units, span := a.sent.sum(now, a.resumeAt); a.base > 0 && span > 0 {
-		f = max(f*cutFactor, min(f, units/(span+wait).Seconds()/a.base))
+		// Retry-After is whole seconds rounded up: half a second less on
+		// average, which matters against a span of 10.
+		f = max(f*cutFactor, min(f, units/(span+max(0, wait-time.Second/2)).Seconds()/a.base))
 	}
 	a.learned = max(minFactor, f)
 	a.resumeAt = now.Add(wait)

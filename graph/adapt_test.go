@@ -71,16 +71,17 @@ func TestAdaptCutsOnThrottlingAndGrowsBack(t *testing.T) {
 func TestAdaptLearnsTheCeilingFromWhatItSent(t *testing.T) {
 	t.Parallel()
 	// Configured for 16.7/s; Graph allows 100 per 10s window. The gate
-	// sent 20/s for 5s, then got a 429 with 5s left in the window.
+	// sent 100 in 5.5s, then got a 429 with 4.5s left in the window:
+	// Retry-After 5, whole seconds rounded up.
 	a := newAdapt(16.7, 4, "outlook", false)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 100 {
-		a.took(1, true, now.Add(time.Duration(i)*50*time.Millisecond))
+		a.took(1, true, now.Add(time.Duration(i)*55*time.Millisecond))
 	}
 	h := http.Header{}
 	h.Set("Retry-After", "5")
-	a.observe(http.StatusTooManyRequests, h, now.Add(5*time.Second))
-	// 100 units over 5s sent and 5s to wait: 10/s.
+	a.observe(http.StatusTooManyRequests, h, now.Add(5500*time.Millisecond))
+	// 100 units over 5.5s sent and 4.5s to wait on average: 10/s.
 	if r := a.rate(16.7, now); math.Abs(r-5) > 0.01 {
 		t.Fatalf("rate after the cut %g, want half the learned 10/s", r)
 	}
