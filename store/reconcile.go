@@ -99,3 +99,25 @@ func (s *Store) LiveBeforeTx(ctx context.Context, tx Tx, t *graphsync.Table, st 
 	}
 	return out, nil
 }
+
+// BackdateReconciliations moves every stream's last reconciliation back
+// by d: with d a period, each stream's next pass is due at once.
+func (s *Store) BackdateReconciliations(ctx context.Context, d time.Duration) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE reconciliations SET reconciled_at = reconciled_at - $1::interval`, d); err != nil {
+		return fmt.Errorf("backdate reconciliations: %w", err)
+	}
+	return nil
+}
+
+// ReconciledSince sums what the reconciliation passes begun at or after
+// since found, and counts them.
+func (s *Store) ReconciledSince(ctx context.Context, since time.Time) (Reconciled, int, error) {
+	var r Reconciled
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(listed), 0), coalesce(sum(deleted), 0), coalesce(sum(fetched), 0)
+		FROM reconciliations WHERE reconciled_at >= $1`, since).Scan(&n, &r.Listed, &r.Deleted, &r.Fetched)
+	if err != nil {
+		return r, 0, fmt.Errorf("sum reconciliations: %w", err)
+	}
+	return r, n, nil
+}

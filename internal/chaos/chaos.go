@@ -261,7 +261,7 @@ func (h *harness) prepare(ctx context.Context) (err error) {
 		}
 		h.conns = append(h.conns, conn)
 	}
-	h.logf("connected %d users through the OAuth flow; resources %s", len(h.conns), strings.Join(graphsync.Names(graphsync.Resources), ", "))
+	h.logf("connected %d users through the OAuth flow; resources %s", len(h.conns), strings.Join(graphsync.Names(resources), ", "))
 	h.svc = w.Jobs
 	if h.river, err = h.svc.NewClient(false); err != nil {
 		return err
@@ -673,6 +673,11 @@ func (h *harness) drain(ctx context.Context) error {
 	}
 }
 
+// resources are what the harness's delegated connections sync: every
+// resource read per mailbox (a tenant's SharePoint sites need an
+// application connection).
+var resources = graphsync.Mailbox(graphsync.Resources)
+
 func connectUser(ctx context.Context, st *store.Store, gc *graph.Client, auth identity.Config, upn string) (*store.Connection, error) {
-	return connect.Headless(ctx, connect.Config{Store: st, Graph: gc, Auth: auth, Resources: graphsync.Resources, LoginHint: upn})
+	return connect.Headless(ctx, connect.Config{Store: st, Graph: gc, Auth: auth, Resources: resources, LoginHint: upn})
 }

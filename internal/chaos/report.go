@@ -78,7 +78,7 @@ func (h *harness) check(ctx context.Context) error {
 	pool := h.db
 	r.Quarantined = map[string]int64{}
 	for _, conn := range h.conns {
-		for _, res := range graphsync.Resources {
+		for _, res := range resources {
 			results, err := verify.Resource(ctx, pool, h.em.URL(), conn.ID, conn.UserID, res.Name())
 			if err != nil {
 				r.violate("compare %s of %s: %v", res, conn.UserPrincipalName, err)
@@ -220,7 +220,7 @@ func (r *Report) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k string, v any, note string) { fmt.Fprintf(tw, "  %s\t%v\t%s\n", k, v, note) }
 	o := r.Options
-	fmt.Fprintf(tw, "graphsync chaos: %d users × %d messages, resources %s, %s of chaos\n", o.Users, o.MessagesPerUser, strings.Join(graphsync.Names(graphsync.Resources), ", "), o.Duration)
+	fmt.Fprintf(tw, "graphsync chaos: %d users × %d messages, resources %s, %s of chaos\n", o.Users, o.MessagesPerUser, strings.Join(graphsync.Names(resources), ", "), o.Duration)
 	row("kills survived (SIGKILL)", r.Kills, fmt.Sprintf("%d running jobs handed back by the harness", r.JobsRescued))
 	row("kills left to River's rescuer", r.KillsLeftToRiver, fmt.Sprintf("%d running jobs, %d rescued by River and run again (GRAPHSYNC_RESCUE_AFTER %s)",
 		r.JobsLeftToRiver, r.JobsRescuedByRiver, rescueAfter))
