@@ -99,7 +99,9 @@ func (rc *receiver) postCount() int {
 // waitFor polls until cond holds, failing after 10 seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: the race detector on a loaded machine slows delivery
+	// tenfold; a notification that never comes still fails the test.
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

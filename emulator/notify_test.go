@@ -444,7 +444,9 @@ func TestLifecycleNotifications(t *testing.T) {
 func TestReauthorizationPausesDelivery(t *testing.T) {
 	t.Parallel()
 	cfg := notifyCfg()
-	cfg.AccessTokenLifetime = time.Second
+	// Tokens carry whole seconds: a lifetime of one second can lapse
+	// before the subscription is created on a slow machine.
+	cfg.AccessTokenLifetime = 3 * time.Second
 	cfg.Notifications.Scale = 0.0002 // challenge 0.18 s ahead, pause 0.72 s after expiry
 	b := setup(t, cfg)
 	u := b.srv.Users()[0].ID
