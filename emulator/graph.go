@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -182,7 +183,9 @@ func (em *Emulator) dispatch(c *call) {
 	if !ok {
 		return
 	}
+	release = sync.OnceFunc(release)
 	defer release()
+	c.w = &sentWriter{ResponseWriter: c.w, sent: release}
 	// Latency models server work, so it is spent holding a concurrency slot.
 	if err := em.sleepLatency(r); err != nil {
 		return
@@ -480,3 +483,24 @@ func objectsOf[T any](xs []T, f func(T) object) []object {
 	}
 	return out
 }
+
+// sentWriter calls sent before the write that completes a body of known
+// length. Graph stops counting a request against the mailbox's concurrency
+// once its answer is sent; the handler may still run a moment after, while
+// the client, holding the whole answer, sends its next request.
+type sentWriter struct {
+	http.ResponseWriter
+	sent    func()
+	written int64
+}
+
+func (w *sentWriter) Write(p []byte) (int, error) {
+	if n, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64); err == nil && w.written+int64(len(p)) >= n {
+		w.sent()
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.written += int64(n)
+	return n, err
+}
+
+func (w *sentWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -47,14 +47,16 @@ type slots struct {
 
 func newSlots(limit int) *slots { return &slots{limit: limit, free: make(chan struct{})} }
 
-// acquire takes n slots at once (fewer if the limit is lower: a batch
-// must not wait for ever behind a cap cut below its size).
-// It reports whether it had to wait for them.
+// acquire takes n slots at once. A batch larger than a cap cut below its
+// size takes all n once nothing else is in flight: Outlook runs its
+// requests in parallel whatever the cap, so holding fewer would let others
+// in beside them once the cap grows back. It reports whether it had to
+// wait for them.
 func (s *slots) acquire(ctx context.Context, n int) (held int, waited bool, err error) {
+	n = max(1, n)
 	for {
 		s.mu.Lock()
-		n = max(1, min(n, s.limit))
-		if s.used+n <= s.limit {
+		if s.used+n <= s.limit || s.used == 0 {
 			s.used += n
 			s.mu.Unlock()
 			return n, waited, nil
