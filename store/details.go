@@ -63,9 +63,15 @@ func (s *Store) PendingDetails(ctx context.Context, t *graphsync.Table, conn int
 	if v := t.Details.Via; v != "" {
 		via = "coalesce(i." + v + ", '')"
 	}
-	rows, err := s.pool.Query(ctx, `SELECT d.item_id, coalesce(d.want_version, ''), `+via+` FROM detail_fetches d
-		JOIN `+t.Name+` i ON i.connection_id = d.connection_id AND i.id = d.item_id AND i.deleted_at IS NULL
-		WHERE d.connection_id = $1 AND d.user_id = $2 AND d.table_name = $3 AND d.want_version IS DISTINCT FROM d.done_version
+	// Each queued item is looked up by its primary key: LIMIT 1 keeps the
+	// lookup from being flattened into a join, and deleted_at is tested
+	// outside it so that no partial index (WHERE deleted_at IS NULL) can
+	// stand in for the key. On tables not yet analyzed the planner would
+	// otherwise scan the whole item table for every queued item.
+	rows, err := s.pool.Query(ctx, `SELECT d.item_id, coalesce(d.want_version, ''), i.via FROM detail_fetches d
+		CROSS JOIN LATERAL (SELECT `+via+` AS via, i.deleted_at FROM `+t.Name+` i
+			WHERE i.connection_id = d.connection_id AND i.id = d.item_id LIMIT 1) i
+		WHERE i.deleted_at IS NULL AND d.connection_id = $1 AND d.user_id = $2 AND d.table_name = $3 AND d.want_version IS DISTINCT FROM d.done_version
 		ORDER BY d.queued_at, d.item_id LIMIT $4`, conn, CleanText(user), t.Details.Table.Name, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list %ss whose %s to read: %w", t.Item, t.Details.Table.Name, err)
