@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/graphsync/graphsync/emulator"
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/verify"
 	"github.com/graphsync/graphsync/internal/worker"
 )
@@ -348,5 +349,42 @@ func TestChatsNewMessagesAtOnceEditsWithinInterval(t *testing.T) {
 	b.assertChatsMatchTruth(t)
 	if n := b.count(t, `SELECT count(*) FROM chats WHERE raw ? 'lastMessagePreview'`); n != 0 {
 		t.Fatalf("%d chats store the preview of their newest message, which would rewrite them with every message", n)
+	}
+}
+
+// Graph notifies of an edit of an older chat message (the getAllMessages
+// subscription covers updated and deleted messages), which moves no chat's
+// preview: the sync the notification queues lists the chats' messages and
+// stores the edit at once, not one sync interval later.
+func TestChatsNotifiedEditSyncedAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{emu: emulator.Config{Users: 2, MessagesPerUser: 1, ChatsPerUser: 3, ChatMessagesPerChat: 10},
+		resources: []string{"chats"}})
+	b.syncNow(t, time.Minute)
+	chatID, _ := firstChat(t, b)
+	var old string
+	for _, raw := range b.truth(t, b.conns[0].UserID, "chatMessages") {
+		var m struct{ ID, ChatID, MessageType string }
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.ChatID == chatID && m.MessageType == "message" {
+			old = m.ID
+			break
+		}
+	}
+	if old == "" {
+		t.Fatalf("chat %s has no user message to edit", chatID)
+	}
+	if err := b.em.EditChatMessage(chatID, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.svc.EnqueueNotified(context.Background(), b.client, b.conns[0].ID, b.conns[0].UserID, graphsync.Chats, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b.waitIdle(t, time.Minute)
+	if n := b.count(t, "SELECT count(*) FROM chat_messages WHERE connection_id = $1 AND chat_id = $2 AND id = $3 AND last_edited_at IS NOT NULL",
+		b.conns[0].ID, chatID, old); n == 0 {
+		t.Fatal("the notified edit was not synced by the sync the notification queued")
 	}
 }

@@ -87,8 +87,11 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	if conn.Status != store.StatusActive {
 		return nil
 	}
+	// A notified sync is thorough too: Graph notifies of chat message edits
+	// and deletions, which move no chat's preview, so only a listing of
+	// every chat finds them before the edit check would.
 	req := syncer.Request{Conn: conn, User: conn.UserID, PassStart: job.CreatedAt,
-		Deadline: time.Now().Add(s.cfg.MaxJobDuration), Thorough: args.Thorough}
+		Deadline: time.Now().Add(s.cfg.MaxJobDuration), Thorough: args.Thorough || !args.NotifiedAt.IsZero()}
 	tenant := conn.Kind == store.KindApplication && args.UserID == ""
 	switch {
 	case tenant:
