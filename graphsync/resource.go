@@ -189,11 +189,12 @@ func Shareable(rs []*Resource) []*Resource {
 // Resources lists the resources a connection of either kind can sync, in
 // the order a sync job runs them: mailbox resources first, as they share
 // the mailbox's Outlook budget and a user most often checks mail first.
-var Resources = []*Resource{Mail, Calendar, Contacts, Drive, Sites, Chats, Channels, People}
+var Resources = []*Resource{Mail, Calendar, Contacts, Drive, Chats, Channels, People}
 
 // TenantResources lists the resources only an application connection can
-// enable: tenant-level ones no delegated permission reads (groups).
-var TenantResources = []*Resource{Groups}
+// enable: tenant-level ones no delegated permission reads (SharePoint
+// sites, groups).
+var TenantResources = []*Resource{Sites, Groups}
 
 // All lists every resource: those read per mailbox, then user discovery
 // and the other tenant-level ones, in sync order.

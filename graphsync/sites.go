@@ -161,17 +161,21 @@ func isGUID(s string) bool {
 // normaliser as a OneDrive, under the tenant's SharePoint budget. The
 // sites are the tenant's, chosen by its operator: an application
 // connection reads them once for the tenant (rows with no user); a
-// delegated connection does not sync them, as each of its users would
-// store another copy of the same libraries.
+// delegated connection cannot enable them, as each of its users would
+// store another copy of the same libraries. With no site selected, a pass
+// has nothing to read and succeeds.
 var Sites = &Resource{
-	name: "sites", service: OneDrive, delegated: "Sites.Read.All", application: "Sites.Read.All",
+	name: "sites", service: OneDrive, application: "Sites.Read.All",
 	shape: SiteTree, outer: sitesTable, folders: siteDrives, items: driveItems,
 	parallel: 4, tenant: true,
 }
 
 // SiteStream is the container of the stream recording a selected site's
 // state (resolved, not found, access denied).
-func SiteStream(ref SiteRef) string { return "site " + ref.String() }
+func SiteStream(ref SiteRef) string { return SiteStreamPrefix + ref.String() }
+
+// SiteStreamPrefix begins the container of every selected site's stream.
+const SiteStreamPrefix = "site "
 
 var sitesTable = &Table{
 	Name: "sites", Item: "site", Label: "display_name",

@@ -19,7 +19,7 @@ func TestChangeFeedReplaysEveryResource(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, options{emu: emulator.Config{Users: 3, MessagesPerUser: 80}, application: true,
-		resources: graphsync.Names(graphsync.Resources), sites: selectedSites})
+		resources: graphsync.Names(graphsync.Enableable()), sites: selectedSites})
 	replay := func(when string) verify.Replayed {
 		t.Helper()
 		r, err := verify.Replay(ctx, b.store.Pool())

@@ -160,3 +160,19 @@ func TestSitesSyncMatchesGroundTruth(t *testing.T) {
 	}
 	b.assertSitesMatchTruth(t)
 }
+
+// An application connection with sites enabled but no site selected
+// (GRAPHSYNC_SITES empty) has nothing to read: its sites pass succeeds,
+// stores nothing, and the resource is not left never synced.
+func TestSitesWithNoneSelectedSucceed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{emu: emulator.Config{Users: 1, MessagesPerUser: 1}, resources: []string{"sites"}, application: true})
+	b.syncNow(t, time.Minute)
+	if n := b.count(t, `SELECT count(*) FROM sync_state WHERE resource = 'sites' AND user_id = '' AND stream = ''
+		AND status = 'ok' AND last_success_at IS NOT NULL`); n != 1 {
+		t.Fatalf("%d sites passes recorded a success, want 1", n)
+	}
+	if n := b.count(t, "SELECT (SELECT count(*) FROM sites) + (SELECT count(*) FROM site_drives)"); n != 0 {
+		t.Fatalf("%d site rows with no site selected", n)
+	}
+}

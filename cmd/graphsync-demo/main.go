@@ -30,9 +30,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("graphsync-demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := demo.Options{}
-	fs.IntVar(&o.Users, "users", 5, "emulated users (mailboxes)")
-	fs.IntVar(&o.Messages, "messages", 10000, "messages per user")
-	fs.IntVar(&o.Mutations, "mutations", 2000, "changes applied between the two syncs")
+	fs.IntVar(&o.Users, "users", 3, "emulated users (mailboxes)")
+	fs.IntVar(&o.Messages, "messages", 1000, "messages per user (the demo shows the pipeline; make bench measures volume)")
+	fs.IntVar(&o.Mutations, "mutations", 300, "changes applied between the two syncs")
 	fs.BoolVar(&o.Throttle, "throttle", true, "apply a scaled-down Outlook throttling profile (shows Retry-After being honoured)")
 	fs.Int64Var(&o.Seed, "seed", 1, "emulator seed")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the demo's database on the server DATABASE_URL names (dropped at the end otherwise)")

@@ -66,8 +66,8 @@ type Options struct {
 // memoryLimit is the soft limit the demo sets on its process's Go heap
 // (unless GOMEMLIMIT says otherwise): the emulator holds about 10 KB per
 // message, and without a limit the collector lets the heap grow to twice
-// what is live. With the defaults (50,000 messages) the process stays
-// under 1 GB, as it is often the first thing run on a small machine.
+// what is live. With 50,000 messages the process stays under 1 GB, as
+// it is often the first thing run on a small machine.
 func (o Options) memoryLimit() int64 {
 	return max(800<<20, int64(o.Users)*int64(o.Messages)*16<<10)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/graphsync/graphsync/graphsync"
@@ -144,4 +145,22 @@ func Sites(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 	}
 	p.Table = "drive_item_access (libraries)"
 	return append(out, items, p), nil
+}
+
+// recordedSites is Sites for Resource, which has no --sites at hand: the
+// selected sites are those the connection's streams record, as every
+// selected site has a stream of its own, found or not. A site the worker
+// never tried is therefore not caught here; Sites with the selection is.
+func recordedSites(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string) ([]Result, error) {
+	prefix := graphsync.SiteStreamPrefix
+	rows, err := pool.Query(ctx, `SELECT DISTINCT substr(stream, length($3) + 1) FROM sync_state
+		WHERE connection_id = $1 AND resource = $2 AND starts_with(stream, $3)`, connectionID, graphsync.Sites.Name(), prefix)
+	if err != nil {
+		return nil, fmt.Errorf("read the selected sites of connection %d: %w", connectionID, err)
+	}
+	selected, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read the selected sites of connection %d: %w", connectionID, err)
+	}
+	return Sites(ctx, pool, emulatorURL, connectionID, userID, selected)
 }

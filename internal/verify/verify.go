@@ -186,6 +186,7 @@ var byResource = map[string]Func{
 	"people":   People,
 	"contacts": Contacts,
 	"groups":   Groups,
+	"sites":    recordedSites,
 }
 
 // Resource compares one user's rows of the named resource with the truth.
