@@ -138,6 +138,11 @@ func (c *Client) subResult(call Call, g *gate, key graphsync.Scope, link string,
 		g.adapt.observe(r.Status, h, c.now())
 	}
 	path := redact.Link(link)
+	res := resourceLabel(call.Resource)
+	// Graph runs and counts each request of a batch on its own, so the
+	// requests counter does too: a throttled one shows as a 429 beside the
+	// batch's own 200.
+	requestsTotal.WithLabelValues(res, http.MethodGet, statusClass(r.Status, nil)).Inc()
 	if r.Status >= 200 && r.Status < 300 {
 		pb, err := splitPage(r.Body)
 		if err != nil {
@@ -146,7 +151,6 @@ func (c *Client) subResult(call Call, g *gate, key graphsync.Scope, link string,
 		return BatchResult{Page: &Page{Items: pb.Value, NextLink: pb.NextLink, DeltaLink: pb.DeltaLink, RequestID: h.Get("request-id")}}
 	}
 	e := newError(http.MethodGet, path, &http.Response{StatusCode: r.Status, Header: h}, r.Body)
-	res := resourceLabel(call.Resource)
 	if isRetryStatus(r.Status) {
 		ra, given := parseRetryAfter(h.Get("Retry-After"), c.now())
 		if !given {

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -79,6 +80,7 @@ func TestBatchThrottledRequestsComeBackOnTheirOwn(t *testing.T) {
 		links = append(links, delta)
 	}
 	b.Srv.SetThrottle(emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 2, Window: time.Minute}})
+	counted := graph.RequestsCounted(call.Resource, http.MethodGet, "429")
 	results, err := c.Batch(emutest.Context(t), call, links)
 	if err != nil {
 		t.Fatal(err)
@@ -99,5 +101,9 @@ func TestBatchThrottledRequestsComeBackOnTheirOwn(t *testing.T) {
 	}
 	if c.BlockedUntil(mailbox(b.User.ID)).IsZero() {
 		t.Fatal("the mailbox's gate did not keep the Retry-After of the throttled requests")
+	}
+	// Other tests of the package only add to the counter.
+	if got := graph.RequestsCounted(call.Resource, http.MethodGet, "429") - counted; got < float64(throttled) {
+		t.Fatalf("graphsync_graph_requests_total counted %v throttled GETs of the batch, want at least %d", got, throttled)
 	}
 }

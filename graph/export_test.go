@@ -3,6 +3,8 @@ package graph
 import (
 	"encoding/json"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Hooks for tests in package graphsync_test.
@@ -18,4 +20,13 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) { return par
 func SplitPage(body []byte) (items []json.RawMessage, next, delta string, err error) {
 	pb, err := splitPage(body)
 	return pb.Value, pb.NextLink, pb.DeltaLink, err
+}
+
+// RequestsCounted is graphsync_graph_requests_total for one label set.
+func RequestsCounted(resource, method, class string) float64 {
+	var m dto.Metric
+	if err := requestsTotal.WithLabelValues(resource, method, class).Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -12,7 +12,7 @@ import (
 var (
 	requestsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "graphsync_graph_requests_total",
-		Help: "Requests sent to Microsoft Graph, by resource, method and status class (2xx, 4xx, 429, 5xx, error).",
+		Help: "Requests sent to Microsoft Graph, by resource, method and status class (2xx, 4xx, 429, 5xx, error); each request of a JSON batch counts too, as Graph counts it.",
 	}, []string{"resource", "method", "status_class"})
 
 	requestDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
