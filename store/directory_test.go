@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ func userItems(t testing.TB, user string) map[*graphsync.Table]graphsync.Row {
 			"createdDateTime": "2025-01-01T00:00:00Z"}},
 		{graphsync.Drive.Items(), graphsync.OwnDrive, map[string]any{"id": "root-" + user, "name": "root",
 			"root": map[string]any{}, "parentReference": map[string]any{"driveId": "d-" + user}}},
+		{graphsync.Drive.Items().Details.Table, "root-" + user, map[string]any{"id": "perm-" + user, "roles": []string{"owner"}}},
 		{graphsync.Chats.Folders(), "", map[string]any{"id": "chat-" + user, "chatType": "group"}},
 		{graphsync.Chats.Items(), "chat-" + user, map[string]any{"id": "1", "lastModifiedDateTime": "2025-03-01T10:00:00Z"}},
 		{graphsync.Channels.Outer(), "", map[string]any{"id": "team-" + user}},
@@ -93,8 +95,14 @@ func TestUserDiscovery(t *testing.T) {
 		t.Helper()
 		items := userItems(t, user)
 		out := map[string]int{}
+		// Tables only tenant-level resources write (sites, libraries) hold
+		// no user's rows; drive_items is also a OneDrive's.
+		var mailbox []*graphsync.Table
+		for _, r := range graphsync.Resources {
+			mailbox = append(mailbox, r.Tables()...)
+		}
 		for _, table := range graphsync.Tables() {
-			if table.Map == nil || table.Directory || table.Tenant {
+			if table.Map == nil || table.Directory || table.Tenant || !slices.Contains(mailbox, table) {
 				continue
 			}
 			if _, ok := items[table]; !ok {
