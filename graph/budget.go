@@ -27,6 +27,10 @@ type Budgets interface {
 type Budget struct {
 	Units float64
 	Per   time.Duration
+	// MaxCost is the most units one request costs (5 for a OneDrive
+	// permission operation): spend caps a request's cost at the burst, so
+	// the burst is never under it.
+	MaxCost float64
 }
 
 // bucket is how a budget is drawn from a shared token bucket so that no
@@ -35,10 +39,10 @@ type Budget struct {
 // in a window of Per+lease: burst + rate×(Per+lease) ≤ Units. The lease is
 // short against Per (a fiftieth, at least 100ms, to keep the database's
 // load at a few statements per second per busy tenant) and the burst
-// about a lease's worth.
+// about a lease's worth, but never under the costliest request.
 func (b Budget) bucket() (rate, burst float64, lease time.Duration) {
 	lease = max(100*time.Millisecond, b.Per/50)
-	burst = min(max(2, math.Floor(b.Units*lease.Seconds()/b.Per.Seconds())), b.Units/2)
+	burst = min(max(2, b.MaxCost, math.Floor(b.Units*lease.Seconds()/b.Per.Seconds())), b.Units/2)
 	rate = (b.Units - burst) / (b.Per + lease).Seconds()
 	return rate, burst, lease
 }
