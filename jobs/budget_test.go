@@ -19,9 +19,10 @@ func TestTenantBudgetsHoldAcrossProcesses(t *testing.T) {
 	}
 	t.Parallel()
 	// Budgets scaled down so that the sync outruns them: each user's
-	// drive costs 2 resource units (a delta without a token) and each
+	// drive costs 2 resource units (a delta without a token) plus 5 per
+	// item with permissions of its own, and each
 	// user's chats a listing and a message listing per chat.
-	const teamsPerSecond, driveUnitsPerMinute, users = 6, 24, 16
+	const teamsPerSecond, driveUnitsPerMinute, users = 6, 60, 16
 	budgets := func(c *worker.Config) {
 		c.Graph.TenantRate = teamsPerSecond
 		c.Graph.DriveUnitsPerMinute = driveUnitsPerMinute
