@@ -260,7 +260,7 @@ func (c *ConnectionsCommand) importFile(ctx context.Context, args []string) erro
 			"The refresh token is stored encrypted; the worker exchanges it for an access token first.\n"+
 			"Each line is reported by number: created, updated, skipped (the connection exists; --replace\n"+
 			"updates it) or bad (why). A bad line does not stop the others.")
-	replace := fs.Bool("replace", false, "update connections that exist: a new refresh token and the fields the line gives; "+
+	replace := fs.Bool("replace", false, "a connection that exists takes the line's refresh token and the fields the line gives; "+
 		"its other fields, access token and disabled status stay")
 	st, err := c.open(ctx, fs, args, 1, "a FILE to import (- for standard input)", true)
 	if err != nil {
