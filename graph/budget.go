@@ -27,9 +27,9 @@ type Budgets interface {
 type Budget struct {
 	Units float64
 	Per   time.Duration
-	// MaxCost is the most units one request costs (5 for a OneDrive
-	// permission operation): spend caps a request's cost at the burst, so
-	// the burst is never under it.
+	// MaxCost is the most units one request costs (permissionUnits for
+	// OneDrive): spend caps a request's cost at the burst, so the burst is
+	// never under it.
 	MaxCost float64
 }
 

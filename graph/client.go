@@ -238,7 +238,7 @@ func (c *Client) newGate(k graphsync.Scope) *gate {
 	case k.Service == graphsync.Teams:
 		budget = Budget{Units: float64(c.cfg.TenantRate), Per: time.Second}
 	case k.Service == graphsync.OneDrive:
-		budget = Budget{Units: float64(c.cfg.DriveUnitsPerMinute), Per: time.Minute, MaxCost: 5}
+		budget = Budget{Units: float64(c.cfg.DriveUnitsPerMinute), Per: time.Minute, MaxCost: permissionUnits}
 	case k.Service == graphsync.Directory:
 		budget = Budget{Units: float64(c.cfg.DirectoryUnitsPer10s), Per: 10 * time.Second}
 	}

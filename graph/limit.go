@@ -322,12 +322,16 @@ func cost(call Call, req *http.Request) int {
 	return 1
 }
 
+// permissionUnits is what a permission operation costs in OneDrive's
+// resource units, its costliest request.
+const permissionUnits = 5
+
 func driveCost(req *http.Request) int {
 	path := req.URL.EscapedPath()
 	q := req.URL.RawQuery
 	switch {
 	case containsFold(path, "/permissions") || containsFold(q, "permissions"):
-		return 5
+		return permissionUnits
 	case containsFold(path, "delta"):
 		if containsFold(path, "token") || containsFold(q, "token") {
 			return 1
