@@ -24,11 +24,11 @@ type listed struct {
 // them), and returns the outer row of every live child. The same lists as
 // last time write nothing.
 func (r *run) storeLists(ctx context.Context, container string, lists []listed) (map[string]string, error) {
-	tt, ct := r.resource.Outer(), r.resource.Folders()
+	ot, ct := r.resource.Outer(), r.resource.Folders()
 	st := r.stream(container)
 	var all []json.RawMessage
-	for _, tc := range lists {
-		all = append(append(all, tc.raw), tc.children...)
+	for _, l := range lists {
+		all = append(append(all, l.raw), l.children...)
 	}
 	digest := listDigest(all)
 	state, err := r.state(ctx, st)
@@ -37,38 +37,38 @@ func (r *run) storeLists(ctx context.Context, container string, lists []listed) 
 	}
 	idle := digest == state.Watermark && state.LastSuccessAt != nil
 	live := map[string]string{}
-	var teamRows, chanRows []graphsync.Row
-	var teamIDs, chanIDs []string
+	var outerRows, childRows []graphsync.Row
+	var outerIDs, childIDs []string
 	var bad []func(tx store.Tx) error
-	quarantine := func(t *graphsync.Table, id string, err error, raw []byte) {
+	quarantine := func(id string, err error, raw []byte) {
 		bad = append(bad, func(tx store.Tx) error { return r.quarantine(ctx, tx, st, id, err, raw) })
 	}
-	for _, tc := range lists {
-		if tc.id == "" {
-			quarantine(tt, "", noIDReason(tt.Item, tc.raw), tc.raw)
+	for _, l := range lists {
+		if l.id == "" {
+			quarantine("", noIDReason(ot.Item, l.raw), l.raw)
 			continue
 		}
 		// An outer row that cannot be mapped is still listed: keep its rows.
-		teamIDs = append(teamIDs, tc.id)
-		row, err := tt.Map(tc.raw, graphsync.MapContext{User: r.req.User})
+		outerIDs = append(outerIDs, l.id)
+		row, err := ot.Map(l.raw, graphsync.MapContext{User: r.req.User})
 		if err != nil {
-			quarantine(tt, tc.id, err, tc.raw)
+			quarantine(l.id, err, l.raw)
 		} else {
-			teamRows = append(teamRows, row)
+			outerRows = append(outerRows, row)
 		}
-		entries, noID := foldPage(ct, tc.children)
+		entries, noID := foldPage(ct, l.children)
 		for _, raw := range noID {
-			quarantine(ct, "", noIDReason(ct.Item, raw), raw)
+			quarantine("", noIDReason(ct.Item, raw), raw)
 		}
 		for _, e := range entries {
-			chanIDs = append(chanIDs, e.id)
-			live[e.id] = tc.id
-			row, err := ct.Map(e.raw, graphsync.MapContext{User: r.req.User, Container: tc.id})
+			childIDs = append(childIDs, e.id)
+			live[e.id] = l.id
+			row, err := ct.Map(e.raw, graphsync.MapContext{User: r.req.User, Container: l.id})
 			if err != nil {
-				quarantine(ct, e.id, err, e.raw)
+				quarantine(e.id, err, e.raw)
 				continue
 			}
-			chanRows = append(chanRows, row)
+			childRows = append(childRows, row)
 		}
 	}
 	if idle {
@@ -86,7 +86,7 @@ func (r *run) storeLists(ctx context.Context, container string, lists []listed) 
 			t    *graphsync.Table
 			rows []graphsync.Row
 			keep []string
-		}{{tt, teamRows, teamIDs}, {ct, chanRows, chanIDs}} {
+		}{{ot, outerRows, outerIDs}, {ct, childRows, childIDs}} {
 			n, err := r.eng.store.UpsertTx(ctx, tx, w.t, r.req.Conn.ID, w.rows, nil)
 			if err != nil {
 				return err
@@ -104,7 +104,7 @@ func (r *run) storeLists(ctx context.Context, container string, lists []listed) 
 		return r.eng.store.FinishRoundTx(ctx, tx, store.Finish{Stream: st})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store %s and %s: %w", tt.Name, ct.Name, err)
+		return nil, fmt.Errorf("store %s and %s: %w", ot.Name, ct.Name, err)
 	}
 	return live, nil
 }
