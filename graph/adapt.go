@@ -140,10 +140,7 @@ func (a *adapt) observe(status int, h http.Header, now time.Time) {
 // that idled most of the time learn a ceiling it never met.
 func (a *adapt) learn(h http.Header, now time.Time) {
 	f := a.factor
-	var wait time.Duration
-	if secs, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After"))); err == nil && secs > 0 {
-		wait = time.Duration(secs) * time.Second
-	}
+	wait, _ := parseRetryAfter(h.Get("Retry-After"), now)
 	if units, span := a.sent.sum(now, a.resumeAt); a.base > 0 && span > 0 {
 		// Retry-After is whole seconds rounded up: half a second less on
 		// average, which matters against a span of 10.
