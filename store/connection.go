@@ -122,6 +122,11 @@ func (s *Store) SaveConnection(ctx context.Context, c *Connection, tok Tokens) (
 	return out, nil
 }
 
+// applicationOnly says which of rs a delegated connection cannot sync.
+func applicationOnly(rs []*graphsync.Resource) error {
+	return fmt.Errorf("%s: read for a whole tenant, only an application connection syncs it", graphsync.Names(graphsync.ApplicationOnly(rs)))
+}
+
 // checkConnection says what keeps c from being stored.
 func checkConnection(s *Store, c *Connection) error {
 	switch {
@@ -134,7 +139,7 @@ func checkConnection(s *Store, c *Connection) error {
 	case c.Kind == KindDelegated && c.UserID == "":
 		return errors.New("user id is empty for a delegated connection")
 	case c.Kind == KindDelegated && len(graphsync.ApplicationOnly(c.Resources)) > 0:
-		return fmt.Errorf("%s: read for a whole tenant, only an application connection syncs it", graphsync.Names(graphsync.ApplicationOnly(c.Resources)))
+		return applicationOnly(c.Resources)
 	}
 	return nil
 }
@@ -248,8 +253,7 @@ func (s *Store) SetResources(ctx context.Context, id int64, resources []*graphsy
 		if _, err := s.Connection(ctx, id); err != nil {
 			return fmt.Errorf("set resources of connection %d: %w", id, err)
 		}
-		return fmt.Errorf("set resources of connection %d: %s: read for a whole tenant, only an application connection syncs it",
-			id, graphsync.Names(graphsync.ApplicationOnly(resources)))
+		return fmt.Errorf("set resources of connection %d: %w", id, applicationOnly(resources))
 	}
 	if err != nil {
 		return fmt.Errorf("set resources of connection %d: %w", id, err)
