@@ -186,8 +186,8 @@ func Shareable(rs []*Resource) []*Resource {
 	return out
 }
 
-// Resources lists the resources a connection of either kind can sync, in
-// the order a sync job runs them: mailbox resources first, as they share
+// Resources lists the resources read per mailbox, which a connection of
+// either kind can sync, in the order a sync job runs them: mailbox resources first, as they share
 // the mailbox's Outlook budget and a user most often checks mail first.
 var Resources = []*Resource{Mail, Calendar, Contacts, Drive, Chats, Channels, People}
 

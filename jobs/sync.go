@@ -254,7 +254,7 @@ func (s *Service) outcome(ctx context.Context, job *river.Job[SyncArgs], out syn
 // in sync order.
 func wanted(enabled []*graphsync.Resource, names []string) []*graphsync.Resource {
 	var out []*graphsync.Resource
-	for _, r := range graphsync.Mailbox(graphsync.Resources) {
+	for _, r := range graphsync.Resources {
 		if slices.Contains(enabled, r) && (len(names) == 0 || slices.Contains(names, r.Name())) {
 			out = append(out, r)
 		}
@@ -268,7 +268,7 @@ func wanted(enabled []*graphsync.Resource, names []string) []*graphsync.Resource
 // none), user discovery first.
 func tenantWanted(enabled []*graphsync.Resource, names []string) []*graphsync.Resource {
 	var out []*graphsync.Resource
-	for _, r := range slices.Concat([]*graphsync.Resource{graphsync.Users}, graphsync.Tenant(graphsync.Enableable())) {
+	for _, r := range graphsync.Tenant(graphsync.All()) {
 		if (r == graphsync.Users || slices.Contains(enabled, r)) && (len(names) == 0 || slices.Contains(names, r.Name())) {
 			out = append(out, r)
 		}

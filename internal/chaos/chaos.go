@@ -676,7 +676,7 @@ func (h *harness) drain(ctx context.Context) error {
 // resources are what the harness's delegated connections sync: every
 // resource read per mailbox (a tenant's SharePoint sites need an
 // application connection).
-var resources = graphsync.Mailbox(graphsync.Resources)
+var resources = graphsync.Resources
 
 func connectUser(ctx context.Context, st *store.Store, gc *graph.Client, auth identity.Config, upn string) (*store.Connection, error) {
 	return connect.Headless(ctx, connect.Config{Store: st, Graph: gc, Auth: auth, Resources: resources, LoginHint: upn})

@@ -198,7 +198,7 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	}
 	for _, u := range em.Users() {
 		conn, err := connect.Headless(ctx, connect.Config{Store: st, Graph: w.Graph, Auth: app,
-			Resources: graphsync.Mailbox(graphsync.Resources), ExtraScopes: shareScopes, LoginHint: u.UserPrincipalName})
+			Resources: graphsync.Resources, ExtraScopes: shareScopes, LoginHint: u.UserPrincipalName})
 		if err != nil {
 			return fmt.Errorf("connect %s: %w", u.UserPrincipalName, err)
 		}
