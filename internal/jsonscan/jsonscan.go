@@ -9,36 +9,17 @@ import (
 	"encoding/json"
 )
 
-// SplitArray returns the elements of a valid JSON array.
-func SplitArray(b []byte) []json.RawMessage {
-	items := make([]json.RawMessage, 0, 64)
-	i := 1
-	for {
-		i = SkipSpace(b, i)
-		if i >= len(b) || b[i] == ']' {
-			return items
-		}
-		if b[i] == ',' {
-			i++
-			continue
-		}
-		end := SkipValue(b, i)
-		items = append(items, json.RawMessage(b[i:end:end]))
-		i = end
-	}
-}
-
-// SkipSpace returns the index of the first non-space byte at or after i.
-func SkipSpace(b []byte, i int) int {
+// skipSpace returns the index of the first non-space byte at or after i.
+func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return i
 }
 
-// SkipValue returns the end of the value starting at b[i], which must be
+// skipValue returns the end of the value starting at b[i], which must be
 // valid JSON.
-func SkipValue(b []byte, i int) int {
+func skipValue(b []byte, i int) int {
 	if i >= len(b) {
 		return i
 	}
@@ -80,13 +61,13 @@ func SkipValue(b []byte, i int) int {
 // valid JSON, as Page items are, but never reads past b: ok is false when b
 // is not an object or fn stopped.
 func Members(b []byte, fn func(key, val []byte) bool) (ok bool) {
-	i := SkipSpace(b, 0)
+	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
 	}
 	i++
 	for {
-		i = SkipSpace(b, i)
+		i = skipSpace(b, i)
 		if i >= len(b) {
 			return false
 		}
@@ -100,13 +81,13 @@ func Members(b []byte, fn func(key, val []byte) bool) (ok bool) {
 		default:
 			return false
 		}
-		kEnd := SkipValue(b, i)
-		c := SkipSpace(b, kEnd)
+		kEnd := skipValue(b, i)
+		c := skipSpace(b, kEnd)
 		if c >= len(b) || b[c] != ':' {
 			return false
 		}
-		v := SkipSpace(b, c+1)
-		vEnd := SkipValue(b, v)
+		v := skipSpace(b, c+1)
+		vEnd := skipValue(b, v)
 		if v >= len(b) || vEnd > len(b) {
 			return false
 		}
@@ -182,7 +163,7 @@ type scanner struct {
 
 func (s *scanner) run() bool {
 	b := s.b
-	i := SkipSpace(b, 0)
+	i := skipSpace(b, 0)
 	for {
 		// A value starts at b[i].
 		if i >= len(b) {
@@ -197,7 +178,7 @@ func (s *scanner) run() bool {
 			if c == '[' {
 				end = ']'
 			}
-			i = SkipSpace(b, i+1)
+			i = skipSpace(b, i+1)
 			if i < len(b) && b[i] == end {
 				i++
 				break
@@ -231,7 +212,7 @@ func (s *scanner) run() bool {
 			if s.collect {
 				s.end(i)
 			}
-			i = SkipSpace(b, i)
+			i = skipSpace(b, i)
 			if len(s.stack) == 0 {
 				return i == len(b)
 			}
@@ -240,7 +221,7 @@ func (s *scanner) run() bool {
 			}
 			top := s.stack[len(s.stack)-1]
 			if b[i] == ',' {
-				i = SkipSpace(b, i+1)
+				i = skipSpace(b, i+1)
 				if top == '{' {
 					if i = s.objectKey(i); i < 0 {
 						return false
@@ -303,11 +284,11 @@ func (s *scanner) objectKey(i int) int {
 	if s.collect && len(s.stack) == 1 {
 		s.key = b[k:i:i]
 	}
-	i = SkipSpace(b, i)
+	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != ':' {
 		return -1
 	}
-	return SkipSpace(b, i+1)
+	return skipSpace(b, i+1)
 }
 
 const (
