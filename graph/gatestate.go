@@ -33,6 +33,15 @@ func (s GateState) Slowed() bool {
 	return s.Rate < s.ConfiguredRate || s.Concurrency < s.MaxConcurrency
 }
 
+// Share is the part of its configured rate the gate allows; 1 for a gate
+// without a rate.
+func (s GateState) Share() float64 {
+	if s.ConfiguredRate == 0 {
+		return 1
+	}
+	return s.Rate / s.ConfiguredRate
+}
+
 // Holder names this process where it shares state through the database:
 // tenant budgets' leases and published gate snapshots.
 func (c *Client) Holder() string { return c.gates.holder }
@@ -93,14 +102,8 @@ func (c *Client) GateStates(limit int) []GateState {
 		gateConfiguredRate.WithLabelValues(svc).Set(a.configured)
 		gateConcurrency.WithLabelValues(svc).Set(a.con)
 	}
-	share := func(s GateState) float64 {
-		if s.ConfiguredRate == 0 {
-			return 1
-		}
-		return s.Rate / s.ConfiguredRate
-	}
 	slices.SortFunc(mailboxes, func(a, b GateState) int {
-		return cmp.Or(cmp.Compare(share(a), share(b)), cmp.Compare(a.Scope.String(), b.Scope.String()))
+		return cmp.Or(cmp.Compare(a.Share(), b.Share()), cmp.Compare(a.Scope.String(), b.Scope.String()))
 	})
 	slices.SortFunc(tenants, func(a, b GateState) int { return cmp.Compare(a.Scope.String(), b.Scope.String()) })
 	out := append(tenants, mailboxes...)

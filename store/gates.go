@@ -23,6 +23,21 @@ type GateState struct {
 	PublishedAt                 time.Time
 }
 
+// Slowed reports whether Graph's answers held the gate below its
+// configured rate or concurrency.
+func (g GateState) Slowed() bool {
+	return g.Rate < g.ConfiguredRate || g.Concurrency < g.MaxConcurrency
+}
+
+// Share is the part of its configured rate the gate allowed; 1 for a gate
+// without a rate.
+func (g GateState) Share() float64 {
+	if g.ConfiguredRate == 0 {
+		return 1
+	}
+	return g.Rate / g.ConfiguredRate
+}
+
 const insertGates = `
 INSERT INTO gate_states (holder, scope, rate, configured_rate, concurrency, max_concurrency, learned_rate, throttles,
 	blocked_until, published_at, expires_at)

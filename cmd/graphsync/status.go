@@ -201,9 +201,6 @@ func printGates(ctx context.Context, out io.Writer, st *store.Store, now time.Ti
 	}
 	var order []graphsync.Service
 	sums := map[graphsync.Service]*sum{}
-	slowed := func(g store.GateState) bool {
-		return g.Rate < g.ConfiguredRate || g.Concurrency < g.MaxConcurrency
-	}
 	for _, g := range gates {
 		s := sums[g.Scope.Service]
 		if s == nil {
@@ -218,7 +215,7 @@ func printGates(ctx context.Context, out io.Writer, st *store.Store, now time.Ti
 		s.conc += g.Concurrency
 		s.maxConc += g.MaxConcurrency
 		s.holders[g.Holder] = true
-		if slowed(g) {
+		if g.Slowed() {
 			s.slowed++
 		}
 	}
@@ -240,14 +237,8 @@ func printGates(ctx context.Context, out io.Writer, st *store.Store, now time.Ti
 		return err
 	}
 	// Tenant services first, then the slowest mailboxes.
-	share := func(g store.GateState) float64 {
-		if g.ConfiguredRate == 0 {
-			return 1
-		}
-		return g.Rate / g.ConfiguredRate
-	}
 	slices.SortStableFunc(gates, func(a, b store.GateState) int {
-		return cmp.Or(cmp.Compare(btoi(a.Scope.IsMailbox()), btoi(b.Scope.IsMailbox())), cmp.Compare(share(a), share(b)))
+		return cmp.Or(cmp.Compare(btoi(a.Scope.IsMailbox()), btoi(b.Scope.IsMailbox())), cmp.Compare(a.Share(), b.Share()))
 	})
 	fmt.Fprintln(out)
 	w = table(out)
