@@ -26,7 +26,7 @@ func Drive(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 	}
 	// A delegated connection's user also holds the libraries it syncs.
 	r, err := driveItems(ctx, pool, emulatorURL, connectionID, userID, "driveItems", truth,
-		"user_id = $2 AND deleted_at IS NULL AND "+notLibrary)
+		"user_id = $2 AND deleted_at IS NULL AND "+notLibraryOf("drive_items"))
 	if err != nil {
 		return nil, err
 	}
@@ -42,10 +42,8 @@ func Drive(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 	return []Result{r, p}, nil
 }
 
-// notLibrary leaves out the items of the libraries a connection syncs.
-const notLibrary = "coalesce(drive_id, '') NOT IN (SELECT id FROM site_drives WHERE connection_id = $1)"
-
-// notLibraryOf is notLibrary of the drive items named alias.
+// notLibraryOf leaves out the drive items, named alias in the query, of
+// the libraries a connection syncs.
 func notLibraryOf(alias string) string {
 	return "coalesce(" + alias + ".drive_id, '') NOT IN (SELECT id FROM site_drives WHERE connection_id = $1)"
 }

@@ -123,7 +123,7 @@ func Sites(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 		return nil, err
 	}
 	items, err := driveItems(ctx, pool, emulatorURL, connectionID, rowsUser, "", itemTruth,
-		"user_id = $2 AND deleted_at IS NULL AND NOT ("+notLibrary+")")
+		"user_id = $2 AND deleted_at IS NULL AND NOT ("+notLibraryOf("drive_items")+")")
 	if err != nil {
 		return nil, err
 	}
