@@ -433,8 +433,10 @@ func summary(ctx context.Context, out io.Writer, st *store.Store, em *emulator.S
 	}
 	fmt.Fprintf(w, "  quarantine\t%d live\t0 deleted\n", n)
 	fmt.Fprintf(w, "  Graph requests\t%d\t-\n", requests)
+	// Requests already on their way when a 429 was written are not early:
+	// only those sent after the client could read its Retry-After are.
 	fmt.Fprintf(w, "  429/503 throttled, honoured\t%d\t%d sent before Retry-After elapsed\n",
-		counters.Throttled+counters.ThrottledUnavailable, counters.EarlyRetries)
+		counters.Throttled+counters.ThrottledUnavailable, counters.EarlySent)
 	fmt.Fprintf(w, "  initial sync\t%s\t%.0f messages/s\n", initial.Round(time.Millisecond), float64(messages)/initial.Seconds())
 	fmt.Fprintf(w, "  changes synced through notifications\t%s\tnotification to commit p50 ≤%s, p99 ≤%s (%d syncs)\n",
 		incremental.Round(time.Millisecond), commit.p50, commit.p99, commit.n)
