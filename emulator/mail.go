@@ -416,6 +416,29 @@ func (em *Emulator) deleteMessage(u *userRec, ver uint64, m *message) {
 	em.refreshFolder(u, m.f, ver)
 }
 
+// DeleteMailFolder deletes a user's mail folder with its subfolders and
+// their messages, as the user deleting it in Outlook does: the folders
+// delta reports it removed, and its messages delta answers 404. A
+// well-known folder cannot be deleted (Outlook refuses,
+// ErrorDeleteDistinguishedFolder).
+func (em *Emulator) DeleteMailFolder(userID, folderID string) error {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	u := em.lookupUser(userID)
+	if u == nil {
+		return fmt.Errorf("delete mail folder: user %q not found", userID)
+	}
+	f := u.mail.byID[folderID]
+	switch {
+	case f == nil || f.gone:
+		return fmt.Errorf("delete mail folder: user %q has no folder %q", userID, folderID)
+	case f.wellKnown != "" || f.id == u.mail.rootID:
+		return fmt.Errorf("delete mail folder: %q is a well-known folder", folderID)
+	}
+	em.deleteFolder(u, em.nextVersion(), f)
+	return nil
+}
+
 // deleteFolder removes a folder, its subfolders and their messages.
 func (em *Emulator) deleteFolder(u *userRec, ver uint64, f *folder) {
 	mb := u.mail

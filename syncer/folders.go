@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
 )
 
@@ -40,7 +41,11 @@ func (r *run) syncFolderTree(ctx context.Context) error {
 	items := res.Items()
 	err = eachParallel(ctx, names, res.Parallel(), func(ctx context.Context, name string) error {
 		st := r.stream(name)
-		return r.runDelta(ctx, r.tableStream(items, st, items.Path(r.userPath(), r.rowsStream(st).Container), graphsync.Window{}))
+		err := r.runDelta(ctx, r.tableStream(items, st, items.Path(r.userPath(), r.rowsStream(st).Container), graphsync.Window{}))
+		if r.folderGone(ctx, name, err) {
+			return nil
+		}
+		return err
 	})
 	if err != nil {
 		return err
@@ -51,6 +56,18 @@ func (r *run) syncFolderTree(ctx context.Context) error {
 		}
 	}
 	return r.reconcile(ctx, items, live)
+}
+
+// folderGone says whether err is Graph's 404 for a folder the folders
+// delta listed and that was deleted since: no failure of the sync. The
+// next folders delta reports the deletion, which retires the folder's rows
+// and its stream; until then the stream keeps its checkpoint.
+func (r *run) folderGone(ctx context.Context, name string, err error) bool {
+	if !graph.IsNotFound(err) || r.resource.Shape() != graphsync.FolderTree || name == r.resource.DefaultFolder() {
+		return false
+	}
+	r.log.InfoContext(ctx, "folder deleted since the folders delta listed it; its stream retires with the next one", "stream", name)
+	return true
 }
 
 // pendingStreams drops the streams that completed a round during this pass,

@@ -50,7 +50,7 @@ func (r *run) reconcile(ctx context.Context, t *graphsync.Table, containers []st
 		if r.pastDeadline() {
 			return nil
 		}
-		if err := r.reconcileStream(ctx, t, st); err != nil {
+		if err := r.reconcileStream(ctx, t, st); err != nil && !r.folderGone(ctx, c, err) {
 			return err
 		}
 	}
