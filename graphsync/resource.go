@@ -127,6 +127,16 @@ func (r *Resource) Shape() Shape { return r.shape }
 func (r *Resource) Items() *Table   { return r.items }
 func (r *Resource) Folders() *Table { return r.folders }
 
+// FolderStream is the container of the stream reading the items of the
+// Folders row id: the id itself, but for a site's document library, read
+// through its drive's delta (LibraryStream).
+func (r *Resource) FolderStream(id string) string {
+	if r.shape == SiteTree {
+		return LibraryStream(id)
+	}
+	return id
+}
+
 // Outer is the table of the containers of a resource's folders (a
 // channel's team); nil for most resources.
 func (r *Resource) Outer() *Table { return r.outer }

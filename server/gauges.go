@@ -122,7 +122,7 @@ func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(riverJobsDesc, prometheus.GaugeValue, float64(n), k[0], k[1])
 	}
 	quarantined := map[string]int64{}
-	for _, r := range graphsync.Resources {
+	for _, r := range graphsync.All() {
 		quarantined[r.Name()] = 0
 	}
 	for r, n := range h.Quarantined {
@@ -152,7 +152,7 @@ func (g *Gauges) reading() (*store.Health, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
-	g.health, g.readErr = g.store.ReadHealth(ctx, graphsync.Names(graphsync.Resources))
+	g.health, g.readErr = g.store.ReadHealth(ctx, graphsync.Names(graphsync.All()))
 	g.read = time.Now()
 	if g.readErr != nil {
 		g.log.Warn("read database gauges", "error", g.readErr)

@@ -16,8 +16,9 @@ type Health struct {
 	// Connections counts connections by status.
 	Connections map[string]int64
 	// Lag is, per resource, the age of the oldest last successful sync among
-	// active connections that sync it; a resource never synced counts from
-	// the connection's creation.
+	// active connections that sync it (tenant-level resources and user
+	// discovery included); a resource never synced counts from the
+	// connection's creation.
 	Lag map[string]time.Duration
 	// Jobs counts River jobs not yet finished, by queue and state.
 	Jobs []JobCount
@@ -62,7 +63,7 @@ func (s *Store) ReadHealth(ctx context.Context, resources []string) (*Health, er
 		// resourceLagSQL.
 		{"lag", `WITH ` + resourceLagSQL + `
 			SELECT resource, extract(epoch FROM now() - min(since))::float8 FROM lag GROUP BY resource`,
-			[]any{resources, 0}, func(rows pgx.Rows) error {
+			lagArgs(resources, 0), func(rows pgx.Rows) error {
 				var resource string
 				var secs float64
 				err := rows.Scan(&resource, &secs)
@@ -130,21 +131,28 @@ func (s *Store) ReadHealth(ctx context.Context, resources []string) (*Health, er
 
 // resourceLagSQL defines the CTE lag: per active connection and enabled
 // resource ($1 limits the resources, $2 the connection unless 0), since
-// when it is behind. A resource's lag is its top-level stream's, per user:
-// the time since the resource last synced as a whole (for an application
-// connection, its least recently synced user); a resource never synced
-// counts from the connection's creation. A stream whose scope is missing
+// when it is behind; lagArgs gives its arguments. A resource's lag is its
+// top-level stream's, per user: the time since the resource last synced as
+// a whole (for an application connection, its least recently synced user;
+// for its tenant-level streams, with no user, user discovery and the
+// tenant-level resources enabled on it, that stream's); a resource never
+// synced counts from the connection's creation. A stream whose scope is missing
 // never succeeds; it is reported by its status, not as lag that would page
 // someone every interval. Neither counts a user who left the tenant.
 var resourceLagSQL = `wanted AS (
 		SELECT c.id, r.resource, c.user_id, c.created_at FROM connections c
 		CROSS JOIN LATERAL unnest(c.resources) AS r(resource)
-		WHERE c.status = 'active' AND c.kind = 'delegated' AND ($2::bigint = 0 OR c.id = $2)
+		WHERE c.status = 'active' AND c.kind = 'delegated' AND ($2::bigint = 0 OR c.id = $2) AND r.resource <> ALL($3)
+		UNION ALL
+		SELECT c.id, t.resource, '', c.created_at FROM connections c
+		CROSS JOIN unnest($3::text[]) AS t(resource)
+		WHERE c.status = 'active' AND c.kind = 'application' AND ($2::bigint = 0 OR c.id = $2)
+			AND (t.resource = $4 OR t.resource = ANY(c.resources))
 		UNION ALL
 		SELECT c.id, r.resource, u.id, c.created_at FROM connections c
 		JOIN ` + usersTable + ` u ON u.connection_id = c.id AND u.deleted_at IS NULL
 		CROSS JOIN LATERAL unnest(c.resources) AS r(resource)
-		WHERE c.status = 'active' AND c.kind = 'application' AND ($2::bigint = 0 OR c.id = $2)
+		WHERE c.status = 'active' AND c.kind = 'application' AND ($2::bigint = 0 OR c.id = $2) AND r.resource <> ALL($3)
 	), lag AS (
 		SELECT w.id, w.resource, min(coalesce(s.last_success_at, w.created_at)) AS since,
 			bool_or(s.last_success_at IS NULL) AS never
@@ -155,6 +163,13 @@ var resourceLagSQL = `wanted AS (
 	)`
 
 var usersTable = graphsync.Users.Items().Name
+
+// lagArgs are resourceLagSQL's arguments: the resources counted, the
+// connection (0 for every one), the tenant-level resources (which an
+// application connection reads once, with no user) and user discovery.
+func lagArgs(resources []string, connectionID int64) []any {
+	return []any{resources, connectionID, graphsync.Names(graphsync.Tenant(graphsync.All())), graphsync.Users.Name()}
+}
 
 // ResourceLag is how far behind one resource of one connection is.
 type ResourceLag struct {
@@ -170,12 +185,13 @@ type ResourceLag struct {
 }
 
 // ResourceLags lists, per active connection (one when connectionID is not
-// 0) and enabled resource whose permission is granted, how far behind it
-// is: the lag graphsync_sync_lag_seconds reports the worst of.
+// 0) and enabled resource whose permission is granted (tenant-level ones
+// and an application connection's user discovery included), how far
+// behind it is: the lag graphsync_sync_lag_seconds reports the worst of.
 func (s *Store) ResourceLags(ctx context.Context, connectionID int64) ([]ResourceLag, error) {
 	rows, err := s.pool.Query(ctx, `WITH `+resourceLagSQL+`
 		SELECT id, resource, CASE WHEN never THEN NULL ELSE since END, extract(epoch FROM now() - since)::float8
-		FROM lag ORDER BY id, resource`, graphsync.Names(graphsync.Resources), connectionID)
+		FROM lag ORDER BY id, resource`, lagArgs(graphsync.Names(graphsync.All()), connectionID)...)
 	if err != nil {
 		return nil, fmt.Errorf("read lag: %w", err)
 	}

@@ -327,12 +327,12 @@ func nullIfEmpty(s string) *string {
 }
 
 // ContainerLabels names the containers of a connection's streams for
-// people: per resource, user and container id, the Label column of the
-// resource's container table (a folder's display name, a chat's topic).
-// Containers without a name are left out.
+// people: per resource, user and container, the Label column of the
+// resource's container table (a folder's display name, a chat's topic, a
+// document library's name). Containers without a name are left out.
 func (s *Store) ContainerLabels(ctx context.Context, connectionID int64) (map[graphsync.Stream]string, error) {
 	out := map[graphsync.Stream]string{}
-	for _, r := range graphsync.Resources {
+	for _, r := range graphsync.All() {
 		t := r.Folders()
 		if t == nil || t.Label == "" {
 			continue
@@ -344,7 +344,7 @@ func (s *Store) ContainerLabels(ctx context.Context, connectionID int64) (map[gr
 		}
 		var user, id, label string
 		_, err = pgx.ForEachRow(rows, []any{&user, &id, &label}, func() error {
-			out[graphsync.Stream{Connection: connectionID, User: user, Resource: r, Container: id}] = label
+			out[graphsync.Stream{Connection: connectionID, User: user, Resource: r, Container: r.FolderStream(id)}] = label
 			return nil
 		})
 		if err != nil {

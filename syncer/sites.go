@@ -32,7 +32,7 @@ func (r *run) syncSites(ctx context.Context) error {
 	}
 	var libraries []string
 	for id := range live {
-		libraries = append(libraries, graphsync.LibraryStream(id))
+		libraries = append(libraries, r.resource.FolderStream(id))
 	}
 	if err := r.dropStaleStreams(ctx, append(keep, libraries...)); err != nil {
 		return err

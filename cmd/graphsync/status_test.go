@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -254,5 +255,66 @@ func TestStatusShowsGates(t *testing.T) {
 	// The tenant's gate is listed before the mailboxes, the slowest first.
 	if i, j, k := strings.Index(out, teams.String()), strings.Index(out, hot.String()), strings.Index(out, cool.String()); i < 0 || i > j || j > k {
 		t.Errorf("gates out of order (teams %d, hot %d, cool %d)\n%s", i, j, k, out)
+	}
+}
+
+// An application connection's tenant-level resources (sites, groups) and
+// its user discovery show their lag, from their own stream with no user,
+// as the gauge counts it, and their quarantined records; `connections
+// show` names a library's stream by the library's name.
+func TestStatusShowsTenantResources(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	st := b.store()
+	ctx := t.Context()
+	cn, err := st.SaveConnection(ctx, &store.Connection{Kind: store.KindApplication, TenantID: "tenant-t",
+		Resources: []*graphsync.Resource{graphsync.Sites, graphsync.Groups}}, store.Tokens{AccessToken: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Groups and user discovery synced just now; sites never did, but one
+	// library's stream finished a round.
+	library := graphsync.Stream{Connection: cn.ID, Resource: graphsync.Sites, Container: graphsync.LibraryStream("b!lib-1")}
+	for _, s := range []graphsync.Stream{{Connection: cn.ID, Resource: graphsync.Groups}, {Connection: cn.ID, Resource: graphsync.Users}, library} {
+		if err := st.FinishRounds(ctx, []store.Finish{{Stream: s, DeltaLink: "delta"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.InTx(ctx, func(tx store.Tx) error {
+		return st.QuarantineTx(ctx, tx, library, "item-1", "createdDateTime is not a time", []byte(`{"id":"item-1"}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `INSERT INTO site_drives (connection_id, id, user_id, site_id, name, raw)
+		VALUES ($1, 'b!lib-1', '', 'site-1', 'Contracts', '{}')`, cn.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := b.run("status", "--connection", fmt.Sprint(cn.ID))
+	wantCode(t, code, 0, out, errOut)
+	lines := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) > 4 {
+			lines[f[4]] = f
+		}
+	}
+	// LAST SUCCESS is two words wide, or one ("-"); LAG and QUARANTINED
+	// are found from the end, past THROTTLED UNTIL ("-") and LAST ERROR.
+	for resource, want := range map[string]struct{ lag, quarantined string }{
+		"groups": {"s", "0"}, "users": {"s", "0"}, "sites": {"never", "1"}} {
+		f := lines[resource]
+		if f == nil {
+			t.Fatalf("no %s line in:\n%s", resource, out)
+		}
+		lag := f[len(f)-9]
+		if !strings.HasSuffix(lag, want.lag) || f[len(f)-2] != want.quarantined {
+			t.Errorf("%s: lag %q, quarantined %q; want a lag ending %q and %s quarantined\n%s",
+				resource, lag, f[len(f)-2], want.lag, want.quarantined, out)
+		}
+	}
+	code, out, errOut = b.run("connections", "show", fmt.Sprint(cn.ID))
+	wantCode(t, code, 0, out, errOut)
+	if !regexp.MustCompile(`(?m)^sites\s+Contracts\s+ok\s`).MatchString(out) {
+		t.Errorf("connections show does not name the library's stream by the library:\n%s", out)
 	}
 }

@@ -484,7 +484,7 @@ const maxPageSize = 1000
 func (c *Config) PageSizes() (map[*graphsync.Resource]int, error) {
 	const name = "GRAPHSYNC_PAGE_SIZE"
 	var paged []*graphsync.Resource
-	for _, r := range graphsync.Resources {
+	for _, r := range graphsync.All() {
 		if r.Service() == graphsync.Outlook {
 			paged = append(paged, r)
 		}

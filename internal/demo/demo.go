@@ -1,6 +1,7 @@
 // Package demo runs graphsync's whole pipeline against the bundled Graph
 // emulator, for `make demo`: a local PostgreSQL, the OAuth connect flow for
-// every user, an initial sync, change-notification subscriptions, a burst of
+// every user and admin consent for the tenant (its groups and SharePoint
+// sites), an initial sync, change-notification subscriptions, a burst of
 // mutations synced as Graph notifies them (and a poll of what Graph does not
 // notify about), a summary, a check of the database against the emulator's
 // ground truth, and a replay of the change feed onto empty tables that must
@@ -144,7 +145,7 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	fmt.Fprintln(out, "      migrated a fresh database (tokens are encrypted with a key generated for this run)")
 
 	fmt.Fprintf(out, "[2/8] Graph emulator: %d users × %d messages\n", o.Users, o.Messages)
-	fmt.Fprintf(out, "      generating every user's mail, calendar, contacts, OneDrive, chats and people (%d messages take about %ds) ...\n",
+	fmt.Fprintf(out, "      generating every user's mail, calendar, contacts, OneDrive, chats and people, and the tenant's groups and SharePoint sites (%d messages take about %ds) ...\n",
 		o.Users*o.Messages, max(1, o.Users*o.Messages/5000))
 	genStart := time.Now()
 	redirect, err := connect.LoopbackRedirect("/callback")
@@ -174,6 +175,21 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 		gcfg.MailboxRate, gcfg.MailboxBurst = rate.Limit(30.0/5), 4
 	}
 	app := identity.Config{LoginURL: em.URL(), Tenant: "common", ClientID: clientID, ClientSecret: secret, RedirectURL: redirect}
+	// The operator's site selection (--sites): every site of the tenant,
+	// the intranet by its URL and the others by their site ids, as
+	// either is accepted.
+	var selected []string
+	for i, site := range em.Sites() {
+		if i == 0 {
+			selected = append(selected, site.WebURL)
+		} else {
+			selected = append(selected, site.ID)
+		}
+	}
+	sites, err := graphsync.ParseSites(strings.Join(selected, ","))
+	if err != nil {
+		return err
+	}
 	// The notification endpoint, on loopback: the emulator posts to it as
 	// Graph posts to the public URL in production.
 	ln, err := server.ListenNotifications("127.0.0.1:0")
@@ -182,7 +198,7 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	}
 	w, err := worker.New(worker.Config{Store: st, Logger: warn, Graph: gcfg, App: app, NotifyURL: "http://" + ln.Addr().String(),
 		Jobs:   jobs.Config{DisableScheduler: true, PollInterval: 100 * time.Millisecond, SyncWorkers: 10},
-		Engine: syncer.Config{ReconcileEvery: reconcileEvery}})
+		Engine: syncer.Config{ReconcileEvery: reconcileEvery, Sites: sites}})
 	if err != nil {
 		ln.Close()
 		return err
@@ -220,7 +236,8 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 		fmt.Fprintf(out, "      %s also syncs the mailbox %s shared with them\n", shared.delegate.UserPrincipalName, shared.owner.UserPrincipalName)
 	}
 	// The tenant's application connection syncs what only an application
-	// reads: the groups and their members.
+	// reads: the groups and their members, and the selected SharePoint
+	// sites' document libraries.
 	tenantAuth := app
 	tenantAuth.Tenant = em.TenantID()
 	tenant, err := connect.Headless(ctx, connect.Config{Store: st, Graph: w.Graph, Auth: tenantAuth,
@@ -229,6 +246,10 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 		return fmt.Errorf("admin consent: %w", err)
 	}
 	fmt.Fprintf(out, "      connected tenant %-33s connection %d (%s)\n", tenant.TenantID, tenant.ID, strings.Join(graphsync.Names(tenant.Resources), ", "))
+	if len(selected) > 0 {
+		fmt.Fprintf(out, "      the tenant syncs the document libraries of its %d SharePoint sites, selected as --sites does: %s by URL, the other %d by site id\n",
+			len(selected), selected[0], len(selected)-1)
+	}
 
 	client, err := w.Jobs.NewClient(true)
 	if err != nil {
@@ -296,7 +317,7 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 		latency.n, latency.p50, latency.p99, jobsRun, graphRequests(em)-requests0)
 
 	var polled []*graphsync.Resource
-	for _, r := range graphsync.Resources {
+	for _, r := range graphsync.Enableable() {
 		if r.Notifications() == nil {
 			polled = append(polled, r)
 		}
@@ -337,32 +358,51 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	}
 	defer pool.Close()
 	var results []verify.Result
-	check := func(what string, conn *store.Connection, user string, rs []*graphsync.Resource) error {
-		objects := 0
-		for _, res := range rs {
-			r, err := verify.Resource(ctx, pool, em.URL(), conn.ID, user, res.Name())
-			if err != nil {
-				return err
-			}
-			for _, x := range r {
-				objects += x.Truth
-			}
-			results = append(results, r...)
+	check := func(what string, read func() ([]verify.Result, error)) error {
+		r, err := read()
+		if err != nil {
+			return err
 		}
+		objects := 0
+		for _, x := range r {
+			objects += x.Truth
+		}
+		results = append(results, r...)
 		fmt.Fprintf(out, "      checked %-40s %7d objects\n", what, objects)
 		return nil
 	}
+	resources := func(conn *store.Connection, user string, rs []*graphsync.Resource) func() ([]verify.Result, error) {
+		return func() ([]verify.Result, error) {
+			var out []verify.Result
+			for _, res := range rs {
+				r, err := verify.Resource(ctx, pool, em.URL(), conn.ID, user, res.Name())
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, r...)
+			}
+			return out, nil
+		}
+	}
 	for _, conn := range conns {
-		if err := check(conn.UserPrincipalName, conn, conn.UserID, conn.Resources); err != nil {
+		if err := check(conn.UserPrincipalName, resources(conn, conn.UserID, conn.Resources)); err != nil {
 			return err
 		}
 	}
 	if shared != nil {
-		if err := check(shared.owner.UserPrincipalName+" (shared)", shared.delegate, shared.owner.UserID, graphsync.Shareable(shared.delegate.Resources)); err != nil {
+		if err := check(shared.owner.UserPrincipalName+" (shared)", resources(shared.delegate, shared.owner.UserID, graphsync.Shareable(shared.delegate.Resources))); err != nil {
 			return err
 		}
 	}
-	if err := check("tenant "+tenant.TenantID, tenant, "", tenant.Resources); err != nil {
+	// The sites against the operator's selection, not only against the
+	// sites the worker recorded: a selected site it never read differs.
+	others := slices.DeleteFunc(slices.Clone(tenant.Resources), func(r *graphsync.Resource) bool { return r == graphsync.Sites })
+	if err := check("tenant "+tenant.TenantID, resources(tenant, "", others)); err != nil {
+		return err
+	}
+	if err := check(fmt.Sprintf("%d SharePoint sites (tenant)", len(selected)), func() ([]verify.Result, error) {
+		return verify.Sites(ctx, pool, em.URL(), tenant.ID, "", selected)
+	}); err != nil {
 		return err
 	}
 	bad, checked := 0, 0
@@ -431,6 +471,12 @@ func summary(ctx context.Context, out io.Writer, st *store.Store, em *emulator.S
 	for _, q := range quarantined {
 		n += q.N
 	}
+	libraries, err := st.Libraries(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  library items (in drive_items)\t%d live\t%d deleted\n", libraries.Items, libraries.DeletedItems)
+	fmt.Fprintf(w, "  library permissions (items' own)\t%d live\t%d files shared outside the tenant\n", libraries.Permissions, libraries.SharedOutside)
 	fmt.Fprintf(w, "  quarantine\t%d live\t0 deleted\n", n)
 	fmt.Fprintf(w, "  Graph requests\t%d\t-\n", requests)
 	// Requests already on their way when a 429 was written are not early:

@@ -66,6 +66,19 @@ func TestDemoNamesAndDropsItsDatabase(t *testing.T) {
 				t.Errorf("demo output lacks %q:\n%s", want, out.String())
 			}
 		}
+		// The tenant's SharePoint sites are synced, summed up and checked.
+		for _, want := range []*regexp.Regexp{
+			regexp.MustCompile(`the tenant syncs the document libraries of its \d+ SharePoint sites`),
+			regexp.MustCompile(`checked \d+ SharePoint sites \(tenant\)\s+[1-9]\d* objects`),
+			regexp.MustCompile(`\n  sites\s+[1-9]\d* live`),
+			regexp.MustCompile(`\n  site_drives\s+[1-9]\d* live`),
+			regexp.MustCompile(`library items \(in drive_items\)\s+[1-9]\d* live`),
+			regexp.MustCompile(`library permissions \(items' own\)\s+[1-9]\d* live\s+[1-9]\d* files shared outside the tenant`),
+		} {
+			if !want.MatchString(out.String()) {
+				t.Errorf("demo output does not match %q:\n%s", want, out.String())
+			}
+		}
 		// Each progress block starts with its time; no block is all zeros.
 		if !regexp.MustCompile(`\[4/8\] Initial sync\n      \d+\.\ds, `).MatchString(out.String()) {
 			t.Errorf("the initial sync's progress does not start with the time:\n%s", out.String())
