@@ -81,6 +81,13 @@ func TestDriveSyncMatchesGroundTruth(t *testing.T) {
 		t.Fatalf("the initial round took %d page(s); the test wants several to cross page boundaries", n)
 	}
 
+	// A permission added to a OneDrive item that inherited, and one removed
+	// from an item holding its own, show after the next sync.
+	added, removed := b.changePermissions(t, "drivePermissions")
+	b.syncNow(t, time.Minute)
+	b.assertDriveMatchesTruth(t)
+	b.assertPermissionChanged(t, added, removed)
+
 	// Renames and moves of folders change the paths of everything below
 	// them; delta reports only the folder itself and the parents whose
 	// children changed.
