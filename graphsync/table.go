@@ -173,6 +173,12 @@ type Reconcile struct {
 	IDs func(user, container string) string
 	// Item is the path of one item of the container.
 	Item func(user, container, id string) string
+	// Listed names properties the listing carries (IDs selects them) that
+	// an item fetched by Item takes from the listing, present or absent,
+	// rather than from its GET: the shared facet, which drive delta serves
+	// under Prefer: hierarchicalsharing only on the items holding their
+	// own permissions, and a GET on every shared item.
+	Listed []string
 }
 
 // Cascade retires the rows of Table whose Column holds a retired row's id.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/graphsync/graphsync/graphsync"
 )
 
@@ -82,22 +84,25 @@ WHERE d.connection_id = $1 AND d.id = best.id
 }
 
 // deleteTreeTx retires items reported deleted and every live item below
-// them, and returns how many rows it retired.
-func deleteTreeTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, ids []string) (int64, error) {
-	tag, err := tx.Exec(ctx, `UPDATE `+t.Name+` SET deleted_at = now(), deleted_with = NULL, synced_at = now()
-		WHERE connection_id = $1 AND id = ANY($2) AND (deleted_at IS NULL OR deleted_with IS NOT NULL)`, conn, ids)
+// them, and returns the rows it retired.
+func deleteTreeTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, ids []string) ([]string, error) {
+	rows, err := tx.Query(ctx, `UPDATE `+t.Name+` SET deleted_at = now(), deleted_with = NULL, synced_at = now()
+		WHERE connection_id = $1 AND id = ANY($2) AND (deleted_at IS NULL OR deleted_with IS NOT NULL) RETURNING id`, conn, ids)
 	if err != nil {
-		return 0, fmt.Errorf("delete %s: %w", t.Name, err)
+		return nil, fmt.Errorf("delete %s: %w", t.Name, err)
 	}
-	n := tag.RowsAffected()
-	m, err := retireBelowTx(ctx, tx, t, conn, ids)
-	return n + m, err
+	retired, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("delete %s: %w", t.Name, err)
+	}
+	below, err := retireBelowTx(ctx, tx, t, conn, ids)
+	return append(retired, below...), err
 }
 
 // retireBelowTx retires the live descendants of folders, recording which
-// deleted folder took them along.
-func retireBelowTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, folders []string) (int64, error) {
-	tag, err := tx.Exec(ctx, `
+// deleted folder took them along, and returns them.
+func retireBelowTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, folders []string) ([]string, error) {
+	rows, err := tx.Query(ctx, `
 WITH RECURSIVE below (id, top, depth) AS (
     SELECT c.id, c.parent_id, 1 FROM `+t.Name+` c
     WHERE c.connection_id = $1 AND c.parent_id = ANY($2) AND c.deleted_at IS NULL
@@ -108,24 +113,34 @@ WITH RECURSIVE below (id, top, depth) AS (
 )
 UPDATE `+t.Name+` d SET deleted_at = now(), deleted_with = below.top, synced_at = now()
 FROM (SELECT DISTINCT ON (id) id, top FROM below ORDER BY id, depth) below
-WHERE d.connection_id = $1 AND d.id = below.id AND d.deleted_at IS NULL`, conn, folders, maxTreeDepth)
+WHERE d.connection_id = $1 AND d.id = below.id AND d.deleted_at IS NULL
+RETURNING d.id`, conn, folders, maxTreeDepth)
 	if err != nil {
-		return 0, fmt.Errorf("retire %s below deleted folders: %w", t.Name, err)
+		return nil, fmt.Errorf("retire %s below deleted folders: %w", t.Name, err)
 	}
-	return tag.RowsAffected(), nil
+	retired, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("retire %s below deleted folders: %w", t.Name, err)
+	}
+	return retired, nil
 }
 
 // retireUnseenTreeTx retires a user's items that a full enumeration begun
 // at since did not see, in the drives that enumeration saw (its root is
-// always among its items).
-func retireUnseenTreeTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, user string, since time.Time) (int64, error) {
-	tag, err := tx.Exec(ctx, `UPDATE `+t.Name+` SET deleted_at = now(), deleted_with = NULL, synced_at = now()
+// always among its items), and returns them.
+func retireUnseenTreeTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, user string, since time.Time) ([]string, error) {
+	rows, err := tx.Query(ctx, `UPDATE `+t.Name+` SET deleted_at = now(), deleted_with = NULL, synced_at = now()
 		WHERE connection_id = $1 AND user_id = $2 AND deleted_at IS NULL AND (seen_at IS NULL OR seen_at < $3)
 		AND coalesce(drive_id, '') IN (SELECT coalesce(drive_id, '') FROM `+t.Name+`
-			WHERE connection_id = $1 AND user_id = $2 AND seen_at >= $3)`,
+			WHERE connection_id = $1 AND user_id = $2 AND seen_at >= $3)
+		RETURNING id`,
 		conn, CleanText(user), since)
 	if err != nil {
-		return 0, fmt.Errorf("retire unseen %s: %w", t.Name, err)
+		return nil, fmt.Errorf("retire unseen %s: %w", t.Name, err)
 	}
-	return tag.RowsAffected(), nil
+	retired, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("retire unseen %s: %w", t.Name, err)
+	}
+	return retired, nil
 }
