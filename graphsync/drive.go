@@ -137,8 +137,9 @@ var driveItems = &Table{
 	Prefer:  hierarchicalSharing,
 	Details: drivePermissionDetails,
 	// A deleted item's permissions go with it (a tombstone, a full round's
-	// or a reconciliation's retirement, its library's removal). None come
-	// back with it: an item listed again is read again.
+	// or a reconciliation's retirement, its library's removal). An item
+	// listed again is read again rather than revived; one its folder's
+	// return brings back unreported gets back those retired with it.
 	Cascades: []Cascade{{Table: drivePermissions, Column: "item_id"}},
 	// A full delta round of ids lists every live item: OneDrive deletions
 	// sometimes come without a tombstone (OneDrive/onedrive-api-docs#1927).

@@ -143,8 +143,9 @@ type Table struct {
 	Inherit *Inherit
 	// Tree says rows form a tree by parent_id with a name (drive items):
 	// the store maintains each row's path through renames and moves,
-	// retires a deleted folder's descendants, and a full enumeration
-	// retires only within the drives it saw.
+	// retires a deleted folder's descendants (with their cascades, given
+	// back with them should an item moved out of the folder bring them
+	// back), and a full enumeration retires only within the drives it saw.
 	Tree bool
 	// Window says rows lie in a time window (calendarView): a removed row
 	// whose time is outside the stream's window left it (removed_reason

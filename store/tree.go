@@ -48,14 +48,17 @@ func drivePlacement(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, 
 // below them, from their parents' stored paths: a renamed or moved folder's
 // descendants are not reported by delta, and an item that arrived before
 // its parent gets its path once the parent is written. Items below that a
-// folder deletion retired (deleted_with set) come back with it.
+// folder deletion retired (deleted_with set) come back with it, and so do
+// the rows of t's cascades retired with them (in the same transaction:
+// the same deleted_at), as delta does not report them for a new read.
 func updatePathsTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	// The deepest derivation of a row wins: an item written with its
 	// parent in the same page is reached from the parent's new path too.
-	_, err := tx.Exec(ctx, `
+	// was reads the rows as they were before the update.
+	rows, err := tx.Query(ctx, `
 WITH RECURSIVE tree (id, path, depth) AS (
     SELECT d.id,
            CASE WHEN d.is_root THEN '/' ELSE rtrim(p.path, '/') || '/' || d.name END,
@@ -71,14 +74,44 @@ WITH RECURSIVE tree (id, path, depth) AS (
     WHERE t.depth < $3
 ), best AS (
     SELECT DISTINCT ON (id) id, path FROM tree ORDER BY id, depth DESC
+), was AS (
+    SELECT d.id, d.deleted_at FROM `+t.Name+` d JOIN best ON best.id = d.id
+    WHERE d.connection_id = $1 AND d.deleted_at IS NOT NULL
+), updated AS (
+    UPDATE `+t.Name+` d SET path = best.path, deleted_at = NULL, deleted_with = NULL, synced_at = now()
+    FROM best
+    WHERE d.connection_id = $1 AND d.id = best.id
+        AND (d.path IS DISTINCT FROM best.path OR d.deleted_at IS NOT NULL)
+    RETURNING d.id
 )
-UPDATE `+t.Name+` d SET path = best.path, deleted_at = NULL, deleted_with = NULL, synced_at = now()
-FROM best
-WHERE d.connection_id = $1 AND d.id = best.id
-    AND (d.path IS DISTINCT FROM best.path OR d.deleted_at IS NOT NULL)`,
+SELECT was.id, was.deleted_at FROM was JOIN updated ON updated.id = was.id`,
 		conn, cleanAll(ids), maxTreeDepth)
 	if err != nil {
 		return fmt.Errorf("update %s paths: %w", t.Name, err)
+	}
+	var back []string
+	var at []time.Time
+	for rows.Next() {
+		var id string
+		var when time.Time
+		if err := rows.Scan(&id, &when); err != nil {
+			rows.Close()
+			return fmt.Errorf("update %s paths: %w", t.Name, err)
+		}
+		back, at = append(back, id), append(at, when)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("update %s paths: %w", t.Name, err)
+	}
+	if len(back) == 0 {
+		return nil
+	}
+	for _, c := range t.Cascades {
+		if _, err := tx.Exec(ctx, `UPDATE `+c.Table.Name+` r SET deleted_at = NULL, synced_at = now()
+			FROM unnest($2::text[], $3::timestamptz[]) AS x(id, at)
+			WHERE r.connection_id = $1 AND r.`+c.Column+` = x.id AND r.deleted_at = x.at`, conn, back, at); err != nil {
+			return fmt.Errorf("restore %s of %s back below their folder: %w", c.Table.Name, t.Name, err)
+		}
 	}
 	return nil
 }
