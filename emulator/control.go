@@ -211,6 +211,10 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 	case p[0] == "permissions" && len(p) == 4 && r.Method == http.MethodDelete:
 		done(http.StatusNotFound, em.RemovePermission(p[1], p[2], p[3]))
+	case p[0] == "permissions" && len(p) == 3 && r.Method == http.MethodDelete:
+		done(http.StatusNotFound, em.RestoreInheritance(p[1], p[2]))
+	case p[0] == "driveItems" && len(p) == 3 && r.Method == http.MethodDelete:
+		done(http.StatusNotFound, em.DeleteDriveItem(p[1], p[2]))
 	case p[0] == "attachments" && len(p) == 3 && post:
 		var spec AttachmentSpec
 		if decode(&spec) {

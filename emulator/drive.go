@@ -410,6 +410,26 @@ func (c *call) driveDelta() {
 	})
 }
 
+// DeleteDriveItem deletes an item of a drive (a OneDrive or a library),
+// and everything below a folder, as a mutation does: delta reports each
+// with the deleted facet (or, with Config.MissedChanges, may not).
+func (em *Emulator) DeleteDriveItem(driveID, itemID string) error {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	d, e, err := em.driveItem(driveID, itemID)
+	if err != nil {
+		return fmt.Errorf("delete drive item: %w", err)
+	}
+	parent := e.aux.(*driveState).parent
+	if parent == nil {
+		return fmt.Errorf("delete drive item: %q is the drive's root", itemID)
+	}
+	ver := em.nextVersion()
+	em.deleteDriveItem(d, ver, e)
+	em.driveChildChanged(d, ver, parent, -1)
+	return nil
+}
+
 // AddPoisonDriveItem adds a file under the user's drive root whose size is
 // not a number, as a record a client cannot decode; it returns its id.
 func (em *Emulator) AddPoisonDriveItem(userID string) (string, error) {

@@ -516,6 +516,31 @@ func (em *Emulator) RemovePermission(driveID, itemID, permissionID string) error
 	return nil
 }
 
+// RestoreInheritance makes an item that holds its own permissions inherit
+// its nearest unique ancestor's again, dropping its own list (SharePoint's
+// "Delete unique permissions", ResetRoleInheritance). Delta reports the
+// item as a sharing change of its own, without the shared facet under
+// Prefer: hierarchicalsharing; without it, the items inheriting through it
+// too. The root keeps its list.
+func (em *Emulator) RestoreInheritance(driveID, itemID string) error {
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	d, e, err := em.driveItem(driveID, itemID)
+	if err != nil {
+		return fmt.Errorf("restore inheritance: %w", err)
+	}
+	st := e.aux.(*driveState)
+	switch {
+	case st.parent == nil:
+		return fmt.Errorf("restore inheritance: item %q is the drive's root", itemID)
+	case !st.unique:
+		return fmt.Errorf("restore inheritance: item %q inherits already", itemID)
+	}
+	st.unique, st.perms = false, nil
+	em.sharingChanged(d, em.nextVersion(), e, true)
+	return nil
+}
+
 func (em *Emulator) driveItem(driveID, itemID string) (*driveRec, *entry, error) {
 	d := em.driveByID(driveID)
 	if d == nil {

@@ -352,9 +352,46 @@ func TestDeltaSharingChanges(t *testing.T) {
 	if err := b.srv.RemovePermission(driveID, folder.id, pid); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = round(app, hier, "Prefer", "hierarchicalsharing")
+	got, hier = round(app, hier, "Prefer", "hierarchicalsharing")
 	if string(got[folder.id]["shared"]) != `{}` {
 		t.Errorf("unshared folder with hierarchicalsharing: %v", got[folder.id])
+	}
+	// Deleting its unique permissions makes it inherit again: reported
+	// without the facet with hierarchicalsharing, and listed so by a round
+	// of ids and facets, while a GET serves the inherited list's facet.
+	if err := b.srv.RestoreInheritance(driveID, folder.id); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.srv.RestoreInheritance(driveID, folder.id); err == nil {
+		t.Error("restoring the inheritance of an item that inherits succeeded")
+	}
+	got, _ = round(app, hier, "Prefer", "hierarchicalsharing")
+	if it, ok := got[folder.id]; !ok || it["shared"] != nil {
+		t.Errorf("folder inheriting again with hierarchicalsharing: %v (reported %v)", it, ok)
+	}
+	got, _ = round(app, base+"?$select=id,shared", "Prefer", "hierarchicalsharing")
+	if it, ok := got[folder.id]; !ok || it["shared"] != nil || it["name"] != nil {
+		t.Errorf("listing of ids and facets: the folder %v", it)
+	}
+	root := ""
+	for id, it := range got {
+		if it["shared"] != nil && root == "" {
+			root = id
+		}
+	}
+	if root == "" {
+		t.Error("listing of ids and facets: no item with a facet (the root holds its own)")
+	}
+	b.srv.mu.RLock()
+	want := sharedFacet(func() []*permission { _, p := effective(folder); return p }())
+	b.srv.mu.RUnlock()
+	resp, body := b.get(t, app, "/v1.0/drives/"+driveID+"/items/"+folder.id, "Prefer", "hierarchicalsharing")
+	var item map[string]json.RawMessage
+	if err := json.Unmarshal(body, &item); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET folder: %d %s", resp.StatusCode, body)
+	}
+	if (want == nil) != (item["shared"] == nil) {
+		t.Errorf("GET folder serves shared %s, its inherited list's facet is %v", item["shared"], want)
 	}
 }
 
@@ -475,5 +512,32 @@ func TestPermissionsControlPlane(t *testing.T) {
 	}
 	if st, _ := ctl(http.MethodDelete, "/_emulator/permissions/"+lib+"/"+root+"/"+url.PathEscape(added.ID), ""); st != 204 {
 		t.Errorf("remove: %d", st)
+	}
+	// An item below the root shared, then inheriting again, then deleted.
+	b.srv.mu.RLock()
+	var item string
+	for _, e := range b.srv.sites[0].drives[0].col.live() {
+		if e.aux.(*driveState).parent != nil && item == "" {
+			item = e.id
+		}
+	}
+	b.srv.mu.RUnlock()
+	if st, body := ctl(http.MethodPost, "/_emulator/permissions/"+lib+"/"+item, `{"Kind":"link","Scope":"anonymous"}`); st != 200 {
+		t.Fatalf("add to %s: %d %s", item, st, body)
+	}
+	if st, body := ctl(http.MethodDelete, "/_emulator/permissions/"+lib+"/"+item, ""); st != 204 {
+		t.Errorf("restore inheritance: %d %s", st, body)
+	}
+	if st, _ := ctl(http.MethodDelete, "/_emulator/permissions/"+lib+"/"+item, ""); st != 404 {
+		t.Errorf("restore inheritance of an item that inherits: %d, want 404", st)
+	}
+	if st, _ := ctl(http.MethodDelete, "/_emulator/permissions/"+lib+"/"+root, ""); st != 404 {
+		t.Errorf("restore inheritance of the root: %d, want 404", st)
+	}
+	if st, body := ctl(http.MethodDelete, "/_emulator/driveItems/"+lib+"/"+item, ""); st != 204 {
+		t.Errorf("delete item: %d %s", st, body)
+	}
+	if st, _ := ctl(http.MethodDelete, "/_emulator/driveItems/"+lib+"/"+item, ""); st != 404 {
+		t.Errorf("delete a deleted item: %d, want 404", st)
 	}
 }

@@ -70,8 +70,13 @@ type Details struct {
 	Table *Table
 	// Wanted reports whether a complete item has details to read. An item
 	// read before keeps being read when it no longer wants any, so that
-	// its details are retired.
+	// its details are retired, unless RetireUnwanted.
 	Wanted func(raw []byte) bool
+	// RetireUnwanted retires the details of an item that no longer wants
+	// any without reading them: the list would hold what the item does
+	// not own (a drive item that inherits again lists its ancestor's
+	// permissions).
+	RetireUnwanted bool
 	// Version changes whenever the item's details may have changed.
 	Version func(raw []byte) string
 	// Via is a column of the item's table whose value Path needs (a drive

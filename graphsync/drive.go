@@ -136,15 +136,24 @@ var driveItems = &Table{
 	Map:     mapDriveItem,
 	Prefer:  hierarchicalSharing,
 	Details: drivePermissionDetails,
+	// A deleted item's permissions go with it (a tombstone, a full round's
+	// or a reconciliation's retirement, its library's removal). An item
+	// listed again is read again rather than revived; one its folder's
+	// return brings back unreported gets back those retired with it.
+	Cascades: []Cascade{{Table: drivePermissions, Column: "item_id"}},
 	// A full delta round of ids lists every live item: OneDrive deletions
 	// sometimes come without a tombstone (OneDrive/onedrive-api-docs#1927).
+	// It selects the shared facet too: a fetched item is told to hold
+	// permissions of its own by the listing's hierarchical facet, never by
+	// its GET's (see Listed).
 	Reconcile: &Reconcile{
 		IDs: func(user, container string) string {
 			if id, ok := strings.CutPrefix(container, "drives/"); ok {
-				return "/drives/" + url.PathEscape(id) + "/root/delta?$select=id"
+				return "/drives/" + url.PathEscape(id) + "/root/delta?$select=id,shared"
 			}
-			return user + "/drive/root/delta?$select=id"
+			return user + "/drive/root/delta?$select=id,shared"
 		},
+		Listed: []string{"shared"},
 		Item: func(user, container, id string) string {
 			if d, ok := strings.CutPrefix(container, "drives/"); ok {
 				return "/drives/" + url.PathEscape(d) + "/items/" + url.PathEscape(id)

@@ -130,10 +130,14 @@ func mapPermission(raw []byte, c MapContext) (Row, error) {
 
 // drivePermissionDetails reads the permissions of items that hold their
 // own, as delta reports them with Prefer: hierarchicalsharing: the shared
-// facet only on such items (an empty one when they share nothing).
+// facet only on such items (an empty one when they share nothing). An item
+// reported without it inherits (again): its rows are retired, not replaced
+// by a read, since OneDrive for Business and SharePoint list inherited
+// permissions with the item's, without inheritedFrom.
 var drivePermissionDetails = &Details{
-	Table:  drivePermissions,
-	Wanted: func(raw []byte) bool { s := topString(raw, `"shared"`); return s != "" },
+	Table:          drivePermissions,
+	Wanted:         func(raw []byte) bool { s := topString(raw, `"shared"`); return s != "" },
+	RetireUnwanted: true,
 	// Graph versions no access list, and delta reports an item whose
 	// sharing changed: every report is a version, read again.
 	Version: func([]byte) string { return rand.Text() },

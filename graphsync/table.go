@@ -143,8 +143,9 @@ type Table struct {
 	Inherit *Inherit
 	// Tree says rows form a tree by parent_id with a name (drive items):
 	// the store maintains each row's path through renames and moves,
-	// retires a deleted folder's descendants, and a full enumeration
-	// retires only within the drives it saw.
+	// retires a deleted folder's descendants (with their cascades, given
+	// back with them should an item moved out of the folder bring them
+	// back), and a full enumeration retires only within the drives it saw.
 	Tree bool
 	// Window says rows lie in a time window (calendarView): a removed row
 	// whose time is outside the stream's window left it (removed_reason
@@ -173,6 +174,12 @@ type Reconcile struct {
 	IDs func(user, container string) string
 	// Item is the path of one item of the container.
 	Item func(user, container, id string) string
+	// Listed names properties the listing carries (IDs selects them) that
+	// an item fetched by Item takes from the listing, present or absent,
+	// rather than from its GET: the shared facet, which drive delta serves
+	// under Prefer: hierarchicalsharing only on the items holding their
+	// own permissions, and a GET on every shared item.
+	Listed []string
 }
 
 // Cascade retires the rows of Table whose Column holds a retired row's id.

@@ -81,6 +81,35 @@ func TestDriveSyncMatchesGroundTruth(t *testing.T) {
 		t.Fatalf("the initial round took %d page(s); the test wants several to cross page boundaries", n)
 	}
 
+	// A permission added to a OneDrive item that inherited, and one removed
+	// from an item holding its own, show after the next sync.
+	added, removed := b.changePermissions(t, "drivePermissions")
+	b.syncNow(t, time.Minute)
+	b.assertDriveMatchesTruth(t)
+	b.assertPermissionChanged(t, added, removed)
+
+	// An item that held permissions of its own and inherits again keeps
+	// none: delta reports it without the shared facet, and its permissions
+	// list would hold what it inherits.
+	drive, item := b.sharer(t, "drivePermissions")
+	if err := b.em.RestoreInheritance(drive, item); err != nil {
+		t.Fatal(err)
+	}
+	b.syncNow(t, time.Minute)
+	b.assertDriveMatchesTruth(t)
+	b.assertOwnsNone(t, item)
+	if n := b.count(t, `SELECT count(*) FROM drive_item_access WHERE item_id = $1`, item); n == 0 {
+		t.Fatalf("no permission applies to item %s, which inherits", item)
+	}
+	// A deleted item's permissions go with it.
+	drive, item = b.sharer(t, "drivePermissions")
+	if err := b.em.DeleteDriveItem(drive, item); err != nil {
+		t.Fatal(err)
+	}
+	b.syncNow(t, time.Minute)
+	b.assertDriveMatchesTruth(t)
+	b.assertOwnsNone(t, item)
+
 	// Renames and moves of folders change the paths of everything below
 	// them; delta reports only the folder itself and the parents whose
 	// children changed.
@@ -104,10 +133,17 @@ func TestDriveSyncMatchesGroundTruth(t *testing.T) {
 
 	// OneDrive answers 410 with a Location header once the token expires;
 	// changes made meanwhile come only from the full enumeration.
+	// An item holding permissions deleted meanwhile is retired by the full
+	// round, and its permissions with it.
 	b.em.ExpireDeltaTokens()
+	drive, item = b.sharer(t, "drivePermissions")
+	if err := b.em.DeleteDriveItem(drive, item); err != nil {
+		t.Fatal(err)
+	}
 	b.em.Mutate(300)
 	b.syncNow(t, time.Minute)
 	b.assertDriveMatchesTruth(t)
+	b.assertOwnsNone(t, item)
 	if n := b.count(t, `SELECT coalesce(sum(resyncs), 0) FROM sync_state WHERE resource = 'drive'`); n == 0 {
 		t.Fatal("no drive stream recorded a resync after the delta tokens expired")
 	}

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,21 +19,7 @@ import (
 // returns item/permission of both.
 func (b *bundle) changePermissions(t *testing.T, resource string) (added, removed [2]string) {
 	t.Helper()
-	type perm struct {
-		ID    string          `json:"id"`
-		Link  json.RawMessage `json:"link"`
-		Drive string          `json:"@emulator.driveId"`
-		Item  string          `json:"@emulator.itemId"`
-		From  string          `json:"@emulator.inheritedFrom"`
-	}
-	var perms []perm
-	for _, raw := range b.truth(t, b.em.Users()[0].ID, resource) {
-		var p perm
-		if err := json.Unmarshal(raw, &p); err != nil {
-			t.Fatal(err)
-		}
-		perms = append(perms, p)
-	}
+	perms := b.truthPermissions(t, resource)
 	var drive string
 	for _, p := range perms {
 		if p.Item == p.From && len(p.Link) > 0 && removed[0] == "" {
@@ -58,20 +45,82 @@ func (b *bundle) changePermissions(t *testing.T, resource string) (added, remove
 }
 
 // assertPermissionChanged checks that the added permission is live, on its
-// item's own, reaching outside the tenant, and the removed one deleted.
+// item's own, reaching outside the tenant, and the removed one deleted, in
+// every connection syncing the items (each library is synced by every
+// connection, a OneDrive by its owner's).
 func (b *bundle) assertPermissionChanged(t *testing.T, added, removed [2]string) {
 	t.Helper()
-	if n := b.count(t, `SELECT count(*) FROM drive_item_permissions WHERE item_id = $1 AND id = $2 AND deleted_at IS NULL
-		AND kind = 'link' AND link_scope = 'anonymous' AND reaches_outside`, added[0], added[1]); n != len(b.conns) {
-		t.Fatalf("added permission %v stored live %d times, want %d", added, n, len(b.conns))
+	holders := func(item string) int {
+		n := b.count(t, `SELECT count(*) FROM drive_items WHERE id = $1 AND deleted_at IS NULL`, item)
+		if n == 0 {
+			t.Fatalf("no connection holds item %s", item)
+		}
+		return n
 	}
-	if n := b.count(t, `SELECT count(*) FROM drive_item_access WHERE item_id = $1 AND permission_id = $2 AND NOT inherited`,
-		added[0], added[1]); n != len(b.conns) {
-		t.Fatalf("added permission %v applies %d times, want %d", added, n, len(b.conns))
+	if n, want := b.count(t, `SELECT count(*) FROM drive_item_permissions WHERE item_id = $1 AND id = $2 AND deleted_at IS NULL
+		AND kind = 'link' AND link_scope = 'anonymous' AND reaches_outside`, added[0], added[1]), holders(added[0]); n != want {
+		t.Fatalf("added permission %v stored live %d times, want %d", added, n, want)
 	}
-	if n := b.count(t, `SELECT count(*) FROM drive_item_permissions WHERE item_id = $1 AND id = $2 AND deleted_at IS NOT NULL`,
-		removed[0], removed[1]); n != len(b.conns) {
-		t.Fatalf("removed permission %v marked deleted %d times, want %d", removed, n, len(b.conns))
+	if n, want := b.count(t, `SELECT count(*) FROM drive_item_access WHERE item_id = $1 AND permission_id = $2 AND NOT inherited`,
+		added[0], added[1]), holders(added[0]); n != want {
+		t.Fatalf("added permission %v applies %d times, want %d", added, n, want)
+	}
+	if n, want := b.count(t, `SELECT count(*) FROM drive_item_permissions WHERE item_id = $1 AND id = $2 AND deleted_at IS NOT NULL`,
+		removed[0], removed[1]), holders(removed[0]); n != want {
+		t.Fatalf("removed permission %v marked deleted %d times, want %d", removed, n, want)
+	}
+}
+
+// truthPermission is an entry of a permissions truth (drivePermissions or
+// sitePermissions).
+type truthPermission struct {
+	ID    string          `json:"id"`
+	Link  json.RawMessage `json:"link"`
+	Drive string          `json:"@emulator.driveId"`
+	Item  string          `json:"@emulator.itemId"`
+	From  string          `json:"@emulator.inheritedFrom"`
+}
+
+// truthPermissions reads a permissions truth.
+func (b *bundle) truthPermissions(t *testing.T, resource string) []truthPermission {
+	t.Helper()
+	var perms []truthPermission
+	for _, raw := range b.truth(t, b.em.Users()[0].ID, resource) {
+		var p truthPermission
+		if err := json.Unmarshal(raw, &p); err != nil {
+			t.Fatal(err)
+		}
+		perms = append(perms, p)
+	}
+	return perms
+}
+
+// sharer returns the drive and id of an item of the truth holding a
+// sharing link of its own, other than those of not.
+func (b *bundle) sharer(t *testing.T, resource string, not ...string) (drive, item string) {
+	t.Helper()
+	for _, p := range b.truthPermissions(t, resource) {
+		if p.Item == p.From && len(p.Link) > 0 && !slices.Contains(not, p.Item) {
+			return p.Drive, p.Item
+		}
+	}
+	t.Fatalf("no item of %s holds a sharing link of its own", resource)
+	return "", ""
+}
+
+// assertOwnsNone checks that no connection keeps a live permission of
+// item's own; when it is live, that it inherits every permission that
+// applies to it.
+func (b *bundle) assertOwnsNone(t *testing.T, item string) {
+	t.Helper()
+	if n := b.count(t, `SELECT count(*) FROM drive_item_permissions WHERE item_id = $1 AND deleted_at IS NULL`, item); n != 0 {
+		t.Fatalf("item %s keeps %d live permissions of its own", item, n)
+	}
+	if n := b.count(t, `SELECT count(*) FROM drive_item_permissions WHERE item_id = $1 AND deleted_at IS NOT NULL`, item); n == 0 {
+		t.Fatalf("item %s never had permissions of its own: the check proves nothing", item)
+	}
+	if n := b.count(t, `SELECT count(*) FROM drive_item_access WHERE item_id = $1 AND NOT inherited`, item); n != 0 {
+		t.Fatalf("%d permissions apply to item %s as its own", n, item)
 	}
 }
 

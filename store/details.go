@@ -20,33 +20,60 @@ import (
 type DetailItem struct {
 	ID, Version string
 	// Wanted says the item has details to read; an item queued before is
-	// queued again whatever it says, so that its details are retired.
+	// queued again whatever it says, so that its details are retired
+	// (without Details.RetireUnwanted).
 	Wanted bool
 }
 
 // QueueDetailsTx queues the items of t (a table with Details) whose
-// version differs from the one last queued.
-func (s *Store) QueueDetailsTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, user string, items []DetailItem) error {
+// version differs from the one last queued. With Details.RetireUnwanted,
+// the details of the items that want none are retired instead, and any
+// read queued for them dropped; it returns how many rows it retired.
+func (s *Store) QueueDetailsTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, user string, items []DetailItem) (int64, error) {
 	if t.Details == nil || len(items) == 0 {
-		return nil
+		return 0, nil
 	}
-	ids := make([]string, len(items))
-	versions := make([]string, len(items))
-	wanted := make([]bool, len(items))
-	for i, it := range items {
-		ids[i], versions[i], wanted[i] = CleanText(it.ID), CleanText(it.Version), it.Wanted
+	d := t.Details
+	var ids, versions, unwanted, unwantedVersions []string
+	var wanted []bool
+	for _, it := range items {
+		id, v := CleanText(it.ID), CleanText(it.Version)
+		if d.RetireUnwanted && !it.Wanted {
+			unwanted, unwantedVersions = append(unwanted, id), append(unwantedVersions, v)
+			continue
+		}
+		ids, versions, wanted = append(ids, id), append(versions, v), append(wanted, it.Wanted)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO detail_fetches AS d (connection_id, table_name, item_id, user_id, want_version)
+	if len(ids) > 0 {
+		_, err := tx.Exec(ctx, `INSERT INTO detail_fetches AS d (connection_id, table_name, item_id, user_id, want_version)
 		SELECT $1, $2, x.id, $3, x.version FROM unnest($4::text[], $5::text[], $6::bool[]) AS x(id, version, wanted)
 		WHERE x.wanted OR EXISTS (SELECT 1 FROM detail_fetches e WHERE e.connection_id = $1 AND e.table_name = $2 AND e.item_id = x.id)
 		ON CONFLICT (connection_id, table_name, item_id) DO UPDATE
 			SET want_version = EXCLUDED.want_version, user_id = EXCLUDED.user_id, queued_at = now()
 			WHERE d.want_version IS DISTINCT FROM EXCLUDED.want_version`,
-		conn, t.Details.Table.Name, CleanText(user), ids, versions, wanted)
-	if err != nil {
-		return fmt.Errorf("queue %s of %d %ss: %w", t.Details.Table.Name, len(items), t.Item, err)
+			conn, d.Table.Name, CleanText(user), ids, versions, wanted)
+		if err != nil {
+			return 0, fmt.Errorf("queue %s of %d %ss: %w", d.Table.Name, len(ids), t.Item, err)
+		}
 	}
-	return nil
+	if len(unwanted) == 0 {
+		return 0, nil
+	}
+	// A read queued before, not yet made, would store what the item no
+	// longer owns: it is recorded done as of this version.
+	if _, err := tx.Exec(ctx, `UPDATE detail_fetches d SET want_version = x.version, done_version = x.version, done_at = now()
+		FROM unnest($3::text[], $4::text[]) AS x(id, version)
+		WHERE d.connection_id = $1 AND d.table_name = $2 AND d.item_id = x.id
+			AND (d.want_version IS DISTINCT FROM x.version OR d.done_version IS DISTINCT FROM x.version)`,
+		conn, d.Table.Name, unwanted, unwantedVersions); err != nil {
+		return 0, fmt.Errorf("drop queued %s of %d %ss: %w", d.Table.Name, len(unwanted), t.Item, err)
+	}
+	tag, err := tx.Exec(ctx, "UPDATE "+d.Table.Name+" SET deleted_at = now(), synced_at = now()"+
+		" WHERE connection_id = $1 AND "+d.Table.Container+" = ANY($2) AND deleted_at IS NULL", conn, unwanted)
+	if err != nil {
+		return 0, fmt.Errorf("retire %s of %d %ss that want none: %w", d.Table.Name, len(unwanted), t.Item, err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // PendingDetail is a live item whose details are to be read.

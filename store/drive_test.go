@@ -125,3 +125,101 @@ func TestDriveFolderDeletion(t *testing.T) {
 	}
 	wantPaths(t, drivePaths(t, s, c.ID), map[string]string{"root": "/"})
 }
+
+// permissionsOf gives items of connection c a permission of their own each.
+func permissionsOf(t *testing.T, s *store.Store, c *store.Connection, items ...string) {
+	t.Helper()
+	table := graphsync.Drive.Items().Details.Table
+	for _, id := range items {
+		row := item(t, table, graphsync.MapContext{User: "u1", Container: id},
+			map[string]any{"id": "p-" + id, "roles": []string{"read"}, "link": map[string]any{"type": "view", "scope": "anonymous"}})
+		upsert(t, s, table, c.ID, []graphsync.Row{row}, nil)
+	}
+}
+
+// livePermissions counts the live permissions of items.
+func livePermissions(t *testing.T, s *store.Store, c *store.Connection, items ...string) int {
+	t.Helper()
+	return count(t, s, `SELECT count(*) FROM drive_item_permissions WHERE connection_id = $1 AND item_id = ANY($2) AND deleted_at IS NULL`, c.ID, items)
+}
+
+// A drive item's permissions are retired with it, however it goes: its
+// tombstone or its folder's, a full enumeration that no longer lists it,
+// its library's removal; and when it no longer wants any (it inherits
+// again), without a read.
+func TestDrivePermissionsGoWithTheirItem(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Store(t)
+	c := newConnection(t, s, "u1", store.Tokens{AccessToken: "a", RefreshToken: "r"})
+	upsertDrive(t, s, c, driveItem(t, "root", "", "root"), driveItem(t, "a", "root", "A"), driveItem(t, "b", "a", "B"),
+		driveItem(t, "f", "b", "f.txt"), driveItem(t, "g", "root", "g.txt"), driveItem(t, "h", "root", "h.txt"))
+	permissionsOf(t, s, c, "root", "a", "f", "g", "h")
+
+	deleteDrive(t, s, c, "a")
+	if n := livePermissions(t, s, c, "a", "f"); n != 0 {
+		t.Fatalf("%d permissions of a deleted folder and the file below it still live", n)
+	}
+	// b moved out of the deleted folder later in the round: f comes back
+	// below it with its permissions (delta reports neither again); a does
+	// not.
+	upsertDrive(t, s, c, driveItem(t, "b", "root", "B"))
+	if n := livePermissions(t, s, c, "a", "f"); n != 1 || livePermissions(t, s, c, "f") != 1 {
+		t.Fatalf("%d permissions live of a and f, want f's only", n)
+	}
+	deleteDrive(t, s, c, "b")
+	if n := livePermissions(t, s, c, "root", "g", "h"); n != 3 {
+		t.Fatalf("%d permissions of live items, want 3", n)
+	}
+
+	// A full enumeration that lists the root and h only.
+	since := time.Now()
+	inTx(t, s, func(ctx context.Context, tx store.Tx) (store.Removed, error) {
+		items := graphsync.Drive.Items()
+		if _, err := s.UpsertTx(ctx, tx, items, c.ID, []graphsync.Row{driveItem(t, "root", "", "root"), driveItem(t, "h", "root", "h.txt")}, &since); err != nil {
+			return store.Removed{}, err
+		}
+		return s.RetireUnseenTx(ctx, tx, items, stream(c, graphsync.Drive, "u1", graphsync.OwnDrive), since, graphsync.Window{})
+	})
+	if n := livePermissions(t, s, c, "g"); n != 0 {
+		t.Fatalf("the permission of an item the enumeration did not list is live")
+	}
+
+	// h inherits again: delta reports it without the shared facet.
+	retired := inTx(t, s, func(ctx context.Context, tx store.Tx) (int64, error) {
+		return s.QueueDetailsTx(ctx, tx, graphsync.Drive.Items(), c.ID, "u1", []store.DetailItem{{ID: "h", Version: "v2"}, {ID: "root", Version: "v2", Wanted: true}})
+	})
+	if retired != 1 || livePermissions(t, s, c, "h") != 0 || livePermissions(t, s, c, "root") != 1 {
+		t.Fatalf("retired %d permissions; h keeps %d, the root %d; want 1, 0, 1", retired,
+			livePermissions(t, s, c, "h"), livePermissions(t, s, c, "root"))
+	}
+	pending, err := s.PendingDetails(context.Background(), graphsync.Drive.Items(), c.ID, "u1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 1 || pending[0].ItemID != "root" {
+		t.Fatalf("pending permission reads %v, want the root's only", pending)
+	}
+
+	// A library's items, and their permissions, go with the library.
+	lib := item(t, graphsync.Sites.Folders(), graphsync.MapContext{User: "u1", Container: "site"},
+		map[string]any{"id": "b!lib", "name": "Documents", "driveType": "documentLibrary"})
+	upsert(t, s, graphsync.Sites.Folders(), c.ID, []graphsync.Row{lib}, nil)
+	libItem := func(id, parent string) graphsync.Row {
+		d := map[string]any{"id": id, "name": id, "file": map[string]any{}, "parentReference": map[string]any{"driveId": "b!lib", "id": parent}}
+		if parent == "" {
+			d = map[string]any{"id": id, "name": "root", "root": map[string]any{}, "folder": map[string]any{}, "parentReference": map[string]any{"driveId": "b!lib"}}
+		}
+		return item(t, graphsync.Drive.Items(), graphsync.MapContext{User: "u1", Container: graphsync.LibraryStream("b!lib")}, d)
+	}
+	upsertDrive(t, s, c, libItem("lroot", ""), libItem("l1", "lroot"))
+	permissionsOf(t, s, c, "lroot", "l1")
+	inTx(t, s, func(ctx context.Context, tx store.Tx) ([]string, error) {
+		return s.RetireMissingTx(ctx, tx, graphsync.Sites.Folders(), c.ID, "u1", nil)
+	})
+	if n := livePermissions(t, s, c, "lroot", "l1"); n != 0 {
+		t.Fatalf("%d permissions of a removed library's items still live", n)
+	}
+	if n := livePermissions(t, s, c, "root"); n != 1 {
+		t.Fatalf("the OneDrive root's permission went with the library")
+	}
+}

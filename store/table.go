@@ -498,8 +498,11 @@ func (s *Store) RemoveTx(ctx context.Context, tx Tx, t *graphsync.Table, st grap
 	case t.Window:
 		return retireWindowTx(ctx, tx, t, st.Connection, w, "id = ANY($4)", clean)
 	case t.Tree:
-		n, err := deleteTreeTx(ctx, tx, t, st.Connection, clean)
-		return Removed{Deleted: n}, err
+		retired, err := deleteTreeTx(ctx, tx, t, st.Connection, clean)
+		if err != nil {
+			return Removed{}, err
+		}
+		return Removed{Deleted: int64(len(retired))}, cascadeTx(ctx, tx, t, st.Connection, retired)
 	case t.Directory:
 		n, err := removeUsersTx(ctx, tx, t, st.Connection, clean)
 		return Removed{Deleted: n}, err
@@ -533,8 +536,11 @@ func (s *Store) RetireUnseenTx(ctx context.Context, tx Tx, t *graphsync.Table, s
 	case t.Window:
 		return retireWindowTx(ctx, tx, t, st.Connection, w, "user_id = $4 AND (seen_at IS NULL OR seen_at < $5)", CleanText(st.User), since)
 	case t.Tree:
-		n, err := retireUnseenTreeTx(ctx, tx, t, st.Connection, st.User, since)
-		return Removed{Deleted: n}, err
+		retired, err := retireUnseenTreeTx(ctx, tx, t, st.Connection, st.User, since)
+		if err != nil {
+			return Removed{}, err
+		}
+		return Removed{Deleted: int64(len(retired))}, cascadeTx(ctx, tx, t, st.Connection, retired)
 	}
 	b := newArgs(st.Connection, since)
 	where := " WHERE connection_id = $1 AND deleted_at IS NULL AND (seen_at IS NULL OR seen_at < $2)"

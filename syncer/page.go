@@ -109,8 +109,12 @@ func (r *run) applyPage(ctx context.Context, tx store.Tx, t *graphsync.Table, st
 		return p, err
 	}
 	// Queued with the rows: the details are read once the page commits.
-	if err := r.eng.store.QueueDetailsTx(ctx, tx, t, r.req.Conn.ID, r.req.User, details); err != nil {
+	unwanted, err := r.eng.store.QueueDetailsTx(ctx, tx, t, r.req.Conn.ID, r.req.User, details)
+	if err != nil {
 		return p, err
+	}
+	if unwanted > 0 {
+		detailsWritten.WithLabelValues(t.Details.Table.Name, "deleted").Add(float64(unwanted))
 	}
 	// Removals go after the upserts so that an item moved out of a folder
 	// deleted in the same page is not retired with the folder.

@@ -33,6 +33,7 @@ func (r *run) reconcile(ctx context.Context, t *graphsync.Table, containers []st
 		return err
 	}
 	now := time.Now()
+	fetched := false
 	for _, c := range containers {
 		st := r.stream(c)
 		at, ok := last[c]
@@ -48,11 +49,19 @@ func (r *run) reconcile(ctx context.Context, t *graphsync.Table, containers []st
 			continue
 		}
 		if r.pastDeadline() {
+			// What was fetched has its details read by the next run.
 			return nil
 		}
-		if err := r.reconcileStream(ctx, t, st); err != nil && !r.folderGone(ctx, c, err) {
+		n, err := r.reconcileStream(ctx, t, st)
+		if err != nil && !r.folderGone(ctx, c, err) {
 			return err
 		}
+		fetched = fetched || n > 0
+	}
+	// The details of the items fetched are read in the same pass: the
+	// run's details were read before its reconciliation.
+	if fetched && t.Details != nil {
+		return r.syncDetails(ctx, t)
 	}
 	return nil
 }
@@ -70,26 +79,33 @@ func reconcileDue(st graphsync.Stream, last, now time.Time, every time.Duration)
 // reconcileStream lists the stream's ids, marks deleted the rows Graph no
 // longer lists (changed before the listing began, so that nothing synced
 // meanwhile is touched) and fetches the items Graph lists that no live row
-// holds, in one transaction.
-func (r *run) reconcileStream(ctx context.Context, t *graphsync.Table, st graphsync.Stream) error {
+// holds, in one transaction. It returns how many items it fetched.
+func (r *run) reconcileStream(ctx context.Context, t *graphsync.Table, st graphsync.Stream) (int64, error) {
 	rows := r.rowsStream(st)
 	// A margin for the clocks of this process and PostgreSQL: a row changed
 	// just before the listing waits for the next pass.
 	start := time.Now().Add(-time.Second)
 	listed := map[string]bool{}
+	// The Reconcile.Listed properties of the items listed with any.
+	carried := map[string]map[string]json.RawMessage{}
 	link := t.Reconcile.IDs(r.userPath(), rows.Container)
 	guard := r.pager(link)
 	for link != "" {
 		page, err := r.getPage(ctx, link, pageOpts{})
 		if err != nil {
-			return fmt.Errorf("reconcile %s: %w", st, err)
+			return 0, fmt.Errorf("reconcile %s: %w", st, err)
 		}
 		if err := guard.check(page); err != nil {
-			return fmt.Errorf("reconcile %s: %w", st, err)
+			return 0, fmt.Errorf("reconcile %s: %w", st, err)
 		}
 		for _, raw := range page.Items {
-			if id, ok := graphsync.ID(raw); ok && id != "" {
-				listed[id] = true
+			id, ok := graphsync.ID(raw)
+			if !ok || id == "" {
+				continue
+			}
+			listed[id] = true
+			if props := listedProps(t.Reconcile.Listed, raw); props != nil {
+				carried[id] = props
 			}
 		}
 		link = page.NextLink
@@ -100,7 +116,7 @@ func (r *run) reconcileStream(ctx context.Context, t *graphsync.Table, st graphs
 	}
 	missing, err := r.eng.store.NotLive(ctx, t, r.req.Conn.ID, ids)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var items []json.RawMessage
 	for _, id := range missing[:min(len(missing), maxFetched)] {
@@ -112,9 +128,9 @@ func (r *run) reconcileStream(ctx context.Context, t *graphsync.Table, st graphs
 			continue // gone since it was listed
 		}
 		if err != nil {
-			return fmt.Errorf("reconcile %s: fetch %s %s: %w", st, t.Item, id, err)
+			return 0, fmt.Errorf("reconcile %s: fetch %s %s: %w", st, t.Item, id, err)
 		}
-		items = append(items, raw)
+		items = append(items, withListed(raw, t.Reconcile.Listed, carried[id]))
 	}
 	var done store.Reconciled
 	err = r.writePage(ctx, func(tx store.Tx) error {
@@ -140,7 +156,7 @@ func (r *run) reconcileStream(ctx context.Context, t *graphsync.Table, st graphs
 		return r.eng.store.RecordReconciledTx(ctx, tx, st, start, done)
 	})
 	if err != nil {
-		return fmt.Errorf("reconcile %s: %w", st, err)
+		return 0, fmt.Errorf("reconcile %s: %w", st, err)
 	}
 	reconciled.WithLabelValues(r.resource.Name(), "deleted").Add(float64(done.Deleted))
 	reconciled.WithLabelValues(r.resource.Name(), "fetched").Add(float64(done.Fetched))
@@ -148,5 +164,52 @@ func (r *run) reconcileStream(ctx context.Context, t *graphsync.Table, st graphs
 		r.log.InfoContext(ctx, "reconciliation repaired what delta missed", "stream", st.Container,
 			"listed", done.Listed, "deleted", done.Deleted, "fetched", done.Fetched)
 	}
-	return nil
+	return done.Fetched, nil
+}
+
+// listedProps returns the properties of names a listed item carries; nil
+// when it carries none.
+func listedProps(names []string, raw json.RawMessage) map[string]json.RawMessage {
+	if len(names) == 0 {
+		return nil
+	}
+	var o map[string]json.RawMessage
+	if json.Unmarshal(raw, &o) != nil {
+		return nil
+	}
+	var out map[string]json.RawMessage
+	for _, n := range names {
+		if v, ok := o[n]; ok {
+			if out == nil {
+				out = map[string]json.RawMessage{}
+			}
+			out[n] = v
+		}
+	}
+	return out
+}
+
+// withListed gives a fetched item the listing's values of names, and
+// drops those the listing did not carry. An item that is no JSON object
+// is returned as it came, for the page to quarantine.
+func withListed(raw json.RawMessage, names []string, listed map[string]json.RawMessage) json.RawMessage {
+	if len(names) == 0 {
+		return raw
+	}
+	var o map[string]json.RawMessage
+	if json.Unmarshal(raw, &o) != nil || o == nil {
+		return raw
+	}
+	for _, n := range names {
+		if v, ok := listed[n]; ok {
+			o[n] = v
+		} else {
+			delete(o, n)
+		}
+	}
+	out, err := json.Marshal(o)
+	if err != nil {
+		return raw
+	}
+	return out
 }

@@ -35,7 +35,7 @@ func Drive(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 		return nil, err
 	}
 	p, err := permissions(ctx, pool, emulatorURL, connectionID, userID, perms,
-		"i.user_id = $2 AND i.deleted_at IS NULL AND "+notLibraryOf("i"))
+		"i.user_id = $2 AND "+notLibraryOf("i"))
 	if err != nil {
 		return nil, err
 	}

@@ -13,14 +13,16 @@ import (
 )
 
 // permissions compares who can reach each live item of the drives in
-// itemScope (a condition on drive_items as i, $1 the connection, $2 the
-// user) with truth (drivePermissions or sitePermissions): through
-// drive_item_access, every item has the same permissions, with the same
-// roles, from the same item (its own, or its nearest ancestor's with
-// permissions of its own); and the rows of drive_item_permissions of the
-// items holding their own equal the truth column by column.
+// itemScope (a condition on drive_items as i, live or deleted, $1 the
+// connection, $2 the user) with truth (drivePermissions or
+// sitePermissions): through drive_item_access, every item has the same
+// permissions, with the same roles, from the same item (its own, or its
+// nearest ancestor's with permissions of its own); the rows of
+// drive_item_permissions of the items holding their own equal the truth
+// column by column; and no deleted item keeps a live permission.
 func permissions(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connectionID int64, userID string,
-	truth []json.RawMessage, itemScope string) (Result, error) {
+	truth []json.RawMessage, drivesScope string) (Result, error) {
+	itemScope := "i.deleted_at IS NULL AND " + drivesScope
 	want := map[string]string{}
 	var held []json.RawMessage
 	var holders []string
@@ -56,6 +58,15 @@ func permissions(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, co
 		}}
 	if err := r.deep(ctx, pool, emulatorURL, c, userID, "", held, want, nil); err != nil {
 		return Result{}, err
+	}
+	orphans, err := storedPairs(ctx, pool, `SELECT p.item_id || '/' || p.id, '' FROM drive_item_permissions p
+		JOIN drive_items i ON i.connection_id = p.connection_id AND i.id = p.item_id
+		WHERE p.connection_id = $1 AND p.deleted_at IS NULL AND i.deleted_at IS NOT NULL AND `+drivesScope, connectionID, userID)
+	if err != nil {
+		return Result{}, fmt.Errorf("read drive_item_permissions of deleted items: %w", err)
+	}
+	for k := range orphans {
+		r.add("extra " + k + ": a live permission of a deleted item")
 	}
 	return r.finish(), nil
 }

@@ -139,7 +139,7 @@ func Sites(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, connecti
 		return json.Unmarshal(raw, &o) != nil || !libIDs[o.Drive]
 	})
 	p, err := permissions(ctx, pool, emulatorURL, connectionID, rowsUser, perms,
-		"i.user_id = $2 AND i.deleted_at IS NULL AND NOT ("+notLibraryOf("i")+")")
+		"i.user_id = $2 AND NOT ("+notLibraryOf("i")+")")
 	if err != nil {
 		return nil, err
 	}
