@@ -1,10 +1,12 @@
 package syncer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/graphsync/graphsync/graph"
@@ -170,7 +172,8 @@ func (r *run) reconcileStream(ctx context.Context, t *graphsync.Table, st graphs
 // listedProps returns the properties of names a listed item carries; nil
 // when it carries none.
 func listedProps(names []string, raw json.RawMessage) map[string]json.RawMessage {
-	if len(names) == 0 {
+	// Most listed items carry none: only those naming one are decoded.
+	if !slices.ContainsFunc(names, func(n string) bool { return bytes.Contains(raw, []byte(`"`+n+`"`)) }) {
 		return nil
 	}
 	var o map[string]json.RawMessage
