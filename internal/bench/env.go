@@ -245,6 +245,48 @@ func (e *env) pass(ctx context.Context, timeout time.Duration, opts ...jobs.Enqu
 	return p.Mailboxes(), time.Since(start), nil
 }
 
+// untilStored enqueues a pass and waits until n live messages are stored,
+// returning how long that took; the pass's jobs may still be running.
+func (e *env) untilStored(ctx context.Context, n int, timeout time.Duration) (time.Duration, error) {
+	if _, err := e.pool.Exec(ctx, "DELETE FROM river_job WHERE state = 'completed'"); err != nil {
+		return 0, err
+	}
+	// Counting a million rows four times a second would take CPU from
+	// the worker being measured.
+	poll := 250 * time.Millisecond
+	if n > 200_000 {
+		poll = time.Second
+	}
+	start := time.Now()
+	if _, err := e.svc.EnqueueSync(ctx, e.river, 0, nil); err != nil {
+		return 0, err
+	}
+	for {
+		var synced int
+		var lastErr *string
+		err := e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM mail_messages WHERE deleted_at IS NULL),
+			(SELECT max(errors::text) FROM river_job WHERE kind = 'graphsync_sync' AND state IN ('discarded', 'cancelled', 'retryable'))`).Scan(&synced, &lastErr)
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case lastErr != nil:
+			return 0, fmt.Errorf("a sync job failed after %d of %d messages: %.500s", synced, n, *lastErr)
+		case synced > n:
+			return 0, fmt.Errorf("synced %d messages, the emulator holds %d", synced, n)
+		case synced == n:
+			return time.Since(start), nil
+		case time.Since(start) > timeout:
+			return 0, fmt.Errorf("%d of %d messages stored after %s", synced, n, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}
+
 func (e *env) waitIdle(ctx context.Context, deadline time.Time) error {
 	for {
 		var active, failed int

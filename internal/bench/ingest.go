@@ -101,12 +101,9 @@ func ingest(ctx context.Context, o *Options, rep *Report) error {
 	if err := e.changeFeed(ctx, false); err != nil {
 		return err
 	}
-	bareN, bareDur, _, _, err := e.timedPass(ctx, "")
+	bareDur, _, _, err := e.timedPass(ctx, "", n)
 	if err != nil {
-		return err
-	}
-	if bareN != n {
-		return fmt.Errorf("without the change feed: synced %d messages, the emulator holds %d", bareN, n)
+		return fmt.Errorf("without the change feed: %w", err)
 	}
 	if err := e.forgetMail(ctx); err != nil {
 		return err
@@ -114,7 +111,7 @@ func ingest(ctx context.Context, o *Options, rep *Report) error {
 	if err := e.changeFeed(ctx, true); err != nil {
 		return err
 	}
-	synced, dur, cpu, rss, err := e.timedPass(ctx, name)
+	dur, cpu, rss, err := e.timedPass(ctx, name, n)
 	if err != nil {
 		return err
 	}
@@ -127,9 +124,6 @@ func ingest(ctx context.Context, o *Options, rep *Report) error {
 		return fmt.Errorf("the change feed holds %d message changes for %d messages", entries, n)
 	}
 
-	if synced != n {
-		return fmt.Errorf("synced %d messages, the emulator holds %d", synced, n)
-	}
 	if err := e.verifyMail(ctx); err != nil {
 		return err
 	}
@@ -184,12 +178,9 @@ func ingestLatency(ctx context.Context, o *Options, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	synced, dur, _, rss, err := e.timedPass(ctx, name)
+	dur, _, rss, err := e.timedPass(ctx, name, n)
 	if err != nil {
 		return err
-	}
-	if synced != n {
-		return fmt.Errorf("synced %d messages, the emulator holds %d", synced, n)
 	}
 	if err := e.verifyMail(ctx); err != nil {
 		return err
@@ -204,24 +195,29 @@ func ingestLatency(ctx context.Context, o *Options, rep *Report) error {
 }
 
 // timedPass syncs every connection on a worker process of its own (tag
-// names its profiles) and returns the live messages, the wall time, the
-// worker's CPU and its peak RSS.
-func (e *env) timedPass(ctx context.Context, tag string) (int, time.Duration, time.Duration, int64, error) {
+// names its profiles) until every message is stored, and returns them, the
+// wall time, the worker's CPU and its peak RSS. The attachment lists that
+// about a quarter of the messages queue are left out, as the baseline reads
+// none: Outlook's per-mailbox pace makes them minutes of their own (the
+// attachments scenario measures them). The worker is stopped and its
+// unfinished jobs removed, so the next pass starts clean.
+func (e *env) timedPass(ctx context.Context, tag string, n int) (time.Duration, time.Duration, int64, error) {
 	w, err := e.startWorker(ctx, tag, nil)
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return 0, 0, 0, err
 	}
 	cpu0, _ := w.cpu()
-	_, dur, err := e.pass(ctx, 30*time.Minute)
+	dur, err := e.untilStored(ctx, n, 30*time.Minute)
 	cpu1, _ := w.cpu()
 	rss, rerr := w.peakRSS()
 	w.stop()
 	if err = errors.Join(err, rerr); err != nil {
-		return 0, 0, 0, 0, err
+		return 0, 0, 0, err
 	}
-	var synced int
-	err = e.pool.QueryRow(ctx, "SELECT count(*) FROM mail_messages WHERE deleted_at IS NULL").Scan(&synced)
-	return synced, dur, cpu1 - cpu0, rss, err
+	if _, err := e.pool.Exec(ctx, "DELETE FROM river_job"); err != nil {
+		return 0, 0, 0, err
+	}
+	return dur, cpu1 - cpu0, rss, nil
 }
 
 // createRawTable creates a table of messages' ids and raw JSON only, the
@@ -257,7 +253,7 @@ func (e *env) copyBoth(ctx context.Context, table string, columns []string, rows
 // forgetMail empties the mail tables and their checkpoints, so the next
 // pass is an initial sync again.
 func (e *env) forgetMail(ctx context.Context) error {
-	for _, sql := range []string{"TRUNCATE mail_messages, mail_folders, changes", "DELETE FROM sync_state WHERE resource = 'mail'",
+	for _, sql := range []string{"TRUNCATE mail_messages, mail_folders, mail_attachments, detail_fetches, changes", "DELETE FROM sync_state WHERE resource = 'mail'",
 		"DELETE FROM river_job", "VACUUM ANALYZE mail_messages", "VACUUM ANALYZE mail_folders"} {
 		if _, err := e.pool.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("forget mail: %w", err)
@@ -435,6 +431,8 @@ func messageRow(connID int64, userID string, m *graphsync.Message, raw []byte) [
 		store.CleanJSON(raw), nil}
 }
 
+// verifyMail compares every connection's folders and messages with the
+// truth.
 func (e *env) verifyMail(ctx context.Context) error {
 	for _, c := range e.conns {
 		res, err := verify.Mail(ctx, e.pool, e.em.URL(), c.ID, c.UserID)
@@ -442,7 +440,8 @@ func (e *env) verifyMail(ctx context.Context) error {
 			return err
 		}
 		for _, r := range res {
-			if len(r.Diffs) > 0 {
+			// Passes stop once the messages are stored (timedPass).
+			if len(r.Diffs) > 0 && r.Table != "mail_attachments" {
 				return fmt.Errorf("connection %d %s differs from the emulator: %v", c.ID, r.Table, r.Diffs)
 			}
 		}
