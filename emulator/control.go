@@ -99,7 +99,7 @@ func (em *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 	case p[0] == "truth" && len(p) == 3 && r.Method == http.MethodGet:
 		em.serveTruth(w, r, p[1], p[2])
 	case p[0] == "truth" && len(p) == 4 && p[3] == "deleted" && r.Method == http.MethodGet:
-		out, err := em.deletedTruth(p[1], p[2], strings.EqualFold(r.URL.Query().Get("idType"), "ImmutableId"))
+		out, err := em.deletedTruth(p[1], p[2], strings.EqualFold(r.URL.Query().Get("idType"), "ImmutableId"), r.URL.Query().Get("reader"))
 		if err != nil {
 			bad(http.StatusNotFound, err)
 			return

@@ -7,14 +7,22 @@ import (
 )
 
 // acks records the rounds served over a collection and which of them a
-// client completed. A client presents a round's deltaLink only once it
+// client completed, by reader (see reader): two clients reading the same
+// mailbox (its owner, and a delegate syncing it as a shared mailbox) hold
+// what each of their own rounds held. A client presents a round's deltaLink only once it
 // holds the round's result; and since pages serve each entry as it is when
 // the page is served (an entry deleted since the snapshot comes as
 // removed), an entry is surely held when it was live at the round's
 // snapshot and still live when the round's last page was last served.
 type acks struct {
 	mu     sync.Mutex
-	rounds map[uint64]*round // by snapshot version
+	rounds map[roundKey]*round
+}
+
+// roundKey names a round: who read it, and its snapshot version.
+type roundKey struct {
+	reader string
+	snap   uint64
 }
 
 type round struct {
@@ -22,43 +30,56 @@ type round struct {
 	presented bool   // a client presented its deltaLink
 }
 
-// served notes that the last page of the round of snapshot snap was
+// served notes that the last page of reader's round of snapshot snap was
 // served at version now.
-func (a *acks) served(snap, now uint64) {
+func (a *acks) served(reader string, snap, now uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.rounds == nil {
-		a.rounds = map[uint64]*round{}
+		a.rounds = map[roundKey]*round{}
 	}
-	r := a.rounds[snap]
+	k := roundKey{reader, snap}
+	r := a.rounds[k]
 	if r == nil {
 		r = &round{}
-		a.rounds[snap] = r
+		a.rounds[k] = r
 	}
 	r.end = max(r.end, now)
 }
 
-// presented notes that a client presented the deltaLink of snapshot snap.
-func (a *acks) presented(snap uint64) {
+// presented notes that reader presented the deltaLink of snapshot snap.
+func (a *acks) presented(reader string, snap uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if r := a.rounds[snap]; r != nil {
+	if r := a.rounds[roundKey{reader, snap}]; r != nil {
 		r.presented = true
 	}
 }
 
-// heldLive reports whether a client completed a round that held e live:
-// one whose snapshot came after e's (re)creation and that ended before e's
-// deletion.
-func (a *acks) heldLive(e *entry) bool {
+// heldLive reports whether reader ("": any client) completed a round that
+// held e live: one whose snapshot came after e's (re)creation and that
+// ended before e's deletion.
+func (a *acks) heldLive(e *entry, reader string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for snap, r := range a.rounds {
-		if r.presented && e.created <= snap && r.end < e.ver() {
+	for k, r := range a.rounds {
+		if (reader == "" || k.reader == reader) && r.presented && e.created <= k.snap && r.end < e.ver() {
 			return true
 		}
 	}
 	return false
+}
+
+// reader names who reads through a token, as DeletedTruth's reader takes
+// it: the signed-in user's object id, or "app" for an application token.
+func (t *accessClaims) reader() string {
+	if t == nil {
+		return ""
+	}
+	if t.app {
+		return "app"
+	}
+	return t.oid
 }
 
 // DeletedTruth returns the objects of a user's resource that a client
@@ -69,12 +90,13 @@ func (a *acks) heldLive(e *entry) bool {
 // was last live, with default ids. Resources:
 // mailFolders, messages (those of deleted folders included), events,
 // driveItems, contactFolders, contacts. An object moved to another folder
-// is in the truth too; callers keep only what is not.
+// is in the truth too; callers keep only what is not. Any client's rounds
+// count; the control plane's reader parameter keeps one reader's only.
 func (em *Emulator) DeletedTruth(userID, resource string) ([]json.RawMessage, error) {
-	return em.deletedTruth(userID, resource, false)
+	return em.deletedTruth(userID, resource, false, "")
 }
 
-func (em *Emulator) deletedTruth(userID, resource string, imm bool) ([]json.RawMessage, error) {
+func (em *Emulator) deletedTruth(userID, resource string, imm bool, reader string) ([]json.RawMessage, error) {
 	em.mu.RLock()
 	defer em.mu.RUnlock()
 	u := em.lookupUser(userID)
@@ -91,7 +113,7 @@ func (em *Emulator) deletedTruth(userID, resource string, imm bool) ([]json.RawM
 			continue
 		}
 		for _, e := range c.entries {
-			if e.deleted && e.raw == nil && c.acks.heldLive(e) {
+			if e.deleted && e.raw == nil && c.acks.heldLive(e, reader) {
 				out = append(out, e.truth(imm))
 			}
 		}

@@ -91,6 +91,16 @@ func TestDeletedTruth(t *testing.T) {
 	if resp.StatusCode != 200 || json.Unmarshal(body, &objs) != nil || len(objs) != 1 || objs[0]["id"] == early {
 		t.Fatalf("control plane: %d %s", resp.StatusCode, body)
 	}
+	// Per reader: the rounds above were the application's; a user who
+	// completed none holds nothing as deleted (a delegate syncing this
+	// mailbox as a shared one is checked as itself).
+	for reader, want := range map[string]int{"app": 1, u: 0} {
+		resp, body := b.get(t, "", "/_emulator/truth/"+u+"/messages/deleted?reader="+reader)
+		var objs []json.RawMessage
+		if resp.StatusCode != 200 || json.Unmarshal(body, &objs) != nil || len(objs) != want {
+			t.Fatalf("reader %s: %d %s, want %d objects", reader, resp.StatusCode, body, want)
+		}
+	}
 	if _, err := b.srv.DeletedTruth(u, "people"); err == nil {
 		t.Error("deleted truth of people accepted")
 	}

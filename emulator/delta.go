@@ -73,7 +73,7 @@ func (c *call) serveDelta(s deltaSpec) {
 			// if the token has expired since.
 			em.mu.RLock()
 			if col := s.col(); col != nil {
-				col.acks.presented(t.From)
+				col.acks.presented(c.tok.reader(), t.From)
 			}
 			em.mu.RUnlock()
 		}
@@ -151,7 +151,7 @@ func (c *call) serveDelta(s deltaSpec) {
 	if col != nil {
 		buf, n, t.Cursor, done = col.page(buf, q)
 		if done {
-			col.acks.served(t.Snap, em.version)
+			col.acks.served(c.tok.reader(), t.Snap, em.version)
 		}
 	} else {
 		done = true

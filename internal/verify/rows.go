@@ -287,17 +287,44 @@ func short(s string) string {
 // the emulator after a client completed a round that held them (see
 // emulator.DeletedTruth), with immutable ids.
 func DeletedTruth(ctx context.Context, emulatorURL, userID, resource string) ([]json.RawMessage, error) {
-	return readTruth(ctx, emulatorURL+"/_emulator/truth/"+url.PathEscape(userID)+"/"+resource+"/deleted?idType=ImmutableId", "deleted "+resource)
+	return deletedTruth(ctx, emulatorURL, userID, resource, "")
 }
 
-// deleted checks that the objects deleted in Microsoft 365 after graphsync
-// synced them kept their rows, with deleted_at set: a soft delete, not a
+// deletedTruth is DeletedTruth as one reader's rounds held it (reader: a
+// signed-in user's id, "app" for application tokens, "" for anyone's).
+func deletedTruth(ctx context.Context, emulatorURL, userID, resource, reader string) ([]json.RawMessage, error) {
+	u := emulatorURL + "/_emulator/truth/" + url.PathEscape(userID) + "/" + resource + "/deleted?idType=ImmutableId"
+	if reader != "" {
+		u += "&reader=" + url.QueryEscape(reader)
+	}
+	return readTruth(ctx, u, "deleted "+resource)
+}
+
+// reader is who reads Graph for a connection, as the emulator's deleted
+// truth tells readers apart: a mailbox synced by its owner and by a
+// delegate is held by each as far as each one's own rounds went.
+func reader(ctx context.Context, pool *pgxpool.Pool, connectionID int64) (string, error) {
+	var r string
+	err := pool.QueryRow(ctx, `SELECT CASE WHEN kind = 'application' THEN 'app' ELSE user_id END FROM connections WHERE id = $1`,
+		connectionID).Scan(&r)
+	if err != nil {
+		return "", fmt.Errorf("read connection %d: %w", connectionID, err)
+	}
+	return r, nil
+}
+
+// deleted checks that the objects deleted in Microsoft 365 after the
+// connection synced them kept their rows, with deleted_at set: a soft delete, not a
 // hard one. Objects still live elsewhere (a message moved to another
 // folder) are the live comparison's; keep, when set, says which deleted
 // objects the table should hold (a calendar's window).
 func deleted(ctx context.Context, pool *pgxpool.Pool, emulatorURL string, t *graphsync.Table, connectionID int64, userID, resource string,
 	live map[string]string, keep func(raw json.RawMessage) bool) ([]string, error) {
-	gone, err := DeletedTruth(ctx, emulatorURL, userID, resource)
+	who, err := reader(ctx, pool, connectionID)
+	if err != nil {
+		return nil, err
+	}
+	gone, err := deletedTruth(ctx, emulatorURL, userID, resource, who)
 	if err != nil {
 		return nil, err
 	}
