@@ -514,11 +514,7 @@ func (s *Store) RemoveTx(ctx context.Context, tx Tx, t *graphsync.Table, st grap
 	}
 	// The cascades follow the rows retired, not the ids asked for: an item
 	// removed from one container may live on in another.
-	rows, err := tx.Query(ctx, sql+" RETURNING id", b.args...)
-	if err != nil {
-		return Removed{}, fmt.Errorf("remove %s: %w", t.Name, err)
-	}
-	retired, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	retired, err := queryIDs(ctx, tx, sql+" RETURNING id", b.args...)
 	if err != nil {
 		return Removed{}, fmt.Errorf("remove %s: %w", t.Name, err)
 	}
@@ -557,11 +553,7 @@ func (s *Store) RetireUnseenTx(ctx context.Context, tx Tx, t *graphsync.Table, s
 		// rows with the same ids.
 		sql = "UPDATE " + t.Name + " SET deleted_at = now(), synced_at = now()" + where + " RETURNING id"
 	}
-	rows, err := tx.Query(ctx, sql, b.args...)
-	if err != nil {
-		return Removed{}, fmt.Errorf("retire unseen %s: %w", t.Name, err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	ids, err := queryIDs(ctx, tx, sql, b.args...)
 	if err != nil {
 		return Removed{}, fmt.Errorf("retire unseen %s: %w", t.Name, err)
 	}
@@ -582,13 +574,9 @@ func (s *Store) RetireUnseenTx(ctx context.Context, tx Tx, t *graphsync.Table, s
 // list read whole, such as the user's chats), with their cascades, and
 // returns the ids it retired.
 func (s *Store) RetireMissingTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, user string, keep []string) ([]string, error) {
-	rows, err := tx.Query(ctx, "UPDATE "+t.Name+" SET deleted_at = now(), synced_at = now()"+
+	ids, err := queryIDs(ctx, tx, "UPDATE "+t.Name+" SET deleted_at = now(), synced_at = now()"+
 		" WHERE connection_id = $1 AND "+t.UserColumn()+" = $2 AND deleted_at IS NULL AND NOT id = ANY($3) RETURNING id",
 		conn, CleanText(user), nonNil(cleanAll(keep)))
-	if err != nil {
-		return nil, fmt.Errorf("retire %s no longer listed: %w", t.Name, err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("retire %s no longer listed: %w", t.Name, err)
 	}
@@ -613,11 +601,7 @@ func cascadeTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, ids [
 			}
 			continue
 		}
-		rows, err := tx.Query(ctx, sql+" RETURNING id", conn, ids)
-		if err != nil {
-			return fmt.Errorf("retire %s of retired %s: %w", c.Table.Name, t.Name, err)
-		}
-		retired, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		retired, err := queryIDs(ctx, tx, sql+" RETURNING id", conn, ids)
 		if err != nil {
 			return fmt.Errorf("retire %s of retired %s: %w", c.Table.Name, t.Name, err)
 		}

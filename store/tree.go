@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/graphsync/graphsync/graphsync"
 )
 
@@ -119,12 +117,8 @@ SELECT was.id, was.deleted_at FROM was JOIN updated ON updated.id = was.id`,
 // deleteTreeTx retires items reported deleted and every live item below
 // them, and returns the rows it retired.
 func deleteTreeTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, ids []string) ([]string, error) {
-	rows, err := tx.Query(ctx, `UPDATE `+t.Name+` SET deleted_at = now(), deleted_with = NULL, synced_at = now()
+	retired, err := queryIDs(ctx, tx, `UPDATE `+t.Name+` SET deleted_at = now(), deleted_with = NULL, synced_at = now()
 		WHERE connection_id = $1 AND id = ANY($2) AND (deleted_at IS NULL OR deleted_with IS NOT NULL) RETURNING id`, conn, ids)
-	if err != nil {
-		return nil, fmt.Errorf("delete %s: %w", t.Name, err)
-	}
-	retired, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("delete %s: %w", t.Name, err)
 	}
@@ -135,7 +129,7 @@ func deleteTreeTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, id
 // retireBelowTx retires the live descendants of folders, recording which
 // deleted folder took them along, and returns them.
 func retireBelowTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, folders []string) ([]string, error) {
-	rows, err := tx.Query(ctx, `
+	retired, err := queryIDs(ctx, tx, `
 WITH RECURSIVE below (id, top, depth) AS (
     SELECT c.id, c.parent_id, 1 FROM `+t.Name+` c
     WHERE c.connection_id = $1 AND c.parent_id = ANY($2) AND c.deleted_at IS NULL
@@ -151,10 +145,6 @@ RETURNING d.id`, conn, folders, maxTreeDepth)
 	if err != nil {
 		return nil, fmt.Errorf("retire %s below deleted folders: %w", t.Name, err)
 	}
-	retired, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("retire %s below deleted folders: %w", t.Name, err)
-	}
 	return retired, nil
 }
 
@@ -162,16 +152,12 @@ RETURNING d.id`, conn, folders, maxTreeDepth)
 // at since did not see, in the drives that enumeration saw (its root is
 // always among its items), and returns them.
 func retireUnseenTreeTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, user string, since time.Time) ([]string, error) {
-	rows, err := tx.Query(ctx, `UPDATE `+t.Name+` SET deleted_at = now(), deleted_with = NULL, synced_at = now()
+	retired, err := queryIDs(ctx, tx, `UPDATE `+t.Name+` SET deleted_at = now(), deleted_with = NULL, synced_at = now()
 		WHERE connection_id = $1 AND user_id = $2 AND deleted_at IS NULL AND (seen_at IS NULL OR seen_at < $3)
 		AND coalesce(drive_id, '') IN (SELECT coalesce(drive_id, '') FROM `+t.Name+`
 			WHERE connection_id = $1 AND user_id = $2 AND seen_at >= $3)
 		RETURNING id`,
 		conn, CleanText(user), since)
-	if err != nil {
-		return nil, fmt.Errorf("retire unseen %s: %w", t.Name, err)
-	}
-	retired, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("retire unseen %s: %w", t.Name, err)
 	}
