@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/redact"
@@ -36,78 +38,148 @@ type batchResponse struct {
 	Body    json.RawMessage   `json:"body"`
 }
 
-// Batch fetches up to MaxBatch pages of one throttling scope (call's) in
-// one POST /$batch: links are what GetPage takes. Graph evaluates each
-// request of a batch against its limits on its own, so each counts against
-// the scope's budget as a request, and the batch holds as many of the
-// scope's slots as Graph runs at once (up to 4 for Outlook). Every result
+// PageRequest is one GET of a Batch: a link as GetPage takes it and the
+// call it would go out as on its own.
+type PageRequest struct {
+	Call Call
+	Link string
+}
+
+// Batch fetches up to MaxBatch pages in one POST /$batch, with the first
+// request's token. The requests may belong to different throttling scopes
+// (an Outlook mailbox, a tenant's Teams or OneDrive): Graph evaluates each
+// request of a batch against its own limits, so each is charged to its
+// scope's gate as GetPage would charge it (its cost, and as many of the
+// scope's slots as Graph runs at once, up to 4 for Outlook). A scope whose
+// Retry-After window is open longer than MaxInlineWait is left out of the
+// batch: its requests come back with that throttling *Error. Every result
 // holds a Page or an error: a sub-request Graph answered otherwise than
 // 2xx comes back as an *Error (a throttled one with its own RetryAfter,
-// whose window the scope's gate keeps, as GetPage's would); a link that
+// whose window its scope's gate keeps, as GetPage's would); a link that
 // cannot go into a batch, or a body that is no page, as an error too. The
 // caller sends each link without a Page again on its own (GetPage), which
 // retries, refreshes and salvages as usual. The error is for the batch as
 // a whole.
-func (c *Client) Batch(ctx context.Context, call Call, links []string) ([]BatchResult, error) {
-	if len(links) > MaxBatch {
-		return nil, fmt.Errorf("graph: batch of %d requests: Graph takes at most %d", len(links), MaxBatch)
+func (c *Client) Batch(ctx context.Context, gets []PageRequest) ([]BatchResult, error) {
+	if len(gets) > MaxBatch {
+		return nil, fmt.Errorf("graph: batch of %d requests: Graph takes at most %d", len(gets), MaxBatch)
 	}
-	results := make([]BatchResult, len(links))
-	var reqs []batchRequest
-	headers := c.subHeaders(call)
-	for i, link := range links {
-		u, err := c.resolve(link)
+	results := make([]BatchResult, len(gets))
+	if len(gets) == 0 {
+		return results, nil
+	}
+	// Each scope's requests, with what they cost it.
+	type scoped struct {
+		key   graphsync.Scope
+		g     *gate
+		idx   []int
+		cost  int
+		slots int
+		held  int
+	}
+	byScope := map[graphsync.Scope]*scoped{}
+	var scopes []*scoped
+	reqs := make([]*batchRequest, len(gets))
+	for i, get := range gets {
+		u, err := c.resolve(get.Link)
 		if err != nil {
-			results[i].Err = fmt.Errorf("graph: batch %s: %w", call.Resource, err)
+			results[i].Err = fmt.Errorf("graph: batch %s: %w", get.Call.Resource, err)
 			continue
 		}
 		rel, ok := strings.CutPrefix(u.String(), c.version)
 		if !ok || !strings.HasPrefix(rel, "/") {
-			results[i].Err = fmt.Errorf("graph: batch %s: %s is not a v1.0 link", call.Resource, redact.Link(u.Path))
+			results[i].Err = fmt.Errorf("graph: batch %s: %s is not a v1.0 link", get.Call.Resource, redact.Link(u.Path))
 			continue
 		}
-		reqs = append(reqs, batchRequest{ID: strconv.Itoa(i), Method: http.MethodGet, URL: rel, Headers: headers})
+		reqs[i] = &batchRequest{ID: strconv.Itoa(i), Method: http.MethodGet, URL: rel, Headers: c.subHeaders(get.Call)}
+		key, limited := scopeOf(get.Call)
+		if !limited {
+			continue
+		}
+		s := byScope[key]
+		if s == nil {
+			s = &scoped{key: key}
+			byScope[key] = s
+			scopes = append(scopes, s)
+		}
+		s.idx = append(s.idx, i)
+		s.cost += cost(get.Call, &http.Request{Method: http.MethodGet, URL: u})
+		s.slots = min(len(s.idx), 4)
 	}
-	if len(reqs) == 0 {
+	// One order for every batch, so that two batches sharing scopes never
+	// each hold one gate while waiting on the other's.
+	slices.SortFunc(scopes, func(a, b *scoped) int { return strings.Compare(a.key.String(), b.key.String()) })
+	defer func() {
+		for _, s := range scopes {
+			if s.g != nil {
+				s.g.release(s.held)
+				c.gates.put(s.g)
+			}
+		}
+	}()
+	for _, s := range scopes {
+		s.g = c.gates.get(s.key)
+		var blocked *Error
+		held, err := c.gates.acquire(ctx, s.g, s.cost, s.slots, c.cfg.MaxInlineWait, func(d time.Duration) *Error {
+			retryAfterSeconds.WithLabelValues("batch").Add(d.Seconds())
+			blocked = &Error{Status: http.StatusTooManyRequests, Message: "a Retry-After window for this " + scopeNoun(s.key) + " is still open",
+				RetryAfter: d, method: http.MethodPost, path: "/$batch"}
+			return blocked
+		})
+		switch {
+		case blocked != nil:
+			for _, i := range s.idx {
+				results[i].Err, reqs[i] = blocked, nil
+			}
+		case err != nil:
+			return nil, fmt.Errorf("graph: batch: wait for throttling: %w", err)
+		}
+		s.held = held
+	}
+	var send []batchRequest
+	for _, r := range reqs {
+		if r != nil {
+			send = append(send, *r)
+		}
+	}
+	if len(send) == 0 {
 		return results, nil
 	}
-	body, err := json.Marshal(map[string]any{"requests": reqs})
+	body, err := json.Marshal(map[string]any{"requests": send})
 	if err != nil {
-		return nil, fmt.Errorf("graph: batch %s: encode: %w", call.Resource, err)
+		return nil, fmt.Errorf("graph: batch: encode: %w", err)
 	}
 	var out struct {
 		Responses []batchResponse `json:"responses"`
 	}
-	// The page size and IdType ride in each request's headers, not the
-	// batch's.
-	bcall := call
-	bcall.ImmutableIDs, bcall.PageSize, bcall.Headers = false, 0, nil
-	rq := request{method: http.MethodPost, link: "/$batch", body: body, cost: len(reqs), slots: min(len(reqs), 4), safe: true}
+	// The gates are held above; the batch itself is charged to none. The
+	// page size and IdType ride in each request's headers, not the batch's.
+	bcall := Call{Token: gets[0].Call.Token, Resource: "batch"}
+	rq := request{method: http.MethodPost, link: "/$batch", body: body, safe: true}
 	batchID, err := c.do(ctx, bcall, rq, decoder{body: func(b []byte) error { return json.Unmarshal(b, &out) }})
 	if err != nil {
 		return nil, err
 	}
-	key, limited := scopeOf(call)
-	var g *gate
-	if limited {
-		g = c.gates.get(key)
-		defer c.gates.put(g)
-	}
-	answered := make([]bool, len(links))
+	answered := make([]bool, len(gets))
 	for _, r := range out.Responses {
 		i, err := strconv.Atoi(r.ID)
-		if err != nil || i < 0 || i >= len(links) || answered[i] || results[i].Err != nil {
+		if err != nil || i < 0 || i >= len(gets) || answered[i] || reqs[i] == nil {
 			continue // not one of ours
 		}
 		answered[i] = true
-		results[i] = c.subResult(call, g, key, links[i], r)
+		var g *gate
+		key, limited := scopeOf(gets[i].Call)
+		if limited {
+			g = byScope[key].g
+		}
+		results[i] = c.subResult(gets[i].Call, g, key, gets[i].Link, r)
 		if p := results[i].Page; p != nil && p.RequestID == "" {
 			p.RequestID = batchID // answers need not carry their own
 		}
 	}
-	for i := range links {
+	for i := range gets {
 		if !answered[i] && results[i].Err == nil {
-			results[i].Err = fmt.Errorf("graph: batch %s: no answer for request %d", call.Resource, i)
+			results[i].Err = fmt.Errorf("graph: batch %s: no answer for request %d", gets[i].Call.Resource, i)
 		}
 	}
 	return results, nil

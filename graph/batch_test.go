@@ -9,6 +9,7 @@ import (
 
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graph"
+	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/emutest"
 )
 
@@ -29,7 +30,7 @@ func TestBatchReadsDeltaLinksInOneRequest(t *testing.T) {
 	}
 	b.Srv.Mutate(30)
 	b.Srv.ResetCounters()
-	results, err := c.Batch(emutest.Context(t), call, links)
+	results, err := c.Batch(emutest.Context(t), gets(call, links...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestBatchReadsDeltaLinksInOneRequest(t *testing.T) {
 	if changed == 0 {
 		t.Fatal("no change in any folder after 30 mutations: the comparison proves nothing")
 	}
-	if _, err := c.Batch(emutest.Context(t), call, make([]string, graph.MaxBatch+1)); err == nil || !strings.Contains(err.Error(), "at most 20") {
+	if _, err := c.Batch(emutest.Context(t), gets(call, make([]string, graph.MaxBatch+1)...)); err == nil || !strings.Contains(err.Error(), "at most 20") {
 		t.Fatalf("a batch of 21: %v, want refused", err)
 	}
 }
@@ -81,7 +82,7 @@ func TestBatchThrottledRequestsComeBackOnTheirOwn(t *testing.T) {
 	}
 	b.Srv.SetThrottle(emulator.Throttle{Outlook: emulator.OutlookLimits{Requests: 2, Window: time.Minute}})
 	counted := graph.RequestsCounted(call.Resource, http.MethodGet, "429")
-	results, err := c.Batch(emutest.Context(t), call, links)
+	results, err := c.Batch(emutest.Context(t), gets(call, links...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,5 +106,74 @@ func TestBatchThrottledRequestsComeBackOnTheirOwn(t *testing.T) {
 	// Other tests of the package only add to the counter.
 	if got := graph.RequestsCounted(call.Resource, http.MethodGet, "429") - counted; got < float64(throttled) {
 		t.Fatalf("graphsync_graph_requests_total counted %v throttled GETs of the batch, want at least %d", got, throttled)
+	}
+}
+
+// gets turns links of one call into a batch's requests.
+func gets(call graph.Call, links ...string) []graph.PageRequest {
+	out := make([]graph.PageRequest, len(links))
+	for i, l := range links {
+		out[i] = graph.PageRequest{Call: call, Link: l}
+	}
+	return out
+}
+
+// One batch carries requests of several scopes (a mailbox's Outlook, the
+// tenant's OneDrive and Teams), each answered as GetPage answers it; a
+// scope whose Retry-After window is open stays out of the batch, its
+// requests answered with that window and never sent.
+func TestBatchMixesScopes(t *testing.T) {
+	t.Parallel()
+	b := emutest.Setup(t, emulator.Config{MessagesPerUser: 20, DriveItemsPerUser: 5, ChatsPerUser: 2})
+	tok := b.SignIn(t, graphsync.DelegatedScopes([]*graphsync.Resource{graphsync.Mail, graphsync.Drive, graphsync.Chats}))
+	c := newClient(t, b, graph.Config{MaxInlineWait: time.Millisecond})
+	mail := mailCall(tok, b.User.ID)
+	tenant := b.Srv.TenantID()
+	mail.Tenant = tenant
+	drive := graph.Call{Token: tok.AccessToken, Mailbox: b.User.ID, Tenant: tenant, Service: graphsync.OneDrive, Resource: "drive"}
+	chats := graph.Call{Token: tok.AccessToken, Mailbox: b.User.ID, Tenant: tenant, Service: graphsync.Teams, Resource: "chats"}
+	_, mailDelta := pageAll(t, c, mail, "/me/mailFolders/inbox/messages/delta")
+	_, driveDelta := pageAll(t, c, drive, "/me/drive/root/delta")
+	reqs := []graph.PageRequest{{Call: mail, Link: mailDelta}, {Call: drive, Link: driveDelta}, {Call: chats, Link: "/me/chats"}}
+
+	b.Srv.ResetCounters()
+	results, err := c.Batch(emutest.Context(t), reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Srv.Counters().RoundTrips; n != 1 {
+		t.Fatalf("%d round trips for a batch of 3 scopes, want 1", n)
+	}
+	for i, res := range results {
+		single, err := c.GetPage(emutest.Context(t), reqs[i].Call, reqs[i].Link)
+		if res.Err != nil || err != nil {
+			t.Fatalf("%s: batch %v, GetPage %v", reqs[i].Call.Resource, res.Err, err)
+		}
+		if len(res.Page.Items) != len(single.Items) || (res.Page.DeltaLink == "") != (single.DeltaLink == "") {
+			t.Fatalf("%s: batch page of %d items (delta link %t), GetPage %d (%t)", reqs[i].Call.Resource,
+				len(res.Page.Items), res.Page.DeltaLink != "", len(single.Items), single.DeltaLink != "")
+		}
+	}
+	if len(results[2].Page.Items) != 2 {
+		t.Fatalf("chat list of %d chats, want 2", len(results[2].Page.Items))
+	}
+
+	// OneDrive's window for the tenant is open: its request is not sent.
+	c.Block(graphsync.ScopeOf(graphsync.OneDrive, tenant, b.User.ID), time.Now().Add(time.Minute))
+	b.Srv.ResetCounters()
+	results, err = c.Batch(emutest.Context(t), reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ra, is := graph.IsThrottled(results[1].Err); !is || ra < 50*time.Second {
+		t.Fatalf("drive request under an open window: %v, want throttled for about a minute", results[1].Err)
+	}
+	if results[0].Page == nil || results[2].Page == nil {
+		t.Fatalf("the other scopes' requests: %v, %v", results[0].Err, results[2].Err)
+	}
+	for route := range b.Srv.Counters().Requests {
+		if strings.Contains(route, "drive") {
+			t.Fatalf("the drive's request went out under its open window (%s)", route)
+		}
 	}
 }

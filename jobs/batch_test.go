@@ -37,3 +37,48 @@ func TestIdlePassBatchesDeltaLinks(t *testing.T) {
 	b.assertCalendarMatchesTruth(t)
 	b.assertMatchesTruth(t, "contacts")
 }
+
+// An idle pass of a connection with every per-user resource asks for the
+// first pages of all its services (Outlook's delta links, OneDrive's,
+// the channels', the chat, joined teams and People lists) in batches, each
+// request charged to its own service; only the teams' own reads go alone.
+// What the batches brought back is stored as single requests would have.
+func TestIdlePassBatchesEveryService(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{emu: emulator.Config{Users: 2, MessagesPerUser: 20, EventsPerUser: 4, ContactsPerUser: 4,
+		DriveItemsPerUser: 6, ChatsPerUser: 2, ChatMessagesPerChat: 3, PeoplePerUser: 4},
+		resources: []string{"mail", "calendar", "contacts", "drive", "chats", "channels", "people"}})
+	b.syncNow(t, 2*time.Minute)
+	streams := b.count(t, `SELECT count(*) FROM sync_state WHERE stream <> ''`)
+
+	b.em.ResetCounters()
+	b.syncNow(t, time.Minute)
+	c := b.em.Counters()
+	batches := c.Requests["$batch"][200]
+	var teamReads int64
+	for route, byStatus := range c.Requests {
+		if route == "teams/{t}" || route == "teams/{t}/channels" {
+			teamReads += byStatus[200]
+		}
+	}
+	t.Logf("idle pass of %d streams in %d mailboxes: %d round trips, %d batches, %d team reads", streams, len(b.conns), c.RoundTrips, batches, teamReads)
+	if want := int64(len(b.conns)) * 2; batches > want || batches < int64(len(b.conns)) {
+		t.Fatalf("%d batches for %d mailboxes, want one or two each", batches, len(b.conns))
+	}
+	if alone := c.RoundTrips - batches - teamReads; alone > 0 {
+		t.Fatalf("%d requests went alone beside the batches and the teams' reads: %v", alone, c.Requests)
+	}
+	for _, route := range []string{"drives/{d}/root/delta", "users/{u}/chats", "users/{u}/people", "users/{u}/joinedTeams", "teams/{t}/channels/{c}/messages/delta"} {
+		if c.Requests[route][200] == 0 {
+			t.Errorf("no %s in the idle pass's batches", route)
+		}
+	}
+
+	b.em.Mutate(80)
+	b.syncNow(t, 2*time.Minute)
+	b.assertMailMatchesTruth(t)
+	for _, res := range []string{"drive", "channels", "people"} {
+		b.assertMatchesTruth(t, res)
+	}
+	b.assertChatsMatchTruth(t)
+}

@@ -46,7 +46,7 @@ func (r *run) syncChannels(ctx context.Context) error {
 // team's channels. A team gone or closed to the user between the list and
 // its reading is left out, so its rows are retired.
 func (r *run) readTeams(ctx context.Context) ([]listed, error) {
-	list, err := r.listAll(ctx, r.resource.Outer().Path(r.userPath(), ""))
+	list, err := r.listAll(ctx, r.listLink())
 	if err != nil {
 		return nil, fmt.Errorf("list joined teams: %w", err)
 	}

@@ -115,7 +115,7 @@ func (r *run) chatDue(c graphsync.Chat, st *store.SyncState, now time.Time) bool
 // left the user's list and are retired. It returns the chats it stored.
 func (r *run) syncChatList(ctx context.Context) ([]graphsync.Chat, error) {
 	t := r.resource.Folders()
-	link := t.Path(r.userPath(), "")
+	link := r.listLink()
 	// The list is read whole before it is compared with what is stored; it
 	// is a few pages at most, so the time budget is checked only after it.
 	items, err := r.listAll(ctx, link)

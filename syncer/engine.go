@@ -32,9 +32,9 @@ type Pages interface {
 	// Block keeps this process's requests to scope back until until (a
 	// window another process recorded).
 	Block(scope graphsync.Scope, until time.Time)
-	// Batch fetches up to graph.MaxBatch pages of one scope in one
+	// Batch fetches up to graph.MaxBatch pages, of any scopes, in one
 	// request (see graph.Client.Batch).
-	Batch(ctx context.Context, call graph.Call, links []string) ([]graph.BatchResult, error)
+	Batch(ctx context.Context, gets []graph.PageRequest) ([]graph.BatchResult, error)
 	// Get reads one object.
 	Get(ctx context.Context, call graph.Call, link string, out any) error
 	// GetContent streams content (an attachment's $value) to read.

@@ -29,7 +29,7 @@ var (
 	}, []string{"resource"})
 	batchedPages = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "graphsync_batched_requests_total",
-		Help: "Delta-link requests of idle streams sent inside JSON batches (up to 20 of a mailbox's in one POST /$batch) instead of one by one.",
+		Help: "First pages of a job's streams (delta links, whole lists) asked inside JSON batches (up to 20 in one POST /$batch) instead of one by one.",
 	})
 	pagesFetched = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "graphsync_pages_total",

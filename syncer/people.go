@@ -47,7 +47,7 @@ func (r *run) syncPeople(ctx context.Context) error {
 	}
 	start := link == "" || since.IsZero()
 	if start {
-		link = t.Path(r.userPath(), "")
+		link = r.listLink()
 	}
 	guard := r.pager(link)
 	// Every job writes at least one page, so that a short time budget still
