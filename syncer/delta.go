@@ -182,11 +182,15 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 			r.pageStored()
 			return nil
 		}
-		if page.NextLink != "" && !r.pastDeadline() {
-			next = r.prefetch(ctx, page.NextLink, pageOpts{size: o.size})
-		}
+		// The next page is asked for once this one's write has the
+		// mailbox's turn, not while it queues for it: streams waiting on
+		// each other's writes would each hold two pages for nothing.
+		ahead := page.NextLink != "" && !r.pastDeadline()
 		write := func(apply applyFunc) error {
 			return r.writePage(ctx, func(tx store.Tx) error {
+				if ahead && next == nil {
+					next = r.prefetch(ctx, page.NextLink, pageOpts{size: o.size})
+				}
 				return r.commitPage(ctx, tx, d, page, apply, full, since)
 			})
 		}
