@@ -92,9 +92,13 @@ func (j *job) prefetch(ctx context.Context, runs []*run) {
 
 // openingLink is the first link a run reads this job, when a batch can
 // bring its page: the list of a list shape, unless a round of it is in
-// progress (People goes on from its checkpoint). Delta shapes open at
-// their streams' links: "".
+// progress (People goes on from its checkpoint) or Graph refused it for
+// want of a permission (the run asks alone and records the answer). Delta
+// shapes open at their streams' links: "".
 func (r *run) openingLink() string {
+	if st := r.states[r.top()]; st != nil && st.Status == store.StreamMissingScope {
+		return ""
+	}
 	if r.resource.Shape() == graphsync.RankedList {
 		if st := r.states[r.stream(peopleContainer)]; st != nil && st.NextLink != "" {
 			return ""
