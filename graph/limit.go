@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -266,7 +267,7 @@ func (gs *gates) take(ctx context.Context, g *gate, cost int) error {
 		// The wait would outlast the deadline: report it as such rather
 		// than wait for nothing.
 		res.CancelAt(now)
-		return context.DeadlineExceeded
+		return ErrTurnPastDeadline
 	}
 	if err := sleep(ctx, d); err != nil {
 		res.Cancel()
@@ -275,6 +276,12 @@ func (gs *gates) take(ctx context.Context, g *gate, cost int) error {
 	g.adapt.took(float64(cost), d > 0, gs.now())
 	return nil
 }
+
+// ErrTurnPastDeadline says a request's turn at its gate's rate would come
+// after its context's deadline: it was not sent. It is a
+// context.DeadlineExceeded whose context has not yet expired, so a caller
+// can tell a job whose time is spent from a request that timed out.
+var ErrTurnPastDeadline = fmt.Errorf("turn at the rate limit comes after the deadline: %w", context.DeadlineExceeded)
 
 func (g *gate) release(held int) {
 	if g != nil && g.slots != nil && held > 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/graphsync/graphsync/emulator"
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/internal/worker"
+	"github.com/graphsync/graphsync/syncer"
 )
 
 // attachmentCap is the content size cap of the attachment tests.
@@ -251,5 +252,60 @@ func TestMailAttachmentsSurviveAFailure(t *testing.T) {
 	b.assertMailMatchesTruth(t)
 	if n := b.count(t, `SELECT count(*) FROM detail_fetches WHERE want_version IS DISTINCT FROM done_version`); n != 0 {
 		t.Fatalf("%d messages still queued after the retry", n)
+	}
+}
+
+// TestSlowRateOutlastingTheJobContinues reads attachments at a mailbox rate
+// far too low for a job's time: the job stops at its budget, or when a
+// request's turn at the rate would come after its context's deadline, as
+// a continuation (snooze, nothing failed, no error on any stream), and a
+// later job with time enough ends equal to the ground truth.
+func TestSlowRateOutlastingTheJobContinues(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{
+		emu:       emulator.Config{Users: 1, MessagesPerUser: 120},
+		worker:    func(c *worker.Config) { c.Graph.MailboxRate, c.Graph.MailboxBurst = 4, 4 },
+		noWorkers: true,
+	})
+	conn := b.conns[0]
+	with, _ := b.messageIDs(t, conn.UserID)
+	if len(with) < 20 {
+		t.Fatalf("%d messages with attachments; the test needs 20 (more than the job can read)", len(with))
+	}
+	req := func(budget time.Duration) syncer.Request {
+		return syncer.Request{Conn: conn, User: conn.UserID, Resources: []*graphsync.Resource{graphsync.Mail},
+			Deadline: time.Now().Add(budget)}
+	}
+	for i := 0; ; i++ {
+		// River's deadline is a little after the job's budget, as
+		// JobTimeout sets it.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		out, err := b.w.Engine.Sync(ctx, req(2*time.Second))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Failed) > 0 || out.Stop {
+			t.Fatalf("job %d failed instead of continuing: %v", i+1, out.Failed)
+		}
+		if n := b.count(t, `SELECT count(*) FROM sync_state WHERE last_error IS NOT NULL`); n != 0 {
+			t.Fatalf("job %d recorded an error on %d streams", i+1, n)
+		}
+		if out.Done() {
+			if i == 0 {
+				t.Fatal("the first job read everything: the rate did not hold it back, so the test proves nothing")
+			}
+			break
+		}
+		if !out.Snooze {
+			t.Fatalf("job %d neither finished nor asked to continue", i+1)
+		}
+		if i == 60 {
+			t.Fatal("60 jobs did not finish the mailbox")
+		}
+	}
+	b.assertMailMatchesTruth(t)
+	if n := b.count(t, `SELECT count(*) FROM detail_fetches WHERE want_version IS DISTINCT FROM done_version`); n != 0 {
+		t.Fatalf("%d messages still queued for their attachments", n)
 	}
 }

@@ -43,6 +43,11 @@ func (r *run) syncDetails(ctx context.Context, t *graphsync.Table) error {
 			byID[p.ItemID], ids[i] = p, p.ItemID
 		}
 		err = eachParallel(ctx, ids, r.resource.Parallel(), func(ctx context.Context, id string) error {
+			// A batch read at a throttled rate can outlast the job: the
+			// budget is checked per item, not only per batch.
+			if r.pastDeadline() {
+				return errContinue
+			}
 			return r.readDetails(ctx, t, byID[id])
 		})
 		if err != nil {

@@ -394,6 +394,13 @@ func (r *run) result(ctx context.Context, err error) result {
 		// Shutting down: checkpoints are committed; resume at once elsewhere.
 		syncRuns.WithLabelValues(name, "continued").Inc()
 		return result{act: actSnooze}
+	case errors.Is(err, graph.ErrTurnPastDeadline):
+		// The wait for a request's turn at its gate would outlast the
+		// job: nothing failed, the job's time is spent. Its checkpoints
+		// are committed; a new job picks up.
+		syncRuns.WithLabelValues(name, "continued").Inc()
+		r.log.InfoContext(ctx, "job's time spent waiting for its turn at the rate limit; continuing in a new job", "scope", r.scope().String())
+		return result{act: actSnooze}
 	default:
 		syncRuns.WithLabelValues(name, "error").Inc()
 		r.log.ErrorContext(ctx, "sync failed", "error", err)
