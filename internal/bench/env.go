@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +27,7 @@ import (
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/pglocal"
+	"github.com/graphsync/graphsync/internal/proc"
 	gsworker "github.com/graphsync/graphsync/internal/worker"
 	"github.com/graphsync/graphsync/jobs"
 	"github.com/graphsync/graphsync/store"
@@ -386,39 +386,7 @@ func (w *worker) stop() {
 }
 
 // peakRSS is the process's high-water resident set (VmHWM) in bytes.
-func (w *worker) peakRSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, errors.New("no VmHWM in /proc status")
-}
+func (w *worker) peakRSS() (int64, error) { return proc.PeakRSS(w.cmd.Process.Pid) }
 
 // cpu is the process's user plus system CPU time so far.
-func (w *worker) cpu() (time.Duration, error) {
-	return procCPU(w.cmd.Process.Pid)
-}
-
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which is parenthesised and may hold spaces.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / ticks, nil
-}
+func (w *worker) cpu() (time.Duration, error) { return proc.CPU(w.cmd.Process.Pid) }

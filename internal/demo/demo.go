@@ -18,7 +18,6 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,6 +34,7 @@ import (
 	"github.com/graphsync/graphsync/graphsync"
 	"github.com/graphsync/graphsync/identity"
 	"github.com/graphsync/graphsync/internal/pglocal"
+	"github.com/graphsync/graphsync/internal/proc"
 	"github.com/graphsync/graphsync/internal/progress"
 	"github.com/graphsync/graphsync/internal/verify"
 	"github.com/graphsync/graphsync/internal/worker"
@@ -487,7 +487,7 @@ func summary(ctx context.Context, out io.Writer, st *store.Store, em *emulator.S
 	fmt.Fprintf(w, "  changes synced through notifications\t%s\tnotification to commit p50 ≤%s, p99 ≤%s (%d syncs)\n",
 		incremental.Round(time.Millisecond), commit.p50, commit.p99, commit.n)
 	fmt.Fprintf(w, "  total elapsed\t%s\t-\n", total.Round(time.Millisecond))
-	if rss, ok := peakRSS(); ok {
+	if rss, err := proc.PeakRSS(0); err == nil {
 		fmt.Fprintf(w, "  peak memory (RSS)\t%d MB\t-\n", rss>>20)
 	}
 	if err := w.Flush(); err != nil {
@@ -495,22 +495,6 @@ func summary(ctx context.Context, out io.Writer, st *store.Store, em *emulator.S
 	}
 	fmt.Fprintln(out)
 	return nil
-}
-
-// peakRSS is the process's peak resident set size so far, where the
-// system tells it (Linux: VmHWM).
-func peakRSS() (int64, bool) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err == nil
-		}
-	}
-	return 0, false
 }
 
 // redactPassword masks a password in a PostgreSQL URL.
