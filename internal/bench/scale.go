@@ -29,7 +29,9 @@ func scaleOut(ctx context.Context, o *Options, rep *Report) error {
 	}
 	var base float64
 	for k := 1; k <= 3; k++ {
-		if _, err := e.pool.Exec(ctx, "TRUNCATE mail_messages, mail_folders, sync_state"); err != nil {
+		// Each count of processes does the same initial sync: messages,
+		// attachment lists and all.
+		if err := e.forgetMail(ctx); err != nil {
 			return err
 		}
 		var ws []*worker
