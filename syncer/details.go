@@ -42,12 +42,7 @@ func (r *run) syncDetails(ctx context.Context, t *graphsync.Table) error {
 		for i, p := range pending {
 			byID[p.ItemID], ids[i] = p, p.ItemID
 		}
-		err = eachParallel(ctx, ids, r.resource.Parallel(), func(ctx context.Context, id string) error {
-			// A batch read at a throttled rate can outlast the job: the
-			// budget is checked per item, not only per batch.
-			if r.pastDeadline() {
-				return errContinue
-			}
+		err = r.eachInBudget(ctx, ids, func(ctx context.Context, id string) error {
 			return r.readDetails(ctx, t, byID[id])
 		})
 		if err != nil {
@@ -65,6 +60,19 @@ func (r *run) syncDetails(ctx context.Context, t *graphsync.Table) error {
 		return err
 	}
 	return r.syncContents(ctx, d)
+}
+
+// eachInBudget runs fn for the ids side by side, as the resource allows,
+// starting none once the job's time budget is spent: a batch read at a
+// throttled rate can outlast the job, so the budget is checked per item,
+// not only per batch.
+func (r *run) eachInBudget(ctx context.Context, ids []string, fn func(ctx context.Context, id string) error) error {
+	return eachParallel(ctx, ids, r.resource.Parallel(), func(ctx context.Context, id string) error {
+		if r.pastDeadline() {
+			return errContinue
+		}
+		return fn(ctx, id)
+	})
 }
 
 // readDetails lists one item's details and writes them: rows listed are
@@ -150,7 +158,7 @@ func (r *run) syncContents(ctx context.Context, d *graphsync.Details) error {
 		if len(ids) == 0 {
 			return nil
 		}
-		err = eachParallel(ctx, ids, r.resource.Parallel(), func(ctx context.Context, id string) error {
+		err = r.eachInBudget(ctx, ids, func(ctx context.Context, id string) error {
 			return r.storeContent(ctx, d, byID[id], limit)
 		})
 		if err != nil || len(pending) < detailsBatch {
