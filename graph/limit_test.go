@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -126,5 +127,31 @@ func TestLinksOffOriginAreRefused(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "secret-token") {
 		t.Fatalf("error leaks the token: %v", err)
+	}
+}
+
+// TestTurnPastDeadlineIsNotSent: with the mailbox's bucket spent, a request
+// whose turn would come after its context's deadline returns at once with
+// ErrTurnPastDeadline (a context.DeadlineExceeded, the context still live)
+// instead of waiting for nothing.
+func TestTurnPastDeadlineIsNotSent(t *testing.T) {
+	t.Parallel()
+	c, err := graph.NewClient(graph.Config{BaseURL: "http://127.0.0.1:1", MailboxRate: 1, MailboxBurst: 1, FixedGates: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := graph.Call{Mailbox: "slow@contoso.com", Resource: "me"}
+	first, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_ = c.Get(first, call, "/me", new(struct{})) // spends the burst; nothing listens on port 1
+	cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = c.Get(ctx, call, "/me", new(struct{}))
+	if !errors.Is(err, graph.ErrTurnPastDeadline) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrTurnPastDeadline", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the call waited until its context expired (%s) instead of returning at once", time.Since(start))
 	}
 }

@@ -256,10 +256,10 @@ func TestMailAttachmentsSurviveAFailure(t *testing.T) {
 }
 
 // TestSlowRateOutlastingTheJobContinues reads attachments at a mailbox rate
-// far too low for a job's time: the job stops at its budget, or when a
-// request's turn at the rate would come after its context's deadline, as
-// a continuation (snooze, nothing failed, no error on any stream), and a
-// later job with time enough ends equal to the ground truth.
+// far too low for a job's time (a batch of them takes longer than River
+// would wait): the job stops at its budget as a continuation (snooze,
+// nothing failed, no error on any stream), and later jobs end equal to the
+// ground truth.
 func TestSlowRateOutlastingTheJobContinues(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{
@@ -277,9 +277,11 @@ func TestSlowRateOutlastingTheJobContinues(t *testing.T) {
 			Deadline: time.Now().Add(budget)}
 	}
 	for i := 0; ; i++ {
-		// River's deadline is a little after the job's budget, as
-		// JobTimeout sets it.
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		// River's deadline comes after the job's budget, with time for
+		// the requests in flight and the checkpoints, as JobTimeout sets
+		// it (graph's TestTurnPastDeadlineIsNotSent covers a wait that
+		// would outlast it).
+		ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
 		out, err := b.w.Engine.Sync(ctx, req(2*time.Second))
 		cancel()
 		if err != nil {
