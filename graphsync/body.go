@@ -95,6 +95,9 @@ func contentType(v []byte, prev *string) (*string, bool) {
 // decodeMessage decodes a message without its bodies' content: encoding/json
 // would validate, unescape and copy every body to store none of it.
 func decodeMessage(raw json.RawMessage) (Message, error) {
+	if m, ok := scanMessage(raw); ok {
+		return m, nil
+	}
 	slim, cts, ok := cutBodies(raw)
 	if !ok {
 		return decode[Message]("message", raw)

@@ -2,6 +2,7 @@ package graphsync
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -24,6 +25,23 @@ func FuzzDecodeMessageWithoutBodies(f *testing.F) {
 		`{"id":"a","receivedDateTime":"not a time","body":{"contentType":"html"}}`,
 		` { "id" : "a" , "body" : { "contentType" : "html" , "content" : "x" } } `,
 		`{}`, `[]`, `{"id":1}`,
+		// What scanMessage reads itself, and what it leaves to encoding/json.
+		`{"id":"a","categories":[],"toRecipients":[],"ccRecipients":null,"replyTo":[null,{"emailAddress":null}]}`,
+		`{"id":"a","categories":["x",null,"y\u00e9"],"subject":"caf\u00e9 \"q\"","bodyPreview":"\ud800"}`,
+		`{"id":"a","Subject":"folded","SUBJECT":"again"}`,
+		`{"id":"a","subject":"one","subject":"two"}`,
+		`{"id":"a","from":{"emailAddress":{"name":"n"}},"from":{"emailAddress":{"address":"x@y"}}}`,
+		`{"id":"a","from":{"emailAddress":{"Name":"n","address":"x@y","extra":1}},"sender":{}}`,
+		`{"id":"a","isRead":"true"}`, `{"id":"a","isRead":1}`, `{"id":"a","isDraft":null,"hasAttachments":true}`,
+		`{"id":"a","categories":"x"}`, `{"id":"a","categories":[1]}`, `{"id":"a","toRecipients":{}}`,
+		`{"id":"a","toRecipients":[{"emailAddress":{"address":5}}]}`,
+		`{"id":"a","flag":{"flagStatus":"flagged","dueDateTime":{"dateTime":"2024-01-02T00:00:00","timeZone":"UTC"},"startDateTime":null}}`,
+		`{"id":"a","flag":{"completedDateTime":{"dateTime":1}}}`,
+		`{"id":"a","sentDateTime":null,"createdDateTime":"2024-01-02T03:04:05.123+01:00","lastModifiedDateTime":5}`,
+		`{"id":"a","receivedDateTime":"2024-01-02T03:04:05\u005a"}`,
+		`{"id":"","subject":"no id"}`, `{"id":null}`, `{"subject":"x"}`,
+		`{"\u0069d":"escaped key"}`, `{"id":"a","ſubject":"non-ASCII key"}`, `{"id":"a","unknown":{"deep":[1,{"x":null}]}}`,
+		"{\"id\":\"a\",\"subject\":\"bad \xff byte\"}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -50,4 +68,40 @@ func FuzzDecodeMessageWithoutBodies(f *testing.F) {
 			t.Fatalf("%s:\n got %+v\nwant %+v", raw, got, want)
 		}
 	})
+}
+
+// The messages Graph sends take the single-walk path (scanMessage), not
+// encoding/json's: otherwise ingest would quietly lose its speed.
+func TestScanMessageReadsGraphMessages(t *testing.T) {
+	for i := range 50 {
+		raw := []byte(sampleMessage(i))
+		got, ok := scanMessage(raw)
+		if !ok {
+			t.Fatalf("scanMessage gave %s to encoding/json", raw)
+		}
+		want, err := decode[Message]("message", raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Body.Content = ""
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\n got %+v\nwant %+v", raw, got, want)
+		}
+	}
+}
+
+// sampleMessage follows the message shape in Microsoft's message-delta
+// documentation.
+func sampleMessage(i int) string {
+	return fmt.Sprintf(`{"@odata.type":"#microsoft.graph.message","@odata.etag":"W/\"CQAAABYAAAARn2vdzPDERjqLwrUTtQh4AAAd%d\"",`+
+		`"id":"AAMkAGI2THVSAAA=%d","createdDateTime":"2024-05-01T10:00:%02dZ","lastModifiedDateTime":"2024-05-01T10:00:%02dZ",`+
+		`"changeKey":"CQAAABYAAAARn2vdzPDERjqLwrUTtQh4AAAd","categories":["Blue category"],"receivedDateTime":"2024-05-01T10:00:%02dZ",`+
+		`"sentDateTime":"2024-05-01T09:59:58Z","hasAttachments":false,"internetMessageId":"<MWHPR%d@contoso.com>",`+
+		`"subject":"Quarterly numbers %d","bodyPreview":"Hi team, please find the numbers attached for review before Friday.",`+
+		`"importance":"normal","parentFolderId":"AQMkADNkNAAAgEMAAAA","conversationId":"AAQkAGI2TG93AAA=","isDeliveryReceiptRequested":false,`+
+		`"isReadReceiptRequested":false,"isRead":true,"isDraft":false,"webLink":"https://outlook.office365.com/owa/?ItemID=AAMk%d",`+
+		`"inferenceClassification":"focused","body":{"contentType":"html","content":"<html><body><p>Hi team, please find the numbers attached for review before Friday.</p><p>Thanks, Megan</p></body></html>"},`+
+		`"sender":{"emailAddress":{"name":"Megan Bowen","address":"MeganB@contoso.com"}},"from":{"emailAddress":{"name":"Megan Bowen","address":"MeganB@contoso.com"}},`+
+		`"toRecipients":[{"emailAddress":{"name":"Alex Wilber","address":"AlexW@contoso.com"}},{"emailAddress":{"name":"Lee Gu","address":"LeeG@contoso.com"}}],`+
+		`"ccRecipients":[],"bccRecipients":[],"replyTo":[],"flag":{"flagStatus":"flagged"}}`, i, i, i%60, i%60, i%60, i, i, i)
 }

@@ -71,7 +71,7 @@ func TestDecodeErrorNamesRecordAndField(t *testing.T) {
 
 func TestDecodeMessage(t *testing.T) {
 	t.Parallel()
-	m, err := graphsync.DecodeMessage(json.RawMessage(sampleMessage(7)))
+	m, err := graphsync.DecodeMessage(json.RawMessage(graphsync.SampleMessage(7)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,22 +80,6 @@ func TestDecodeMessage(t *testing.T) {
 		!m.ReceivedDateTime.Equal(time.Date(2024, 5, 1, 10, 0, 7, 0, time.UTC)) || m.Body == nil || m.Body.ContentType != "html" {
 		t.Fatalf("decoded message is wrong: %+v", m)
 	}
-}
-
-// sampleMessage follows the message shape in Microsoft's message-delta
-// documentation.
-func sampleMessage(i int) string {
-	return fmt.Sprintf(`{"@odata.type":"#microsoft.graph.message","@odata.etag":"W/\"CQAAABYAAAARn2vdzPDERjqLwrUTtQh4AAAd%d\"",`+
-		`"id":"AAMkAGI2THVSAAA=%d","createdDateTime":"2024-05-01T10:00:%02dZ","lastModifiedDateTime":"2024-05-01T10:00:%02dZ",`+
-		`"changeKey":"CQAAABYAAAARn2vdzPDERjqLwrUTtQh4AAAd","categories":["Blue category"],"receivedDateTime":"2024-05-01T10:00:%02dZ",`+
-		`"sentDateTime":"2024-05-01T09:59:58Z","hasAttachments":false,"internetMessageId":"<MWHPR%d@contoso.com>",`+
-		`"subject":"Quarterly numbers %d","bodyPreview":"Hi team, please find the numbers attached for review before Friday.",`+
-		`"importance":"normal","parentFolderId":"AQMkADNkNAAAgEMAAAA","conversationId":"AAQkAGI2TG93AAA=","isDeliveryReceiptRequested":false,`+
-		`"isReadReceiptRequested":false,"isRead":true,"isDraft":false,"webLink":"https://outlook.office365.com/owa/?ItemID=AAMk%d",`+
-		`"inferenceClassification":"focused","body":{"contentType":"html","content":"<html><body><p>Hi team, please find the numbers attached for review before Friday.</p><p>Thanks, Megan</p></body></html>"},`+
-		`"sender":{"emailAddress":{"name":"Megan Bowen","address":"MeganB@contoso.com"}},"from":{"emailAddress":{"name":"Megan Bowen","address":"MeganB@contoso.com"}},`+
-		`"toRecipients":[{"emailAddress":{"name":"Alex Wilber","address":"AlexW@contoso.com"}},{"emailAddress":{"name":"Lee Gu","address":"LeeG@contoso.com"}}],`+
-		`"ccRecipients":[],"bccRecipients":[],"replyTo":[],"flag":{"flagStatus":"flagged"}}`, i, i, i%60, i%60, i%60, i, i, i)
 }
 
 func BenchmarkDecodeMessages(b *testing.B) {
@@ -110,7 +94,7 @@ func BenchmarkDecodeMessages(b *testing.B) {
 			fmt.Fprintf(&page, `{"@odata.type":"#microsoft.graph.message","id":"AAMkGone%d","@removed":{"reason":"deleted"}}`, i)
 			continue
 		}
-		page.WriteString(sampleMessage(i))
+		page.WriteString(graphsync.SampleMessage(i))
 	}
 	page.WriteString(`],"@odata.nextLink":"https://graph.microsoft.com/v1.0/me/mailfolders('AQMkADNkNAAAgEMAAAA')/messages/delta?$skiptoken=GwcBoTmPuoTQWfcsAbkYM"}`)
 	body := []byte(page.String())
@@ -148,7 +132,7 @@ func TestFullAndPartialItems(t *testing.T) {
 		raw   string
 		full  bool
 	}{
-		{graphsync.Mail.Items(), sampleMessage(1), true},
+		{graphsync.Mail.Items(), graphsync.SampleMessage(1), true},
 		{graphsync.Mail.Items(), `{"id":"AAMk1","isRead":true}`, false},
 		{graphsync.Calendar.Items(), `{"id":"e","type":"singleInstance","subject":"x"}`, true},
 		// An attendee's type is not the event's.

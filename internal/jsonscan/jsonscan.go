@@ -98,6 +98,38 @@ func Members(b []byte, fn func(key, val []byte) bool) (ok bool) {
 	}
 }
 
+// Elements calls fn with each element of the JSON array b, as written,
+// until fn returns false. Like Members it assumes valid JSON and never reads
+// past b: ok is false when b is not an array or fn stopped.
+func Elements(b []byte, fn func(elem []byte) bool) (ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return false
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case ']':
+			return true
+		case ',':
+			i++
+			continue
+		}
+		end := skipValue(b, i)
+		if end > len(b) || end == i {
+			return false
+		}
+		if !fn(b[i:end]) {
+			return false
+		}
+		i = end
+	}
+}
+
 // skipString returns the end of the string starting at b[i]. It looks for
 // quotes only (bytes.IndexByte is vectorised, bodies are long) and counts
 // the backslashes before each: an odd number escapes it.
