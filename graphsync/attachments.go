@@ -150,7 +150,7 @@ func topString(raw []byte, quotedKey string) string {
 		}
 		switch {
 		case len(val) >= 2 && val[0] == '"':
-			_ = json.Unmarshal(val, &out)
+			out, _ = str(val)
 		case string(val) != "null":
 			out = string(val)
 		}

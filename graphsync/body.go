@@ -75,16 +75,13 @@ func contentType(v []byte, prev *string) (*string, bool) {
 		if !bytes.EqualFold(key, []byte(`"contentType"`)) {
 			return bytes.IndexByte(key, '\\') < 0
 		}
-		// A few bytes: encoding/json reads them (escapes, invalid UTF-8)
-		// exactly as the whole decode would.
-		var t *string
-		if json.Unmarshal(val, &t) != nil {
-			return false
+		// Read (escapes, invalid UTF-8) exactly as encoding/json would.
+		if string(val) == "null" {
+			return true
 		}
-		if t != nil {
-			ct = *t
-		}
-		return true
+		t, ok := str(val)
+		ct = t
+		return ok
 	})
 	if !ok {
 		return nil, false

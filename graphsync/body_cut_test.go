@@ -1,6 +1,7 @@
 package graphsync
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -104,4 +105,25 @@ func sampleMessage(i int) string {
 		`"sender":{"emailAddress":{"name":"Megan Bowen","address":"MeganB@contoso.com"}},"from":{"emailAddress":{"name":"Megan Bowen","address":"MeganB@contoso.com"}},`+
 		`"toRecipients":[{"emailAddress":{"name":"Alex Wilber","address":"AlexW@contoso.com"}},{"emailAddress":{"name":"Lee Gu","address":"LeeG@contoso.com"}}],`+
 		`"ccRecipients":[],"bccRecipients":[],"replyTo":[],"flag":{"flagStatus":"flagged"}}`, i, i, i%60, i%60, i%60, i, i, i)
+}
+
+// str unescapes JSON strings exactly as encoding/json does.
+func FuzzStr(f *testing.F) {
+	for _, s := range []string{`""`, `"plain"`, `"a\"b\\c\/d\b\f\n\r\t"`, `"caf\u00e9 \u20AC"`, `"\ud83d\ude00"`,
+		`"\ud800"`, `"\udc00x"`, `"\u0000"`, "\"bad \xff\"", `"tail\\"`, `"é"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, val []byte) {
+		var want string
+		wantErr := json.Unmarshal(val, &want)
+		if !json.Valid(val) || len(bytes.TrimSpace(val)) != len(val) {
+			// Not a value as jsonscan cuts them: only no panic.
+			_, _ = str(val)
+			return
+		}
+		got, ok := str(val)
+		if ok != (wantErr == nil) || got != want {
+			t.Fatalf("str(%s) = %q, %v; encoding/json: %q, %v", val, got, ok, want, wantErr)
+		}
+	})
 }

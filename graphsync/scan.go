@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/graphsync/graphsync/internal/jsonscan"
@@ -86,18 +87,81 @@ func isASCII(b []byte) bool {
 	return true
 }
 
-// str decodes a JSON string: a plain one is its bytes, one with escapes or
-// invalid UTF-8 (which encoding/json replaces) goes through encoding/json.
+// str decodes a JSON string: a plain one is its bytes, one with escapes is
+// unescaped here, and the rare rest (invalid UTF-8, which encoding/json
+// replaces, or a surrogate escape) goes through encoding/json.
 func str(val []byte) (string, bool) {
 	if len(val) < 2 || val[0] != '"' {
 		return "", false
 	}
 	in := val[1 : len(val)-1]
-	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+	if !utf8.Valid(in) {
+		return slowStr(val)
+	}
+	i := bytes.IndexByte(in, '\\')
+	if i < 0 {
 		return string(in), true
 	}
+	out := make([]byte, 0, len(in))
+	for i >= 0 {
+		out = append(out, in[:i]...)
+		if i+1 >= len(in) {
+			return "", false
+		}
+		n := 2
+		switch c := in[i+1]; c {
+		case '"', '\\', '/':
+			out = append(out, c)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := hexRune(in[i+2:])
+			if !ok || utf16.IsSurrogate(r) {
+				return slowStr(val)
+			}
+			out, n = utf8.AppendRune(out, r), 6
+		default:
+			return "", false
+		}
+		in = in[i+n:]
+		i = bytes.IndexByte(in, '\\')
+	}
+	return string(append(out, in...)), true
+}
+
+func slowStr(val []byte) (string, bool) {
 	var s string
 	return s, json.Unmarshal(val, &s) == nil
+}
+
+// hexRune reads the four hex digits of a \u escape.
+func hexRune(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		r <<= 4
+		switch {
+		case '0' <= c && c <= '9':
+			r |= rune(c - '0')
+		case 'a' <= c && c <= 'f':
+			r |= rune(c-'a') + 10
+		case 'A' <= c && c <= 'F':
+			r |= rune(c-'A') + 10
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 func boolean(val []byte) (bool, bool) {
