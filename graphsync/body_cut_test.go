@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -126,4 +127,14 @@ func FuzzStr(f *testing.F) {
 			t.Fatalf("str(%s) = %q, %v; encoding/json: %q, %v", val, got, ok, want, wantErr)
 		}
 	})
+}
+
+// A member nesting deeper than encoding/json accepts fails the message, as
+// encoding/json would, though no field reads it.
+func TestDecodeMessageRefusesDeepNesting(t *testing.T) {
+	deep := strings.Repeat("[", 10000) + strings.Repeat("]", 10000) // 10,001 with the message
+	_, err := DecodeMessage([]byte(`{"id":"a","subject":"s","extensions":` + deep + `}`))
+	if err == nil || !strings.Contains(err.Error(), "exceeded max depth") {
+		t.Fatalf("DecodeMessage of a too deep message: %v", err)
+	}
 }

@@ -320,6 +320,11 @@ var messageFields = newFields("id", "@odata.etag", "changeKey", "createdDateTime
 // only), or reports that encoding/json must (see the top of this file).
 func scanMessage(raw []byte) (Message, bool) {
 	var m Message
+	// Deeper nesting than encoding/json accepts, in members no field reads:
+	// it refuses the record, and so must we.
+	if jsonscan.TooDeep(raw) {
+		return m, false
+	}
 	ok := object(raw, messageFields, func(i int, v []byte) bool {
 		var ok bool
 		switch i {

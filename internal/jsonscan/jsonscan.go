@@ -130,6 +130,34 @@ func Elements(b []byte, fn func(elem []byte) bool) (ok bool) {
 	}
 }
 
+// MaxDepth is encoding/json's limit on nesting: it refuses deeper values.
+const MaxDepth = 10000
+
+// TooDeep reports whether the valid JSON value b nests objects and arrays
+// deeper than MaxDepth. Values too short to nest that deep are answered
+// without a look.
+func TooDeep(b []byte) bool {
+	if len(b) <= 2*MaxDepth {
+		return false
+	}
+	depth := 0
+	for i := 0; i < len(b); {
+		switch b[i] {
+		case '"':
+			i = skipString(b, i)
+			continue
+		case '{', '[':
+			if depth++; depth > MaxDepth {
+				return true
+			}
+		case '}', ']':
+			depth--
+		}
+		i++
+	}
+	return false
+}
+
 // skipString returns the end of the string starting at b[i]. It looks for
 // quotes only (bytes.IndexByte is vectorised, bodies are long) and counts
 // the backslashes before each: an odd number escapes it.

@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -29,5 +30,25 @@ func TestElements(t *testing.T) {
 	}
 	if Elements([]byte(`[1,2]`), func([]byte) bool { return false }) {
 		t.Error("Elements went on after fn stopped it")
+	}
+}
+
+func TestTooDeep(t *testing.T) {
+	nest := func(n int, inner string) []byte {
+		return []byte(strings.Repeat("[", n) + inner + strings.Repeat("]", n))
+	}
+	for _, c := range []struct {
+		b    []byte
+		want bool
+	}{
+		{nest(MaxDepth, "1"), false},
+		{nest(MaxDepth+1, "1"), true},
+		{nest(MaxDepth-1, `"`+strings.Repeat(`[\"`, MaxDepth)+`"`), false}, // brackets inside a string do not nest
+		{[]byte(`"` + strings.Repeat("{", 3*MaxDepth) + `"`), false},
+		{[]byte("[" + strings.Repeat("[1],", MaxDepth) + "[1]]"), false},
+	} {
+		if got := TooDeep(c.b); got != c.want {
+			t.Errorf("TooDeep(%.40s...) = %v, want %v", c.b, got, c.want)
+		}
 	}
 }
