@@ -394,12 +394,20 @@ func (em *Emulator) channelsTruth(u *userRec) []json.RawMessage {
 	return out
 }
 
+// channelCut is the oldest a top-level message delta returns may be. It
+// moves a day at a time (Graph does not document finer), as the generated
+// data is anchored to the day: a sync and the truth it is compared with
+// see the same window unless midnight falls between them.
+func (em *Emulator) channelCut() time.Time {
+	return em.now().UTC().Truncate(24*time.Hour).AddDate(0, -channelWindow, 0)
+}
+
 // channelMessagesTruth lists, for the channels u sees, the top-level
 // messages of the last 8 months (what delta returns) and all their
 // replies.
 func (em *Emulator) channelMessagesTruth(u *userRec) []json.RawMessage {
 	out := []json.RawMessage{}
-	cut := em.now().AddDate(0, -channelWindow, 0)
+	cut := em.channelCut()
 	for _, ch := range em.allChannels() {
 		if !ch.canSee(u) {
 			continue
@@ -716,7 +724,7 @@ func (c *call) channelMessagesDelta() {
 				},
 			})
 			if ok {
-				opts["cut"] = em.now().AddDate(0, -channelWindow, 0).Format(time.RFC3339)
+				opts["cut"] = em.channelCut().Format(time.RFC3339)
 			}
 			return opts, ok
 		},
