@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/graphsync/graphsync/internal/loopback"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,12 +70,11 @@ type options struct {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func setup(t *testing.T, o options) *bundle {

@@ -3,9 +3,8 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"github.com/graphsync/graphsync/internal/loopback"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"strings"
@@ -68,13 +67,11 @@ type options struct {
 
 func freeRedirect(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return fmt.Sprintf("http://127.0.0.1:%d/callback", port)
+	return "http://" + addr + "/callback"
 }
 
 func testLogger() *slog.Logger {

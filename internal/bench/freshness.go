@@ -3,7 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
+	"github.com/graphsync/graphsync/internal/loopback"
 	"slices"
 	"strings"
 	"time"
@@ -312,10 +312,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // freeAddr is a loopback address free now.
 func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.Addr()
 	if err != nil {
 		return "127.0.0.1:0"
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }

@@ -61,49 +61,43 @@ func skipValue(b []byte, i int) int {
 // valid JSON, as Page items are, but never reads past b: ok is false when b
 // is not an object or fn stopped.
 func Members(b []byte, fn func(key, val []byte) bool) (ok bool) {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return false
-	}
-	i++
-	for {
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return false
-		}
-		switch b[i] {
-		case '}':
-			return true
-		case ',':
-			i++
-			continue
-		case '"':
-		default:
-			return false
+	return each(b, '{', '}', func(i int) int {
+		if b[i] != '"' {
+			return -1
 		}
 		kEnd := skipValue(b, i)
 		c := skipSpace(b, kEnd)
 		if c >= len(b) || b[c] != ':' {
-			return false
+			return -1
 		}
 		v := skipSpace(b, c+1)
 		vEnd := skipValue(b, v)
-		if v >= len(b) || vEnd > len(b) {
-			return false
+		if v >= len(b) || vEnd > len(b) || !fn(b[i:kEnd], b[v:vEnd]) {
+			return -1
 		}
-		if !fn(b[i:kEnd], b[v:vEnd]) {
-			return false
-		}
-		i = vEnd
-	}
+		return vEnd
+	})
 }
 
 // Elements calls fn with each element of the JSON array b, as written,
 // until fn returns false. Like Members it assumes valid JSON and never reads
 // past b: ok is false when b is not an array or fn stopped.
 func Elements(b []byte, fn func(elem []byte) bool) (ok bool) {
+	return each(b, '[', ']', func(i int) int {
+		end := skipValue(b, i)
+		if end > len(b) || end == i || !fn(b[i:end]) {
+			return -1
+		}
+		return end
+	})
+}
+
+// each walks the container b, opened by open and closed by close, calling
+// item where each member or element starts; item returns where it ends,
+// or -1 to stop the walk, which then reports false.
+func each(b []byte, open, close byte, item func(i int) int) bool {
 	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '[' {
+	if i >= len(b) || b[i] != open {
 		return false
 	}
 	i++
@@ -113,20 +107,15 @@ func Elements(b []byte, fn func(elem []byte) bool) (ok bool) {
 			return false
 		}
 		switch b[i] {
-		case ']':
+		case close:
 			return true
 		case ',':
 			i++
 			continue
 		}
-		end := skipValue(b, i)
-		if end > len(b) || end == i {
+		if i = item(i); i < 0 {
 			return false
 		}
-		if !fn(b[i:end]) {
-			return false
-		}
-		i = end
 	}
 }
 

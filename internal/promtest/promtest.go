@@ -9,8 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/graphsync/graphsync/internal/loopback"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -183,12 +183,11 @@ func (s *Server) Log() string {
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // Sample is one series of an instant query's result.
