@@ -123,7 +123,7 @@ func str(val []byte) (string, bool) {
 		case 't':
 			out = append(out, '\t')
 		case 'u':
-			r, ok := hexRune(in[i+2:])
+			r, ok := jsonscan.Hex4(in[i+2:])
 			if !ok || utf16.IsSurrogate(r) {
 				return slowStr(val)
 			}
@@ -142,28 +142,6 @@ func slowStr(val []byte) (string, bool) {
 	return s, json.Unmarshal(val, &s) == nil
 }
 
-// hexRune reads the four hex digits of a \u escape.
-func hexRune(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		r <<= 4
-		switch {
-		case '0' <= c && c <= '9':
-			r |= rune(c - '0')
-		case 'a' <= c && c <= 'f':
-			r |= rune(c-'a') + 10
-		case 'A' <= c && c <= 'F':
-			r |= rune(c-'A') + 10
-		default:
-			return 0, false
-		}
-	}
-	return r, true
-}
-
 func boolean(val []byte) (bool, bool) {
 	switch string(val) {
 	case "true":
@@ -179,30 +157,34 @@ func timestamp(val []byte, t *time.Time) bool {
 	return len(val) > 0 && val[0] == '"' && t.UnmarshalJSON(val) == nil
 }
 
-// array calls fn with each element of the JSON array val and returns how
-// many there were; a null element is passed as is, for fn to leave its
-// element zero as encoding/json does.
-func array(val []byte, fn func(elem []byte) bool) (int, bool) {
-	n := 0
+// list decodes a JSON array with one per element: [] is an empty slice, not
+// nil, and a null element is left zero, as encoding/json does.
+func list[T any](val []byte, one func([]byte) (T, bool)) ([]T, bool) {
+	out := []T{}
 	ok := jsonscan.Elements(val, func(elem []byte) bool {
-		n++
-		return fn(elem)
-	})
-	return n, ok
-}
-
-func strs(val []byte) ([]string, bool) {
-	out := []string{} // [] decodes to an empty slice, not nil
-	_, ok := array(val, func(elem []byte) bool {
-		if string(elem) == "null" {
-			out = append(out, "")
-			return true
+		var v T
+		ok := true
+		if string(elem) != "null" {
+			v, ok = one(elem)
 		}
-		s, ok := str(elem)
-		out = append(out, s)
+		out = append(out, v)
 		return ok
 	})
 	return out, ok
+}
+
+// pair decodes an object of two string fields, f's first and second.
+func pair(val []byte, f fields) (first, second string, ok bool) {
+	ok = object(val, f, func(i int, v []byte) bool {
+		s, ok := str(v)
+		if i == 0 {
+			first = s
+		} else {
+			second = s
+		}
+		return ok
+	})
+	return first, second, ok
 }
 
 var (
@@ -213,31 +195,11 @@ var (
 func recipient(val []byte) (Recipient, bool) {
 	var r Recipient
 	ok := object(val, recipientFields, func(_ int, v []byte) bool {
-		return object(v, addressFields, func(i int, v []byte) bool {
-			s, ok := str(v)
-			if i == 0 {
-				r.EmailAddress.Name = s
-			} else {
-				r.EmailAddress.Address = s
-			}
-			return ok
-		})
-	})
-	return r, ok
-}
-
-func recipients(val []byte) ([]Recipient, bool) {
-	out := []Recipient{}
-	_, ok := array(val, func(elem []byte) bool {
-		if string(elem) == "null" {
-			out = append(out, Recipient{})
-			return true
-		}
-		r, ok := recipient(elem)
-		out = append(out, r)
+		var ok bool
+		r.EmailAddress.Name, r.EmailAddress.Address, ok = pair(v, addressFields)
 		return ok
 	})
-	return out, ok
+	return r, ok
 }
 
 var (
@@ -254,15 +216,8 @@ func followupFlag(val []byte) (*FollowupFlag, bool) {
 			return ok
 		}
 		var d DateTimeTimeZone
-		ok := object(v, dateTimeFields, func(j int, v []byte) bool {
-			s, ok := str(v)
-			if j == 0 {
-				d.DateTime = s
-			} else {
-				d.TimeZone = s
-			}
-			return ok
-		})
+		var ok bool
+		d.DateTime, d.TimeZone, ok = pair(v, dateTimeFields)
 		switch i {
 		case 1:
 			f.StartDateTime = &d
@@ -358,7 +313,7 @@ func scanMessage(raw []byte) (Message, bool) {
 		case mIsDeliveryReceiptRequested:
 			m.IsDeliveryReceiptRequested, ok = boolean(v)
 		case mCategories:
-			m.Categories, ok = strs(v)
+			m.Categories, ok = list(v, str)
 		case mSender, mFrom:
 			var r Recipient
 			r, ok = recipient(v)
@@ -368,13 +323,13 @@ func scanMessage(raw []byte) (Message, bool) {
 				m.From = &r
 			}
 		case mToRecipients:
-			m.ToRecipients, ok = recipients(v)
+			m.ToRecipients, ok = list(v, recipient)
 		case mCcRecipients:
-			m.CcRecipients, ok = recipients(v)
+			m.CcRecipients, ok = list(v, recipient)
 		case mBccRecipients:
-			m.BccRecipients, ok = recipients(v)
+			m.BccRecipients, ok = list(v, recipient)
 		case mReplyTo:
-			m.ReplyTo, ok = recipients(v)
+			m.ReplyTo, ok = list(v, recipient)
 		case mFlag:
 			m.Flag, ok = followupFlag(v)
 		default:

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/graphsync/graphsync/internal/jsonscan"
 )
 
 // CleanText makes s storable in a PostgreSQL text column, deterministically:
@@ -62,7 +64,7 @@ func CleanJSON(b []byte) []byte {
 				i += 2
 				continue
 			}
-			v, ok := hex4(b[i+2 : i+6])
+			v, ok := jsonscan.Hex4(b[i+2 : i+6])
 			switch {
 			case !ok:
 				out = append(out, b[i:i+6]...)
@@ -71,7 +73,7 @@ func CleanJSON(b []byte) []byte {
 				i += 6 // drop NUL
 			case v >= 0xD800 && v <= 0xDBFF:
 				if i+12 <= len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
-					if lo, ok := hex4(b[i+8 : i+12]); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+					if lo, ok := jsonscan.Hex4(b[i+8 : i+12]); ok && lo >= 0xDC00 && lo <= 0xDFFF {
 						out = append(out, b[i:i+12]...)
 						i += 12
 						continue
@@ -108,22 +110,4 @@ func hasBadEscape(b []byte) bool {
 		}
 		b = b[i+2:]
 	}
-}
-
-func hex4(b []byte) (int, bool) {
-	v := 0
-	for _, c := range b {
-		v <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			v |= int(c - '0')
-		case c >= 'a' && c <= 'f':
-			v |= int(c-'a') + 10
-		case c >= 'A' && c <= 'F':
-			v |= int(c-'A') + 10
-		default:
-			return 0, false
-		}
-	}
-	return v, true
 }

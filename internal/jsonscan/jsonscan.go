@@ -147,6 +147,28 @@ func TooDeep(b []byte) bool {
 	return false
 }
 
+// Hex4 reads the four hex digits of a \u escape at the start of b.
+func Hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		r <<= 4
+		switch {
+		case '0' <= c && c <= '9':
+			r |= rune(c - '0')
+		case 'a' <= c && c <= 'f':
+			r |= rune(c-'a') + 10
+		case 'A' <= c && c <= 'F':
+			r |= rune(c-'A') + 10
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
 // skipString returns the end of the string starting at b[i]. It looks for
 // quotes only (bytes.IndexByte is vectorised, bodies are long) and counts
 // the backslashes before each: an odd number escapes it.

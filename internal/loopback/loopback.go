@@ -56,7 +56,7 @@ func Addr() (string, error) {
 
 // ephemeralLow is the first port of the kernel's ephemeral range
 // (32768 when it cannot be read).
-func ephemeralLow() int {
+var ephemeralLow = sync.OnceValue(func() int {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	var low, high int
 	if err != nil {
@@ -66,4 +66,4 @@ func ephemeralLow() int {
 		return 32768
 	}
 	return low
-}
+})
