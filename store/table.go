@@ -191,6 +191,26 @@ func (q *tableQueries) values(conn int64, row []any, seenAt *time.Time) []any {
 	return out
 }
 
+// storableJSON is a JSON value Prepare made storable: clean takes it as is.
+type storableJSON []byte
+
+// Prepare makes row's JSON values storable as UpsertTx would, so that the
+// check of their every byte can run before the row's transaction rather
+// than while it holds locks; UpsertTx does not check them again.
+func Prepare(t *graphsync.Table, row *graphsync.Row) {
+	q := queriesOf(t)
+	for i, v := range row.Values {
+		if i+1 >= len(q.types) || q.types[i+1] != graphsync.JSON {
+			continue
+		}
+		if b, ok := clean(graphsync.JSON, v).([]byte); ok {
+			row.Values[i] = storableJSON(b)
+		} else {
+			row.Values[i] = nil
+		}
+	}
+}
+
 // clean makes v storable in a column of type ct: text cleaned (NUL dropped,
 // invalid UTF-8 replaced), empty optional values NULL, JSON made valid jsonb.
 func clean(ct graphsync.ColumnType, v any) any {
@@ -210,6 +230,8 @@ func clean(ct graphsync.ColumnType, v any) any {
 	case graphsync.JSON:
 		var b []byte
 		switch x := v.(type) {
+		case storableJSON:
+			return []byte(x)
 		case []byte:
 			b = x
 		case json.RawMessage:

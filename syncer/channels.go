@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"time"
 
 	"github.com/graphsync/graphsync/graph"
 	"github.com/graphsync/graphsync/graphsync"
-	"github.com/graphsync/graphsync/store"
 )
 
 // channelListContainer checkpoints the teams and channels lists (channel
@@ -84,12 +82,13 @@ func (r *run) syncChannelMessages(ctx context.Context, team, channel string) err
 	t := r.resource.Items()
 	st := r.stream(channel)
 	d := r.tableStream(t, st, graphsync.ChannelMessagesDelta(team, channel), graphsync.Window{})
-	d.apply = func(ctx context.Context, tx store.Tx, items []json.RawMessage, seen *time.Time) (store.Progress, error) {
+	prepare := d.prepare
+	d.prepare = func(ctx context.Context, items []json.RawMessage) (writeFunc, error) {
 		rows, err := r.withReplies(ctx, items)
 		if err != nil {
-			return store.Progress{}, err
+			return nil, err
 		}
-		return r.applyPage(ctx, tx, t, st, rows, seen, graphsync.Window{})
+		return prepare(ctx, rows)
 	}
 	err := r.runDelta(ctx, d)
 	if graph.IsNotFound(err) {

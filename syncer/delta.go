@@ -14,14 +14,20 @@ import (
 	"github.com/graphsync/graphsync/store"
 )
 
-// applyFunc writes one page's items in tx; seenAt is set during full rounds.
-type applyFunc func(ctx context.Context, tx store.Tx, items []json.RawMessage, seenAt *time.Time) (store.Progress, error)
+// prepareFunc does the work of a page's items that needs no transaction
+// (folding them, mapping them to rows, reading what they link to) and
+// returns the write that stores them: the page's transaction, which holds
+// the mailbox's write turn, then runs only the statements.
+type prepareFunc func(ctx context.Context, items []json.RawMessage) (writeFunc, error)
+
+// writeFunc writes a prepared page in tx; seenAt is set during full rounds.
+type writeFunc func(ctx context.Context, tx store.Tx, seenAt *time.Time) (store.Progress, error)
 
 // deltaStream is one Graph delta collection checkpointed as one stream.
 type deltaStream struct {
 	stream  graphsync.Stream
 	initial string // path of the first request of a full round
-	apply   applyFunc
+	prepare prepareFunc
 	// retire, when set, retires rows a full round begun at since did not
 	// see; it runs with the round's last page.
 	retire func(ctx context.Context, tx store.Tx, since time.Time) (int64, error)
@@ -34,8 +40,11 @@ func (r *run) tableStream(t *graphsync.Table, st graphsync.Stream, initial strin
 	return deltaStream{
 		stream:  st,
 		initial: initial,
-		apply: func(ctx context.Context, tx store.Tx, items []json.RawMessage, seen *time.Time) (store.Progress, error) {
-			return r.applyPage(ctx, tx, t, st, items, seen, w)
+		prepare: func(_ context.Context, items []json.RawMessage) (writeFunc, error) {
+			mp := r.mapPage(t, st, items)
+			return func(ctx context.Context, tx store.Tx, seen *time.Time) (store.Progress, error) {
+				return r.storePage(ctx, tx, t, st, mp, seen, w)
+			}, nil
 		},
 		retire: func(ctx context.Context, tx store.Tx, since time.Time) (int64, error) {
 			n, err := r.eng.store.RetireUnseenTx(ctx, tx, t, rows, since, w)
@@ -186,18 +195,23 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 		// mailbox's turn, not while it queues for it: streams waiting on
 		// each other's writes would each hold two pages for nothing.
 		ahead := page.NextLink != "" && !r.pastDeadline()
-		write := func(apply applyFunc) error {
+		write := func(fn writeFunc) error {
 			return r.writePage(ctx, func(tx store.Tx) error {
 				if ahead && next == nil {
 					next = r.prefetch(ctx, page.NextLink, pageOpts{size: o.size})
 				}
-				return r.commitPage(ctx, tx, d, page, apply, full, since)
+				return r.commitPage(ctx, tx, d, page, fn, full, since)
 			})
 		}
-		err = write(d.apply)
+		fn, err := d.prepare(ctx, page.Items)
+		if err == nil {
+			err = write(fn)
+		}
 		if store.Rejected(err) {
 			// One record PostgreSQL cannot take must not hold up the stream.
-			err = write(r.oneByOne(d))
+			if fn, err = r.oneByOne(ctx, d, page.Items); err == nil {
+				err = write(fn)
+			}
 		}
 		if err != nil {
 			return err
@@ -254,8 +268,8 @@ func (p *prefetch) drop() {
 	<-p.done
 }
 
-// commitPage writes one page's items and its checkpoint in tx.
-func (r *run) commitPage(ctx context.Context, tx store.Tx, d deltaStream, page *graph.Page, apply applyFunc, full bool, since time.Time) error {
+// commitPage writes one page's items (prepared as fn) and its checkpoint in tx.
+func (r *run) commitPage(ctx context.Context, tx store.Tx, d deltaStream, page *graph.Page, fn writeFunc, full bool, since time.Time) error {
 	var seen *time.Time
 	if full {
 		seen = &since
@@ -265,7 +279,7 @@ func (r *run) commitPage(ctx context.Context, tx store.Tx, d deltaStream, page *
 			return err
 		}
 	}
-	p, err := apply(ctx, tx, page.Items, seen)
+	p, err := fn(ctx, tx, seen)
 	if err != nil {
 		return err
 	}

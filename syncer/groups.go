@@ -18,25 +18,31 @@ import (
 func (r *run) syncGroups(ctx context.Context) error {
 	t, members := r.resource.Items(), graphsync.GroupMembers
 	d := r.tableStream(t, r.top(), t.Path("", ""), graphsync.Window{})
-	apply, retire := d.apply, d.retire
-	d.apply = func(ctx context.Context, tx store.Tx, items []json.RawMessage, seen *time.Time) (store.Progress, error) {
+	prepare, retire := d.prepare, d.retire
+	d.prepare = func(ctx context.Context, items []json.RawMessage) (writeFunc, error) {
 		groups, changes, bad := graphsync.FoldGroups(items)
-		for _, b := range bad {
-			if err := r.quarantine(ctx, tx, d.stream, b.Group, b.Reason, b.Raw); err != nil {
-				return store.Progress{}, err
+		write, err := prepare(ctx, groups)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, tx store.Tx, seen *time.Time) (store.Progress, error) {
+			for _, b := range bad {
+				if err := r.quarantine(ctx, tx, d.stream, b.Group, b.Reason, b.Raw); err != nil {
+					return store.Progress{}, err
+				}
 			}
-		}
-		p, err := apply(ctx, tx, groups, seen)
-		if err != nil {
-			return p, err
-		}
-		n, err := r.eng.store.ApplyMembersTx(ctx, tx, members, r.req.Conn.ID, changes, seen)
-		if err != nil {
-			return p, err
-		}
-		r.count("upserted", n)
-		p.Upserted += int(n)
-		return p, nil
+			p, err := write(ctx, tx, seen)
+			if err != nil {
+				return p, err
+			}
+			n, err := r.eng.store.ApplyMembersTx(ctx, tx, members, r.req.Conn.ID, changes, seen)
+			if err != nil {
+				return p, err
+			}
+			r.count("upserted", n)
+			p.Upserted += int(n)
+			return p, nil
+		}, nil
 	}
 	d.retire = func(ctx context.Context, tx store.Tx, since time.Time) (int64, error) {
 		n, err := retire(ctx, tx, since)

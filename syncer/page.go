@@ -47,6 +47,52 @@ func foldPage(t *graphsync.Table, items []json.RawMessage) (entries []entry, noI
 	return entries, noID
 }
 
+// mappedPage is a delta page of one table with the work that needs no
+// database done: its items folded, and each whole item mapped to its row
+// with its values made storable. It is done before the page's transaction,
+// so that the CPU a page costs does not hold the mailbox's write turn.
+type mappedPage struct {
+	entries []entry
+	noID    []json.RawMessage
+	mapped  []mapped // by entry; partial updates are mapped in the transaction
+}
+
+// mapped is one entry's row, or why it has none.
+type mapped struct {
+	done   bool
+	row    graphsync.Row
+	detail store.DetailItem
+	err    error
+}
+
+// mapPage folds items read through stream st and maps the whole ones.
+func (r *run) mapPage(t *graphsync.Table, st graphsync.Stream, items []json.RawMessage) *mappedPage {
+	entries, noID := foldPage(t, items)
+	mp := &mappedPage{entries: entries, noID: noID, mapped: make([]mapped, len(entries))}
+	mc := graphsync.MapContext{User: r.req.User, Container: r.rowsStream(st).Container}
+	for i, e := range entries {
+		if e.removed || !t.IsFull(e.raw) {
+			continue
+		}
+		mp.mapped[i] = mapItem(t, mc, e.id, e.raw)
+	}
+	return mp
+}
+
+// mapItem maps one item to its row and its details' queue entry.
+func mapItem(t *graphsync.Table, mc graphsync.MapContext, id string, raw []byte) mapped {
+	row, err := t.Map(raw, mc)
+	if err != nil {
+		return mapped{done: true, err: err}
+	}
+	store.Prepare(t, &row)
+	m := mapped{done: true, row: row}
+	if d := t.Details; d != nil {
+		m.detail = store.DetailItem{ID: id, Version: d.Version(raw), Wanted: d.Wanted(raw)}
+	}
+	return m
+}
+
 // applyPage writes one delta page of table t read through stream st: items
 // without an id are quarantined, partial updates are merged into the stored
 // objects, each item is mapped to its row (an item that cannot be mapped is
@@ -54,16 +100,21 @@ func foldPage(t *graphsync.Table, items []json.RawMessage) (entries []entry, noI
 // and the removed items retired.
 func (r *run) applyPage(ctx context.Context, tx store.Tx, t *graphsync.Table, st graphsync.Stream, items []json.RawMessage,
 	seen *time.Time, w graphsync.Window) (store.Progress, error) {
+	return r.storePage(ctx, tx, t, st, r.mapPage(t, st, items), seen, w)
+}
+
+// storePage is applyPage's part in the transaction, for a mapped page.
+func (r *run) storePage(ctx context.Context, tx store.Tx, t *graphsync.Table, st graphsync.Stream, mp *mappedPage,
+	seen *time.Time, w graphsync.Window) (store.Progress, error) {
 	var p store.Progress
-	entries, noID := foldPage(t, items)
-	for _, raw := range noID {
+	for _, raw := range mp.noID {
 		if err := r.quarantine(ctx, tx, st, "", noIDReason(t.Item, raw), raw); err != nil {
 			return p, err
 		}
 	}
 	var partial []string
-	for _, e := range entries {
-		if !e.removed && !t.IsFull(e.raw) {
+	for i, e := range mp.entries {
+		if !e.removed && !mp.mapped[i].done {
 			partial = append(partial, e.id)
 		}
 	}
@@ -73,35 +124,38 @@ func (r *run) applyPage(ctx context.Context, tx store.Tx, t *graphsync.Table, st
 	}
 	rows := r.rowsStream(st)
 	mc := graphsync.MapContext{User: r.req.User, Container: rows.Container}
-	out := make([]graphsync.Row, 0, len(entries))
+	out := make([]graphsync.Row, 0, len(mp.entries))
 	var details []store.DetailItem
 	var removed []string
-	for _, e := range entries {
+	for i, e := range mp.entries {
 		if e.removed {
 			removed = append(removed, e.id)
 			continue
 		}
+		m := mp.mapped[i]
 		raw := []byte(e.raw)
-		if old, ok := stored[e.id]; ok {
-			merged, err := mergeJSON(old, e.raw)
-			if err != nil {
-				if err := r.quarantine(ctx, tx, st, e.id, fmt.Errorf("merge partial update: %w", err), e.raw); err != nil {
-					return p, err
+		if !m.done {
+			if old, ok := stored[e.id]; ok {
+				merged, err := mergeJSON(old, e.raw)
+				if err != nil {
+					if err := r.quarantine(ctx, tx, st, e.id, fmt.Errorf("merge partial update: %w", err), e.raw); err != nil {
+						return p, err
+					}
+					continue
 				}
-				continue
+				raw = merged
 			}
-			raw = merged
+			m = mapItem(t, mc, e.id, raw)
 		}
-		row, err := t.Map(raw, mc)
-		if err != nil {
-			if err := r.quarantine(ctx, tx, st, e.id, err, raw); err != nil {
+		if m.err != nil {
+			if err := r.quarantine(ctx, tx, st, e.id, m.err, raw); err != nil {
 				return p, err
 			}
 			continue
 		}
-		out = append(out, row)
-		if d := t.Details; d != nil {
-			details = append(details, store.DetailItem{ID: e.id, Version: d.Version(raw), Wanted: d.Wanted(raw)})
+		out = append(out, m.row)
+		if t.Details != nil {
+			details = append(details, m.detail)
 		}
 	}
 	u, err := r.eng.store.UpsertTx(ctx, tx, t, r.req.Conn.ID, out, seen)
@@ -159,18 +213,26 @@ func mergeJSON(stored, partial []byte) ([]byte, error) {
 	return json.Marshal(base)
 }
 
-// oneByOne applies a page's items one at a time, each in its own savepoint,
+// oneByOne writes a page's items one at a time, each in its own savepoint,
 // after PostgreSQL refused the page as a whole: the items it refuses go to
 // quarantine with its reason and the others are stored.
-func (r *run) oneByOne(d deltaStream) applyFunc {
-	return func(ctx context.Context, tx store.Tx, items []json.RawMessage, seen *time.Time) (store.Progress, error) {
+func (r *run) oneByOne(ctx context.Context, d deltaStream, items []json.RawMessage) (writeFunc, error) {
+	fns := make([]writeFunc, len(items))
+	for i, item := range items {
+		fn, err := d.prepare(ctx, []json.RawMessage{item})
+		if err != nil {
+			return nil, err
+		}
+		fns[i] = fn
+	}
+	return func(ctx context.Context, tx store.Tx, seen *time.Time) (store.Progress, error) {
 		var total store.Progress
-		for _, item := range items {
+		for i, fn := range fns {
 			sp, err := tx.Begin(ctx)
 			if err != nil {
 				return total, err
 			}
-			p, err := d.apply(ctx, sp, []json.RawMessage{item}, seen)
+			p, err := fn(ctx, sp, seen)
 			if err == nil {
 				if err := sp.Commit(ctx); err != nil {
 					return total, err
@@ -185,13 +247,13 @@ func (r *run) oneByOne(d deltaStream) applyFunc {
 			if !store.Rejected(err) {
 				return total, err
 			}
-			id, _ := graphsync.ID(item)
-			if err := r.quarantine(ctx, tx, d.stream, id, fmt.Errorf("PostgreSQL refused the record: %w", err), item); err != nil {
+			id, _ := graphsync.ID(items[i])
+			if err := r.quarantine(ctx, tx, d.stream, id, fmt.Errorf("PostgreSQL refused the record: %w", err), items[i]); err != nil {
 				return total, err
 			}
 		}
 		return total, nil
-	}
+	}, nil
 }
 
 // noIDReason says why foldPage set an item apart, in an operator's words.
