@@ -1,7 +1,6 @@
 package graphsync
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -101,7 +100,7 @@ var mailAttachmentDetails = &Details{
 	// hasAttachments leaves inline attachments out (resources/message), so
 	// an HTML body naming a cid: image is read too.
 	Wanted: func(raw []byte) bool {
-		return topString(raw, `"hasAttachments"`) == "true" || bytes.Contains(raw, []byte(`cid:`))
+		return topString(raw, `"hasAttachments"`) == "true" || containsAt(raw, `cid:`, 3)
 	},
 	Version: func(raw []byte) string {
 		if v := topString(raw, `"changeKey"`); v != "" {

@@ -138,3 +138,20 @@ func TestDecodeMessageRefusesDeepNesting(t *testing.T) {
 		t.Fatalf("DecodeMessage of a too deep message: %v", err)
 	}
 }
+
+// containsAt finds what bytes.Contains finds, whatever byte it searches for.
+func FuzzContainsAt(f *testing.F) {
+	for _, s := range []string{"", "cid:", "xcid:y", "cid", ":cid:", "ccid::", "ci:d:cid", `{"@removed":{}}`, `"@remove"`, "@@removed\""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, c := range []struct {
+			sep string
+			k   int
+		}{{"cid:", 3}, {`"@removed"`, 1}, {"a", 0}} {
+			if got, want := containsAt(b, c.sep, c.k), bytes.Contains(b, []byte(c.sep)); got != want {
+				t.Fatalf("containsAt(%q, %q, %d) = %v, bytes.Contains %v", b, c.sep, c.k, got, want)
+			}
+		}
+	})
+}

@@ -1,7 +1,6 @@
 package graphsync
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -58,7 +57,7 @@ type PhysicalAddress struct {
 // the tracked scope). Drive items do not use @removed: see DriveItem.Deleted.
 func Removed(raw json.RawMessage) (reason string, ok bool) {
 	// Most entries are not tombstones; skip the decode for them.
-	if !bytes.Contains(raw, []byte(`"@removed"`)) {
+	if !containsAt(raw, `"@removed"`, 1) {
 		return "", false
 	}
 	var r struct {

@@ -369,3 +369,20 @@ func (m *Message) text(i int) *string {
 	}
 	return &m.WebLink
 }
+
+// containsAt reports whether b holds sep, searching for its byte at k, one
+// rare in Graph's JSON: bytes.Contains searches for the first byte, and a
+// quote or a lowercase letter comes every few bytes of a message's body.
+func containsAt(b []byte, sep string, k int) bool {
+	for i := k; i < len(b); i++ {
+		j := bytes.IndexByte(b[i:], sep[k])
+		if j < 0 {
+			return false
+		}
+		i += j
+		if start := i - k; start+len(sep) <= len(b) && string(b[start:start+len(sep)]) == sep {
+			return true
+		}
+	}
+	return false
+}
