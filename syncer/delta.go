@@ -195,23 +195,18 @@ func (r *run) pages(ctx context.Context, d deltaStream, link string, full bool, 
 		// mailbox's turn, not while it queues for it: streams waiting on
 		// each other's writes would each hold two pages for nothing.
 		ahead := page.NextLink != "" && !r.pastDeadline()
-		write := func(fn writeFunc) error {
-			return r.writePage(ctx, func(tx store.Tx) error {
+		write := func(prepare func() (writeFunc, error)) error {
+			return r.writeMapped(ctx, prepare, func(tx store.Tx, fn writeFunc) error {
 				if ahead && next == nil {
 					next = r.prefetch(ctx, page.NextLink, pageOpts{size: o.size})
 				}
 				return r.commitPage(ctx, tx, d, page, fn, full, since)
 			})
 		}
-		fn, err := d.prepare(ctx, page.Items)
-		if err == nil {
-			err = write(fn)
-		}
+		err = write(func() (writeFunc, error) { return d.prepare(ctx, page.Items) })
 		if store.Rejected(err) {
 			// One record PostgreSQL cannot take must not hold up the stream.
-			if fn, err = r.oneByOne(ctx, d, page.Items); err == nil {
-				err = write(fn)
-			}
+			err = write(func() (writeFunc, error) { return r.oneByOne(ctx, d, page.Items) })
 		}
 		if err != nil {
 			return err
@@ -301,11 +296,35 @@ func (r *run) commitPage(ctx context.Context, tx store.Tx, d deltaStream, page *
 // (parallel folders of one mailbox share rows when messages move), retrying
 // it a few times after a deadlock or serialization failure.
 func (r *run) writePage(ctx context.Context, fn func(store.Tx) error) error {
+	return r.writeTurn(ctx, nil, fn)
+}
+
+// writeMapped prepares a delta page, then writes it (write runs in
+// writePage's transaction with the prepared page). It prepares with the
+// mailbox's next turn: one page per mailbox is mapped while the mailbox's
+// current one is written, not one per stream, as each would hold its rows
+// while it queued.
+func (r *run) writeMapped(ctx context.Context, prepare func() (writeFunc, error), write func(store.Tx, writeFunc) error) error {
+	unnext := mailboxNext.lock(r.mailbox())
+	fn, err := prepare()
+	if err != nil {
+		unnext()
+		return err
+	}
+	return r.writeTurn(ctx, unnext, func(tx store.Tx) error { return write(tx, fn) })
+}
+
+// writeTurn is writePage, calling queued, if set, once the write lock is
+// held.
+func (r *run) writeTurn(ctx context.Context, queued func(), fn func(store.Tx) error) error {
 	// Take the mailbox's turn in this process before a pool connection:
 	// goroutines queued on the advisory lock would each hold one, and a
 	// few busy mailboxes could starve River of connections.
-	unlock := mailboxWrites.lock(mailboxKey{r.req.Conn.ID, r.req.User})
+	unlock := mailboxWrites.lock(r.mailbox())
 	defer unlock()
+	if queued != nil {
+		queued()
+	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		err = r.eng.store.InTx(ctx, func(tx store.Tx) error {
@@ -321,13 +340,19 @@ func (r *run) writePage(ctx context.Context, fn func(store.Tx) error) error {
 	return err
 }
 
+func (r *run) mailbox() mailboxKey { return mailboxKey{r.req.Conn.ID, r.req.User} }
+
 type mailboxKey struct {
 	conn int64
 	user string
 }
 
-// mailboxWrites serialises page writes per mailbox within the process.
-var mailboxWrites = keyedMutex{m: map[mailboxKey]*refMutex{}}
+// mailboxWrites serialises page writes per mailbox within the process;
+// mailboxNext, the preparing of the page to be written next.
+var (
+	mailboxWrites = keyedMutex{m: map[mailboxKey]*refMutex{}}
+	mailboxNext   = keyedMutex{m: map[mailboxKey]*refMutex{}}
+)
 
 // keyedMutex is one mutex per key, dropped when nobody holds or awaits it.
 type keyedMutex struct {
