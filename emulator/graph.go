@@ -106,13 +106,15 @@ func (em *Emulator) serveGraph(w http.ResponseWriter, r *http.Request) {
 	h.Set("client-request-id", c.clientReqID)
 	h.Set("x-ms-ags-diagnostic", `{"ServerInfo":{"DataCenter":"Loopback","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"GRAPHEMU","ADSiteName":"LO"}}`)
 	h.Set("Strict-Transport-Security", "max-age=31536000")
-	rec := &statusWriter{ResponseWriter: w, status: 200}
+	// Requests are counted before their answer leaves: a client that reads
+	// the counters once it has its answer must find the request counted.
+	em.cnt.roundTrip()
+	rec := &statusWriter{ResponseWriter: w, status: 200, answered: func(status int) { em.cnt.request(c.route, status) }}
 	c.w = rec
 	c.route = "unmatched"
 	start := time.Now()
 	defer func() {
-		em.cnt.roundTrip()
-		em.cnt.request(c.route, rec.status)
+		rec.answer(rec.status)
 		if rec.status == http.StatusOK && !c.damaged && pageLink(r) {
 			em.cnt.page(r.URL.EscapedPath() + "?" + r.URL.RawQuery)
 		}
@@ -430,22 +432,37 @@ func newGUID() string {
 }
 
 // statusWriter remembers the status for counters and faults.
+// statusWriter records a response's status, calling answered once with it
+// before the response leaves (or once the handler returns without writing).
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	wrote  bool
+	status   int
+	wrote    bool
+	answered func(status int)
 }
 
 func (s *statusWriter) WriteHeader(code int) {
 	if !s.wrote {
 		s.status, s.wrote = code, true
+		s.answer(code)
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
-	s.wrote = true
+	if !s.wrote {
+		s.wrote = true
+		s.answer(s.status)
+	}
 	return s.ResponseWriter.Write(b)
+}
+
+// answer calls answered the first time only.
+func (s *statusWriter) answer(status int) {
+	if f := s.answered; f != nil {
+		s.answered = nil
+		f(status)
+	}
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
