@@ -47,16 +47,13 @@ func (s *Store) UpsertTx(ctx context.Context, tx Tx, t *graphsync.Table, conn in
 			return 0, err
 		}
 	}
-	none := false // known that no row of the page is stored
 	if q.revives {
 		var err error
-		var found int
-		if found, revived, err = storedAmong(ctx, tx, t, conn, ids); err != nil {
+		if revived, err = deletedAmong(ctx, tx, t, conn, ids); err != nil {
 			return 0, err
 		}
-		none = found == 0
 	}
-	n, changed, err := q.write(ctx, tx, t, values, none)
+	n, changed, err := q.write(ctx, tx, t, values)
 	if err != nil {
 		return 0, err
 	}
@@ -249,9 +246,8 @@ func clean(ct graphsync.ColumnType, v any) any {
 }
 
 // write runs the upsert and returns how many rows changed and, when the
-// table needs them, the changed rows' ids; none says the caller found no
-// row of values stored.
-func (q *tableQueries) write(ctx context.Context, tx Tx, t *graphsync.Table, values [][]any, none bool) (int64, []string, error) {
+// table needs them, the changed rows' ids.
+func (q *tableQueries) write(ctx context.Context, tx Tx, t *graphsync.Table, values [][]any) (int64, []string, error) {
 	if len(values) < copyThreshold {
 		var sb strings.Builder
 		args := make([]any, 0, len(values)*len(q.columns))
@@ -279,12 +275,9 @@ func (q *tableQueries) write(ctx context.Context, tx Tx, t *graphsync.Table, val
 	// nothing to do and cost as much again as the COPY. Should another
 	// transaction store one of them in between (a chat shared by two users
 	// of a tenant), the savepoint is rolled back and the rows merged below.
-	stored := false
-	if !none {
-		var err error
-		if stored, err = anyStored(ctx, tx, t, q, values); err != nil {
-			return 0, nil, err
-		}
+	stored, err := anyStored(ctx, tx, t, q, values)
+	if err != nil {
+		return 0, nil, err
 	}
 	if !stored {
 		n, err := copyNewTx(ctx, tx, t, q, values)
@@ -477,30 +470,17 @@ func inheritChildrenTx(ctx context.Context, tx Tx, t *graphsync.Table, conn int6
 	return nil
 }
 
-// storedAmong returns how many of ids have a row, live or retired, and
-// the retired ones. Rows are matched by id alone: in a table keyed below a
-// parent, a row of another parent may count, which only costs write the
-// merge it would have skipped.
-func storedAmong(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, ids []string) (int, []string, error) {
-	rows, err := tx.Query(ctx, "SELECT id, deleted_at IS NOT NULL FROM "+t.Name+" WHERE connection_id = $1 AND id = ANY($2)", conn, ids)
+// deletedAmong returns the ids among ids whose rows are retired.
+func deletedAmong(ctx context.Context, tx Tx, t *graphsync.Table, conn int64, ids []string) ([]string, error) {
+	rows, err := tx.Query(ctx, "SELECT id FROM "+t.Name+" WHERE connection_id = $1 AND id = ANY($2) AND deleted_at IS NOT NULL", conn, ids)
 	if err != nil {
-		return 0, nil, fmt.Errorf("find stored %s: %w", t.Name, err)
+		return nil, fmt.Errorf("find retired %s: %w", t.Name, err)
 	}
-	found := 0
-	var retired []string
-	var id string
-	var gone bool
-	_, err = pgx.ForEachRow(rows, []any{&id, &gone}, func() error {
-		found++
-		if gone {
-			retired = append(retired, id)
-		}
-		return nil
-	})
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return 0, nil, fmt.Errorf("find stored %s: %w", t.Name, err)
+		return nil, fmt.Errorf("find retired %s: %w", t.Name, err)
 	}
-	return found, retired, nil
+	return out, nil
 }
 
 // reviveTx gives back the rows a cascade retired with parents listed again,
